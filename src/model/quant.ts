@@ -1,0 +1,76 @@
+// The engine's weight formats for matrices (HF Linear layout: [rows = out_features, cols = in_features]).
+// Both quantized formats use symmetric groups of 32 consecutive values along a row, with one scale each:
+//   q8: value = int8 * scale;          4 int8 per u32 (little-endian bytes), 8 u32 per group.
+//   q4: value = (nibble - 8) * scale;  8 nibbles per u32 (element j at bits 4*(j%8) of word j/8), 4 u32 per group.
+// Scales are f32 (rows * cols/32 of them, row-major). The CPU reference dequantizes these same bytes,
+// so kernel tests compare like with like.
+
+export type WeightFormat = 'f32' | 'q8' | 'q4';
+export const GROUP_SIZE = 32;
+
+export interface PackedMatrix {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  /** f32: the values as u32 bit patterns (Float32Array view of the same bytes); q8/q4: packed integers. */
+  data: Uint32Array;
+  /** q8/q4: one scale per group, row-major [rows, cols / 32]. Empty for f32. */
+  scales: Float32Array;
+}
+
+export function wordsPerRow(format: WeightFormat, cols: number): number {
+  return format === 'f32' ? cols : format === 'q8' ? cols / 4 : cols / 8;
+}
+
+export function packMatrix(values: Float32Array, rows: number, cols: number, format: WeightFormat): PackedMatrix {
+  if (values.length !== rows * cols) throw new RangeError(`packMatrix: ${values.length} values for ${rows}x${cols}`);
+  if (format === 'f32') {
+    return { format, rows, cols, data: new Uint32Array(values.slice().buffer), scales: new Float32Array(0) };
+  }
+  if (cols % GROUP_SIZE !== 0) throw new RangeError(`packMatrix: ${format} needs cols divisible by ${GROUP_SIZE}, got ${cols}`);
+  const groups = cols / GROUP_SIZE;
+  const qmax = format === 'q8' ? 127 : 7;
+  const qmin = format === 'q8' ? -127 : -8;
+  const scales = new Float32Array(rows * groups);
+  const data = new Uint32Array(rows * wordsPerRow(format, cols));
+  const perWord = format === 'q8' ? 4 : 8;
+  const bits = format === 'q8' ? 8 : 4;
+  const mask = (1 << bits) - 1;
+  const offset = format === 'q8' ? 0 : 8;
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const base = r * cols + g * GROUP_SIZE;
+      let amax = 0;
+      for (let j = 0; j < GROUP_SIZE; j++) amax = Math.max(amax, Math.abs(values[base + j]));
+      const scale = Math.fround(amax / qmax);
+      scales[r * groups + g] = scale;
+      const inv = scale === 0 ? 0 : 1 / scale;
+      for (let j = 0; j < GROUP_SIZE; j++) {
+        const q = Math.min(qmax, Math.max(qmin, Math.round(values[base + j] * inv)));
+        const word = (base + j) / perWord | 0;
+        data[word] |= (((q + offset) & mask) << (bits * (j % perWord))) >>> 0;
+      }
+    }
+  }
+  return { format, rows, cols, data, scales };
+}
+
+/** Dequantizes one packed matrix back to f32 (the exact values the kernels compute with). */
+export function unpackMatrix(m: PackedMatrix): Float32Array {
+  const { rows, cols } = m;
+  if (m.format === 'f32') return new Float32Array(m.data.buffer, m.data.byteOffset, rows * cols).slice();
+  const out = new Float32Array(rows * cols);
+  const groups = cols / GROUP_SIZE;
+  const perWord = m.format === 'q8' ? 4 : 8;
+  const bits = m.format === 'q8' ? 8 : 4;
+  const mask = (1 << bits) - 1;
+  for (let i = 0; i < rows * cols; i++) {
+    const word = m.data[(i / perWord) | 0];
+    const raw = (word >>> (bits * (i % perWord))) & mask;
+    const q = m.format === 'q8' ? (raw << 24) >> 24 : raw - 8;
+    const r = (i / cols) | 0;
+    const g = ((i % cols) / GROUP_SIZE) | 0;
+    out[i] = Math.fround(q * m.scales[r * groups + g]);
+  }
+  return out;
+}
