@@ -1,0 +1,29 @@
+// What a model loader hands to a runner: the config and a stream of tensors, one at a time, so that a
+// large model never sits whole in JavaScript memory. Loaders (safetensors, GGUF, random fixtures)
+// produce it; the WebGPU runner packs/quantizes each tensor and uploads it before asking for the next.
+import type { Qwen2Config } from './config.ts';
+
+export interface TensorRecord {
+  /** Hugging Face tensor name, e.g. `model.layers.0.self_attn.q_proj.weight`. */
+  name: string;
+  /** Row-major shape, e.g. [out_features, in_features] for a Linear weight. */
+  shape: number[];
+  /** The values in f32 (bf16/f16/quantized sources are converted by the loader). */
+  values: Float32Array;
+}
+
+export interface LoadProgress {
+  phase: 'download' | 'parse' | 'quantize' | 'upload' | 'done';
+  bytesDone: number;
+  bytesTotal: number;
+  tensorsDone: number;
+  tensorsTotal: number;
+}
+
+export interface ModelSource {
+  /** Where the model came from (a path, URL or label), for messages. */
+  name: string;
+  config: Qwen2Config;
+  /** Streams every tensor the config expects, each exactly once, in any order. */
+  tensors(onProgress?: (p: LoadProgress) => void): AsyncIterable<TensorRecord>;
+}
