@@ -1,4 +1,51 @@
+// `npx fasttts <command>`: dispatch, help, and the one rule for errors: one line on stderr and a
+// non-zero exit, with the stack only under --verbose.
+import { FastTTSError, OptionError } from './errors.ts';
+
+const USAGE = `usage: fasttts <command> [options]
+
+commands:
+  generate [--model <dir|file.gguf|url>] --prompt <text> [--max-tokens N] [--temperature T] [--top-p P]
+           [--top-k K] [--seed S] [--weights f32|q8|q4] [--chat] [--json]
+  solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
+           [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
+           [--agg last|min|prod|mean] [--select top1|majority|weighted]
+           [--mode fasttts|baseline] [--memory-mb M] [--seed S] [--json]
+  eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
+  bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--json <file>]
+        [--decode]   decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
+
+Defaults are the bundled models in models/ and the bundled test split: every command works offline.
+Add --verbose for stack traces.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  generate: async () => (await import('./commands/generate.ts')).generateCommand,
+  solve: async () => (await import('./commands/solve-cli.ts')).solveCommand,
+  eval: async () => (await import('./commands/solve-cli.ts')).evalCommand,
+  bench: async () => (await import('./commands/bench-cli.ts')).benchCommand,
+};
+
 export async function main(argv: string[]): Promise<number> {
-  console.log('fasttts', argv);
-  return 0;
+  const verbose = argv.includes('--verbose');
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name === undefined ? 1 : 0;
+  }
+  try {
+    const load = COMMANDS[name];
+    if (!load) throw new OptionError(`unknown command "${name}" (expected ${Object.keys(COMMANDS).join(', ')}; see fasttts --help)`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(USAGE);
+      return 0;
+    }
+    return await (await load())(rest);
+  } catch (e) {
+    const message = e instanceof FastTTSError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
+    console.error(`fasttts ${name}: ${message.split('\n')[0]}`);
+    if (verbose && e instanceof Error) console.error(e.stack);
+    return e instanceof OptionError ? 2 : 1;
+  }
 }
