@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import {
+  forwardCost, modelShape, predictDecodeMs, predictForwardMs, weightBytes, kvBytesPerTokenOf, nearlyFreeDecodeBatch, hostTransferMs,
+} from '../src/metrics/cost-model.ts';
+import { hardwareProfile, measuredProfile, HARDWARE_PROFILES } from '../src/metrics/hardware-profiles.ts';
+import { OptionError } from '../src/errors.ts';
+
+const rtx = hardwareProfile('rtx4090');
+const gen15 = modelShape('qwen2.5-math-1.5b');
+
+describe('model shapes', () => {
+  it('match the published configs', () => {
+    const c7 = modelShape('qwen2.5-math-7b').config;
+    expect([c7.hiddenSize, c7.numLayers, c7.numHeads, c7.numKvHeads, c7.intermediateSize, c7.vocabSize]).toEqual([3584, 28, 28, 4, 18944, 152064]);
+    expect(c7.headDim).toBe(128);
+    expect(gen15.config.headDim).toBe(128);
+    expect(modelShape('skywork-prm-1.5b').config.kind).toBe('prm-value-head');
+    // Reference doc: f16 KV is 28 KiB per token for the 1.5B.
+    expect(kvBytesPerTokenOf(modelShape('qwen2.5-math-1.5b', { kvBytesPerElement: 2 }))).toBe(28 * 1024);
+  });
+
+  it('price the weights by format', () => {
+    // 1.5B parameters (1.54B incl. tied embeddings): about 0.96 GB at q4, about 3.1 GB at f16.
+    expect(weightBytes(gen15) / 1e9).toBeGreaterThan(0.9);
+    expect(weightBytes(gen15) / 1e9).toBeLessThan(1.05);
+    const f16 = weightBytes(modelShape('qwen2.5-math-1.5b', { weightFormat: 'f16' })) / 1e9;
+    expect(f16).toBeGreaterThan(3.0);
+    expect(f16).toBeLessThan(3.2);
+  });
+});
+
+describe('roofline on the RTX 4090 profile', () => {
+  it('decode at batch 1 is memory-bound and near weights / bandwidth', () => {
+    const c = forwardCost(rtx, gen15, { sequences: 1, newTokens: 1, contextTokens: 100 });
+    expect(c.linear.bound).toBe('memory');
+    expect(c.attention.bound).toBe('memory');
+    const floorMs = (weightBytes(gen15) / rtx.bandwidth) * 1000;
+    expect(c.ms).toBeGreaterThan(floorMs);
+    expect(c.ms).toBeLessThan(floorMs * 3);
+  });
+
+  it('a large prefill is compute-bound', () => {
+    const c = forwardCost(rtx, gen15, { sequences: 64, newTokens: 64 * 200, contextTokens: 64 * 500 });
+    expect(c.linear.bound).toBe('compute');
+    expect(c.ms).toBeGreaterThan((c.flops / rtx.peakFlops) * 1000);
+  });
+
+  it('small decode batches are nearly free, large ones are not', () => {
+    const t1 = predictDecodeMs(rtx, gen15, 1, 200);
+    expect(predictDecodeMs(rtx, gen15, 4, 200)).toBeLessThan(t1 * 1.2);
+    expect(predictDecodeMs(rtx, gen15, 256, 200)).toBeGreaterThan(t1 * 3);
+    const free = nearlyFreeDecodeBatch(rtx, gen15, 200, 0.1);
+    expect(free).toBeGreaterThanOrEqual(4);
+    expect(free).toBeLessThan(256);
+  });
+
+  it('is monotone in batch, new tokens and context', () => {
+    let prev = 0;
+    for (const b of [1, 2, 4, 8, 16, 32, 64, 128]) {
+      const t = predictDecodeMs(rtx, gen15, b, 500);
+      expect(t).toBeGreaterThanOrEqual(prev);
+      prev = t;
+    }
+    expect(predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 8000 })).toBeGreaterThan(
+      predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 400 }));
+    expect(predictForwardMs(rtx, gen15, { sequences: 0, newTokens: 0, contextTokens: 0 })).toBe(0);
+  });
+
+  it('the 7B is slower than the 1.5B, and the H200 faster than the laptop iGPU', () => {
+    expect(predictDecodeMs(rtx, modelShape('qwen2.5-math-7b'), 8, 500)).toBeGreaterThan(predictDecodeMs(rtx, gen15, 8, 500) * 2);
+    expect(predictDecodeMs(hardwareProfile('h200'), gen15, 8, 500)).toBeLessThan(predictDecodeMs(hardwareProfile('laptop-igpu'), gen15, 8, 500) / 10);
+  });
+
+  it('prices host transfers by the host link', () => {
+    expect(hostTransferMs(rtx, 25e9)).toBeCloseTo(1000, 6);
+  });
+});
+
+describe('profiles', () => {
+  it('unknown names are an OptionError', () => {
+    expect(() => hardwareProfile('gtx480')).toThrow(OptionError);
+    expect(Object.keys(HARDWARE_PROFILES)).toEqual(expect.arrayContaining(['rtx4090', 'm2', 'laptop-igpu', 'h200']));
+  });
+
+  it('a measured profile recovers the rates of a device that follows the model', () => {
+    // A synthetic CPU-like device: 20 GB/s, 50 GFLOP/s, 0.02 ms per dispatch, 0.5 ms per call.
+    const truth = (bytes: number, flops: number, dispatches: number) => 0.5 + (bytes / 20e9) * 1000 + (flops / 50e9) * 1000 + dispatches * 0.02;
+    const samples = [1, 2, 4, 8, 16].flatMap((b) => [100, 1000].flatMap((ctx) =>
+      [10, 40].map((d) => ({ bytes: 1e7 + 5e4 * b * ctx, flops: 3e7 * b, dispatches: d, ms: 0 })))).map((s) => ({ ...s, ms: truth(s.bytes, s.flops, s.dispatches) }));
+    const p = measuredProfile(samples);
+    expect(p.bandwidth / 20e9).toBeCloseTo(1, 3);
+    expect(p.peakFlops / 50e9).toBeCloseTo(1, 3);
+    expect(p.dispatchMs).toBeCloseTo(0.02, 5);
+    expect(p.callMs).toBeCloseTo(0.5, 4);
+    expect(() => measuredProfile(samples.slice(0, 1))).toThrow(OptionError);
+  });
+});
