@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Prints, as JSON, the greedy tokens of the test model computed in Node (Dawn), for comparison with the
+// browser in e2e/gpu-checks.spec.ts. Runs TypeScript through tsx with WGSL importable as text, like bin/fasttts.mjs.
+import { register } from 'node:module';
+
+register('../../bin/wgsl-loader.mjs', import.meta.url);
+const { register: registerTsx } = await import('tsx/esm/api');
+registerTsx();
+const checks = await import('../../src/testing/gpu-checks.ts');
+const tokens = Array.from(await checks.greedyTokensOfTestModel());
+process.stdout.write(JSON.stringify({ tokens }) + '\n');

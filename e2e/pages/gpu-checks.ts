@@ -1,0 +1,56 @@
+// Runs the kernel checks of src/testing/gpu-checks.ts in the browser and publishes the outcome on
+// `window.gpuChecks` for e2e/gpu-checks.spec.ts (and shows it, for the screenshot).
+import { describeAdapter } from './adapter-info.ts';
+
+export interface GpuCheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface GpuChecksPage {
+  state: 'running' | 'done' | 'error';
+  adapter?: string;
+  checks?: GpuCheckResult[];
+  greedyTokens?: number[];
+  error?: string;
+}
+
+declare global {
+  interface Window {
+    gpuChecks: GpuChecksPage;
+  }
+}
+
+const out: GpuChecksPage = (window.gpuChecks = { state: 'running' });
+const statusLine = document.getElementById('status')!;
+
+async function main(): Promise<void> {
+  out.adapter = await describeAdapter();
+  // A variable specifier keeps a missing module a runtime error the spec can report, not a build error.
+  const modulePath = '/src/testing/gpu-checks.ts';
+  const checks = await import(/* @vite-ignore */ modulePath);
+  out.checks = await checks.runGpuChecks();
+  out.greedyTokens = Array.from(await checks.greedyTokensOfTestModel() as ArrayLike<number>);
+  render(out);
+  out.state = 'done';
+}
+
+function render(page: GpuChecksPage): void {
+  const table = document.getElementById('checks') as HTMLTableElement;
+  for (const check of page.checks ?? []) {
+    const row = table.insertRow();
+    row.insertCell().textContent = check.ok ? 'ok' : 'FAIL';
+    row.insertCell().textContent = check.name;
+    row.insertCell().textContent = check.detail;
+  }
+  document.getElementById('tokens')!.textContent = `greedy tokens: ${page.greedyTokens?.join(' ')}`;
+  const failed = (page.checks ?? []).filter((c) => !c.ok).length;
+  statusLine.textContent = `${page.adapter}: ${page.checks?.length ?? 0} checks, ${failed} failed`;
+}
+
+main().catch((error: unknown) => {
+  out.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  out.state = 'error';
+  statusLine.textContent = `error: ${out.error}`;
+});

@@ -1,0 +1,120 @@
+// The tutor PWA (demo/): `vite` serves it for development, `vite build` writes dist/demo/, `vite preview`
+// serves that build. The bundled models (models/) and, when present, the competition problem sets are
+// part of the build and of the service worker's precache, so the tutor works offline after one visit.
+import { defineConfig, type Plugin } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('.', import.meta.url));
+const modelsDir = join(repoRoot, 'models');
+// MATH-500, AIME 2024, AMC 2023: one JSON object a line ({id, problem, answer, ...}).
+const datasetsDir = process.env.FASTTTS_DATASETS ?? [join(repoRoot, 'datasets'), '/work/shared/datasets'].find(existsSync);
+const competitionSets = ['math500', 'aime24', 'amc23'];
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => statSync(join(dir, name)).isFile() && !name.split(sep).some((part) => part.startsWith('.')))
+    .map((name) => name.split(sep).join('/'));
+}
+
+/** Bundled models, served at /models/<name>/<file> in development and emitted into the build. */
+function bundledModels(): Plugin {
+  const files = () => filesUnder(modelsDir).filter((name) => name.includes('/'));
+  const index = () => {
+    const models = new Map<string, string[]>();
+    for (const file of files()) {
+      const [model, ...rest] = file.split('/');
+      models.set(model, [...(models.get(model) ?? []), rest.join('/')]);
+    }
+    return JSON.stringify([...models].map(([name, list]) => ({ name, files: list })));
+  };
+  return {
+    name: 'fasttts-bundled-models',
+    configureServer(server) {
+      server.middlewares.use('/models/', (req, res, next) => {
+        const path = decodeURIComponent((req.url ?? '/').split('?')[0]).replace(/^\/+/, '');
+        if (path === 'index.json') return void res.setHeader('content-type', 'application/json').end(index());
+        const file = join(modelsDir, path);
+        if (relative(modelsDir, file).startsWith('..') || !existsSync(file) || !statSync(file).isFile()) return next();
+        createReadStream(file).pipe(res);
+      });
+    },
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName: 'models/index.json', source: index() });
+      for (const file of files()) {
+        this.emitFile({ type: 'asset', fileName: `models/${file}`, source: readFileSync(join(modelsDir, file)) });
+      }
+    },
+  };
+}
+
+/** Competition problems (problem and answer only, solutions dropped to keep the build light) as one JSON file. */
+function competitionProblems(): Plugin {
+  const source = () => {
+    const sets: Record<string, Array<{ id: string; problem: string; answer: string }>> = {};
+    for (const set of competitionSets) {
+      const file = datasetsDir && join(datasetsDir, `${set}.jsonl`);
+      if (!file || !existsSync(file)) continue;
+      sets[set] = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim())
+        .map((line) => JSON.parse(line)).map(({ id, problem, answer }) => ({ id, problem, answer }));
+    }
+    return JSON.stringify(sets);
+  };
+  return {
+    name: 'fasttts-competition-problems',
+    configureServer(server) {
+      server.middlewares.use('/datasets/competition.json', (_req, res) => {
+        res.setHeader('content-type', 'application/json').end(source());
+      });
+    },
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName: 'datasets/competition.json', source: source() });
+    },
+  };
+}
+
+export default defineConfig({
+  root: 'demo',
+  base: './',
+  clearScreen: false,
+  build: { outDir: '../dist/demo', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
+  server: { host: 'localhost', fs: { allow: [repoRoot] } },
+  preview: { host: 'localhost' },
+  worker: { format: 'es' },
+  optimizeDeps: { exclude: ['webgpu'] },
+  plugins: [
+    bundledModels(),
+    competitionProblems(),
+    VitePWA({
+      registerType: 'autoUpdate',
+      injectRegister: false,
+      includeAssets: ['icon.svg'],
+      manifest: {
+        name: 'FastTTS Math Tutor',
+        short_name: 'Math Tutor',
+        description: 'Step-by-step math solutions searched by a small model on your own device (WebGPU), offline.',
+        start_url: '.',
+        scope: '.',
+        display: 'standalone',
+        background_color: '#f7f7f4',
+        theme_color: '#1d4e89',
+        icons: [
+          { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+          { src: 'icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,svg,png,ico,woff,woff2,ttf,json,txt,jinja,safetensors,gguf,bin}'],
+        // Bundled model weights are a few MiB each; they must be precached for offline use.
+        maximumFileSizeToCacheInBytes: 128 * 1024 * 1024,
+        navigateFallback: 'index.html',
+        cleanupOutdatedCaches: true,
+      },
+    }),
+  ],
+});
