@@ -1,0 +1,52 @@
+// Checks the tensors a checkpoint holds against the ones its config implies, and reports every
+// difference in one line: what is missing, what is unexpected, what has the wrong shape.
+import { FormatError } from '../errors.ts';
+import { expectedTensors, type Qwen2Config } from './config.ts';
+
+export interface FoundTensor {
+  name: string;
+  shape: number[];
+}
+
+/**
+ * Tensors real checkpoints carry that the engine does not need: rotary caches saved by old exporters, and
+ * an lm_head stored alongside tied embeddings (or in a PRM, which never uses it). They are skipped.
+ */
+function isIgnorable(name: string, shape: number[], c: Qwen2Config): boolean {
+  if (/^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(name)) return true;
+  if (name === 'lm_head.weight' && (c.tieWordEmbeddings || c.kind !== 'causal-lm')) {
+    return shape.length === 2 && shape[0] === c.vocabSize && shape[1] === c.hiddenSize;
+  }
+  return false;
+}
+
+function list(names: string[]): string {
+  const shown = names.slice(0, 4).join(', ');
+  return names.length > 4 ? `${shown}, ... (${names.length} in all)` : shown;
+}
+
+/** Returns the names to stream (expected ones, in the order found); throws one FormatError listing all mismatches. */
+export function checkTensors(file: string, config: Qwen2Config, found: FoundTensor[]): Set<string> {
+  const expected = expectedTensors(config);
+  const seen = new Set<string>();
+  const unexpected: string[] = [];
+  const misShaped: string[] = [];
+  for (const t of found) {
+    const want = expected.get(t.name);
+    if (!want) {
+      if (!isIgnorable(t.name, t.shape, config)) unexpected.push(t.name);
+      continue;
+    }
+    seen.add(t.name);
+    if (want.length !== t.shape.length || want.some((d, i) => d !== t.shape[i])) {
+      misShaped.push(`${t.name} [${t.shape.join(', ')}] (expected [${want.join(', ')}])`);
+    }
+  }
+  const missing = [...expected.keys()].filter((n) => !seen.has(n));
+  const problems: string[] = [];
+  if (missing.length) problems.push(`missing ${list(missing)}`);
+  if (unexpected.length) problems.push(`unexpected ${list(unexpected)}`);
+  if (misShaped.length) problems.push(`mis-shaped ${list(misShaped)}`);
+  if (problems.length) throw new FormatError(file, `tensors do not match the config: ${problems.join('; ')}`);
+  return seen;
+}
