@@ -82,8 +82,11 @@ export class Tokenizer {
     return this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
   }
 
+  /** Text of `ids`; ids with no token (the padding rows of a model's embedding) decode to nothing. */
   decode(ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string {
-    return this.hf.decode(Array.from(ids), { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
+    const known = Array.from(ids).filter((id) => this.hf.id_to_token(id) !== undefined);
+    if (known.length === 0) return '';
+    return this.hf.decode(known, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
   }
 
   tokenToId(token: string): number | undefined {
