@@ -1,0 +1,79 @@
+// y[r, N_OFFSET + n] (+)= sum_k x[r, k] * W[n, k] + bias[N_OFFSET + n] for the rows of one weight part.
+// Prepended consts: K, N (rows of this part), N_OFFSET, OUT_STRIDE, FORMAT, ROWS_PER_TILE, HAS_BIAS,
+// ACCUMULATE (add into y: the residual add fused into the projection), GRID_X (gpu variant).
+//
+// Determinism (the search's exact-equivalence guarantee rests on it): every output element is summed
+// in one fixed order that depends on nothing but (n, K): per group of 32, a sequential sum of 8 vec4
+// dot products times the group's scale, and the groups combined in a fixed order (cpu: sequential;
+// gpu: 64 per-thread sequential partials over groups g = tid mod 64, then a fixed tree). How many rows
+// share the dispatch, tile or workgroup never changes a row's arithmetic.
+
+struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> scales: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+const X_VEC_PER_ROW: u32 = K / 4u;
+
+// The sum of one decoded group with one row of x: 8 dot products in order.
+fn group_row_dot(v: array<vec4<f32>, 8>, r: u32, g: u32) -> f32 {
+  let xb = r * X_VEC_PER_ROW + g * 8u;
+  var s = 0.0;
+  for (var j = 0u; j < 8u; j++) { s += dot(v[j], x[xb + j]); }
+  return s;
+}
+
+fn store(r: u32, n: u32, acc: f32) {
+  var value = acc;
+  if (HAS_BIAS == 1u) { value += bias[N_OFFSET + n]; }
+  let i = r * OUT_STRIDE + N_OFFSET + n;
+  if (ACCUMULATE == 1u) { y[i] = y[i] + value; } else { y[i] = value; }
+}
+
+// CPU devices: one output column per invocation, ROWS_PER_TILE rows sharing each decoded weight group;
+// no barriers.
+@compute @workgroup_size(64)
+fn main_cpu(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  let r0 = gid.y * ROWS_PER_TILE;
+  if (n >= N || r0 >= dims.rows) { return; }
+  let count = min(ROWS_PER_TILE, dims.rows - r0);
+  var acc: array<f32, ROWS_PER_TILE>;
+  for (var g = 0u; g < GROUPS; g++) {
+    let v = decode_group(n, g);
+    let scale = group_scale(n, g);
+    for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g) * scale; }
+  }
+  for (var t = 0u; t < count; t++) { store(r0 + t, n, acc[t]); }
+}
+
+// GPUs: one workgroup per output column and tile of ROWS_PER_TILE rows; 64 threads split the groups,
+// then a fixed tree reduction in workgroup memory.
+const WG: u32 = 64u;
+var<workgroup> partial: array<f32, WG * ROWS_PER_TILE>;
+
+@compute @workgroup_size(64)
+fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let n = wid.y * GRID_X + wid.x;
+  let r0 = wid.z * ROWS_PER_TILE;
+  if (n >= N || r0 >= dims.rows) { return; }
+  let count = min(ROWS_PER_TILE, dims.rows - r0);
+  var acc: array<f32, ROWS_PER_TILE>;
+  for (var g = tid; g < GROUPS; g += WG) {
+    let v = decode_group(n, g);
+    let scale = group_scale(n, g);
+    for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g) * scale; }
+  }
+  for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] = acc[t]; }
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (tid < stride) {
+      for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] += partial[t * WG + tid + stride]; }
+    }
+    workgroupBarrier();
+  }
+  if (tid < count) { store(r0 + tid, n, partial[tid * WG]); }
+}

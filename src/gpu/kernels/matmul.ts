@@ -1,0 +1,87 @@
+// Launcher of shaders/matmul.wgsl: y = x W^T + bias (optionally added into y), W a packed GpuMatrix.
+// Two variants per device class, chosen per call by row count, with identical per-element arithmetic
+// (see the shader): decode (1 row per tile) and prefill (PREFILL_TILE rows share each weight decode).
+import dequantWgsl from '../../../shaders/dequant.wgsl?raw';
+import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
+import { placeholderBuffer } from '../buffers.ts';
+import type { DeviceClass } from '../device.ts';
+import { bindGroup, computePipeline, GRID_MAX, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
+import type { GpuMatrix } from '../weights.ts';
+
+const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'rw'];
+const FORMAT_CODE = { f32: 0, q8: 1, q4: 2 } as const;
+export const PREFILL_TILE: Record<DeviceClass, number> = { cpu: 4, gpu: 8 };
+
+export interface MatmulSpec {
+  matrix: GpuMatrix;
+  deviceClass: DeviceClass;
+  hasBias: boolean;
+  /** Add into y instead of overwriting it (fuses the residual add). */
+  accumulate: boolean;
+}
+
+export interface MatmulBuffers {
+  dims: GPUBuffer;
+  x: GPUBuffer;
+  bias?: GPUBuffer;
+  y: GPUBuffer;
+}
+
+export interface Matmul {
+  bind(b: MatmulBuffers): Launch;
+}
+
+function source(spec: MatmulSpec, part: { rowStart: number; rows: number }, rowsPerTile: number): string {
+  const consts = wgslConsts({
+    K: spec.matrix.cols,
+    N: part.rows,
+    N_OFFSET: part.rowStart,
+    OUT_STRIDE: spec.matrix.rows,
+    FORMAT: FORMAT_CODE[spec.matrix.format],
+    ROWS_PER_TILE: rowsPerTile,
+    HAS_BIAS: spec.hasBias ? 1 : 0,
+    ACCUMULATE: spec.accumulate ? 1 : 0,
+    GRID_X: Math.min(part.rows, GRID_MAX),
+  });
+  return `${consts}\n${dequantWgsl}\n${matmulWgsl}`;
+}
+
+export async function createMatmul(device: GPUDevice, spec: MatmulSpec): Promise<Matmul> {
+  if (spec.matrix.cols % 32 !== 0) throw new RangeError(`matmul needs K divisible by 32, got ${spec.matrix.cols}`);
+  const entry = spec.deviceClass === 'cpu' ? 'main_cpu' : 'main_gpu';
+  const tile = PREFILL_TILE[spec.deviceClass];
+  const parts = await Promise.all(
+    spec.matrix.parts.map(async (part) => ({
+      part,
+      decode: await computePipeline(device, source(spec, part, 1), entry, BINDINGS),
+      prefill: await computePipeline(device, source(spec, part, tile), entry, BINDINGS),
+    })),
+  );
+  return {
+    bind(b) {
+      const groups = parts.map(({ part, decode, prefill }) => ({
+        part,
+        decode,
+        prefill,
+        group: bindGroup(device, BINDINGS, [b.dims, b.x, part.data, part.scales, b.bias ?? placeholderBuffer(device), b.y], 'matmul'),
+      }));
+      return {
+        encode(pass, rows) {
+          if (rows === 0) return;
+          const rowsPerTile = rows < tile ? 1 : tile;
+          const tiles = Math.ceil(rows / rowsPerTile);
+          for (const g of groups) {
+            pass.setPipeline(rowsPerTile === 1 ? g.decode : g.prefill);
+            pass.setBindGroup(0, g.group);
+            if (spec.deviceClass === 'cpu') {
+              pass.dispatchWorkgroups(Math.ceil(g.part.rows / 64), tiles, 1);
+            } else {
+              const gx = Math.min(g.part.rows, GRID_MAX);
+              pass.dispatchWorkgroups(gx, Math.ceil(g.part.rows / gx), tiles);
+            }
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,384 @@
+// The product ModelRunner: a Qwen2 decoder (generator or PRM verifier) on WebGPU, batched and ragged,
+// reading and writing K/V through per-sequence block tables.
+//
+// Loading streams the source's tensors one at a time, packs each into the chosen weight format and
+// uploads it before asking for the next; q/k/v and gate/up are written as row blocks of one fused
+// matrix each. One forward call records every layer's kernels into one command buffer:
+//   embed -> per layer [rmsnorm, qkv matmul(+bias), rope, kv-write, attention, o matmul(+residual),
+//   rmsnorm, gate/up matmul, swiglu, down matmul(+residual)] -> per slice of output rows
+//   [final rmsnorm of those rows, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
+//
+// KV storage: page p is PAGE BYTES = pageSize * kvBytesPerToken(config) bytes (f32 K and V of every
+// layer; layout in shaders/kv-write.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
+// the runner's own, or a region of a shared arena passed as options.kv (offsetBytes must be a multiple of
+// the device's minStorageBufferOffsetAlignment, 256 in practice).
+import { FormatError, OptionError, OutOfMemoryError } from '../errors.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import { storageBuffer, storageBufferWith, uniformBuffer, writeArray, writeUniform } from '../gpu/buffers.ts';
+import { createGpuMatrix, destroyGpuMatrix, writeMatrixRows, type GpuMatrix } from '../gpu/weights.ts';
+import type { Launch } from '../gpu/pipelines.ts';
+import { createEmbedding } from '../gpu/kernels/embedding.ts';
+import { createMatmul } from '../gpu/kernels/matmul.ts';
+import { createRmsNorm } from '../gpu/kernels/rmsnorm.ts';
+import { createRope, ropeTable } from '../gpu/kernels/rope.ts';
+import { createKvWrite, type KvShape } from '../gpu/kernels/kv-write.ts';
+import { createAttention } from '../gpu/kernels/attention.ts';
+import { createSwiGlu } from '../gpu/kernels/swiglu.ts';
+import { createHeadOp } from '../gpu/kernels/heads.ts';
+import { createPageCopy } from '../gpu/kernels/page-copy.ts';
+import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
+import { packMatrix, type WeightFormat } from '../model/quant.ts';
+import type { LoadProgress, ModelSource } from '../model/source.ts';
+import { flattenBatch, validatePagePairs } from './forward-batch.ts';
+import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
+
+export interface WebGpuRunnerOptions {
+  weightFormat: WeightFormat;
+  numPages: number;
+  pageSize?: number;
+  /** Most token rows in one forward call (activation buffers are sized for it). Default 256. */
+  maxBatchTokens?: number;
+  /** KV storage inside a caller's buffer (the shared KV arena); default: the runner allocates its own. */
+  kv?: { buffer: GPUBuffer; offsetBytes: number; numPages: number };
+  /** Largest weight part (tests use a small value to exercise split matrices). Default: the binding limit. */
+  maxWeightPartBytes?: number;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface WebGpuRunner extends ModelRunner {
+  readonly gpu: GpuContext;
+  readonly weightFormat: WeightFormat;
+  /** Bytes of one KV page: pageSize * kvBytesPerToken(config). */
+  readonly pageBytes: number;
+  /** Bytes of weights on the GPU. */
+  readonly weightBytes: number;
+  /** The KV storage: buffer, byte offset, byte size. */
+  readonly kvRegion: { buffer: GPUBuffer; offsetBytes: number; bytes: number };
+}
+
+interface LayerWeights {
+  inputNorm: GPUBuffer;
+  qkv: GpuMatrix;
+  qkvBias: GPUBuffer;
+  o: GpuMatrix;
+  postNorm: GPUBuffer;
+  gateUp: GpuMatrix;
+  down: GpuMatrix;
+}
+
+interface Weights {
+  embed: GpuMatrix;
+  layers: LayerWeights[];
+  finalNorm: GPUBuffer;
+  lmHead?: GpuMatrix;
+  vHead?: { w: GpuMatrix; b: GPUBuffer };
+  score?: { w0: GpuMatrix; b0: GPUBuffer; w2: GpuMatrix; b2: GPUBuffer };
+  bytes: number;
+}
+
+/** Rows of the head (LM head / PRM head) processed per pass; logits for this many rows must fit one binding. */
+function headSliceRows(c: Qwen2Config, maxBatchTokens: number, maxBinding: number): number {
+  const perRow = c.kind === 'causal-lm' ? c.vocabSize * 4 : c.hiddenSize * 4;
+  return Math.max(1, Math.min(maxBatchTokens, 64, Math.floor(maxBinding / perRow)));
+}
+
+async function loadWeights(gpu: GpuContext, source: ModelSource, format: WeightFormat, maxPartBytes: number, onProgress?: (p: LoadProgress) => void): Promise<Weights> {
+  const c = source.config;
+  const device = gpu.device;
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const kvDim = c.numKvHeads * c.headDim;
+  const file = source.name;
+  const expected = expectedTensors(c);
+  const matrix = (rows: number, cols: number, label: string, f: WeightFormat = format) => createGpuMatrix(device, f, rows, cols, maxPartBytes, label);
+  const vector = (n: number, label: string) => storageBuffer(device, n * 4, label);
+  const layers: LayerWeights[] = Array.from({ length: c.numLayers }, (_, i) => ({
+    inputNorm: vector(H, `l${i}.input_norm`),
+    qkv: matrix(H + 2 * kvDim, H, `l${i}.qkv`),
+    qkvBias: vector(H + 2 * kvDim, `l${i}.qkv_bias`),
+    o: matrix(H, H, `l${i}.o`),
+    postNorm: vector(H, `l${i}.post_norm`),
+    gateUp: matrix(2 * I, H, `l${i}.gate_up`),
+    down: matrix(H, I, `l${i}.down`),
+  }));
+  const w: Weights = { embed: matrix(c.vocabSize, H, 'embed'), layers, finalNorm: vector(H, 'final_norm'), bytes: 0 };
+  if (c.kind === 'causal-lm' && !c.tieWordEmbeddings) w.lmHead = matrix(c.vocabSize, H, 'lm_head');
+  // The heads' small matrices stay f32 (score.0 is h x h: it follows the weight format).
+  if (c.kind === 'prm-value-head') w.vHead = { w: matrix(1, H, 'v_head', 'f32'), b: vector(1, 'v_head.bias') };
+  if (c.kind === 'prm-two-class') w.score = { w0: matrix(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', 'f32'), b2: vector(2, 'score.2.bias') };
+
+  const seen = new Set<string>();
+  const putMatrix = (m: GpuMatrix, rowStart: number, values: Float32Array, rows: number, cols: number) => {
+    writeMatrixRows(device, m, rowStart, packMatrix(values, rows, cols, m.format));
+  };
+  const putVector = (b: GPUBuffer, offsetFloats: number, values: Float32Array) => writeArray(device, b, offsetFloats * 4, values);
+  let tensorsDone = 0;
+  for await (const t of source.tensors(onProgress)) {
+    const shape = expected.get(t.name);
+    if (!shape) continue; // e.g. lm_head.weight of a tied checkpoint, rotary caches: not used
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new FormatError(file, `tensor ${t.name} has shape [${t.shape}], expected [${shape}]`);
+    }
+    if (t.values.length !== shape.reduce((a, b) => a * b, 1)) throw new FormatError(file, `tensor ${t.name} has ${t.values.length} values for shape [${shape}]`);
+    if (seen.has(t.name)) throw new FormatError(file, `tensor ${t.name} appears twice`);
+    seen.add(t.name);
+    const [rows, cols] = [shape[0], shape[1] ?? 1];
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name);
+    if (m) {
+      const L = layers[Number(m[1])];
+      switch (m[2]) {
+        case 'input_layernorm.weight': putVector(L.inputNorm, 0, t.values); break;
+        case 'post_attention_layernorm.weight': putVector(L.postNorm, 0, t.values); break;
+        case 'self_attn.q_proj.weight': putMatrix(L.qkv, 0, t.values, rows, cols); break;
+        case 'self_attn.k_proj.weight': putMatrix(L.qkv, H, t.values, rows, cols); break;
+        case 'self_attn.v_proj.weight': putMatrix(L.qkv, H + kvDim, t.values, rows, cols); break;
+        case 'self_attn.q_proj.bias': putVector(L.qkvBias, 0, t.values); break;
+        case 'self_attn.k_proj.bias': putVector(L.qkvBias, H, t.values); break;
+        case 'self_attn.v_proj.bias': putVector(L.qkvBias, H + kvDim, t.values); break;
+        case 'self_attn.o_proj.weight': putMatrix(L.o, 0, t.values, rows, cols); break;
+        case 'mlp.gate_proj.weight': putMatrix(L.gateUp, 0, t.values, rows, cols); break;
+        case 'mlp.up_proj.weight': putMatrix(L.gateUp, I, t.values, rows, cols); break;
+        case 'mlp.down_proj.weight': putMatrix(L.down, 0, t.values, rows, cols); break;
+      }
+    } else if (t.name === 'model.embed_tokens.weight') putMatrix(w.embed, 0, t.values, rows, cols);
+    else if (t.name === 'model.norm.weight') putVector(w.finalNorm, 0, t.values);
+    else if (t.name === 'lm_head.weight' && w.lmHead) putMatrix(w.lmHead, 0, t.values, rows, cols);
+    else if (t.name === 'v_head.summary.weight' && w.vHead) putMatrix(w.vHead.w, 0, t.values, rows, cols);
+    else if (t.name === 'v_head.summary.bias' && w.vHead) putVector(w.vHead.b, 0, t.values);
+    else if (t.name === 'score.0.weight' && w.score) putMatrix(w.score.w0, 0, t.values, rows, cols);
+    else if (t.name === 'score.0.bias' && w.score) putVector(w.score.b0, 0, t.values);
+    else if (t.name === 'score.2.weight' && w.score) putMatrix(w.score.w2, 0, t.values, rows, cols);
+    else if (t.name === 'score.2.bias' && w.score) putVector(w.score.b2, 0, t.values);
+    tensorsDone++;
+    onProgress?.({ phase: 'upload', bytesDone: 0, bytesTotal: 0, tensorsDone, tensorsTotal: expected.size });
+  }
+  const missing = [...expected.keys()].filter((n) => !seen.has(n));
+  if (missing.length) throw new FormatError(file, `missing tensor ${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
+  const mats = [w.embed, w.lmHead, w.vHead?.w, w.score?.w0, w.score?.w2, ...layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down])];
+  w.bytes = mats.reduce((s, m) => s + (m ? m.bytes : 0), 0);
+  return w;
+}
+
+function checkShapes(c: Qwen2Config): void {
+  const file = 'config.json';
+  if (c.hiddenSize % 32 !== 0) throw new FormatError(file, `hidden_size ${c.hiddenSize} must be a multiple of 32 for the engine's kernels`);
+  if (c.intermediateSize % 32 !== 0) throw new FormatError(file, `intermediate_size ${c.intermediateSize} must be a multiple of 32 for the engine's kernels`);
+  if (c.headDim % 4 !== 0) throw new FormatError(file, `head dimension ${c.headDim} must be a multiple of 4 for the engine's kernels`);
+}
+
+export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
+  gpu.assertAlive();
+  const c = source.config;
+  checkShapes(c);
+  const device = gpu.device;
+  const pageSize = options.pageSize ?? 16;
+  const maxBatchTokens = options.maxBatchTokens ?? 256;
+  const format = options.weightFormat;
+  if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);
+  if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new OptionError(`maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
+  const maxBinding = gpu.limits.maxStorageBufferBindingSize;
+  const maxPartBytes = Math.min(options.maxWeightPartBytes ?? maxBinding, maxBinding);
+
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const qkvCols = H + 2 * c.numKvHeads * c.headDim;
+  const pageBytes = pageSize * kvBytesPerToken(c);
+  const pageFloats = pageBytes / 4;
+
+  // KV storage.
+  let numPages = options.numPages;
+  let kvBinding: GPUBufferBinding;
+  let ownKv: GPUBuffer | null = null;
+  if (options.kv) {
+    numPages = options.kv.numPages;
+    if (options.kv.offsetBytes % gpu.limits.minStorageBufferOffsetAlignment !== 0) {
+      throw new OptionError(`KV region offset ${options.kv.offsetBytes} is not a multiple of ${gpu.limits.minStorageBufferOffsetAlignment}`);
+    }
+    if (options.kv.offsetBytes + numPages * pageBytes > options.kv.buffer.size) throw new OptionError(`KV region of ${numPages} pages of ${pageBytes} bytes does not fit the given buffer`);
+    kvBinding = { buffer: options.kv.buffer, offset: options.kv.offsetBytes, size: numPages * pageBytes };
+  } else {
+    if (!Number.isInteger(numPages) || numPages < 1) throw new OptionError(`numPages must be a positive integer, got ${numPages}`);
+    ownKv = storageBuffer(device, numPages * pageBytes, 'kv');
+    kvBinding = { buffer: ownKv, offset: 0, size: numPages * pageBytes };
+  }
+  if (numPages * pageBytes > maxBinding) {
+    throw new OutOfMemoryError(`KV region of ${numPages} pages x ${pageBytes} bytes exceeds the device's storage binding limit of ${maxBinding} bytes`);
+  }
+
+  const weights = await loadWeights(gpu, source, format, maxPartBytes, options.onProgress);
+
+  // Activations, sized for maxBatchTokens rows.
+  const T = maxBatchTokens;
+  const headRows = headSliceRows(c, T, maxBinding);
+  const maxTableEntries = T * Math.ceil(c.maxPositions / pageSize);
+  const buf = {
+    dims: uniformBuffer(device, [0, 0, 0, 0], 'dims'),
+    rowInfo: storageBuffer(device, T * 16, 'row_info'),
+    blockTables: storageBuffer(device, maxTableEntries * 4, 'block_tables'),
+    outputIndex: storageBuffer(device, T * 4, 'output_index'),
+    x: storageBuffer(device, T * H * 4, 'x'),
+    xn: storageBuffer(device, T * H * 4, 'xn'),
+    qkv: storageBuffer(device, T * qkvCols * 4, 'qkv'),
+    attn: storageBuffer(device, T * H * 4, 'attn'),
+    gateUp: storageBuffer(device, T * 2 * I * 4, 'gate_up'),
+    act: storageBuffer(device, T * I * 4, 'act'),
+    headIn: storageBuffer(device, headRows * H * 4, 'head_in'),
+    headMid: storageBuffer(device, headRows * H * 4, 'head_mid'),
+    headOut: storageBuffer(device, headRows * (c.kind === 'causal-lm' ? c.vocabSize : 2) * 4, 'head_out'),
+    scores: storageBuffer(device, headRows * 4, 'scores'),
+    pairs: storageBuffer(device, 2 * 4 * Math.max(1, numPages), 'page_pairs'),
+    ropeTable: storageBufferWith(device, ropeTable(c.headDim, c.ropeTheta, c.maxPositions), 'rope_table'),
+  };
+  const layerUniforms = weights.layers.map((_, i) => uniformBuffer(device, [i, 0, 0, 0], `layer${i}`));
+  const kvShape: KvShape = { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads, pageSize, pageFloats };
+  const cls = gpu.deviceClass;
+
+  // Record the kernel launches once; a forward only rewrites the small uniform/index buffers.
+  const body: Launch[] = [await createEmbedding(device, weights.embed, { dims: buf.dims, rowInfo: buf.rowInfo, out: buf.x })];
+  for (let i = 0; i < c.numLayers; i++) {
+    const L = weights.layers[i];
+    const layer = layerUniforms[i];
+    const common = { dims: buf.dims, layer, rowInfo: buf.rowInfo, blockTables: buf.blockTables, qkv: buf.qkv, kv: kvBinding };
+    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false }, { dims: buf.dims, x: buf.x, weight: L.inputNorm, rowIndex: buf.outputIndex, y: buf.xn }));
+    body.push((await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, bias: L.qkvBias, y: buf.qkv }));
+    body.push(await createRope(device, { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads }, { dims: buf.dims, rowInfo: buf.rowInfo, table: buf.ropeTable, qkv: buf.qkv }));
+    body.push(await createKvWrite(device, kvShape, common));
+    body.push(await createAttention(device, kvShape, { ...common, out: buf.attn }));
+    body.push((await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }));
+    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false }, { dims: buf.dims, x: buf.x, weight: L.postNorm, rowIndex: buf.outputIndex, y: buf.xn }));
+    body.push((await createMatmul(device, { matrix: L.gateUp, deviceClass: cls, hasBias: false, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, y: buf.gateUp }));
+    body.push(await createSwiGlu(device, I, { dims: buf.dims, gateUp: buf.gateUp, act: buf.act }));
+    body.push((await createMatmul(device, { matrix: L.down, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.act, y: buf.x }));
+  }
+
+  // Head launches per slice of output rows: each slice has its own dims uniform {rows, base}.
+  const sliceDims: GPUBuffer[] = [];
+  const sliceLaunches: Launch[][] = [];
+  async function headLaunches(slice: number): Promise<Launch[]> {
+    if (sliceLaunches[slice]) return sliceLaunches[slice];
+    const dims = uniformBuffer(device, [0, 0, 0, 0], `head_dims${slice}`);
+    sliceDims[slice] = dims;
+    const out: Launch[] = [await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: true }, { dims, x: buf.x, weight: weights.finalNorm, rowIndex: buf.outputIndex, y: buf.headIn })];
+    if (c.kind === 'causal-lm') {
+      const lm = weights.lmHead ?? weights.embed;
+      out.push((await createMatmul(device, { matrix: lm, deviceClass: cls, hasBias: false, accumulate: false })).bind({ dims, x: buf.headIn, y: buf.headOut }));
+    } else if (weights.vHead) {
+      out.push((await createMatmul(device, { matrix: weights.vHead.w, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims, x: buf.headIn, bias: weights.vHead.b, y: buf.headOut }));
+      out.push(await createHeadOp(device, 'sigmoid_rows', 1, { dims, v: buf.headOut, score: buf.scores }));
+    } else if (weights.score) {
+      out.push((await createMatmul(device, { matrix: weights.score.w0, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims, x: buf.headIn, bias: weights.score.b0, y: buf.headMid }));
+      out.push(await createHeadOp(device, 'relu', H, { dims, v: buf.headMid, score: buf.scores }));
+      out.push((await createMatmul(device, { matrix: weights.score.w2, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims, x: buf.headMid, bias: weights.score.b2, y: buf.headOut }));
+      out.push(await createHeadOp(device, 'softmax2', 2, { dims, v: buf.headOut, score: buf.scores }));
+    }
+    sliceLaunches[slice] = out;
+    return out;
+  }
+  await headLaunches(0);
+  const pageCopy = await createPageCopy(device, pageFloats, { dims: buf.dims, pairs: buf.pairs, kv: kvBinding });
+
+  let disposed = false;
+  // Forward calls and page copies run one at a time (they share the activation buffers).
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <R>(f: () => Promise<R>): Promise<R> => {
+    const next = queue.then(f, f);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  async function mapped(staging: GPUBuffer): Promise<ArrayBuffer> {
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      // A lost device rejects the map; the lost promise may settle a moment later.
+      await Promise.race([device.lost, new Promise((r) => setTimeout(r, 200))]);
+      if (gpu.lostError) throw gpu.lostError;
+      throw e;
+    }
+    return staging.getMappedRange().slice(0);
+  }
+
+  function checkUsable(): void {
+    if (disposed) throw new OptionError('the runner has been disposed');
+    gpu.assertAlive();
+  }
+
+  async function forward(batch: ForwardBatch): Promise<ForwardResult> {
+    checkUsable();
+    const flat = flattenBatch(c, pageSize, numPages, batch);
+    const outRows = flat.outputIndex.length;
+    if (flat.rows > maxBatchTokens) throw new OptionError(`forward: ${flat.rows} tokens exceed maxBatchTokens ${maxBatchTokens}`);
+    if (flat.blockTables.length > maxTableEntries) throw new OptionError(`forward: ${flat.blockTables.length} block-table entries exceed ${maxTableEntries}`);
+    if (flat.rows === 0) return c.kind === 'causal-lm' ? { rows: 0, logits: new Float32Array(0) } : { rows: 0, scores: new Float32Array(0) };
+    const q = device.queue;
+    writeUniform(device, buf.dims, [flat.rows, 0, 0, 0]);
+    writeArray(device, buf.rowInfo, 0, flat.rowInfo);
+    writeArray(device, buf.blockTables, 0, flat.blockTables);
+    if (outRows > 0) writeArray(device, buf.outputIndex, 0, flat.outputIndex);
+
+    const perRowOut = c.kind === 'causal-lm' ? c.vocabSize : 1;
+    const outBytes = outRows * perRowOut * 4;
+    const staging = device.createBuffer({ size: Math.max(16, outBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = device.createCommandEncoder();
+    let pass = encoder.beginComputePass();
+    for (const l of body) l.encode(pass, flat.rows);
+    pass.end();
+    for (let slice = 0, base = 0; base < outRows; slice++, base += headRows) {
+      const rows = Math.min(headRows, outRows - base);
+      const launches = await headLaunches(slice);
+      writeUniform(device, sliceDims[slice], [rows, base, 0, 0]);
+      pass = encoder.beginComputePass();
+      for (const l of launches) l.encode(pass, rows);
+      pass.end();
+      const src = c.kind === 'causal-lm' ? buf.headOut : buf.scores;
+      encoder.copyBufferToBuffer(src, 0, staging, base * perRowOut * 4, rows * perRowOut * 4);
+    }
+    q.submit([encoder.finish()]);
+    try {
+      const data = new Float32Array(await mapped(staging), 0, outRows * perRowOut);
+      return c.kind === 'causal-lm' ? { rows: outRows, logits: data } : { rows: outRows, scores: data };
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async function copyPages(pairs: Array<[number, number]>): Promise<void> {
+    checkUsable();
+    validatePagePairs(pairs, numPages);
+    if (pairs.length === 0) return;
+    writeUniform(device, buf.dims, [pairs.length, 0, 0, 0]);
+    writeArray(device, buf.pairs, 0, new Uint32Array(pairs.flat()));
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pageCopy.encode(pass, pairs.length);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    gpu.assertAlive();
+  }
+
+  return {
+    config: c,
+    pageSize,
+    numPages,
+    gpu,
+    weightFormat: format,
+    pageBytes,
+    weightBytes: weights.bytes,
+    kvRegion: { buffer: kvBinding.buffer, offsetBytes: kvBinding.offset ?? 0, bytes: numPages * pageBytes },
+    forward: (batch) => serial(() => forward(batch)),
+    copyPages: (pairs) => serial(() => copyPages(pairs)),
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      void queue.then(() => {
+        for (const m of [weights.embed, weights.lmHead, weights.vHead?.w, weights.score?.w0, weights.score?.w2, ...weights.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down])]) if (m) destroyGpuMatrix(m);
+        for (const l of weights.layers) for (const b of [l.inputNorm, l.qkvBias, l.postNorm]) b.destroy();
+        for (const b of Object.values(buf)) b.destroy();
+        ownKv?.destroy();
+      });
+    },
+  };
+}
+
