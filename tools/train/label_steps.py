@@ -1,0 +1,98 @@
+"""Automatic step labels (Math-Shepherd style, computed exactly instead of by rollouts): a step is good when
+it applies one operation whose operands are both ready in the problem's expression tree (numbers of the
+problem or results of earlier steps, in that order), with the right result, and every earlier step was
+good; the final step is good when the tree is fully reduced and the boxed number is its value."""
+import re
+
+_TOKEN = re.compile(r'\s*(\d+|[-+*/()])')
+_STEP = re.compile(r'^(\d+) ([-+*/]) (\d+) = (\d+)$')
+_FINAL = re.compile(r'^The answer is \\boxed\{(-?\d+)\}\.$')
+_OPS = {'+': lambda a, b: a + b, '-': lambda a, b: a - b, '*': lambda a, b: a * b,
+        '/': lambda a, b: a // b if b != 0 and a % b == 0 else None}
+
+
+class Node:
+    def __init__(self, op=None, left=None, right=None, value=None):
+        self.op, self.left, self.right, self.value = op, left, right, value
+
+
+def parse_expression(problem: str) -> Node:
+    """The expression tree of a generated problem ("Compute 3 + 4 * (5 - 2)." etc.)."""
+    start = re.search(r'[\d(]', problem).start()
+    end = max(problem.rfind(c) for c in '0123456789)') + 1
+    tokens = _TOKEN.findall(problem[start:end])
+    pos = 0
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take():
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def atom():
+        if peek() == '(':
+            take()
+            e = expr()
+            assert take() == ')'
+            return e
+        return Node(value=int(take()))
+
+    def term():
+        e = atom()
+        while peek() in ('*', '/'):
+            e = Node(take(), e, atom())
+        return e
+
+    def expr():
+        e = term()
+        while peek() in ('+', '-'):
+            e = Node(take(), e, term())
+        return e
+
+    tree = expr()
+    assert pos == len(tokens), problem
+    return tree
+
+
+def _ready_nodes(n: Node, out):
+    if n.op is None:
+        return out
+    if n.left.op is None and n.right.op is None:
+        out.append(n)
+    else:
+        _ready_nodes(n.left, out)
+        _ready_nodes(n.right, out)
+    return out
+
+
+def label_steps(problem: str, steps):
+    """One bool per step (see the module comment)."""
+    tree = parse_expression(problem)
+    labels, ok = [], True
+    for step in steps:
+        step = step.strip()
+        if ok:
+            m, f = _STEP.match(step), _FINAL.match(step)
+            if m:
+                a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+                node = next((n for n in _ready_nodes(tree, []) if n.op == op and n.left.value == a and n.right.value == b), None)
+                ok = node is not None and _OPS[op](a, b) == c
+                if ok:
+                    node.op, node.left, node.right, node.value = None, None, None, c
+            elif f:
+                ok = tree.op is None and int(f[1]) == tree.value
+            else:
+                ok = False
+        labels.append(ok)
+    return labels
+
+
+if __name__ == '__main__':
+    p = 'Compute 3 + 4 * (5 - 2).'
+    assert label_steps(p, ['5 - 2 = 3', '4 * 3 = 12', '3 + 12 = 15', 'The answer is \\boxed{15}.']) == [True] * 4
+    assert label_steps(p, ['5 - 2 = 3', '4 * 3 = 13', '3 + 13 = 16', 'The answer is \\boxed{16}.']) == [True, False, False, False]
+    assert label_steps(p, ['3 + 4 = 7', '7 * 3 = 21']) == [False, False]
+    assert label_steps(p, ['5 - 2 = 3', 'The answer is \\boxed{3}.']) == [True, False]
+    print('label_steps self-check ok')

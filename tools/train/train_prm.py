@@ -1,0 +1,184 @@
+"""Trains the bundled PRM (Qwen2ForPrmModel, Skywork-style value head) on the generator's own solutions:
+samples K solutions per problem at temperature 0.8, labels each step automatically (label_steps.py), and
+fine-tunes generator-initialised weights with a binary cross-entropy at every step-separator token.
+Also writes data/prm-heldout.jsonl (labelled steps of validation problems) for the engine's AUC check.
+Logs tools/train/curves/prm.csv.  Usage: /usr/bin/python3 tools/train/train_prm.py"""
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from label_steps import label_steps  # noqa: E402
+from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel, param_count  # noqa: E402
+from sampling import generate  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--seed', type=int, default=4321)
+ap.add_argument('--problems', type=int, default=3000)
+ap.add_argument('--samples', type=int, default=4)
+ap.add_argument('--heldout-problems', type=int, default=280)
+ap.add_argument('--epochs', type=int, default=2)
+ap.add_argument('--batch', type=int, default=32)
+ap.add_argument('--lr', type=float, default=1e-3)
+ap.add_argument('--first-train-index', type=int, default=100000, help='train-split problems the generator never saw')
+args = ap.parse_args()
+setup(args.seed)
+vocab = Vocab()
+rng = torch.Generator().manual_seed(args.seed)
+
+ckpt = torch.load(os.path.join(WORK, 'generator.pt'))
+config = Qwen2Config(**ckpt['config'])
+generator = Qwen2ForCausalLM(config)
+generator.load_state_dict(ckpt['state'])
+generator.eval()
+
+
+def split_steps(ids):
+    text = vocab.decode([i for i in ids if i != vocab.im_end])
+    return [s for s in text.split(STEP_SEPARATOR) if s.strip()]
+
+
+def sample_labelled(problems, k, cache_name):
+    """k sampled solutions per problem (temperature 0.8), split into steps and labelled."""
+    path = os.path.join(WORK, cache_name)
+    if os.path.exists(path):
+        return read_jsonl(path)
+    t0 = time.time()
+    prompts = [p[0] for p in tokenize([[chat_prompt(p['problem'])] for p in problems])]
+    outs = generate(generator, [pr for pr in prompts for _ in range(k)], 220, 0.8, {vocab.im_end}, rng)
+    records = []
+    for i, o in enumerate(outs):
+        p = problems[i // k]
+        steps = split_steps(o)
+        records.append({'id': p['id'], 'problem': p['problem'], 'answer': p['answer'], 'difficulty': p['difficulty'],
+                        'steps': steps, 'labels': label_steps(p['problem'], steps)})
+    with open(path, 'w') as f:
+        for r in records:
+            f.write(json.dumps(r) + '\n')
+    print(f'sampled {len(records)} solutions in {time.time() - t0:.0f}s', flush=True)
+    return records
+
+
+def encode(records):
+    """PRM sequences: prefix ids, then per step its ids + the separator; targets at the separators."""
+    toks = tokenize([[prm_prefix(r['problem'])] + r['steps'] for r in records])
+    out = []
+    for r, t in zip(records, toks):
+        ids, pos = list(t[0]), []
+        for step_ids in t[1:]:
+            ids += step_ids + [vocab.prm_sep]
+            pos.append(len(ids) - 1)
+        out.append((ids, pos, [float(x) for x in r['labels']]))
+    return out
+
+
+def roc_auc(scores, labels):
+    s, y = np.asarray(scores), np.asarray(labels, dtype=bool)
+    order = np.argsort(s, kind='mergesort')
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    npos, nneg = y.sum(), (~y).sum()
+    return float((ranks[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def collate(exs):
+    T = max(len(e[0]) for e in exs)
+    ids = torch.zeros(len(exs), T, dtype=torch.long)
+    rows, cols, ys = [], [], []
+    for r, (seq, pos, lab) in enumerate(exs):
+        ids[r, :len(seq)] = torch.tensor(seq)
+        rows += [r] * len(pos)
+        cols += pos
+        ys += lab
+    return ids, torch.tensor(rows), torch.tensor(cols), torch.tensor(ys)
+
+
+@torch.no_grad()
+def step_scores(prm, exs):
+    prm.eval()
+    scores, labels = [], []
+    for s in range(0, len(exs), 64):
+        ids, rows, cols, ys = collate(exs[s:s + 64])
+        scores += torch.sigmoid(prm(ids)[rows, cols]).tolist()
+        labels += ys.tolist()
+    prm.train()
+    return scores, labels
+
+
+train_split = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))
+train_problems = train_split[args.first_train_index:args.first_train_index + args.problems]
+val_problems = read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))[350:350 + args.heldout_problems]
+train_records = sample_labelled(train_problems, args.samples, 'prm-train-samples.jsonl')
+heldout_records = sample_labelled(val_problems, args.samples, 'prm-heldout-samples.jsonl')
+with open(os.path.join(ROOT, 'data', 'prm-heldout.jsonl'), 'w') as f:
+    for r in heldout_records:
+        f.write(json.dumps(r) + '\n')
+n_steps = sum(len(r['labels']) for r in train_records)
+n_good = sum(sum(r['labels']) for r in train_records)
+print(f'train steps {n_steps}, good {n_good / n_steps:.3f}; solutions correct '
+      f'{np.mean([bool(r["labels"]) and r["labels"][-1] for r in train_records]):.3f}', flush=True)
+
+train_ex = [e for e in encode(train_records) if e[1]]
+heldout_ex = [e for e in encode(heldout_records) if e[1]]
+
+prm = Qwen2ForPrmModel(config)
+prm.model.load_state_dict(generator.model.state_dict())  # backbone starts from the generator
+torch.nn.init.zeros_(prm.v_head.summary.weight)
+torch.nn.init.zeros_(prm.v_head.summary.bias)
+print(f'prm: {param_count(prm)} parameters', flush=True)
+opt = torch.optim.AdamW(prm.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+total = args.epochs * math.ceil(len(train_ex) / args.batch)
+warmup = 50
+
+
+def lr_at(step):
+    if step < warmup:
+        return args.lr * (step + 1) / warmup
+    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+
+
+os.makedirs(CURVES, exist_ok=True)
+curve = open(os.path.join(CURVES, 'prm.csv'), 'w', newline='')
+log = csv.writer(curve)
+log.writerow(['step', 'epoch', 'lr', 'train_bce', 'heldout_auc', 'elapsed_s'])
+shuffle = random.Random(args.seed)
+step, running, start = 0, None, time.time()
+for epoch in range(args.epochs):
+    order = list(range(len(train_ex)))
+    shuffle.shuffle(order)
+    for s in range(0, len(order), args.batch):
+        for g in opt.param_groups:
+            g['lr'] = lr_at(step)
+        ids, rows, cols, ys = collate([train_ex[i] for i in order[s:s + args.batch]])
+        loss = F.binary_cross_entropy_with_logits(prm(ids)[rows, cols], ys)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prm.parameters(), 1.0)
+        opt.step()
+        step += 1
+        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+        if step % 50 == 0 or step == total:
+            auc = roc_auc(*step_scores(prm, heldout_ex)) if step % 200 == 0 or step == total else None
+            log.writerow([step, epoch, f'{lr_at(step):.6f}', f'{running:.4f}', '' if auc is None else f'{auc:.4f}', f'{time.time() - start:.0f}'])
+            curve.flush()
+            print(f'step {step}/{total} bce {running:.4f} auc {auc} {time.time() - start:.0f}s', flush=True)
+    torch.save({'config': config.to_dict(), 'state': prm.state_dict()}, os.path.join(WORK, 'prm.pt'))
+curve.close()
+print(f'held-out step AUC (PyTorch) {roc_auc(*step_scores(prm, heldout_ex)):.4f}', flush=True)
