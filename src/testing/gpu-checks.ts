@@ -1,0 +1,508 @@
+// Kernel and whole-model checks against the CPU reference, runnable anywhere WebGPU is (Node/Dawn,
+// headless Chromium): no Node APIs. The Vitest suites call the individual checks; the browser suite
+// calls runGpuChecks and compares greedyTokensOfTestModel with Node's.
+//
+// Tolerances: a sum of K f32 products in any order (and with or without fused multiply-adds) differs
+// from the exact sum by at most about K * 2^-24 * sum|x_k w_k| (the standard recursive-summation
+// bound), so the matmul checks use (K + 4) * 2^-24 * sum|x_k w_k|: rigorous, yet tight enough that a
+// wrong index, scale or nibble shows up as an error many times larger. Element-wise kernels use a few
+// f32 ulps of relative error (exp/sqrt on GPUs are accurate to a few ulps; the WGSL spec allows 3 + 2|x|
+// ulps for exp); gathers and copies must be exact.
+import { createGpu, type DeviceClass, type GpuContext } from '../gpu/device.ts';
+import { storageBuffer, storageBufferWith, uniformBuffer } from '../gpu/buffers.ts';
+import type { Launch } from '../gpu/pipelines.ts';
+import { createGpuMatrix, writeMatrixRows } from '../gpu/weights.ts';
+import { createMatmul } from '../gpu/kernels/matmul.ts';
+import { createEmbedding } from '../gpu/kernels/embedding.ts';
+import { createRmsNorm } from '../gpu/kernels/rmsnorm.ts';
+import { createRope, ropeTable } from '../gpu/kernels/rope.ts';
+import { createKvWrite, type KvShape } from '../gpu/kernels/kv-write.ts';
+import { createAttention } from '../gpu/kernels/attention.ts';
+import { createSwiGlu } from '../gpu/kernels/swiglu.ts';
+import { createHeadOp } from '../gpu/kernels/heads.ts';
+import { createPageCopy } from '../gpu/kernels/page-copy.ts';
+import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../model/quant.ts';
+import { mulberry32, randomModelSource, tinyConfigJson } from '../model/random-model.ts';
+import type { ModelSource } from '../model/source.ts';
+import { matmulRef, rmsNormRef, ropeRef, siluMulRef, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
+import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { GREEDY, sampleToken } from '../runtime/sampler.ts';
+import type { ForwardBatch, ModelRunner } from '../runtime/types.ts';
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+const U = 2 ** -24;
+
+function randomArray(n: number, rand: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
+  return a;
+}
+
+/** Runs f inside a validation error scope and throws what the device reports. */
+async function validated<R>(device: GPUDevice, f: () => R): Promise<R> {
+  device.pushErrorScope('validation');
+  const r = f();
+  const error = await device.popErrorScope();
+  if (error) throw new Error(`WebGPU validation: ${error.message.split('\n')[0]}`);
+  return r;
+}
+
+async function run(device: GPUDevice, launches: Array<[Launch, number]>): Promise<void> {
+  await validated(device, () => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const [l, rows] of launches) l.encode(pass, rows);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+  });
+  await device.queue.onSubmittedWorkDone();
+}
+
+async function read(device: GPUDevice, buffer: GPUBuffer, floats: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  await validated(device, () => {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, 0, staging, 0, floats * 4);
+    device.queue.submit([encoder.finish()]);
+  });
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  return out;
+}
+
+/** Worst |got - want| / bound over all elements; ok when <= 1. */
+function compare(name: string, got: Float32Array, want: ArrayLike<number>, bound: (i: number) => number): CheckResult {
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i] - want[i]);
+    const r = Number.isNaN(e) ? Infinity : e / bound(i);
+    if (r > worst) {
+      worst = r;
+      at = i;
+    }
+  }
+  const ok = worst <= 1;
+  const detail = at < 0 ? `exact over ${want.length} values` : `worst error ${(worst * 100).toFixed(1)}% of tolerance at ${at} (got ${got[at]}, want ${want[at]})`;
+  return { name, ok, detail };
+}
+
+function relBound(want: ArrayLike<number>, ulps: number, floor = 1e-30): (i: number) => number {
+  return (i) => Math.max(Math.abs(want[i]) * ulps * U * 2, floor);
+}
+
+export interface MatmulCase {
+  format: WeightFormat;
+  deviceClass: DeviceClass;
+  rows: number;
+  k: number;
+  n: number;
+  bias: boolean;
+  accumulate: boolean;
+  /** Split the matrix into parts of at most this many bytes. */
+  maxPartBytes?: number;
+  /** Test of the test: move one reference weight by one quantization step (the check must fail). */
+  perturbReference?: boolean;
+}
+
+export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const w = randomArray(c.n * c.k, rand, 1 / Math.sqrt(c.k));
+  const packed = packMatrix(w, c.n, c.k, c.format);
+  const wq = unpackMatrix(packed);
+  if (c.perturbReference) wq[c.k + 5] += c.format === 'f32' ? 0.01 : packed.scales[c.k / 32];
+  const x = randomArray(c.rows * c.k, rand);
+  const bias = randomArray(c.n, rand, 0.5);
+  const y0 = randomArray(c.rows * c.n, rand);
+  const m = createGpuMatrix(d, c.format, c.n, c.k, c.maxPartBytes ?? gpu.limits.maxStorageBufferBindingSize, 'check');
+  writeMatrixRows(d, m, 0, packed);
+  const dims = uniformBuffer(d, [c.rows, 0, 0, 0], 'dims');
+  const xb = storageBufferWith(d, x, 'x');
+  const bb = storageBufferWith(d, bias, 'bias');
+  const yb = storageBufferWith(d, y0, 'y');
+  const mm = await createMatmul(d, { matrix: m, deviceClass: c.deviceClass, hasBias: c.bias, accumulate: c.accumulate });
+  await run(d, [[mm.bind({ dims, x: xb, bias: c.bias ? bb : undefined, y: yb }), c.rows]]);
+  const got = await read(d, yb, c.rows * c.n);
+  const want = matmulRef(x, c.rows, wq, c.n, c.k, c.bias ? bias : undefined);
+  const magnitude = new Float64Array(c.rows * c.n);
+  for (let r = 0; r < c.rows; r++) {
+    for (let j = 0; j < c.n; j++) {
+      let s = c.bias ? Math.abs(bias[j]) : 0;
+      for (let i = 0; i < c.k; i++) s += Math.abs(x[r * c.k + i] * wq[j * c.k + i]);
+      if (c.accumulate) {
+        want[r * c.n + j] += y0[r * c.n + j];
+        s += Math.abs(y0[r * c.n + j]);
+      }
+      magnitude[r * c.n + j] = s;
+    }
+  }
+  for (const b of [dims, xb, bb, yb, ...m.parts.flatMap((p) => [p.data, p.scales])]) b.destroy();
+  const name = `matmul ${c.format} ${c.deviceClass} rows=${c.rows} ${c.n}x${c.k}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${m.parts.length > 1 ? ` ${m.parts.length} parts` : ''}`;
+  return compare(name, got, want, (i) => (c.k + 4) * U * magnitude[i] + 1e-30);
+}
+
+export async function checkEmbedding(gpu: GpuContext, format: WeightFormat, seed = 2): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const vocab = 50;
+  const hidden = 64;
+  const packed = packMatrix(randomArray(vocab * hidden, rand), vocab, hidden, format);
+  const table = unpackMatrix(packed);
+  // Small parts: the gather must find each token in its part.
+  const m = createGpuMatrix(d, format, vocab, hidden, 7 * (packed.data.length / vocab) * 4, 'embed');
+  writeMatrixRows(d, m, 0, packed);
+  const tokens = [0, 49, 7, 7, 21, 14, 35, 48, 1];
+  const rowInfo = new Uint32Array(tokens.flatMap((t, i) => [t, i, 0, 0]));
+  const dims = uniformBuffer(d, [tokens.length, 0, 0, 0], 'dims');
+  const info = storageBufferWith(d, rowInfo, 'row_info');
+  const out = storageBuffer(d, tokens.length * hidden * 4, 'out');
+  await run(d, [[await createEmbedding(d, m, { dims, rowInfo: info, out }), tokens.length]]);
+  const got = await read(d, out, tokens.length * hidden);
+  const want = new Float32Array(tokens.length * hidden);
+  tokens.forEach((t, i) => want.set(table.subarray(t * hidden, (t + 1) * hidden), i * hidden));
+  for (const b of [dims, info, out, ...m.parts.flatMap((p) => [p.data, p.scales])]) b.destroy();
+  return compare(`embedding ${format} (${m.parts.length} parts)`, got, want, () => 1e-38);
+}
+
+export async function checkRmsNorm(gpu: GpuContext, rowIndexed: boolean, seed = 3): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const rows = 6;
+  const h = 96;
+  // Row-indexed: output row r normalizes source row index[base + r] of a larger x.
+  const sourceRows = rowIndexed ? 10 : rows;
+  const x = randomArray(sourceRows * h, rand, 3);
+  const weight = randomArray(h, rand);
+  const base = rowIndexed ? 1 : 0;
+  const index = rowIndexed ? new Uint32Array([9, 9, 5, 0, 2, 3, 1]) : new Uint32Array(rows);
+  const picked = new Float32Array(rows * h);
+  for (let r = 0; r < rows; r++) {
+    const src = rowIndexed ? index[base + r] : r;
+    picked.set(x.subarray(src * h, (src + 1) * h), r * h);
+  }
+  const dims = uniformBuffer(d, [rows, base, 0, 0], 'dims');
+  const bufs = { x: storageBufferWith(d, x, 'x'), weight: storageBufferWith(d, weight, 'w'), rowIndex: storageBufferWith(d, index, 'idx'), y: storageBuffer(d, rows * h * 4, 'y') };
+  await run(d, [[await createRmsNorm(d, { hidden: h, eps: 1e-6, rowIndexed }, { dims, ...bufs }), rows]]);
+  const got = await read(d, bufs.y, rows * h);
+  const want = rmsNormRef(picked, rows, h, weight, 1e-6);
+  for (const b of [dims, ...Object.values(bufs)]) b.destroy();
+  // Sum of squares (h terms) plus sqrt, division and two products: (h + 8) ulps relative.
+  return compare(`rmsnorm${rowIndexed ? ' row-indexed' : ''}`, got, want, relBound(want, h + 8, 1e-7));
+}
+
+export async function checkRope(gpu: GpuContext, seed = 4): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const shape = { headDim: 16, numHeads: 4, numKvHeads: 2 };
+  const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * shape.headDim;
+  const positions = [0, 1, 17, 200, 511, 3];
+  const table = ropeTable(shape.headDim, 1_000_000, 512);
+  const qkv = randomArray(positions.length * rowLen, rand);
+  const dims = uniformBuffer(d, [positions.length, 0, 0, 0], 'dims');
+  const bufs = {
+    rowInfo: storageBufferWith(d, new Uint32Array(positions.flatMap((p) => [0, p, 0, 0])), 'row_info'),
+    table: storageBufferWith(d, table, 'table'),
+    qkv: storageBufferWith(d, qkv, 'qkv'),
+  };
+  await run(d, [[await createRope(d, shape, { dims, ...bufs }), positions.length]]);
+  const got = await read(d, bufs.qkv, qkv.length);
+  const want = qkv.slice();
+  positions.forEach((p, r) => {
+    for (let h = 0; h < shape.numHeads + shape.numKvHeads; h++) ropeRef(want, r * rowLen + h * shape.headDim, shape.headDim, p, table);
+  });
+  for (const b of [dims, ...Object.values(bufs)]) b.destroy();
+  // Two products and a sum of O(1) values: 4 ulps of the inputs' magnitude (V stays untouched: exact).
+  return compare('rope', got, want, () => 4 * U * 2);
+}
+
+/** K/V write through block tables, then paged causal GQA attention, against a plain softmax. */
+export async function checkAttention(gpu: GpuContext, seed = 5): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const layers = 2;
+  const layer = 1;
+  const shape: KvShape = { headDim: 8, numHeads: 4, numKvHeads: 2, pageSize: 4, pageFloats: 4 * 2 * layers * 2 * 8 };
+  const D = shape.headDim;
+  const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * D;
+  const numPages = 12;
+  // Two sequences: A (block table [7, 2, 9, 4]) gets 11 tokens at positions 0..10 in one chunk, B
+  // ([5, 11]) gets positions 3..5 after its first 3 tokens were written earlier.
+  const tables = new Uint32Array([7, 2, 9, 4, 5, 11]);
+  const rows: Array<{ pos: number; table: number }> = [];
+  for (let p = 0; p < 11; p++) rows.push({ pos: p, table: 0 });
+  for (let p = 0; p < 6; p++) rows.push({ pos: p, table: 4 });
+  const qkv = randomArray(rows.length * rowLen, rand, 2);
+  const kv = randomArray(numPages * shape.pageFloats, rand);
+  const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
+  const layerU = uniformBuffer(d, [layer, 0, 0, 0], 'layer');
+  const bufs = {
+    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
+    blockTables: storageBufferWith(d, tables, 'tables'),
+    qkv: storageBufferWith(d, qkv, 'qkv'),
+    kv: storageBufferWith(d, kv, 'kv'),
+    out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out'),
+  };
+  const common = { dims, layer: layerU, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, qkv: bufs.qkv, kv: { buffer: bufs.kv } };
+  await run(d, [
+    [await createKvWrite(d, shape, common), rows.length],
+    [await createAttention(d, shape, { ...common, out: bufs.out }), rows.length],
+  ]);
+  const got = await read(d, bufs.out, rows.length * shape.numHeads * D);
+  const gotKv = await read(d, bufs.kv, kv.length);
+  // Reference: write K/V into a copy of the pages, then attend.
+  const ref = kv.slice();
+  const at = (page: number, which: number, slot: number, h: number) => page * shape.pageFloats + ((layer * 2 + which) * shape.pageSize + slot) * shape.numKvHeads * D + h * D;
+  rows.forEach((r, i) => {
+    const page = tables[r.table + Math.floor(r.pos / shape.pageSize)];
+    for (let h = 0; h < shape.numKvHeads; h++) {
+      const src = i * rowLen + shape.numHeads * D + h * D;
+      ref.set(qkv.subarray(src, src + D), at(page, 0, r.pos % shape.pageSize, h));
+      ref.set(qkv.subarray(src + shape.numKvHeads * D, src + shape.numKvHeads * D + D), at(page, 1, r.pos % shape.pageSize, h));
+    }
+  });
+  const kvCheck = compare('kv-write', gotKv, ref, () => 1e-38);
+  const want = new Float64Array(rows.length * shape.numHeads * D);
+  rows.forEach((r, i) => {
+    for (let h = 0; h < shape.numHeads; h++) {
+      const kvh = Math.floor(h / (shape.numHeads / shape.numKvHeads));
+      const s: number[] = [];
+      for (let t = 0; t <= r.pos; t++) {
+        const page = tables[r.table + Math.floor(t / shape.pageSize)];
+        let dot = 0;
+        for (let e = 0; e < D; e++) dot += qkv[i * rowLen + h * D + e] * ref[at(page, 0, t % shape.pageSize, kvh) + e];
+        s.push(dot / Math.sqrt(D));
+      }
+      const mx = Math.max(...s);
+      const p = s.map((v) => Math.exp(v - mx));
+      const sum = p.reduce((a, b) => a + b, 0);
+      for (let t = 0; t <= r.pos; t++) {
+        const page = tables[r.table + Math.floor(t / shape.pageSize)];
+        for (let e = 0; e < D; e++) want[(i * shape.numHeads + h) * D + e] += (p[t] / sum) * ref[at(page, 1, t % shape.pageSize, kvh) + e];
+      }
+    }
+  });
+  for (const b of [dims, layerU, ...Object.values(bufs)]) b.destroy();
+  if (!kvCheck.ok) return kvCheck;
+  // Output = convex combination of V entries (|v| <= 1): errors come from exp (a few ulps) and the
+  // running sums; 64 ulps of 1 bounds them with room, and is far below any indexing mistake.
+  const res = compare('kv-write + paged attention', got, want, () => 64 * U);
+  return res;
+}
+
+export async function checkSwiGlu(gpu: GpuContext, seed = 6): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const rows = 5;
+  const I = 40;
+  const gu = randomArray(rows * 2 * I, rand, 6);
+  const dims = uniformBuffer(d, [rows, 0, 0, 0], 'dims');
+  const gateUp = storageBufferWith(d, gu, 'gu');
+  const act = storageBuffer(d, rows * I * 4, 'act');
+  await run(d, [[await createSwiGlu(d, I, { dims, gateUp, act }), rows]]);
+  const got = await read(d, act, rows * I);
+  const want = new Float64Array(rows * I);
+  for (let r = 0; r < rows; r++) for (let i = 0; i < I; i++) want[r * I + i] = siluMulRef(gu[r * 2 * I + i], gu[r * 2 * I + I + i]);
+  for (const b of [dims, gateUp, act]) b.destroy();
+  // exp (<= 3 + 2|x| ulps, |x| <= 6), one add, a division and a product.
+  return compare('swiglu', got, want, relBound(want, 24, 1e-30));
+}
+
+export async function checkHeads(gpu: GpuContext, seed = 7): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const rows = 7;
+  const cols = 6;
+  const v = randomArray(rows * cols, rand, 4);
+  const dims = uniformBuffer(d, [rows, 0, 0, 0], 'dims');
+  const vb = storageBufferWith(d, v, 'v');
+  const score = storageBuffer(d, rows * 4, 'score');
+  const sig = await createHeadOp(d, 'sigmoid_rows', 1, { dims, v: vb, score });
+  await run(d, [[sig, rows]]);
+  const gotSig = await read(d, score, rows);
+  const wantSig = Array.from(v.subarray(0, rows), (z) => 1 / (1 + Math.exp(-z)));
+  const relu = await createHeadOp(d, 'relu', cols, { dims, v: vb, score });
+  const soft = await createHeadOp(d, 'softmax2', 2, { dims, v: vb, score });
+  await run(d, [[relu, rows], [soft, rows]]);
+  const gotRelu = await read(d, vb, rows * cols);
+  const gotSoft = await read(d, score, rows);
+  const wantRelu = v.map((z) => Math.max(z, 0));
+  const wantSoft = Array.from({ length: rows }, (_, r) => 1 / (1 + Math.exp(wantRelu[2 * r] - wantRelu[2 * r + 1])));
+  for (const b of [dims, vb, score]) b.destroy();
+  for (const r of [
+    compare('heads sigmoid', gotSig, wantSig, relBound(wantSig, 24)),
+    compare('heads relu', gotRelu, wantRelu, () => 1e-38),
+    compare('heads softmax2', gotSoft, wantSoft, relBound(wantSoft, 48)),
+  ]) {
+    if (!r.ok) return r;
+  }
+  return { name: 'heads (sigmoid, relu, softmax2)', ok: true, detail: 'within tolerance' };
+}
+
+export async function checkPageCopy(gpu: GpuContext, seed = 8): Promise<CheckResult> {
+  const d = gpu.device;
+  const rand = mulberry32(seed);
+  const pageFloats = 96;
+  const pages = 6;
+  const kv = randomArray(pages * pageFloats, rand);
+  const pairs: Array<[number, number]> = [[0, 3], [5, 1], [0, 4]];
+  const dims = uniformBuffer(d, [pairs.length, 0, 0, 0], 'dims');
+  const pb = storageBufferWith(d, new Uint32Array(pairs.flat()), 'pairs');
+  const kb = storageBufferWith(d, kv, 'kv');
+  await run(d, [[await createPageCopy(d, pageFloats, { dims, pairs: pb, kv: { buffer: kb } }), pairs.length]]);
+  const got = await read(d, kb, kv.length);
+  const want = kv.slice();
+  for (const [s, t] of pairs) want.copyWithin(t * pageFloats, s * pageFloats, (s + 1) * pageFloats);
+  for (const b of [dims, pb, kb]) b.destroy();
+  return compare('page-copy', got, want, () => 1e-38);
+}
+
+/** Every kernel check, small enough for a CPU device. */
+export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => Promise<CheckResult> }> {
+  const checks: Array<{ name: string; run: (gpu: GpuContext) => Promise<CheckResult> }> = [];
+  for (const format of ['f32', 'q8', 'q4'] as const) {
+    for (const deviceClass of ['cpu', 'gpu'] as const) {
+      for (const rows of [1, 11]) {
+        const c: MatmulCase = { format, deviceClass, rows, k: 96, n: 80, bias: rows === 1, accumulate: rows > 1 };
+        checks.push({ name: `matmul ${format} ${deviceClass} rows=${rows}`, run: (g) => checkMatmul(g, c) });
+      }
+    }
+    const rowBytes = wordsPerRow(format, 64) * 4;
+    checks.push({ name: `matmul ${format} split`, run: (g) => checkMatmul(g, { format, deviceClass: 'cpu', rows: 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }) });
+    checks.push({ name: `embedding ${format}`, run: (g) => checkEmbedding(g, format) });
+  }
+  checks.push({ name: 'rmsnorm', run: (g) => checkRmsNorm(g, false) });
+  checks.push({ name: 'rmsnorm row-indexed', run: (g) => checkRmsNorm(g, true) });
+  checks.push({ name: 'rope', run: checkRope });
+  checks.push({ name: 'attention', run: checkAttention });
+  checks.push({ name: 'swiglu', run: checkSwiGlu });
+  checks.push({ name: 'heads', run: checkHeads });
+  checks.push({ name: 'page-copy', run: checkPageCopy });
+  return checks;
+}
+
+/** Largest |a - b| relative to the largest |b|. */
+export function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 1e-30;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return a.length === b.length ? diff / scale : Infinity;
+}
+
+/** Prefill of a prompt, then `steps` greedy decode steps, on two runners in lockstep (tokens from `b`);
+ *  returns the worst relative logits difference. */
+export async function compareRunners(a: ModelRunner, b: ModelRunner, prompt: number[], steps: number): Promise<number> {
+  const table = Array.from({ length: Math.ceil((prompt.length + steps) / a.pageSize) }, (_, i) => i);
+  let worst = 0;
+  let tokens = prompt;
+  let start = 0;
+  for (let s = 0; s <= steps; s++) {
+    const batch: ForwardBatch = { chunks: [{ blockTable: table, start, tokens, outputRows: [tokens.length - 1] }] };
+    const [ra, rb] = [await a.forward(batch), await b.forward(batch)];
+    worst = Math.max(worst, maxRelativeDiff(ra.logits ?? ra.scores!, rb.logits ?? rb.scores!));
+    start += tokens.length;
+    tokens = [sampleToken(rb.logits!, 0, b.config.vocabSize, GREEDY, 0, start)];
+  }
+  return worst;
+}
+
+/** The fixed random tiny model of the cross-environment checks. */
+export function testModelSource(): ModelSource {
+  return randomModelSource(tinyConfigJson(), 20261128, 'gpu-checks-model');
+}
+
+export const TEST_PROMPT = [1, 17, 42, 5, 88, 23, 61, 9, 30, 77, 3];
+
+/** 64 greedy tokens of testModelSource() from TEST_PROMPT, computed alone (batch 1) or as one of
+ *  `batch` identical sequences sharing every forward (returns the first sequence's tokens). */
+export async function greedyTokensOfTestModel(gpu: GpuContext, options: { weightFormat?: WeightFormat; batch?: number; tokens?: number } = {}): Promise<number[]> {
+  const batch = options.batch ?? 1;
+  const count = options.tokens ?? 64;
+  const pageSize = 16;
+  const pagesPerSeq = Math.ceil((TEST_PROMPT.length + count) / pageSize);
+  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: options.weightFormat ?? 'q4', numPages: batch * pagesPerSeq, pageSize, maxBatchTokens: Math.max(batch * TEST_PROMPT.length, 16) });
+  try {
+    const tables = Array.from({ length: batch }, (_, s) => Array.from({ length: pagesPerSeq }, (_, i) => s * pagesPerSeq + i));
+    const out: number[][] = Array.from({ length: batch }, () => []);
+    let next: number[][] = Array.from({ length: batch }, () => TEST_PROMPT);
+    let start = 0;
+    for (let step = 0; step < count; step++) {
+      const r = await runner.forward({ chunks: next.map((tokens, s) => ({ blockTable: tables[s], start, tokens, outputRows: [tokens.length - 1] })) });
+      start += next[0].length;
+      next = out.map((seq, s) => {
+        const t = sampleToken(r.logits!, s * runner.config.vocabSize, runner.config.vocabSize, GREEDY, 0, start);
+        seq.push(t);
+        return [t];
+      });
+    }
+    return out[0];
+  } finally {
+    runner.dispose();
+  }
+}
+
+/** Kernel checks, a whole-model logits check (prefill + decode, f32 and q4) and the prefill/decode
+ *  bitwise-identity check; for the browser suite. Creates its own device unless one is given. */
+export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResult[]> {
+  const gpu = gpuOrNothing ?? (await createGpu());
+  const results: CheckResult[] = [];
+  const attempt = async (name: string, f: () => Promise<CheckResult>) => {
+    try {
+      results.push(await f());
+    } catch (e) {
+      results.push({ name, ok: false, detail: `threw ${(e as Error).name}: ${(e as Error).message}` });
+    }
+  };
+  for (const c of kernelChecks()) await attempt(c.name, () => c.run(gpu));
+  for (const format of ['f32', 'q4'] as const) {
+    await attempt(`model logits ${format}`, async () => {
+      const source = testModelSource();
+      const gpuRunner = await createWebGpuRunner(gpu, source, { weightFormat: format, numPages: 4, maxBatchTokens: 16 });
+      const ref = await CpuReferenceRunner.create(source, { weightFormat: format, numPages: 4 });
+      try {
+        const diff = await compareRunners(gpuRunner, ref, TEST_PROMPT, 4);
+        return { name: `model logits ${format}`, ok: diff <= MODEL_LOGITS_TOLERANCE, detail: `max relative logits difference ${diff.toExponential(2)} (tolerance ${MODEL_LOGITS_TOLERANCE})` };
+      } finally {
+        gpuRunner.dispose();
+      }
+    });
+  }
+  await attempt('prefill vs decode bitwise', async () => {
+    const r = await prefillDecodeBitwise(gpu, 'q4');
+    return { name: 'prefill vs decode bitwise', ok: r.equal, detail: r.detail };
+  });
+  if (!gpuOrNothing) gpu.destroy();
+  return results;
+}
+
+/** Whole-model tolerance, relative to the largest logit: f32 rounding differs from the f64 reference
+ *  by ~1e-7 per operation; through 2 layers of O(100)-term sums and the LM head it stays near 1e-6.
+ *  1e-4 leaves a 100x margin while a wrong weight, position or page would move logits by > 1e-2. */
+export const MODEL_LOGITS_TOLERANCE = 1e-4;
+
+/** Logits of the last prompt token, computed (a) in a prefill chunk of the whole prompt and (b) by
+ *  decoding that token after prefilling the rest: must be bitwise equal. */
+export async function prefillDecodeBitwise(gpu: GpuContext, format: WeightFormat): Promise<{ equal: boolean; detail: string }> {
+  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: format, numPages: 4, maxBatchTokens: 16 });
+  try {
+    const p = TEST_PROMPT;
+    const whole = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: p, outputRows: [p.length - 1] }] });
+    await runner.forward({ chunks: [{ blockTable: [1], start: 0, tokens: p.slice(0, -1), outputRows: [] }] });
+    const last = await runner.forward({ chunks: [{ blockTable: [1], start: p.length - 1, tokens: p.slice(-1), outputRows: [0] }] });
+    const a = new Uint32Array(whole.logits!.buffer, whole.logits!.byteOffset, whole.logits!.length);
+    const b = new Uint32Array(last.logits!.buffer, last.logits!.byteOffset, last.logits!.length);
+    const diff = a.findIndex((v, i) => v !== b[i]);
+    return { equal: diff < 0 && a.length === b.length, detail: diff < 0 ? `${a.length} logits bitwise equal` : `logit ${diff} differs: ${whole.logits![diff]} vs ${last.logits![diff]}` };
+  } finally {
+    runner.dispose();
+  }
+}
