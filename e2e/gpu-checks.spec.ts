@@ -26,6 +26,7 @@ test('WebGPU kernel checks pass in Chromium and match Node', async ({ page }, te
   await page.waitForFunction(() => window.gpuChecks && window.gpuChecks.state !== 'running', null, { timeout: 150_000 });
   const result: GpuChecksPage = await page.evaluate(() => window.gpuChecks);
   testInfo.annotations.push({ type: 'adapter', description: result.adapter ?? 'unknown' });
+  console.log(`gpu-checks: ${result.adapter}; ${result.checks?.length ?? 0} checks, ${result.checks?.filter((c) => !c.ok).length ?? 0} failed`);
   await testInfo.attach('gpu-checks.json', { body: JSON.stringify(result, null, 2), contentType: 'application/json' });
 
   expect(result.error, `gpu-checks page failed (is src/testing/gpu-checks.ts present?)`).toBeUndefined();

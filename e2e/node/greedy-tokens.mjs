@@ -6,6 +6,12 @@ import { register } from 'node:module';
 register('../../bin/wgsl-loader.mjs', import.meta.url);
 const { register: registerTsx } = await import('tsx/esm/api');
 registerTsx();
-const checks = await import('../../src/testing/gpu-checks.ts');
-const tokens = Array.from(await checks.greedyTokensOfTestModel());
-process.stdout.write(JSON.stringify({ tokens }) + '\n');
+const { createGpu, describeGpu } = await import('../../src/gpu/device.ts');
+const { greedyTokensOfTestModel } = await import('../../src/testing/gpu-checks.ts');
+const gpu = await createGpu();
+try {
+  const tokens = await greedyTokensOfTestModel(gpu);
+  process.stdout.write(JSON.stringify({ adapter: describeGpu(gpu), tokens }) + '\n');
+} finally {
+  gpu.destroy();
+}

@@ -1,17 +1,13 @@
 // Runs the kernel checks of src/testing/gpu-checks.ts in the browser and publishes the outcome on
 // `window.gpuChecks` for e2e/gpu-checks.spec.ts (and shows it, for the screenshot).
-import { describeAdapter } from './adapter-info.ts';
+import { createGpu, describeGpu } from '../../src/gpu/device.ts';
 
-export interface GpuCheckResult {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
+import { greedyTokensOfTestModel, runGpuChecks, type CheckResult } from '../../src/testing/gpu-checks.ts';
 
 export interface GpuChecksPage {
   state: 'running' | 'done' | 'error';
   adapter?: string;
-  checks?: GpuCheckResult[];
+  checks?: CheckResult[];
   greedyTokens?: number[];
   error?: string;
 }
@@ -26,12 +22,14 @@ const out: GpuChecksPage = (window.gpuChecks = { state: 'running' });
 const statusLine = document.getElementById('status')!;
 
 async function main(): Promise<void> {
-  out.adapter = await describeAdapter();
-  // A variable specifier keeps a missing module a runtime error the spec can report, not a build error.
-  const modulePath = '/src/testing/gpu-checks.ts';
-  const checks = await import(/* @vite-ignore */ modulePath);
-  out.checks = await checks.runGpuChecks();
-  out.greedyTokens = Array.from(await checks.greedyTokensOfTestModel() as ArrayLike<number>);
+  const gpu = await createGpu();
+  out.adapter = describeGpu(gpu);
+  try {
+    out.checks = await runGpuChecks(gpu);
+    out.greedyTokens = await greedyTokensOfTestModel(gpu);
+  } finally {
+    gpu.destroy();
+  }
   render(out);
   out.state = 'done';
 }

@@ -1,0 +1,132 @@
+// The tutor PWA, built and served by `vite preview` (see playwright.config.ts): it loads, solves a
+// synthetic problem with beam search and shows the right answer and the tree; cancel works; it still
+// solves after an offline reload; a bad model URL shows an error and the app stays usable; it is
+// installable; it fits a phone screen. Screenshots are attached to every test.
+import type { Page, TestInfo } from '@playwright/test';
+import { expect, test } from './tutor-fixture.ts';
+
+// Small search settings: the CPU WebGPU route is slow and the whole browser suite must stay short.
+const SEARCH = { method: 'beam', n: '2', beamWidth: '2', iterations: '8' };
+
+async function screenshot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
+  await testInfo.attach(name, { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
+}
+
+async function waitReady(page: Page): Promise<void> {
+  await expect(page.locator('body')).toHaveAttribute('data-state', /ready|error/, { timeout: 120_000 });
+  const state = await page.locator('body').getAttribute('data-state');
+  if (state === 'error') throw new Error(`tutor failed to start: ${await page.locator('#banner-text').textContent()}`);
+}
+
+async function configure(page: Page, settings = SEARCH): Promise<void> {
+  await page.selectOption('#method', settings.method);
+  await page.fill('#n', settings.n);
+  await page.fill('#beam-width', settings.beamWidth);
+  await page.fill('#iterations', settings.iterations);
+}
+
+/** Solves the first example (the easiest) and returns the reference answer the page knows for it. */
+async function solveFirstExample(page: Page): Promise<void> {
+  await page.selectOption('#examples', { index: 0 });
+  await page.click('#solve');
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'solving');
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
+}
+
+test.describe('tutor', () => {
+  test('solves a synthetic problem with beam search: right answer, live tree, KaTeX', async ({ page }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    await configure(page);
+    await solveFirstExample(page);
+    await expect(page.locator('#banner')).toBeHidden();
+    await expect(page.locator('#verdict')).toHaveText('✓ correct');
+    await expect(page.locator('#answer .katex')).toBeVisible();
+    await expect(page.locator('#solution .step').first()).toBeVisible();
+    // The tree: at least n beams drawn, some finished, with PRM scores.
+    expect(await page.locator('#tree .beam').count()).toBeGreaterThanOrEqual(Number(SEARCH.n));
+    await expect(page.locator('#tree .beam.completed').first()).toBeVisible();
+    await expect(page.locator('#tree .beam.chosen').first()).toBeVisible();
+    await expect(page.locator('#tree .beam-score .value').first()).toHaveText(/\d\.\d\d/);
+    await expect(page.locator('#metrics')).toContainText('ms');
+    await expect(page.locator('#run-charts svg')).toHaveCount(2);
+    await screenshot(page, testInfo, 'solved.png');
+  });
+
+  test('cancel stops a running search and frees every KV page', async ({ page }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    await configure(page, { ...SEARCH, iterations: '40' });
+    await page.click('#solve');
+    await expect(page.locator('#tree .beam').first()).toBeVisible({ timeout: 120_000 });
+    await page.click('#cancel');
+    await expect(page.locator('#banner-text')).toHaveText('Search cancelled.');
+    await expect(page.locator('body')).toHaveAttribute('data-state', 'ready');
+    const stats = await page.evaluate(() => window.tutor.stats!());
+    expect(stats).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
+    await screenshot(page, testInfo, 'cancelled.png');
+  });
+
+  test('still solves after an offline reload (service worker precache)', async ({ page, context }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      // The first visit is not controlled until the service worker claims the page.
+      if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+    });
+    await context.setOffline(true);
+    await page.reload();
+    await waitReady(page);
+    await configure(page);
+    await solveFirstExample(page);
+    await expect(page.locator('#verdict')).toHaveText('✓ correct');
+    await screenshot(page, testInfo, 'offline-solved.png');
+    await context.setOffline(false);
+  });
+
+  test('a bad model URL shows an error and the app stays usable', async ({ page }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    await page.check('input[name="model-source"][value="url"]');
+    await page.fill('#generator-url', 'http://localhost:1/no-such-model/');
+    await page.fill('#verifier-url', 'http://localhost:1/no-such-prm/');
+    await page.click('#load-models');
+    await expect(page.locator('#banner.error')).toBeVisible({ timeout: 60_000 });
+    await expect(page.locator('#banner-text')).toContainText(/model/i);
+    await screenshot(page, testInfo, 'bad-url.png');
+    await page.click('#banner-action');
+    await waitReady(page);
+    await configure(page, { method: 'greedy', n: '1', beamWidth: '1', iterations: '8' });
+    await solveFirstExample(page);
+    await expect(page.locator('#answer')).toHaveAttribute('data-answer', /.+/);
+  });
+
+  test('is installable: manifest, icons and a service worker', async ({ page, context }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    const manifestHref = await page.locator('link[rel="manifest"]').getAttribute('href');
+    const manifest = await (await page.request.get(new URL(manifestHref!, page.url()).href)).json();
+    expect(manifest).toMatchObject({ name: 'FastTTS Math Tutor', display: 'standalone' });
+    expect(manifest.icons.map((i: { sizes: string }) => i.sizes)).toEqual(expect.arrayContaining(['192x192', '512x512']));
+    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    expect(scope).toBe(new URL('/', page.url()).href);
+    // Chromium's own verdict on installability.
+    const cdp = await context.newCDPSession(page);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    expect(installabilityErrors).toEqual([]);
+    await screenshot(page, testInfo, 'installable.png');
+  });
+
+  test('fits a phone-sized screen', async ({ browser }, testInfo) => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const page = await phone.newPage();
+    await page.goto('/');
+    await waitReady(page);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await expect(page.locator('#solve')).toBeInViewport();
+    await screenshot(page, testInfo, 'phone.png');
+    await phone.close();
+  });
+});

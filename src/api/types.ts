@@ -1,0 +1,162 @@
+// The public engine API's types: what a web app passes to createEngine / solve / generate and what it
+// gets back, including the event stream the tutor draws its search tree from. Everything here is plain
+// data (structured-clonable), because in the browser it crosses the web-worker boundary.
+
+/** Where a model comes from: a URL or path (directory, .gguf file), a browser File/Blob, a list of Files
+ *  of a Hugging Face layout (picked with <input type=file multiple>), or 'bundled' for the small model shipped with the package. */
+export type ModelLocation = 'bundled' | string | URL | Blob | File[] | FileSystemDirectoryHandle;
+
+export type SearchMethod = 'greedy' | 'majority' | 'best-of-n' | 'beam' | 'dvts';
+export type ScoreAggregation = 'last' | 'min' | 'prod' | 'mean';
+export type AnswerSelection = 'top1' | 'majority' | 'weighted';
+/** 'fasttts': speculative beam extension, prefix-aware scheduling, asymmetric memory planner.
+ *  'baseline': generator phase then verifier phase, static memory split. Same answers for the same seed. */
+export type EngineMode = 'fasttts' | 'baseline';
+
+export type LoadPhase = 'download' | 'parse' | 'quantize' | 'upload' | 'done';
+
+export interface LoadProgress {
+  model: 'generator' | 'verifier';
+  phase: LoadPhase;
+  bytesDone: number;
+  bytesTotal: number;
+  tensorsDone: number;
+  tensorsTotal: number;
+}
+
+export interface EngineOptions {
+  /** Generator (policy) model; default 'bundled'. */
+  generator?: ModelLocation;
+  /** Process reward model; default 'bundled'. */
+  verifier?: ModelLocation;
+  /** Total GPU memory budget for weights, KV cache and activations, in MiB. */
+  memoryMB?: number;
+  /** Default mode of solve(); each call may override it. Default 'fasttts'. */
+  mode?: EngineMode;
+  /** Model download / parse / quantize / upload progress. */
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface SolveOptions {
+  method?: SearchMethod;
+  /** Number of samples (best-of-n, majority) or of beams kept alive (beam, dvts). Default 8. */
+  n?: number;
+  /** Beam search: children per kept beam. Default 4. */
+  beamWidth?: number;
+  /** Maximum search iterations (steps). Default 10. */
+  iterations?: number;
+  agg?: ScoreAggregation;
+  select?: AnswerSelection;
+  mode?: EngineMode;
+  temperature?: number;
+  /** Maximum tokens per step / per sample. */
+  maxTokens?: number;
+  seed?: number;
+}
+
+export interface CallOptions {
+  /** Aborting rejects the call with CancelledError and frees every KV page it held. */
+  signal?: AbortSignal;
+  /** Receives the search as it happens (in order). */
+  onEvent?: (event: EngineEvent) => void;
+}
+
+export interface BeamResult {
+  /** The beam's id in the event stream (its last node in the search tree). */
+  id: number;
+  text: string;
+  score: number;
+  answer: string | null;
+  completed: boolean;
+}
+
+/** The CLI's `solve --json` metrics (snake_case, as in the command-line contract). */
+export interface SolveMetrics {
+  latency_ms: number;
+  generator_ms: number;
+  verifier_ms: number;
+  goodput: number;
+  precise_goodput: number;
+  tokens_generated: number;
+  tokens_speculative: number;
+  tokens_speculative_accepted: number;
+  prefix_hit_tokens: number;
+  recomputed_tokens: number;
+  iterations: number;
+  peak_kv_pages_generator: number;
+  peak_kv_pages_verifier: number;
+}
+
+export interface SolveResult {
+  /** The selected final answer (normalised \boxed{} content), or null when no beam finished with one. */
+  answer: string | null;
+  /** Index into `beams` of the solution the answer was taken from, or -1. */
+  chosen: number;
+  beams: BeamResult[];
+  metrics: SolveMetrics;
+  mode: EngineMode;
+}
+
+/** The search as it happens. Beam ids are unique within one solve call. */
+export type EngineEvent =
+  | { type: 'load'; progress: LoadProgress }
+  | { type: 'beam-created'; beam: number; parent: number | null; iteration: number }
+  /** New text on a beam; `speculative` marks tokens generated ahead of the verifier (FastTTS). */
+  | { type: 'beam-extended'; beam: number; text: string; tokens: number; speculative: boolean }
+  /** The verifier's score of the beam's latest step and the aggregated beam score. */
+  | { type: 'beam-scored'; beam: number; stepScore: number; score: number }
+  | { type: 'beam-pruned'; beam: number }
+  | { type: 'beam-completed'; beam: number; answer: string | null; score: number }
+  /** Speculative tokens of a beam were kept (accepted) or thrown away (wasted). */
+  | { type: 'speculation'; beam: number; accepted: number; wasted: number }
+  | { type: 'iteration'; iteration: number; activeBeams: number; ms: number }
+  | { type: 'answer'; result: SolveResult };
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  /** Wrap the prompt in the model's chat template (with the math system prompt). Default false. */
+  chat?: boolean;
+}
+
+export interface GenerateCallOptions {
+  signal?: AbortSignal;
+  /** Receives the text as it is generated. */
+  onText?: (delta: string) => void;
+}
+
+export interface GenerateResult {
+  text: string;
+  tokens: number[];
+  ms: number;
+}
+
+export interface EngineInfo {
+  /** WebGPU route and adapter, e.g. "browser/compatibility on ANGLE ... (cpu device)". */
+  adapter: string;
+  generator: string;
+  verifier: string;
+  memoryMB: number;
+  /** Where the engine runs: 'worker' (browser) or 'in-process' (Node). */
+  runsIn: 'worker' | 'in-process';
+}
+
+/** KV pages currently held by the engine (0 for both when idle: every call frees what it allocated). */
+export interface EngineStats {
+  kvPagesInUseGenerator: number;
+  kvPagesInUseVerifier: number;
+  queuedCalls: number;
+}
+
+export interface Engine {
+  /** Resolves when both models are loaded (rejects with the load error, e.g. FormatError, NoGpuError). */
+  readonly ready: Promise<EngineInfo>;
+  solve(problem: string, options?: SolveOptions, call?: CallOptions): Promise<SolveResult>;
+  generate(prompt: string, options?: GenerateOptions, call?: GenerateCallOptions): Promise<GenerateResult>;
+  stats(): Promise<EngineStats>;
+  /** Cancels queued and running calls, frees GPU memory and, in the browser, ends the worker. */
+  dispose(): Promise<void>;
+}
