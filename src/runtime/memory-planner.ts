@@ -1,0 +1,278 @@
+// The asymmetric generator/verifier memory planner (FastTTS technique 2). One budget holds both
+// models' weights, activations and one KV arena. For every split of the arena's pages between the
+// generator and the verifier, the roofline cost model (src/metrics/cost-model.ts) predicts one search
+// iteration: the generator decoding a step for every beam, then the verifier prefilling it. A pool too
+// small for all beams runs them in waves and recomputes the K/V the waiting beams lost. A linear search
+// over the splits picks the fastest; the search re-plans every iteration with the step lengths and
+// contexts it observed. When memory is so tight that no split holds both working sets, the planner
+// also prices offloading the idle model's KV to host memory (each phase then gets the whole arena, at
+// the cost of moving both working sets over the host link twice) and takes it when predicted faster.
+import { OutOfMemoryError } from '../errors.ts';
+import {
+  activationBytes, hostTransferMs, kvBytesPerTokenOf, predictForwardMs, weightBytes, type ModelShape,
+} from '../metrics/cost-model.ts';
+import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
+
+export interface PlannerOptions {
+  /** Everything both models may use: weights, activations and KV (the `--memory-mb` budget). */
+  budgetBytes?: number;
+  /** Or the KV arena's bytes alone (weights and activations placed elsewhere); wins over budgetBytes. */
+  kvBytes?: number;
+  profile: HardwareProfile;
+  generator: ModelShape;
+  verifier: ModelShape;
+  /** Tokens per KV page (16 by default). */
+  pageSize?: number;
+  /** Most token rows in one forward call (prefill chunks); also sizes the activations. Default 256. */
+  maxBatchTokens?: number;
+  /** Consider offloading the idle model's KV to host memory when no split fits. Default true. */
+  allowOffload?: boolean;
+  /** Verifier pages that fit beside g generator pages (KvArena.verifierPagesFor); default: bytes left / page bytes. */
+  verifierPagesFor?: (generatorPages: number) => number;
+  /** Called with each log entry as it is completed (e.g. console.debug). */
+  onLog?: (entry: PlannerLogEntry) => void;
+}
+
+/** What the search observed and expects of the coming iteration. */
+export interface IterationWorkload {
+  /** Beams alive in this iteration (sequences each model runs). */
+  beams: number;
+  /** Observed generator step lengths in tokens (e.g. the previous iterations'); their spread is the stragglers. */
+  stepLengths: number[];
+  /** Mean tokens per beam already in the generator's context before the step. */
+  generatorContext: number;
+  /** Mean tokens per beam already in the verifier's context before the step. */
+  verifierContext: number;
+  /** Tokens every beam shares (the prompt), cached once per model. */
+  sharedPrefixTokens: number;
+  /** New verifier tokens per beam (default: the mean step length). */
+  verifierNewTokens?: number;
+}
+
+export interface Split {
+  generatorPages: number;
+  verifierPages: number;
+  /** The idle model's KV goes to host memory; each phase uses the whole arena. */
+  offload: boolean;
+}
+
+export interface IterationPrediction extends Split {
+  ms: number;
+  generatorMs: number;
+  verifierMs: number;
+  transferMs: number;
+  /** Beams each model can hold at once (>= beams: no waves). */
+  generatorConcurrency: number;
+  verifierConcurrency: number;
+  /** Tokens recomputed because a pool could not keep every beam's K/V. */
+  recomputedTokens: number;
+}
+
+export interface PlannerLogEntry {
+  iteration: number;
+  inputs: IterationWorkload;
+  kvBytes: number;
+  choice: IterationPrediction;
+  /** Splits evaluated by the linear search. */
+  candidates: number;
+  observedMs?: number;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Bytes left for the KV arena once both models' weights and activation buffers are placed. */
+export function kvBudgetBytes(o: PlannerOptions): number {
+  if (o.kvBytes !== undefined) {
+    if (!(o.kvBytes > 0)) throw new OutOfMemoryError(`KV budget must be positive, got ${o.kvBytes} bytes`);
+    return o.kvBytes;
+  }
+  if (o.budgetBytes === undefined) throw new RangeError('memory planner: budgetBytes or kvBytes is required');
+  const batch = o.maxBatchTokens ?? 256;
+  const fixed = weightBytes(o.generator) + weightBytes(o.verifier) + activationBytes(o.generator, batch) + activationBytes(o.verifier, batch);
+  const kv = o.budgetBytes - fixed;
+  if (kv <= 0) {
+    throw new OutOfMemoryError(
+      `memory budget of ${(o.budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights and activations (${(fixed / 2 ** 20).toFixed(0)} MB)`,
+    );
+  }
+  return kv;
+}
+
+export function pageBytesOf(shape: ModelShape, pageSize: number): number {
+  return pageSize * kvBytesPerTokenOf(shape);
+}
+
+/** Predicts one iteration (generator phase + verifier phase) for a given split. */
+export class IterationModel {
+  readonly pageSize: number;
+  readonly maxBatchTokens: number;
+  readonly kvBytes: number;
+  readonly generatorPageBytes: number;
+  readonly verifierPageBytes: number;
+  private readonly decodeMemo = new Map<string, number>();
+
+  constructor(readonly options: PlannerOptions) {
+    this.pageSize = options.pageSize ?? 16;
+    this.maxBatchTokens = options.maxBatchTokens ?? 256;
+    this.kvBytes = kvBudgetBytes(options);
+    this.generatorPageBytes = pageBytesOf(options.generator, this.pageSize);
+    this.verifierPageBytes = pageBytesOf(options.verifier, this.pageSize);
+  }
+
+  get maxGeneratorPages(): number {
+    return Math.floor(this.kvBytes / this.generatorPageBytes);
+  }
+
+  verifierPagesFor(generatorPages: number): number {
+    if (this.options.verifierPagesFor) return this.options.verifierPagesFor(generatorPages);
+    return Math.max(0, Math.floor((this.kvBytes - generatorPages * this.generatorPageBytes) / this.verifierPageBytes));
+  }
+
+  /** Pages that hold every beam of the workload in one model's pool. */
+  pagesForAllBeams(w: IterationWorkload, model: 'generator' | 'verifier'): number {
+    const ctx = model === 'generator' ? w.generatorContext : w.verifierContext;
+    const shared = Math.min(w.sharedPrefixTokens, ctx);
+    const own = ctx - shared + (model === 'generator' ? mean(w.stepLengths) : (w.verifierNewTokens ?? mean(w.stepLengths)));
+    const sharedPages = Math.floor(shared / this.pageSize);
+    return sharedPages + w.beams * (Math.ceil((shared - sharedPages * this.pageSize + own) / this.pageSize) + 1);
+  }
+
+  /** How many beams fit in `pages` at once: the shared prefix once, then each beam's own pages. */
+  private concurrency(pages: number, beams: number, sharedTokens: number, ownTokens: number): number {
+    const shared = Math.floor(sharedTokens / this.pageSize);
+    const own = Math.ceil((sharedTokens - shared * this.pageSize + ownTokens) / this.pageSize) + 1;
+    return Math.max(0, Math.min(beams, Math.floor((pages - shared) / own)));
+  }
+
+  /** Prefill of `tokens` new tokens over `sequences` sequences, cut into calls of maxBatchTokens. */
+  private prefillMs(shape: ModelShape, tokens: number, sequences: number, contextPerSequence: number): number {
+    if (tokens <= 0) return 0;
+    const calls = Math.ceil(tokens / this.maxBatchTokens);
+    const seqs = Math.max(1, Math.ceil(sequences / calls));
+    return calls * predictForwardMs(this.options.profile, shape, { sequences: seqs, newTokens: tokens / calls, contextTokens: seqs * contextPerSequence });
+  }
+
+  /** Decoding a step for `wave` beams: the batch shrinks as beams reach the end of their step. */
+  private waveDecodeMs(wave: number, w: IterationWorkload): number {
+    const key = `${wave}|${w.generatorContext}|${w.stepLengths.join(',')}`;
+    const hit = this.decodeMemo.get(key);
+    if (hit !== undefined) return hit;
+    const lengths = [...w.stepLengths].sort((a, b) => a - b);
+    let ms = 0;
+    let done = 0;
+    for (let t = 0; t < lengths[lengths.length - 1]; t++) {
+      while (done < lengths.length && lengths[done] <= t) done++;
+      const batch = Math.max(1, Math.round((wave * (lengths.length - done)) / lengths.length));
+      ms += predictForwardMs(this.options.profile, this.options.generator, { sequences: batch, newTokens: batch, contextTokens: batch * (w.generatorContext + t) });
+    }
+    if (this.decodeMemo.size > 4096) this.decodeMemo.clear();
+    this.decodeMemo.set(key, ms);
+    return ms;
+  }
+
+  predict(w: IterationWorkload, split: Split): IterationPrediction {
+    const n = w.beams;
+    const step = mean(w.stepLengths);
+    const shared = Math.min(w.sharedPrefixTokens, w.generatorContext);
+    const vShared = Math.min(w.sharedPrefixTokens, w.verifierContext);
+    const vNew = w.verifierNewTokens ?? step;
+    const gPages = split.offload ? this.maxGeneratorPages : split.generatorPages;
+    const vPages = split.offload ? Math.floor(this.kvBytes / this.verifierPageBytes) : split.verifierPages;
+    const gOwn = w.generatorContext - shared + step;
+    const vOwn = w.verifierContext - vShared + vNew;
+    const gConc = this.concurrency(gPages, n, shared, gOwn);
+    const vConc = this.concurrency(vPages, n, vShared, vOwn);
+    const none = { ...split, generatorConcurrency: gConc, verifierConcurrency: vConc, transferMs: 0, recomputedTokens: 0 };
+    if (n > 0 && (gConc === 0 || vConc === 0)) return { ...none, ms: Infinity, generatorMs: Infinity, verifierMs: Infinity };
+
+    // Generator: waves of gConc beams; beams not resident when their wave starts recompute their own context.
+    let generatorMs = 0;
+    for (let left = n; left > 0; left -= gConc) generatorMs += this.waveDecodeMs(Math.min(gConc, left), w);
+    const gRecompute = Math.max(0, n - gConc) * (w.generatorContext - shared);
+    generatorMs += this.prefillMs(this.options.generator, gRecompute, n - gConc, shared);
+
+    // Verifier: the new step of every beam, plus the context of beams whose K/V did not stay.
+    const vRecompute = Math.max(0, n - vConc) * (w.verifierContext - vShared);
+    const verifierMs = this.prefillMs(this.options.verifier, n * vNew + vRecompute, n, w.verifierContext);
+
+    let transferMs = 0;
+    if (split.offload) {
+      const gBytes = Math.min(gPages, Math.ceil(shared / this.pageSize) + n * Math.ceil(gOwn / this.pageSize)) * this.generatorPageBytes;
+      const vBytes = Math.min(vPages, Math.ceil(vShared / this.pageSize) + n * Math.ceil(vOwn / this.pageSize)) * this.verifierPageBytes;
+      transferMs = hostTransferMs(this.options.profile, 2 * (gBytes + vBytes));
+    }
+    return { ...none, generatorMs, verifierMs, transferMs, recomputedTokens: gRecompute + vRecompute, ms: generatorMs + verifierMs + transferMs };
+  }
+}
+
+/** Plans every iteration and keeps the log of inputs, choice, predicted and observed time. */
+export class MemoryPlanner {
+  readonly model: IterationModel;
+  readonly log: PlannerLogEntry[] = [];
+
+  constructor(readonly options: PlannerOptions) {
+    this.model = new IterationModel(options);
+  }
+
+  /** The fastest split for this workload (linear search over generator pages; offload when tight). */
+  plan(w: IterationWorkload): IterationPrediction {
+    if (w.stepLengths.length === 0) throw new RangeError('memory planner: at least one observed step length is needed');
+    const m = this.model;
+    const max = m.maxGeneratorPages;
+    const stride = Math.max(1, Math.ceil(max / 8192)); // every page up to 8192 pages
+    let best: IterationPrediction | null = null;
+    let candidates = 0;
+    const splits: number[] = [];
+    for (let g = 0; g < max; g += stride) splits.push(g);
+    splits.push(max);
+    // Among equally fast splits keep the one with the most room to spare for both (step lengths vary).
+    const room = (p: IterationPrediction) => Math.min(p.generatorPages / m.pagesForAllBeams(w, 'generator'), p.verifierPages / m.pagesForAllBeams(w, 'verifier'));
+    for (const g of splits) {
+      const p = m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false });
+      candidates++;
+      if (!best || p.ms < best.ms * (1 - 1e-9) || (p.ms <= best.ms * (1 + 1e-9) && room(p) > room(best))) best = p;
+    }
+    const fits = best!.generatorConcurrency >= w.beams && best!.verifierConcurrency >= w.beams;
+    if (!fits && this.options.allowOffload !== false) {
+      const off = m.predict(w, { generatorPages: max, verifierPages: m.verifierPagesFor(0), offload: true });
+      candidates++;
+      if (off.ms < best!.ms) best = off;
+    }
+    if (!Number.isFinite(best!.ms)) {
+      throw new OutOfMemoryError(`memory planner: ${(m.kvBytes / 2 ** 20).toFixed(1)} MB of KV cannot hold one beam of each model`);
+    }
+    this.record(w, best!, candidates);
+    return best!;
+  }
+
+  /** The static split a baseline uses (a fraction of the KV bytes to the generator), predicted and logged. */
+  planStatic(w: IterationWorkload, generatorFraction = 0.5): IterationPrediction {
+    const m = this.model;
+    const g = Math.floor((m.kvBytes * generatorFraction) / m.generatorPageBytes);
+    const p = m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false });
+    this.record(w, p, 1);
+    return p;
+  }
+
+  /** Attaches the measured time of the iteration last planned. */
+  observe(observedMs: number): void {
+    const last = this.log[this.log.length - 1];
+    if (!last) return;
+    last.observedMs = observedMs;
+    this.options.onLog?.(last);
+  }
+
+  private record(inputs: IterationWorkload, choice: IterationPrediction, candidates: number): void {
+    this.log.push({ iteration: this.log.length, inputs: { ...inputs, stepLengths: inputs.stepLengths.slice() }, kvBytes: this.model.kvBytes, choice, candidates });
+  }
+}
+
+/** One line for logs: inputs, choice, predicted against observed. */
+export function formatPlannerEntry(e: PlannerLogEntry): string {
+  const c = e.choice;
+  const w = e.inputs;
+  const observed = e.observedMs === undefined ? 'n/a' : `${e.observedMs.toFixed(1)} ms`;
+  return `planner it=${e.iteration} beams=${w.beams} step~${mean(w.stepLengths).toFixed(0)} ctx=${w.generatorContext}/${w.verifierContext} ` +
+    `kv=${(e.kvBytes / 2 ** 20).toFixed(0)}MB -> gen ${c.generatorPages}p ver ${c.verifierPages}p${c.offload ? ' offload' : ''} ` +
+    `predicted ${c.ms.toFixed(1)} ms (gen ${c.generatorMs.toFixed(1)}, ver ${c.verifierMs.toFixed(1)}, xfer ${c.transferMs.toFixed(1)}) observed ${observed}`;
+}
