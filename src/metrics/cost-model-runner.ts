@@ -1,0 +1,99 @@
+// The cost-model runner: the synthetic model (synthetic-model.ts: step lengths, steps per solution and
+// error rates replayed from recorded statistics) behind the ModelRunner interface, with every forward
+// call and page copy charged to a virtual clock at the time the roofline cost model predicts for a real
+// model shape on a hardware profile. The search runs unchanged on it, so baseline and FastTTS can be
+// compared for Qwen2.5-Math-sized models on an RTX 4090 without either.
+import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
+import { predictForwardMs, kvBytesPerTokenOf, type ModelShape } from './cost-model.ts';
+import type { HardwareProfile } from './hardware-profiles.ts';
+import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, DEFAULT_STEP_STATISTICS, type StepStatistics } from './synthetic-model.ts';
+import { VirtualClock, wallClock, type Clock } from './trace.ts';
+import { SearchKvPool } from '../search/search-kv.ts';
+import type { PromptFormat, SearchEnv } from '../search/context.ts';
+import { TraceRecorder } from './trace.ts';
+
+export class CostModelRunner implements ModelRunner {
+  private readonly model: SyntheticRunner;
+
+  constructor(
+    kind: 'causal-lm' | 'prm-value-head',
+    readonly numPages: number,
+    readonly pageSize: number,
+    readonly shape: ModelShape,
+    readonly profile: HardwareProfile,
+    readonly clock: VirtualClock,
+    stats: StepStatistics = DEFAULT_STEP_STATISTICS,
+  ) {
+    this.model = new SyntheticRunner(kind, numPages, pageSize, stats);
+  }
+
+  get config() {
+    return this.model.config;
+  }
+
+  async forward(batch: ForwardBatch): Promise<ForwardResult> {
+    let newTokens = 0, context = 0, rows = 0, pairs = 0;
+    for (const c of batch.chunks) {
+      newTokens += c.tokens.length;
+      context += c.start;
+      rows += c.outputRows.length;
+      // Exact attended (query, key) pairs of a causal chunk.
+      pairs += c.tokens.length * c.start + (c.tokens.length * (c.tokens.length + 1)) / 2;
+    }
+    this.clock.advance(predictForwardMs(this.profile, this.shape, { sequences: batch.chunks.length, newTokens, contextTokens: context, outputRows: rows, attendedPairs: pairs }));
+    return this.model.forward(batch);
+  }
+
+  async copyPages(pairs: Array<[number, number]>): Promise<void> {
+    // A copy reads and writes one page of K/V per pair, plus one dispatch.
+    const bytes = 2 * pairs.length * this.pageSize * kvBytesPerTokenOf(this.shape);
+    this.clock.advance((bytes / (this.profile.bandwidth * this.profile.bandwidthEfficiency)) * 1000 + this.profile.dispatchMs);
+    return this.model.copyPages(pairs);
+  }
+
+  dispose(): void {}
+}
+
+/** The synthetic prompt format: Skywork-style verifier input (bos + problem + "\n", steps each followed by "\n"). */
+export function syntheticPromptFormat(tokenizer = new SyntheticTokenizer()): PromptFormat {
+  const sep = tokenizer.encode('\n');
+  return {
+    generatorPrompt: (problem) => tokenizer.generatorPrompt(problem),
+    verifierPrefix: (problem) => [SYNTHETIC_BOS, ...tokenizer.encode(problem + '\n')],
+    verifierStep: (text) => [...tokenizer.encode(text), ...sep],
+    isEos: (t) => tokenizer.eosTokenIds.includes(t),
+  };
+}
+
+export interface SyntheticEnvOptions {
+  generatorPages: number;
+  verifierPages: number;
+  pageSize?: number;
+  stats?: StepStatistics;
+  /** Charge time from the cost model for these shapes on this profile; absent: plain synthetic runners, wall clock. */
+  cost?: { profile: HardwareProfile; generator: ModelShape; verifier: ModelShape };
+  trace?: boolean;
+}
+
+/** A complete search environment on the synthetic model (tests, and the cost-model bench). */
+export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
+  const pageSize = o.pageSize ?? 16;
+  const tokenizer = new SyntheticTokenizer();
+  let clock: Clock = wallClock;
+  let generator: ModelRunner;
+  let verifier: ModelRunner;
+  if (o.cost) {
+    const vc = new VirtualClock();
+    clock = vc;
+    generator = new CostModelRunner('causal-lm', o.generatorPages, pageSize, o.cost.generator, o.cost.profile, vc, o.stats);
+    verifier = new CostModelRunner('prm-value-head', o.verifierPages, pageSize, o.cost.verifier, o.cost.profile, vc, o.stats);
+  } else {
+    generator = new SyntheticRunner('causal-lm', o.generatorPages, pageSize, o.stats);
+    verifier = new SyntheticRunner('prm-value-head', o.verifierPages, pageSize, o.stats);
+  }
+  return {
+    generator, verifier, codec: tokenizer, format: syntheticPromptFormat(tokenizer), clock,
+    generatorPool: new SearchKvPool(o.generatorPages, pageSize), verifierPool: new SearchKvPool(o.verifierPages, pageSize),
+    trace: o.trace ? new TraceRecorder() : undefined,
+  };
+}

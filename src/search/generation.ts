@@ -1,0 +1,146 @@
+// The generator phase of an iteration: continuous batching of decode steps over the beams until every
+// beam has its required steps (or ended), with speculative extension filling spare batch slots when
+// FastTTS enables it. A sequence's forward chunk is always "its tokens not yet in the KV cache", so a
+// decode step, a prompt prefill, a prefill after a step cut and a recompute after preemption are the
+// same operation; the next token is sampled at position = sequence length with the beam's lineage.
+import { sampleToken } from '../runtime/sampler.ts';
+import type { SequenceChunk } from '../runtime/types.ts';
+import { OutOfMemoryError } from '../errors.ts';
+import { StepTextDecoder } from './step-text.ts';
+import type { Beam } from './beam.ts';
+import { timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import { prefixAwareOrder } from './prefix-scheduler.ts';
+import type { KvSeq, SearchKvPool } from './search-kv.ts';
+
+export interface GenerationPhase {
+  env: SearchEnv;
+  opts: SearchOptions;
+  counters: SearchCounters;
+  /** Total iterations of the search: the last one generates to the end. */
+  iterations: number;
+  /** Steps each beam must hold after this phase (Infinity: generate to the end). */
+  required: number;
+  /** Extra steps each beam may generate speculatively (0 or absent: none), from speculative.ts. */
+  speculativeSteps?: Map<Beam, number>;
+  /** Speculative beams in priority order (best score bin first). */
+  speculationOrder?: Beam[];
+}
+
+const needsStandard = (b: Beam, required: number): boolean => b.ended === null && b.steps.length < required;
+
+/** Reserves KV for positions [0, length) of `seq`, preempting victims' KV (in order) when short. */
+export function reserveKv(pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<number>, length: number, victims: Iterable<KvSeq>, counters: SearchCounters, attachLimit = length): boolean {
+  // A released sequence first takes back whatever of its prefix is still cached (up to attachLimit - 1).
+  if (seq.pages.length === 0 && seq.computed === 0) pool.attach(seq, tokens, attachLimit);
+  if (pool.reserve(seq, length)) return true;
+  for (const v of victims) {
+    if (v === seq || v.pages.length === 0) continue;
+    pool.release(v);
+    counters.preemptions++;
+    if (pool.reserve(seq, length)) return true;
+  }
+  return false;
+}
+
+/** The token budget of a step: its own tokens, or for the final iteration everything since it began. */
+function limitStart(b: Beam, iterations: number): number {
+  const stepIndex = b.steps.length;
+  if (stepIndex < iterations - 1) return b.currentStart;
+  return iterations - 1 < b.steps.length ? b.steps[iterations - 1].start : b.currentStart;
+}
+
+/** Ends the beam: its step in progress becomes its final step. */
+function endBeam(b: Beam, reason: 'eos' | 'length'): void {
+  b.steps.push({ text: b.decoder.text, start: b.currentStart, end: b.tokens.length, score: null, verifierEnd: 0, scoredAt: -1 });
+  b.ended = reason;
+}
+
+/** Applies one sampled token to a beam: EOS, step cut, length limits. */
+export function acceptToken(env: SearchEnv, opts: SearchOptions, iterations: number, b: Beam, token: number): void {
+  if (env.format.isEos(token)) {
+    endBeam(b, 'eos');
+    return;
+  }
+  b.tokens.push(token);
+  const cut = b.decoder.push(token);
+  if (cut) {
+    const keep = b.currentStart + cut.keepTokens;
+    if (keep < b.tokens.length) {
+      b.tokens.length = keep;
+      const pool = env.generatorPool;
+      if (b.kv.computed > keep || b.kv.pages.length * pool.pageSize > keep) pool.truncate(b.kv, keep);
+      b.tokens.push(...cut.replacement);
+    }
+    b.steps.push({ text: cut.text, start: b.currentStart, end: b.tokens.length, score: null, verifierEnd: 0, scoredAt: -1 });
+    b.currentStart = b.tokens.length;
+    b.decoder = new StepTextDecoder(env.codec);
+  }
+  if (b.ended === null) {
+    // After a cut this measures the new (empty) step, or in the final iteration everything since it began.
+    if (b.tokens.length - limitStart(b, iterations) >= opts.maxStepTokens || b.tokens.length >= env.generator.config.maxPositions) endBeam(b, 'length');
+  }
+}
+
+/** Runs the generator phase; returns when every beam has `required` steps or has ended. */
+export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<void> {
+  const { env, opts, counters } = p;
+  const pool = env.generatorPool;
+  const V = env.generator.config.vocabSize;
+  const t0 = env.clock.now();
+  const order = opts.techniques.prefixScheduling ? prefixAwareOrder(beams.map((b) => b.tokens)).map((i) => beams[i]) : beams.slice();
+  const specBudget = p.speculativeSteps && opts.techniques.speculation ? opts.speculationBatch : 0;
+  const canSpeculate = (b: Beam): boolean => b.ended === null && b.steps.length >= p.required && b.steps.length < p.required + (p.speculativeSteps!.get(b) ?? 0) && b.tokens.length < env.generator.config.maxPositions;
+
+  for (;;) {
+    const standard = order.filter((b) => needsStandard(b, p.required));
+    // Force-finish: speculation never outlives the standard work of the phase.
+    if (standard.length === 0) break;
+    const batch: Beam[] = [];
+    const inBatch = new Set<KvSeq>();
+    // Victims when memory is short: beams not needed for standard work first, then the latest-admitted.
+    const victims = function* (): Generator<KvSeq> {
+      for (let i = order.length - 1; i >= 0; i--) if (!needsStandard(order[i], p.required) && !inBatch.has(order[i].kv)) yield order[i].kv;
+      for (let i = standard.length - 1; i >= 0; i--) if (!inBatch.has(standard[i].kv)) yield standard[i].kv;
+    };
+    for (const b of standard) {
+      if (batch.length >= opts.maxBatch) break;
+      if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters)) break; // FIFO: later beams wait
+      batch.push(b);
+      inBatch.add(b.kv);
+    }
+    if (batch.length === 0) {
+      throw new OutOfMemoryError(`generator KV pool of ${pool.capacity} pages cannot hold one beam of ${standard[0].tokens.length} tokens`);
+    }
+    const standardCount = batch.length;
+    if (specBudget > standardCount) {
+      for (const b of p.speculationOrder ?? []) {
+        if (batch.length >= specBudget) break;
+        if (!canSpeculate(b) || inBatch.has(b.kv)) continue;
+        // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
+        if (b.kv.pages.length === 0 && b.kv.computed === 0) pool.attach(b.kv, b.tokens, b.tokens.length);
+        if (!pool.reserve(b.kv, b.tokens.length)) continue;
+        batch.push(b);
+        inBatch.add(b.kv);
+      }
+    }
+    const chunks: SequenceChunk[] = batch.map((b) => ({
+      blockTable: b.kv.pages, start: b.kv.computed, tokens: b.tokens.slice(b.kv.computed), outputRows: [b.tokens.length - b.kv.computed - 1],
+    }));
+    const specTokens = batch.length - standardCount;
+    const { result } = await timedForward(env, 'generator', { chunks }, specTokens);
+    counters.generatorCalls++;
+    for (let i = 0; i < batch.length; i++) {
+      const b = batch[i];
+      pool.commit(b.kv, b.tokens, b.tokens.length);
+      const token = sampleToken(result.logits!, i * V, V, opts.sampling, b.lineage, b.tokens.length);
+      counters.tokensGenerated++;
+      if (i >= standardCount) {
+        counters.tokensSpeculative++;
+        b.speculativeTokens++;
+      }
+      acceptToken(env, opts, p.iterations, b, token);
+      if (b.ended !== null && b.endedAt < 0) b.endedAt = env.clock.now();
+    }
+  }
+  counters.generatorMs += env.clock.now() - t0;
+}

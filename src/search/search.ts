@@ -1,0 +1,238 @@
+// The test-time-scaling loop with search-and-learn semantics: best-of-N, beam search and DVTS over a
+// generator and a PRM (plus greedy and majority voting without a verifier). Each iteration runs the
+// generator phase, then the verifier phase, then the method's selection; baseline and FastTTS modes run
+// this same code and differ only in the techniques switched on (context.ts), which change when and in
+// which batch a token or score is computed, never its value.
+import { ROOT_LINEAGE, childLineage, validateSampling } from '../runtime/sampler.ts';
+import { OptionError } from '../errors.ts';
+import { extractBoxed, selectAnswer, type Candidate } from './answer.ts';
+import { aggregateScore, beamText, beamTokens, completionTime, forkBeam, rootBeam, type Beam } from './beam.ts';
+import { newCounters, timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import { generatePhase } from './generation.ts';
+import { verifyPhase } from './verification.ts';
+import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
+
+export interface BeamResult {
+  text: string;
+  /** Aggregated PRM score (0 without a verifier). */
+  score: number;
+  answer: string | null;
+  completed: boolean;
+  /** Generated tokens. */
+  tokens: number;
+  stepScores: Array<number | null>;
+  /** Clock time from the start of the search until the beam's result was final, ms. */
+  completionMs: number;
+}
+
+export interface SearchResult {
+  answer: string | null;
+  beams: BeamResult[];
+  counters: SearchCounters;
+  latencyMs: number;
+}
+
+/** Fills in defaults and checks the options; methods without a verifier get n, iterations fixed. */
+export function normalizeOptions(o: SearchOptions): SearchOptions {
+  validateSampling(o.sampling);
+  for (const [k, v] of [['n', o.n], ['beam width', o.beamWidth], ['iterations', o.iterations], ['max step tokens', o.maxStepTokens], ['max batch', o.maxBatch], ['max prefill tokens', o.maxPrefillTokens]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new OptionError(`${k} must be a positive integer, got ${v}`);
+  }
+  if (!(o.siblingKeepFraction >= 0 && o.siblingKeepFraction <= 1)) throw new OptionError(`sibling keep fraction must be in [0, 1], got ${o.siblingKeepFraction}`);
+  if ((o.method === 'beam' || o.method === 'dvts') && o.n % o.beamWidth !== 0) {
+    throw new OptionError(`--n (${o.n}) must be a multiple of --beam-width (${o.beamWidth}) for ${o.method}`);
+  }
+  if (o.method === 'greedy') return { ...o, n: 1, iterations: 1, sampling: { ...o.sampling, temperature: 0 } };
+  if (o.method === 'majority' || o.method === 'best-of-n') return { ...o, iterations: 1 };
+  return o;
+}
+
+const usesVerifier = (o: SearchOptions): boolean => o.method === 'best-of-n' || o.method === 'beam' || o.method === 'dvts';
+
+/** Solves one problem. */
+export async function runSearch(env: SearchEnv, options: SearchOptions, problem: string): Promise<SearchResult> {
+  const opts = normalizeOptions(options);
+  const verify = usesVerifier(opts);
+  if (verify && !env.verifier) throw new OptionError(`method ${opts.method} needs a verifier model`);
+  const counters = newCounters();
+  const start = env.clock.now();
+  const K = opts.iterations;
+
+  // The shared prompt is computed once; every root beam forks from it.
+  const prompt = env.format.generatorPrompt(problem);
+  const vprefix = verify ? env.format.verifierPrefix(problem) : [];
+  if (prompt.length >= env.generator.config.maxPositions) throw new OptionError(`prompt of ${prompt.length} tokens does not fit the generator's ${env.generator.config.maxPositions} positions`);
+  const root = rootBeam(prompt, vprefix, ROOT_LINEAGE, env.codec, env.generatorPool.newSeq(), env.verifierPool.newSeq());
+  await prefillRoot(env, root, verify);
+
+  const phase = async (active: Beam[], it: number): Promise<void> => {
+    const required = it === K - 1 ? Infinity : it + 1;
+    counters.iterations++;
+    planMemory(env, opts, active, it);
+    for (const b of active) if (b.ended === null && b.steps.length >= required) counters.stepsFromSpeculation++;
+    const speculate = opts.techniques.speculation && it < K - 1 && opts.speculationBatch > 0;
+    const plan = speculate ? speculationPlan(active, opts.beamWidth, opts.agg, it) : null;
+    await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order }, active);
+    if (verify) await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);
+    opts.onIteration?.(it, active, required);
+  };
+  const endedWithin = (b: Beam, required: number): boolean => b.ended !== null && b.steps.length <= required;
+
+  let results: Beam[];
+  let voters: Beam[];
+  if (opts.method === 'beam') {
+    [results, voters] = await beamSearch(env, opts, counters, root, phase, endedWithin);
+  } else if (opts.method === 'dvts') {
+    results = await dvts(env, opts, counters, root, phase, endedWithin);
+    voters = results;
+  } else {
+    const active = Array.from({ length: opts.n }, (_, i) => forkBeam(root, 0, childLineage(ROOT_LINEAGE, i), env.codec, env.generatorPool, env.verifierPool));
+    for (const b of active) b.bornAt = env.clock.now();
+    await phase(active, 0);
+    for (const b of active) discardBeam(env, counters, b);
+    results = active;
+    voters = active;
+  }
+  discardBeam(env, counters, root);
+  const latencyMs = env.clock.now() - start;
+  const toResult = (b: Beam): BeamResult => ({
+    text: beamText(b), score: aggregateScore(b.steps, opts.agg), answer: extractBoxed(beamText(b)), completed: b.ended !== null,
+    tokens: beamTokens(b), stepScores: b.steps.map((s) => s.score), completionMs: completionTime(b) - start,
+  });
+  const candidates: Candidate[] = voters.map((b) => ({ answer: extractBoxed(beamText(b)), score: aggregateScore(b.steps, opts.agg) }));
+  const rule = verify ? opts.select : opts.select === 'top1' ? 'majority' : opts.select;
+  return { answer: selectAnswer(candidates, rule), beams: results.map(toResult), counters, latencyMs };
+}
+
+async function prefillRoot(env: SearchEnv, root: Beam, verify: boolean): Promise<void> {
+  // All but the last prompt token: each root beam then feeds that token and samples its own first token.
+  const n = root.tokens.length - 1;
+  if (n > 0) {
+    if (!env.generatorPool.reserve(root.kv, n)) throw new OptionError('the generator KV pool cannot hold the prompt');
+    await timedForward(env, 'generator', { chunks: [{ blockTable: root.kv.pages, start: 0, tokens: root.tokens.slice(0, n), outputRows: [n - 1] }] }, 0);
+    env.generatorPool.commit(root.kv, root.tokens, n);
+  }
+  const v = root.verifierTokens.length;
+  if (verify && v > 0) {
+    if (!env.verifierPool.reserve(root.vkv, v)) throw new OptionError('the verifier KV pool cannot hold the problem');
+    await timedForward(env, 'verifier', { chunks: [{ blockTable: root.vkv.pages, start: 0, tokens: root.verifierTokens.slice(), outputRows: [v - 1] }] }, 0);
+    env.verifierPool.commit(root.vkv, root.verifierTokens, v);
+  }
+}
+
+function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: number): void {
+  if (!opts.techniques.memoryPlanner || !opts.planMemory || active.length === 0) return;
+  const meanContext = active.reduce((a, b) => a + b.tokens.length, 0) / active.length;
+  const withSteps = active.filter((b) => b.steps.length > 0);
+  const meanStepTokens = withSteps.length ? withSteps.reduce((a, b) => a + b.steps[b.steps.length - 1].end - b.steps[b.steps.length - 1].start, 0) / withSteps.length : 64;
+  const split = opts.planMemory({ iteration: it, beams: active.length, meanContext, meanStepTokens, totalPages: env.generatorPool.numPages + env.verifierPool.numPages });
+  if (!split) return;
+  env.generatorPool.setCapacity(split.generatorPages);
+  env.verifierPool.setCapacity(split.verifierPages);
+}
+
+type Phase = (active: Beam[], it: number) => Promise<void>;
+type EndedWithin = (b: Beam, required: number) => boolean;
+
+/** Beam search: keep the top n / beam_width, duplicate each survivor back up to n beams. */
+async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, endedWithin: EndedWithin): Promise<[Beam[], Beam[]]> {
+  const K = opts.iterations;
+  let active = Array.from({ length: opts.n }, (_, i) => forkBeam(root, 0, childLineage(ROOT_LINEAGE, i), env.codec, env.generatorPool, env.verifierPool));
+  for (const b of active) b.bornAt = env.clock.now();
+  const completed: Beam[] = [];
+  for (let it = 0; it < K && active.length > 0; it++) {
+    await phase(active, it);
+    const required = it === K - 1 ? Infinity : it + 1;
+    const remaining: Beam[] = [];
+    for (const b of active) {
+      if (endedWithin(b, required)) {
+        completed.push(b);
+        discardBeam(env, counters, b);
+      } else remaining.push(b);
+    }
+    if (remaining.length === 0 || it === K - 1) {
+      for (const b of remaining) discardBeam(env, counters, b);
+      break;
+    }
+    let pool = remaining;
+    if (opts.filterDuplicates) {
+      const seen = new Set<string>();
+      pool = [];
+      for (const b of remaining) {
+        const text = beamText(b, required);
+        if (seen.has(text)) discardBeam(env, counters, b);
+        else {
+          seen.add(text);
+          pool.push(b);
+        }
+      }
+    }
+    const scores = pool.map((b) => aggregateScore(b.steps, opts.agg, required));
+    const keep = new Set(pool.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, Math.max(1, Math.floor(opts.n / opts.beamWidth))));
+    const survivors = pool.filter((_, i) => keep.has(i));
+    for (const [i, b] of pool.entries()) if (!keep.has(i)) discardBeam(env, counters, b);
+    // search-and-learn's (survivors * repeats)[:n]: copy k of a survivor is its k-th occurrence.
+    const copies = new Map<Beam, number>();
+    for (let i = 0; i < opts.n; i++) {
+      const s = survivors[i % survivors.length];
+      copies.set(s, (copies.get(s) ?? 0) + 1);
+    }
+    const now = env.clock.now();
+    const children = new Map<Beam, Beam[]>();
+    for (const s of survivors) children.set(s, duplicateBeam(env, opts, counters, K, s, required, copies.get(s)!, now));
+    active = [];
+    const taken = new Map<Beam, number>();
+    for (let i = 0; i < opts.n; i++) {
+      const s = survivors[i % survivors.length];
+      const k = taken.get(s) ?? 0;
+      taken.set(s, k + 1);
+      active.push(children.get(s)![k]);
+    }
+  }
+  // Completed beams by score (search-and-learn's sort_completed), and the vote padded back to n copies.
+  const scoreOf = (b: Beam): number => aggregateScore(b.steps, opts.agg);
+  const sorted = completed.map((b, i) => [b, i] as const).sort((a, b) => scoreOf(b[0]) - scoreOf(a[0]) || a[1] - b[1]).map(([b]) => b).slice(0, opts.n);
+  const voters = sorted.length === 0 ? [] : Array.from({ length: opts.n }, (_, i) => sorted[i % sorted.length]);
+  return [sorted, voters];
+}
+
+/** DVTS: n / beam_width independent subtrees, each expanding beam_width candidates and keeping its best. */
+async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, endedWithin: EndedWithin): Promise<Beam[]> {
+  const K = opts.iterations;
+  const bw = opts.beamWidth;
+  let subtrees: Beam[][] = Array.from({ length: opts.n / bw }, (_, i) => {
+    const lineage = childLineage(ROOT_LINEAGE, i);
+    return Array.from({ length: bw }, (_, j) => forkBeam(root, 0, childLineage(lineage, j), env.codec, env.generatorPool, env.verifierPool));
+  });
+  for (const t of subtrees) for (const b of t) b.bornAt = env.clock.now();
+  const output: Beam[] = [];
+  for (let it = 0; it < K && subtrees.length > 0; it++) {
+    await phase(subtrees.flat(), it);
+    const required = it === K - 1 ? Infinity : it + 1;
+    const next: Beam[][] = [];
+    const now = env.clock.now();
+    for (const candidates of subtrees) {
+      const scores = candidates.map((b) => aggregateScore(b.steps, opts.agg, required));
+      let best = 0;
+      for (let j = 1; j < candidates.length; j++) if (scores[j] > scores[best]) best = j;
+      const chosen = candidates[best];
+      if (endedWithin(chosen, required) || it === K - 1) {
+        // The subtree ends: its last expansion is its output (as search-and-learn returns it).
+        for (const b of candidates) {
+          // Only the steps of this iteration count: drop anything generated ahead.
+          if (b.steps.length > required) {
+            b.steps.length = required;
+            b.ended = null;
+          }
+          output.push(b);
+          discardBeam(env, counters, b);
+        }
+        continue;
+      }
+      for (const b of candidates) if (b !== chosen) discardBeam(env, counters, b);
+      next.push(duplicateBeam(env, opts, counters, K, chosen, required, bw, now));
+    }
+    subtrees = next;
+  }
+  return output;
+}

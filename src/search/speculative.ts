@@ -1,0 +1,73 @@
+// Speculative beam extension (FastTTS technique 1). During the generator phase, a beam that finished
+// its step keeps decoding into its next step(s) in batch slots that would otherwise idle (generation.ts
+// fills them only below the calibrated nearly-free batch size, and stops them the moment the last
+// standard beam finishes). Which beams go first, and how far, follows their previous verifier score:
+// scores are cut into B bins (B = beam width), and a beam in bin j (1 = best) may run M = B - j + 1
+// steps ahead.
+//
+// Duplicate-then-truncate, the exact variant. The sampler draws a token's randomness from (seed,
+// lineage, position), and childLineage(parent, 0) === parent. So when a surviving beam is duplicated,
+// the copy that inherits the lineage (child 0) would sample, in the baseline's next iteration, exactly
+// the tokens the parent already sampled speculatively: it keeps them all (and their LookAhead scores).
+// Its siblings have new lineages and the baseline would have them sample fresh tokens from the step
+// boundary, so they keep none (R = 0). Every beam's text is then token-for-token the baseline's.
+// The paper instead lets every copy keep a fraction R (about 0.85) of the parent's speculative tokens;
+// `siblingKeepFraction` offers that, at the price of exactness: the siblings' kept tokens come from the
+// parent's random stream, so their texts (and possibly the answer) differ from the baseline's.
+import { aggregateScore, forkBeam, type Aggregation, type Beam } from './beam.ts';
+import { childLineage } from '../runtime/sampler.ts';
+import { acceptToken } from './generation.ts';
+import type { SearchCounters, SearchEnv, SearchOptions } from './context.ts';
+
+export interface SpeculationPlan {
+  /** Speculative steps each beam may run ahead (M). */
+  steps: Map<Beam, number>;
+  /** Beams by priority: best score bin first (stable). */
+  order: Beam[];
+}
+
+/** Bins beams by the aggregated score of their first `scoredSteps` steps; M = B - bin + 1. */
+export function speculationPlan(beams: readonly Beam[], bins: number, agg: Aggregation, scoredSteps: number): SpeculationPlan {
+  const B = Math.max(1, bins);
+  const scores = beams.map((b) => aggregateScore(b.steps, agg, scoredSteps));
+  const rank = beams.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  const steps = new Map<Beam, number>();
+  rank.forEach((i, r) => {
+    const bin = Math.floor((r * B) / beams.length) + 1;
+    steps.set(beams[i], B - bin + 1);
+  });
+  return { steps, order: rank.map((i) => beams[i]) };
+}
+
+/**
+ * The beams that continue from a survivor: `count` copies holding its first `stepCount` steps. Copy 0
+ * is the survivor itself with everything it generated ahead; the others start at the step boundary
+ * (or, with siblingKeepFraction R > 0, with the first R of its speculative tokens).
+ */
+export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, iterations: number, parent: Beam, stepCount: number, count: number, now: number): Beam[] {
+  const out: Beam[] = [parent];
+  parent.bornAt = now;
+  const boundary = stepCount === 0 ? parent.promptLength : parent.steps[stepCount - 1].end;
+  const ahead = parent.tokens.length - boundary;
+  for (let i = 1; i < count; i++) {
+    const child = forkBeam(parent, stepCount, childLineage(parent.lineage, i), env.codec, env.generatorPool, env.verifierPool);
+    child.bornAt = now;
+    const keep = parent.ended === null || parent.steps.length > stepCount ? Math.floor(opts.siblingKeepFraction * ahead) : 0;
+    if (keep > 0) {
+      // The paper's truncation: replay the first `keep` speculative tokens into the copy (not exact).
+      for (let t = boundary; t < boundary + keep && child.ended === null; t++) acceptToken(env, opts, iterations, child, parent.tokens[t]);
+    }
+    out.push(child);
+  }
+  counters.tokensSpeculativeAccepted += parent.speculativeTokens;
+  parent.speculativeTokens = 0;
+  return out;
+}
+
+/** A pruned beam's speculation is wasted. */
+export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam): void {
+  counters.tokensSpeculativeWasted += b.speculativeTokens;
+  b.speculativeTokens = 0;
+  env.generatorPool.release(b.kv);
+  env.verifierPool.release(b.vkv);
+}
