@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KvArena, KvPool, type KvSequence, type PageCopier } from '../src/runtime/kv-arena.ts';
+import { KvArena, KvPool, type KvSequence, type PageCopier, type PageIo } from '../src/runtime/kv-arena.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 import { OutOfMemoryError } from '../src/errors.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
@@ -15,7 +15,7 @@ function tokenKv(tokens: ArrayLike<number>, pos: number): number[] {
   return [h & 0xffff, (h >>> 16) & 0xffff, pos];
 }
 
-class HostPageStore implements PageCopier {
+class HostPageStore implements PageCopier, PageIo {
   readonly data: Float32Array;
   copies = 0;
   constructor(readonly numPages: number, readonly pageSize: number) {
@@ -30,6 +30,22 @@ class HostPageStore implements PageCopier {
     for (const [, d] of pairs) if (srcs.has(d)) throw new Error(`copy destination ${d} is also a source`);
     for (const [s, d] of pairs) this.data.copyWithin(this.at(d, 0), this.at(s, 0), this.at(s, 0) + this.pageSize * WIDTH);
     this.copies += pairs.length;
+  }
+  async readPages(pages: number[]): Promise<Uint8Array> {
+    const floats = this.pageSize * WIDTH;
+    const out = new Float32Array(pages.length * floats);
+    pages.forEach((p, i) => out.set(this.data.subarray(this.at(p, 0), this.at(p, 0) + floats), i * floats));
+    return new Uint8Array(out.buffer);
+  }
+  async writePages(pages: number[], data: Uint8Array): Promise<void> {
+    const floats = this.pageSize * WIDTH;
+    const src = new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4);
+    pages.forEach((p, i) => this.data.set(src.subarray(i * floats, (i + 1) * floats), this.at(p, 0)));
+  }
+  /** Junk in every free page, so that K/V read from a page nobody wrote shows up. */
+  scribble(pool: KvPool): void {
+    const [lo, hi] = pool.pageRange;
+    for (let p = lo; p < hi; p++) if (pool.referencesOf(p) === 0 && !pool.isCached(p)) this.data.fill(-1, this.at(p, 0), this.at(p, 0) + this.pageSize * WIDTH);
   }
   /** The runner's forward: writes every new token's K/V through the block table. */
   write(chunk: SequenceChunk, allTokens: number[]): void {
@@ -249,6 +265,18 @@ describe('KvArena property test (seeded random operations)', () => {
       for (let op = 0; op < 3000; op++) {
         const name = rand() < 0.6 ? 'generator' : 'verifier';
         const pool = arena.pool(name);
+        if (rand() < 0.03) {
+          // Offload mode: one pool on the device, the other's K/V in host memory; then back to sharing.
+          if (rand() < 0.5) {
+            await arena.activate(name, stores);
+            stores.generator.scribble(arena.generator);
+            stores.verifier.scribble(arena.verifier);
+          } else {
+            const fits = [...Array(arena.maxGeneratorPages + 1).keys()].filter((g) => g >= arena.generator.offloadedPages && arena.verifierPagesFor(g) >= arena.verifier.offloadedPages);
+            await arena.share(fits[ri(fits.length)], stores);
+          }
+        }
+        if (pool.isOffloaded) continue;
         const seqs = [...pool.sequences];
         const pick = () => seqs[ri(seqs.length)];
         const r = rand();
@@ -282,12 +310,14 @@ describe('KvArena property test (seeded random operations)', () => {
           pool.evict(1 + ri(4));
         } else if (r < 0.94) {
           pool.preempt(pick());
-        } else {
+        } else if (!arena.generator.isOffloaded && !arena.verifier.isOffloaded) {
           await arena.setSplit(ri(arena.maxGeneratorPages + 1));
+          stores.generator.scribble(arena.generator);
+          stores.verifier.scribble(arena.verifier);
         }
         for (const n of ['generator', 'verifier'] as const) {
           arena.pool(n).checkInvariants();
-          checkKv(arena.pool(n), stores[n]);
+          if (!arena.pool(n).isOffloaded) checkKv(arena.pool(n), stores[n]);
         }
         const [gLo, gHi] = arena.generator.pageRange;
         const [vLo] = arena.verifier.pageRange;
@@ -306,6 +336,7 @@ describe('KvArena property test (seeded random operations)', () => {
         expect(st.evictions).toBeGreaterThan(0);
       }
       expect(g.recomputedTokens + v.recomputedTokens).toBeGreaterThan(0);
+      expect(g.hostTransferBytes + v.hostTransferBytes).toBeGreaterThan(0);
       expect(ooms).toBeGreaterThan(0); // the too-long-sequence path ran too
     }, 60_000);
   }

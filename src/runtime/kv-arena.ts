@@ -21,6 +21,14 @@ export interface PageCopier {
   copyPages(pairs: Array<[src: number, dst: number]>): Promise<void>;
 }
 
+/** Host <-> device transfer of whole pages of one pool's region (KV offloading to host memory). */
+export interface PageIo {
+  /** The pages' bytes, concatenated in the order given. */
+  readPages(pages: number[]): Promise<Uint8Array>;
+  /** Writes pages.length pages of bytes (concatenated, in order) to the given pages. */
+  writePages(pages: number[], data: Uint8Array): Promise<void>;
+}
+
 export type SequenceState = 'live' | 'preempted' | 'freed';
 
 /** One sequence (a beam, a prompt) in a pool. Read its fields; change it only through the pool. */
@@ -75,6 +83,10 @@ export interface KvPoolStats {
   copyOnWriteCopies: number;
   /** Live pages moved when the pool shrank. */
   relocatedPages: number;
+  /** Bytes moved to and from host memory by KV offloading. */
+  hostTransferBytes: number;
+  /** The pool's K/V is in host memory now. */
+  offloaded: boolean;
 }
 
 export interface ScheduleResult {
@@ -158,8 +170,10 @@ export class KvPool {
   private hi = 0;
   private copier: PageCopier | null = null;
   private readonly counters = {
-    prefixHitTokens: 0, recomputedTokens: 0, evictions: 0, preemptions: 0, copyOnWriteCopies: 0, relocatedPages: 0, peakPagesInUse: 0,
+    prefixHitTokens: 0, recomputedTokens: 0, evictions: 0, preemptions: 0, copyOnWriteCopies: 0, relocatedPages: 0, peakPagesInUse: 0, hostTransferBytes: 0,
   };
+  /** While offloaded: the pages that were live, their counts and tree nodes, and their bytes. */
+  private offloaded: { pages: number[]; refs: number[]; nodes: Array<RadixNode | undefined>; data: Uint8Array } | null = null;
   private inUse = 0;
 
   /**
@@ -214,6 +228,7 @@ export class KvPool {
    * to compute so the caller gets an output) is reused at once: `seq.computed` tokens are prefix hits.
    */
   create(tokens: ArrayLike<number>, priority = 0): KvSequence {
+    if (this.offloaded) throw new Error(`${this.name} KV pool is offloaded to host memory: restore it first`);
     const seq = new KvSequence(this.nextId++, this.name, tokens, priority, this.tree.root);
     this.live.add(seq);
     this.counters.prefixHitTokens += this.attachCachedPrefix(seq);
@@ -428,6 +443,68 @@ export class KvPool {
     this.recountInUse();
   }
 
+  // ---- offloading to host memory --------------------------------------------------------------------
+
+  get isOffloaded(): boolean {
+    return this.offloaded !== null;
+  }
+
+  /** Pages the pool needs back to restore its offloaded K/V (0 when resident). */
+  get offloadedPages(): number {
+    return this.offloaded?.pages.length ?? 0;
+  }
+
+  /**
+   * Moves the K/V of every live page to host memory and frees the pool's device pages (cached pages
+   * nobody references are evicted instead). Sequences keep their state; the pool is unusable until
+   * restoreFromHost(). Returns the bytes moved.
+   */
+  async offloadToHost(io: PageIo): Promise<number> {
+    if (this.offloaded) return 0;
+    if ([...this.live].some((q) => q.scheduledTo >= 0)) throw new Error(`${this.name} KV pool: offload between schedule and commit`);
+    this.evict(Infinity);
+    const pages: number[] = [];
+    for (let p = this.lo; p < this.hi; p++) if (this.refCount[p] > 0) pages.push(p);
+    const data = pages.length > 0 ? await io.readPages(pages) : new Uint8Array(0);
+    this.offloaded = { pages, refs: pages.map((p) => this.refCount[p]), nodes: pages.map((p) => this.nodeOfPage[p]), data };
+    for (const p of pages) {
+      this.refCount[p] = 0;
+      this.nodeOfPage[p] = undefined;
+      this.freeList.push(p);
+    }
+    this.inUse = 0;
+    this.counters.hostTransferBytes += data.byteLength;
+    return data.byteLength;
+  }
+
+  /** Brings offloaded K/V back into free pages (any ids) and remaps block tables. Returns the bytes moved. */
+  async restoreFromHost(io: PageIo): Promise<number> {
+    const o = this.offloaded;
+    if (!o) return 0;
+    if (this.freeList.size < o.pages.length) {
+      throw new OutOfMemoryError(`${this.name} KV pool: ${o.pages.length} offloaded pages do not fit its ${this.freeList.size} free pages`);
+    }
+    const dst = o.pages.map(() => this.freeList.pop());
+    if (dst.length > 0) await io.writePages(dst, o.data);
+    const moved = new Map<number, number>();
+    o.pages.forEach((src, i) => {
+      const d = dst[i];
+      moved.set(src, d);
+      this.refCount[d] = o.refs[i];
+      const node = o.nodes[i];
+      if (node) {
+        node.page = d;
+        this.nodeOfPage[d] = node;
+      }
+    });
+    for (const q of this.live) q.blockTable = q.blockTable.map((p) => moved.get(p)!);
+    this.inUse = dst.length;
+    this.counters.peakPagesInUse = Math.max(this.counters.peakPagesInUse, this.inUse);
+    this.counters.hostTransferBytes += o.data.byteLength;
+    this.offloaded = null;
+    return o.data.byteLength;
+  }
+
   // ---- accounting -----------------------------------------------------------------------------------
 
   stats(): KvPoolStats {
@@ -441,12 +518,17 @@ export class KvPool {
       freePages: this.freeList.size,
       sharedPages: shared,
       liveSequences: this.live.size,
+      offloaded: this.offloaded !== null,
       ...this.counters,
     };
   }
 
   /** Throws if any bookkeeping invariant is broken (tests call it after every operation). */
   checkInvariants(): void {
+    if (this.offloaded) {
+      if (this.inUse !== 0 || this.freeList.size !== this.capacityPages) throw new Error(`offloaded pool holds device pages`);
+      return;
+    }
     const refs = new Int32Array(this.regionPages);
     for (const s of this.live) {
       const seen = new Set<number>();
@@ -491,6 +573,7 @@ export class KvPool {
   // ---- internals ------------------------------------------------------------------------------------
 
   private assertUsable(seq: KvSequence): void {
+    if (this.offloaded) throw new Error(`${this.name} KV pool is offloaded to host memory: restore it first`);
     if (seq.pool !== this.name || !this.live.has(seq)) throw new Error(`kv pool ${this.name}: sequence ${seq.id} is ${seq.state} or not in this pool`);
   }
 
@@ -658,6 +741,12 @@ export interface KvArenaOptions {
   maxRegionBytes?: number;
   /** Alignment of a region's offset (minStorageBufferOffsetAlignment, 256 in WebGPU). */
   offsetAlignment?: number;
+  /**
+   * Two buffers instead of one (when the arena exceeds the adapter's maxBufferSize): the generator's
+   * region is its own buffer of this many bytes, the verifier's the rest. Splits then move only
+   * within each buffer.
+   */
+  separateGeneratorBytes?: number;
 }
 
 /**
@@ -679,9 +768,15 @@ export class KvArena {
     if (!(totalBytes > 0) || !(gpb > 0) || !(vpb > 0)) throw new RangeError('KV arena: sizes must be positive');
     const maxRegion = Math.min(totalBytes, options.maxRegionBytes ?? totalBytes);
     const align = options.offsetAlignment ?? 256;
-    this.generatorRegion = { offsetBytes: 0, numPages: Math.floor(maxRegion / gpb), pageBytes: gpb };
-    const vOffset = Math.ceil(Math.max(0, totalBytes - maxRegion) / align) * align;
-    this.verifierRegion = { offsetBytes: vOffset, numPages: Math.floor((totalBytes - vOffset) / vpb), pageBytes: vpb };
+    const sep = options.separateGeneratorBytes;
+    if (sep !== undefined) {
+      this.generatorRegion = { offsetBytes: 0, numPages: Math.floor(Math.min(sep, maxRegion) / gpb), pageBytes: gpb };
+      this.verifierRegion = { offsetBytes: 0, numPages: Math.floor(Math.min(totalBytes - sep, maxRegion) / vpb), pageBytes: vpb };
+    } else {
+      this.generatorRegion = { offsetBytes: 0, numPages: Math.floor(maxRegion / gpb), pageBytes: gpb };
+      const vOffset = Math.ceil(Math.max(0, totalBytes - maxRegion) / align) * align;
+      this.verifierRegion = { offsetBytes: vOffset, numPages: Math.floor((totalBytes - vOffset) / vpb), pageBytes: vpb };
+    }
     if (this.generatorRegion.numPages === 0 && this.verifierRegion.numPages === 0) {
       throw new OutOfMemoryError(`KV arena of ${totalBytes} bytes holds no page of ${Math.min(gpb, vpb)} bytes`);
     }
@@ -714,6 +809,10 @@ export class KvArena {
     const g = Math.max(0, Math.min(Math.floor(generatorPages), this.maxGeneratorPages));
     const genEnd = g * this.generatorRegion.pageBytes;
     const vr = this.verifierRegion;
+    if (this.options.separateGeneratorBytes !== undefined) {
+      const vPages = Math.min(vr.numPages, Math.floor((this.options.totalBytes - genEnd) / vr.pageBytes));
+      return [[0, g], [vr.numPages - vPages, vr.numPages]];
+    }
     const vLo = Math.min(vr.numPages, Math.max(0, Math.ceil((genEnd - vr.offsetBytes) / vr.pageBytes)));
     return [[0, g], [vLo, vr.numPages]];
   }
@@ -728,6 +827,24 @@ export class KvArena {
       await this.verifier.setRange(v[0], v[1]);
       await this.generator.setRange(g[0], g[1]);
     }
+  }
+
+  /**
+   * Offload mode: makes `name` the only pool on the device. The other pool's K/V goes to host memory,
+   * `name` gets the whole arena, and its own K/V comes back if it was offloaded. Returns bytes moved.
+   */
+  async activate(name: PoolName, io: Record<PoolName, PageIo>): Promise<number> {
+    const other: PoolName = name === 'generator' ? 'verifier' : 'generator';
+    let bytes = await this.pool(other).offloadToHost(io[other]);
+    await this.setSplit(name === 'generator' ? this.maxGeneratorPages : 0);
+    bytes += await this.pool(name).restoreFromHost(io[name]);
+    return bytes;
+  }
+
+  /** Leaves offload mode: both pools resident with the given split (each must fit its offloaded pages). */
+  async share(generatorPages: number, io: Record<PoolName, PageIo>): Promise<number> {
+    await this.setSplit(generatorPages);
+    return (await this.generator.restoreFromHost(io.generator)) + (await this.verifier.restoreFromHost(io.verifier));
   }
 
   /** Bytes in use by both pools' capacities (never above totalBytes). */
