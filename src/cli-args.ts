@@ -5,7 +5,15 @@ import { OptionError } from './errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export function parseCommandArgs(command: string, argv: string[], options: Options, maxPositionals = 0) {
+export interface ParsedArgs {
+  /** String options as given (undefined when absent). */
+  values: Record<string, string | undefined>;
+  /** Boolean flags. */
+  flags: Record<string, boolean>;
+  positionals: string[];
+}
+
+export function parseCommandArgs(command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
@@ -16,7 +24,13 @@ export function parseCommandArgs(command: string, argv: string[], options: Optio
   if (parsed.positionals.length > maxPositionals) {
     throw new OptionError(`${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }
-  return parsed;
+  const values: Record<string, string | undefined> = {};
+  const flags: Record<string, boolean> = {};
+  for (const [k, v] of Object.entries(parsed.values)) {
+    if (typeof v === 'boolean') flags[k] = v;
+    else if (typeof v === 'string') values[k] = v;
+  }
+  return { values, flags, positionals: parsed.positionals };
 }
 
 export function intOption(name: string, raw: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {

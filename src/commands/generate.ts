@@ -1,0 +1,80 @@
+// `fasttts generate`: load a model, tokenize the prompt (through its chat template unless --raw), and
+// stream sampled tokens to stdout; --json prints one object with the text and timings instead.
+import { choiceOption, intOption, numberOption, parseCommandArgs } from '../cli-args.ts';
+import { OptionError } from '../errors.ts';
+import { createGpu, describeGpu } from '../gpu/device.ts';
+import { openModel } from '../model/open-model.ts';
+import { StreamingDecoder } from '../model/tokenizer.ts';
+import { generate } from '../runtime/generate.ts';
+import { validateSampling } from '../runtime/sampler.ts';
+import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { DEFAULT_GENERATOR } from './default-models.ts';
+import { progressBar } from './progress-bar.ts';
+
+export async function generateCommand(argv: string[]): Promise<number> {
+  const { values, flags } = parseCommandArgs('generate', argv, {
+    model: { type: 'string' },
+    prompt: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    'top-k': { type: 'string' },
+    seed: { type: 'string' },
+    weights: { type: 'string' },
+    raw: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.prompt === undefined) throw new OptionError('generate: --prompt <text> is required');
+  const maxTokens = intOption('max-tokens', values['max-tokens'], 128, 1, 1 << 20);
+  const sampling = validateSampling({
+    temperature: numberOption('temperature', values.temperature, 0, 0, 100),
+    topP: numberOption('top-p', values['top-p'], 1, Number.MIN_VALUE, 1),
+    topK: intOption('top-k', values['top-k'], 0, 0),
+    seed: intOption('seed', values.seed, 0, 0, 0xffffffff),
+  });
+  const weightFormat = choiceOption('weights', values.weights, 'q8', ['f32', 'q8', 'q4'] as const);
+
+  const model = await openModel(values.model ?? DEFAULT_GENERATOR, { onProgress: progressBar('loading') });
+  if (model.config.kind !== 'causal-lm') throw new OptionError(`generate: ${model.name} is a reward model (${model.config.architecture}), not a generator`);
+  const tokenizer = model.tokenizer!;
+  const promptText = flags.raw ? values.prompt : tokenizer.applyChatTemplate([{ role: 'user', content: values.prompt }]);
+  const prompt = tokenizer.encode(promptText);
+
+  const gpu = await createGpu();
+  const pageSize = 16;
+  const maxBatchTokens = 256;
+  const numPages = Math.ceil((prompt.length + maxTokens) / pageSize) + 1;
+  const runner = await createWebGpuRunner(gpu, model.source, { weightFormat, numPages, pageSize, maxBatchTokens, onProgress: progressBar('uploading') });
+  try {
+    const decoder = new StreamingDecoder(tokenizer);
+    const result = await generate(runner, [{ prompt, maxTokens }], {
+      sampling,
+      eosTokenIds: model.generationConfig.eosTokenIds.length > 0 ? model.generationConfig.eosTokenIds : tokenizer.eosTokenIds,
+      maxBatchTokens,
+      onToken: flags.json ? undefined : (_, tok) => process.stdout.write(decoder.push(tok)),
+    });
+    const ids = result.tokens[0];
+    if (flags.json) {
+      console.log(JSON.stringify({
+        text: tokenizer.decode(ids, { skipSpecialTokens: true }),
+        token_ids: ids,
+        prompt_tokens: prompt.length,
+        finish_reason: result.finishReasons[0],
+        metrics: {
+          prefill_ms: result.prefillMs,
+          decode_ms: result.decodeMs,
+          tokens_per_s: result.decodeSteps > 0 ? (result.decodeSteps * 1000) / result.decodeMs : 0,
+        },
+        device: describeGpu(gpu),
+        weights: weightFormat,
+      }));
+    } else {
+      process.stdout.write('\n');
+      console.error(`[${ids.length} tokens, ${(result.decodeSteps * 1000 / Math.max(1e-9, result.decodeMs)).toFixed(1)} tok/s decode, ${describeGpu(gpu)}]`);
+    }
+    return 0;
+  } finally {
+    runner.dispose();
+    gpu.destroy();
+  }
+}
