@@ -13,16 +13,16 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-export function parseCommandArgs(command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
+export function parseCommandArgs(_command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
     // node:util's messages are multi-line with hints; keep the first line.
-    throw new OptionError(`${command}: ${String((e as Error).message).split('\n')[0]}`);
+    throw new OptionError(`${String((e as Error).message).split('\n')[0]}`);
   }
   if (parsed.positionals.length > maxPositionals) {
-    throw new OptionError(`${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
+    throw new OptionError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }
   const values: Record<string, string | undefined> = {};
   const flags: Record<string, boolean> = {};

@@ -24,7 +24,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     raw: { type: 'boolean' },
     json: { type: 'boolean' },
   });
-  if (values.prompt === undefined) throw new OptionError('generate: --prompt <text> is required');
+  if (values.prompt === undefined) throw new OptionError('--prompt <text> is required');
   const maxTokens = intOption('max-tokens', values['max-tokens'], 128, 1, 1 << 20);
   const sampling = validateSampling({
     temperature: numberOption('temperature', values.temperature, 0, 0, 100),
