@@ -82,14 +82,12 @@ function headSliceRows(c: Qwen2Config, maxBatchTokens: number, maxBinding: numbe
   return Math.max(1, Math.min(maxBatchTokens, 64, Math.floor(maxBinding / perRow)));
 }
 
-async function loadWeights(gpu: GpuContext, source: ModelSource, format: WeightFormat, maxPartBytes: number, onProgress?: (p: LoadProgress) => void): Promise<Weights> {
-  const c = source.config;
+/** Creates every weight buffer (synchronously, so allocation failures are caught in one error scope). */
+function allocateWeights(gpu: GpuContext, c: Qwen2Config, format: WeightFormat, maxPartBytes: number): Weights {
   const device = gpu.device;
   const H = c.hiddenSize;
   const I = c.intermediateSize;
   const kvDim = c.numKvHeads * c.headDim;
-  const file = source.name;
-  const expected = expectedTensors(c);
   const matrix = (rows: number, cols: number, label: string, f: WeightFormat = format) => createGpuMatrix(device, f, rows, cols, maxPartBytes, label);
   const vector = (n: number, label: string) => storageBuffer(device, n * 4, label);
   const layers: LayerWeights[] = Array.from({ length: c.numLayers }, (_, i) => ({
@@ -106,7 +104,31 @@ async function loadWeights(gpu: GpuContext, source: ModelSource, format: WeightF
   // The heads' small matrices stay f32 (score.0 is h x h: it follows the weight format).
   if (c.kind === 'prm-value-head') w.vHead = { w: matrix(1, H, 'v_head', 'f32'), b: vector(1, 'v_head.bias') };
   if (c.kind === 'prm-two-class') w.score = { w0: matrix(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', 'f32'), b2: vector(2, 'score.2.bias') };
+  w.bytes = weightMatrices(w).reduce((sum, m) => sum + m.bytes, 0);
+  return w;
+}
 
+function weightMatrices(w: Weights): GpuMatrix[] {
+  const all = [w.embed, w.lmHead, w.vHead?.w, w.score?.w0, w.score?.w2, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down])];
+  return all.filter((m): m is GpuMatrix => m !== undefined);
+}
+
+function destroyWeights(w: Weights): void {
+  for (const m of weightMatrices(w)) destroyGpuMatrix(m);
+  const vectors = [w.finalNorm, w.vHead?.b, w.score?.b0, w.score?.b2, ...w.layers.flatMap((l) => [l.inputNorm, l.qkvBias, l.postNorm])];
+  for (const b of vectors) b?.destroy();
+}
+
+/** Streams the source's tensors into the allocated buffers, one tensor in JS memory at a time. */
+async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, onProgress?: (p: LoadProgress) => void): Promise<void> {
+  const c = source.config;
+  const device = gpu.device;
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const kvDim = c.numKvHeads * c.headDim;
+  const file = source.name;
+  const expected = expectedTensors(c);
+  const layers = w.layers;
   const seen = new Set<string>();
   const putMatrix = (m: GpuMatrix, rowStart: number, values: Float32Array, rows: number, cols: number) => {
     writeMatrixRows(device, m, rowStart, packMatrix(values, rows, cols, m.format));
@@ -154,9 +176,6 @@ async function loadWeights(gpu: GpuContext, source: ModelSource, format: WeightF
   }
   const missing = [...expected.keys()].filter((n) => !seen.has(n));
   if (missing.length) throw new FormatError(file, `missing tensor ${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
-  const mats = [w.embed, w.lmHead, w.vHead?.w, w.score?.w0, w.score?.w2, ...layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down])];
-  w.bytes = mats.reduce((s, m) => s + (m ? m.bytes : 0), 0);
-  return w;
 }
 
 function checkShapes(c: Qwen2Config): void {
@@ -166,8 +185,36 @@ function checkShapes(c: Qwen2Config): void {
   if (c.headDim % 4 !== 0) throw new FormatError(file, `head dimension ${c.headDim} must be a multiple of 4 for the engine's kernels`);
 }
 
+/** Runs the synchronous `f` inside out-of-memory and validation error scopes (pushed and popped with no
+ *  await in between, so concurrent work on the device cannot interleave): a failed allocation becomes
+ *  an OutOfMemoryError, anything else the device rejects an Error naming it (an engine bug). */
+async function withErrorScopes<R>(gpu: GpuContext, what: string, f: () => R): Promise<R> {
+  const device = gpu.device;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: R | undefined;
+  let thrown: unknown = null;
+  try {
+    result = f();
+  } catch (e) {
+    thrown = e;
+  }
+  const validation = device.popErrorScope();
+  const oom = device.popErrorScope();
+  const [v, o] = await Promise.all([validation, oom]);
+  if (thrown) throw thrown;
+  if (gpu.lostError) throw gpu.lostError;
+  if (o) throw new OutOfMemoryError(`${what}: the GPU is out of memory (${o.message.split('\n')[0]})`);
+  if (v) throw new Error(`${what}: WebGPU rejected a command: ${v.message.split('\n')[0]}`);
+  return result as R;
+}
+
 export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
   gpu.assertAlive();
+  return buildRunner(gpu, source, options);
+}
+
+async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
   const c = source.config;
   checkShapes(c);
   const device = gpu.device;
@@ -186,50 +233,62 @@ export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, o
   const pageBytes = pageSize * kvBytesPerToken(c);
   const pageFloats = pageBytes / 4;
 
-  // KV storage.
+  // KV storage (own or the caller's region).
   let numPages = options.numPages;
-  let kvBinding: GPUBufferBinding;
-  let ownKv: GPUBuffer | null = null;
   if (options.kv) {
     numPages = options.kv.numPages;
     if (options.kv.offsetBytes % gpu.limits.minStorageBufferOffsetAlignment !== 0) {
       throw new OptionError(`KV region offset ${options.kv.offsetBytes} is not a multiple of ${gpu.limits.minStorageBufferOffsetAlignment}`);
     }
     if (options.kv.offsetBytes + numPages * pageBytes > options.kv.buffer.size) throw new OptionError(`KV region of ${numPages} pages of ${pageBytes} bytes does not fit the given buffer`);
-    kvBinding = { buffer: options.kv.buffer, offset: options.kv.offsetBytes, size: numPages * pageBytes };
-  } else {
-    if (!Number.isInteger(numPages) || numPages < 1) throw new OptionError(`numPages must be a positive integer, got ${numPages}`);
-    ownKv = storageBuffer(device, numPages * pageBytes, 'kv');
-    kvBinding = { buffer: ownKv, offset: 0, size: numPages * pageBytes };
   }
+  if (!Number.isInteger(numPages) || numPages < 1) throw new OptionError(`numPages must be a positive integer, got ${numPages}`);
   if (numPages * pageBytes > maxBinding) {
     throw new OutOfMemoryError(`KV region of ${numPages} pages x ${pageBytes} bytes exceeds the device's storage binding limit of ${maxBinding} bytes`);
   }
 
-  const weights = await loadWeights(gpu, source, format, maxPartBytes, options.onProgress);
-
-  // Activations, sized for maxBatchTokens rows.
+  // Every buffer is created here, in one error scope; activations are sized for maxBatchTokens rows.
   const T = maxBatchTokens;
   const headRows = headSliceRows(c, T, maxBinding);
   const maxTableEntries = T * Math.ceil(c.maxPositions / pageSize);
-  const buf = {
-    dims: uniformBuffer(device, [0, 0, 0, 0], 'dims'),
-    rowInfo: storageBuffer(device, T * 16, 'row_info'),
-    blockTables: storageBuffer(device, maxTableEntries * 4, 'block_tables'),
-    outputIndex: storageBuffer(device, T * 4, 'output_index'),
-    x: storageBuffer(device, T * H * 4, 'x'),
-    xn: storageBuffer(device, T * H * 4, 'xn'),
-    qkv: storageBuffer(device, T * qkvCols * 4, 'qkv'),
-    attn: storageBuffer(device, T * H * 4, 'attn'),
-    gateUp: storageBuffer(device, T * 2 * I * 4, 'gate_up'),
-    act: storageBuffer(device, T * I * 4, 'act'),
-    headIn: storageBuffer(device, headRows * H * 4, 'head_in'),
-    headMid: storageBuffer(device, headRows * H * 4, 'head_mid'),
-    headOut: storageBuffer(device, headRows * (c.kind === 'causal-lm' ? c.vocabSize : 2) * 4, 'head_out'),
-    scores: storageBuffer(device, headRows * 4, 'scores'),
-    pairs: storageBuffer(device, 2 * 4 * Math.max(1, numPages), 'page_pairs'),
-    ropeTable: storageBufferWith(device, ropeTable(c.headDim, c.ropeTheta, c.maxPositions), 'rope_table'),
+  const allocate = () => {
+    const ownKv = options.kv ? null : storageBuffer(device, numPages * pageBytes, 'kv');
+    const kvBinding: GPUBufferBinding = options.kv
+      ? { buffer: options.kv.buffer, offset: options.kv.offsetBytes, size: numPages * pageBytes }
+      : { buffer: ownKv!, offset: 0, size: numPages * pageBytes };
+    const weights = allocateWeights(gpu, c, format, maxPartBytes);
+    const buf = {
+      dims: uniformBuffer(device, [0, 0, 0, 0], 'dims'),
+      rowInfo: storageBuffer(device, T * 16, 'row_info'),
+      blockTables: storageBuffer(device, maxTableEntries * 4, 'block_tables'),
+      outputIndex: storageBuffer(device, T * 4, 'output_index'),
+      x: storageBuffer(device, T * H * 4, 'x'),
+      xn: storageBuffer(device, T * H * 4, 'xn'),
+      qkv: storageBuffer(device, T * qkvCols * 4, 'qkv'),
+      attn: storageBuffer(device, T * H * 4, 'attn'),
+      gateUp: storageBuffer(device, T * 2 * I * 4, 'gate_up'),
+      act: storageBuffer(device, T * I * 4, 'act'),
+      headIn: storageBuffer(device, headRows * H * 4, 'head_in'),
+      headMid: storageBuffer(device, headRows * H * 4, 'head_mid'),
+      headOut: storageBuffer(device, headRows * (c.kind === 'causal-lm' ? c.vocabSize : 2) * 4, 'head_out'),
+      scores: storageBuffer(device, headRows * 4, 'scores'),
+      pairs: storageBuffer(device, 2 * 4 * Math.max(1, numPages), 'page_pairs'),
+      ropeTable: storageBufferWith(device, ropeTable(c.headDim, c.ropeTheta, c.maxPositions), 'rope_table'),
+    };
+    return { ownKv, kvBinding, weights, buf };
   };
+  const { ownKv, kvBinding, weights, buf } = await withErrorScopes(gpu, `allocating ${source.name}`, allocate);
+  const release = () => {
+    destroyWeights(weights);
+    for (const b of Object.values(buf)) b.destroy();
+    ownKv?.destroy();
+  };
+  try {
+    await uploadWeights(gpu, source, weights, options.onProgress);
+  } catch (e) {
+    release();
+    throw e;
+  }
   const layerUniforms = weights.layers.map((_, i) => uniformBuffer(device, [i, 0, 0, 0], `layer${i}`));
   const kvShape: KvShape = { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads, pageSize, pageFloats };
   const cls = gpu.deviceClass;
@@ -311,31 +370,33 @@ export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, o
     if (flat.rows > maxBatchTokens) throw new OptionError(`forward: ${flat.rows} tokens exceed maxBatchTokens ${maxBatchTokens}`);
     if (flat.blockTables.length > maxTableEntries) throw new OptionError(`forward: ${flat.blockTables.length} block-table entries exceed ${maxTableEntries}`);
     if (flat.rows === 0) return c.kind === 'causal-lm' ? { rows: 0, logits: new Float32Array(0) } : { rows: 0, scores: new Float32Array(0) };
-    const q = device.queue;
-    writeUniform(device, buf.dims, [flat.rows, 0, 0, 0]);
-    writeArray(device, buf.rowInfo, 0, flat.rowInfo);
-    writeArray(device, buf.blockTables, 0, flat.blockTables);
-    if (outRows > 0) writeArray(device, buf.outputIndex, 0, flat.outputIndex);
-
     const perRowOut = c.kind === 'causal-lm' ? c.vocabSize : 1;
     const outBytes = outRows * perRowOut * 4;
-    const staging = device.createBuffer({ size: Math.max(16, outBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const encoder = device.createCommandEncoder();
-    let pass = encoder.beginComputePass();
-    for (const l of body) l.encode(pass, flat.rows);
-    pass.end();
+    const src = c.kind === 'causal-lm' ? buf.headOut : buf.scores;
+    const slices: Array<{ rows: number; base: number; launches: Launch[] }> = [];
     for (let slice = 0, base = 0; base < outRows; slice++, base += headRows) {
-      const rows = Math.min(headRows, outRows - base);
-      const launches = await headLaunches(slice);
-      writeUniform(device, sliceDims[slice], [rows, base, 0, 0]);
-      pass = encoder.beginComputePass();
-      for (const l of launches) l.encode(pass, rows);
-      pass.end();
-      const src = c.kind === 'causal-lm' ? buf.headOut : buf.scores;
-      encoder.copyBufferToBuffer(src, 0, staging, base * perRowOut * 4, rows * perRowOut * 4);
+      slices.push({ rows: Math.min(headRows, outRows - base), base, launches: await headLaunches(slice) });
     }
-    q.submit([encoder.finish()]);
+    const staging = device.createBuffer({ size: Math.max(16, outBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
+      await withErrorScopes(gpu, 'forward', () => {
+        writeUniform(device, buf.dims, [flat.rows, 0, 0, 0]);
+        writeArray(device, buf.rowInfo, 0, flat.rowInfo);
+        writeArray(device, buf.blockTables, 0, flat.blockTables);
+        if (outRows > 0) writeArray(device, buf.outputIndex, 0, flat.outputIndex);
+        const encoder = device.createCommandEncoder();
+        let pass = encoder.beginComputePass();
+        for (const l of body) l.encode(pass, flat.rows);
+        pass.end();
+        slices.forEach(({ rows, base, launches }, slice) => {
+          writeUniform(device, sliceDims[slice], [rows, base, 0, 0]);
+          pass = encoder.beginComputePass();
+          for (const l of launches) l.encode(pass, rows);
+          pass.end();
+          encoder.copyBufferToBuffer(src, 0, staging, base * perRowOut * 4, rows * perRowOut * 4);
+        });
+        device.queue.submit([encoder.finish()]);
+      });
       const data = new Float32Array(await mapped(staging), 0, outRows * perRowOut);
       return c.kind === 'causal-lm' ? { rows: outRows, logits: data } : { rows: outRows, scores: data };
     } finally {
@@ -372,12 +433,7 @@ export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, o
     dispose() {
       if (disposed) return;
       disposed = true;
-      void queue.then(() => {
-        for (const m of [weights.embed, weights.lmHead, weights.vHead?.w, weights.score?.w0, weights.score?.w2, ...weights.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down])]) if (m) destroyGpuMatrix(m);
-        for (const l of weights.layers) for (const b of [l.inputNorm, l.qkvBias, l.postNorm]) b.destroy();
-        for (const b of Object.values(buf)) b.destroy();
-        ownKv?.destroy();
-      });
+      void queue.then(release);
     },
   };
 }
