@@ -1,0 +1,89 @@
+// The one entry point for loading a model: a Node path (directory, .safetensors or .gguf file), an
+// http(s) URL (a Hugging Face repo or `resolve/main/` prefix, or a file), or browser files/handles.
+// Returns the config, the tensor stream, the tokenizer and the generation defaults.
+import { FormatError, OptionError } from '../errors.ts';
+import type { ChatTemplate } from './chat-template.ts';
+import type { Qwen2Config } from './config.ts';
+import type { GenerationConfig } from './generation-config.ts';
+import { loadGgufModel } from './gguf-loader.ts';
+import { loadHfModel } from './hf-loader.ts';
+import type { FileSet } from './sources/byte-file.ts';
+import type { LoadProgress, ModelSource } from './source.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+export type ModelLocation = string | URL | Blob | Blob[] | FileSystemFileHandle | FileSystemDirectoryHandle | FileSet;
+
+export interface OpenModelOptions {
+  /** Download/parse progress while opening (headers) and while the source streams tensors. */
+  onProgress?: (p: LoadProgress) => void;
+  /** Fail when the model has no tokenizer (default true; fixtures without one pass false). */
+  requireTokenizer?: boolean;
+  /** Browser: keep downloaded files in the Cache API with an IndexedDB manifest (default true there). */
+  cache?: boolean;
+  /** Browser cache chunk size in bytes (default 8 MiB). */
+  cacheChunkBytes?: number;
+  /** http(s): the fetch to use (tests pass one; default globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+export interface OpenedModel {
+  name: string;
+  format: 'safetensors' | 'gguf';
+  config: Qwen2Config;
+  /** Streams the tensors (f32) one at a time; pass `onProgress` here or in the options. */
+  source: ModelSource;
+  tokenizer: Tokenizer | null;
+  generationConfig: GenerationConfig;
+  chatTemplate: ChatTemplate | null;
+}
+
+function isFileSet(v: unknown): v is FileSet {
+  return typeof v === 'object' && v !== null && typeof (v as FileSet).open === 'function' && typeof (v as FileSet).name === 'string';
+}
+
+/** Turns any supported location into the set of files it names. */
+export async function resolveFileSet(location: ModelLocation, opts: OpenModelOptions = {}): Promise<FileSet> {
+  if (isFileSet(location)) return location;
+  if (location instanceof URL || (typeof location === 'string' && /^https?:\/\//i.test(location))) {
+    const { httpFileSet } = await import('./sources/http.ts');
+    const files = httpFileSet(String(location), { fetch: opts.fetch });
+    const inBrowser = typeof window !== 'undefined' && typeof caches !== 'undefined';
+    if (opts.cache ?? inBrowser) {
+      const { cachedFileSet } = await import('./sources/browser-cache.ts');
+      return cachedFileSet(files, { chunkBytes: opts.cacheChunkBytes });
+    }
+    return files;
+  }
+  if (typeof location === 'string') {
+    if (typeof process === 'undefined' || !process.versions?.node) throw new OptionError(`"${location}" is not an http(s) URL; in the browser pass a URL, File or FileSystemHandle`);
+    const { nodeFileSet } = await import('./sources/node-fs.ts');
+    return nodeFileSet(location);
+  }
+  const { browserFileSet } = await import('./sources/browser-files.ts');
+  return browserFileSet(location);
+}
+
+export async function openModel(location: ModelLocation, opts: OpenModelOptions = {}): Promise<OpenedModel> {
+  const files = await resolveFileSet(location, opts);
+  const isGguf = files.primary?.toLowerCase().endsWith('.gguf') ?? false;
+  const loaded = isGguf ? await loadGgufModel(files, opts.onProgress) : await loadHfModel(files, opts.onProgress);
+  if (!loaded.tokenizer && opts.requireTokenizer !== false) {
+    throw new FormatError(files.name, isGguf ? 'no tokenizer.json and no tokenizer metadata in the GGUF file' : 'tokenizer.json not found');
+  }
+  const outer = opts.onProgress;
+  const inner = loaded.source;
+  const source: ModelSource = {
+    name: inner.name,
+    config: inner.config,
+    tensors: (p) => inner.tensors(p ?? outer),
+  };
+  return {
+    name: files.name,
+    format: isGguf ? 'gguf' : 'safetensors',
+    config: loaded.config,
+    source,
+    tokenizer: loaded.tokenizer,
+    generationConfig: loaded.generationConfig,
+    chatTemplate: loaded.tokenizer?.chatTemplate ?? null,
+  };
+}
