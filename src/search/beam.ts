@@ -44,6 +44,11 @@ export interface Beam {
   endedAt: number;
   /** Tokens this beam generated speculatively that are still in it, for the metrics. */
   speculativeTokens: number;
+  /**
+   * Speculative future siblings: shadows[k - 1] is the would-be child k (its own lineage), started at
+   * this beam's step boundary while batch slots were free. Promoted if this beam survives.
+   */
+  shadows?: Beam[];
 }
 
 export type Aggregation = 'last' | 'min' | 'prod' | 'mean';

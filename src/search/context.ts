@@ -83,14 +83,15 @@ export interface SearchOptions {
   onIteration?: (iteration: number, beams: readonly Beam[], required: number) => void;
 }
 
-/** What the memory planner sees before an iteration. */
+/** What the memory planner sees before an iteration (runtime/memory-planner.ts's IterationWorkload). */
 export interface IterationWorkload {
   iteration: number;
   beams: number;
-  /** Mean generator context per beam and mean new verifier tokens per beam, in tokens. */
-  meanContext: number;
-  meanStepTokens: number;
-  totalPages: number;
+  /** Observed step lengths of the beams' latest steps (tokens). */
+  stepLengths: number[];
+  generatorContext: number;
+  verifierContext: number;
+  sharedPrefixTokens: number;
 }
 
 export interface SearchCounters {

@@ -7,7 +7,8 @@ import { sampleToken } from '../runtime/sampler.ts';
 import type { SequenceChunk } from '../runtime/types.ts';
 import { OutOfMemoryError } from '../errors.ts';
 import { StepTextDecoder } from './step-text.ts';
-import type { Beam } from './beam.ts';
+import { forkBeam, type Beam } from './beam.ts';
+import { childLineage } from '../runtime/sampler.ts';
 import { timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import { prefixAwareOrder } from './prefix-scheduler.ts';
 import type { KvSeq, SearchKvPool } from './search-kv.ts';
@@ -24,6 +25,8 @@ export interface GenerationPhase {
   speculativeSteps?: Map<Beam, number>;
   /** Speculative beams in priority order (best score bin first). */
   speculationOrder?: Beam[];
+  /** Copies each surviving beam will get: speculation also runs its future siblings 1 .. copies - 1. */
+  copies?: number;
 }
 
 const needsStandard = (b: Beam, required: number): boolean => b.ended === null && b.steps.length < required;
@@ -99,6 +102,7 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     const inBatch = new Set<KvSeq>();
     // Victims when memory is short: beams not needed for standard work first, then the latest-admitted.
     const victims = function* (): Generator<KvSeq> {
+      for (const b of order) for (const s of b.shadows ?? []) if (!inBatch.has(s.kv)) yield s.kv;
       for (let i = order.length - 1; i >= 0; i--) if (!needsStandard(order[i], p.required) && !inBatch.has(order[i].kv)) yield order[i].kv;
       for (let i = standard.length - 1; i >= 0; i--) if (!inBatch.has(standard[i].kv)) yield standard[i].kv;
     };
@@ -113,14 +117,30 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     }
     const standardCount = batch.length;
     if (specBudget > standardCount) {
-      for (const b of p.speculationOrder ?? []) {
-        if (batch.length >= specBudget) break;
-        if (!canSpeculate(b) || inBatch.has(b.kv)) continue;
+      const tryAdd = (b: Beam): void => {
+        if (batch.length >= specBudget || !canSpeculate(b) || inBatch.has(b.kv)) return;
         // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
         if (b.kv.pages.length === 0 && b.kv.computed === 0) pool.attach(b.kv, b.tokens, b.tokens.length);
-        if (!pool.reserve(b.kv, b.tokens.length)) continue;
+        if (!pool.reserve(b.kv, b.tokens.length)) return;
         batch.push(b);
         inBatch.add(b.kv);
+        p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
+      };
+      for (const b of p.speculationOrder ?? []) {
+        if (batch.length >= specBudget) break;
+        tryAdd(b);
+        // Future siblings: a sibling's tokens depend only on its lineage and start, both known now.
+        if ((p.copies ?? 1) > 1 && b.ended === null && b.steps.length >= p.required && p.required < Infinity && batch.length < specBudget) {
+          if (!b.shadows) {
+            b.shadows = [];
+            for (let k = 1; k < p.copies!; k++) {
+              const s = forkBeam(b, p.required, childLineage(b.lineage, k), env.codec, pool, env.verifierPool);
+              p.speculativeSteps!.set(s, p.speculativeSteps!.get(b) ?? 0);
+              b.shadows.push(s);
+            }
+          }
+          for (const s of b.shadows) tryAdd(s);
+        }
       }
     }
     const chunks: SequenceChunk[] = batch.map((b) => ({

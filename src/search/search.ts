@@ -72,7 +72,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     for (const b of active) if (b.ended === null && b.steps.length >= required) counters.stepsFromSpeculation++;
     const speculate = opts.techniques.speculation && it < K - 1 && opts.speculationBatch > 0;
     const plan = speculate ? speculationPlan(active, opts.beamWidth, opts.agg, it) : null;
-    await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order }, active);
+    const copies = opts.method === 'beam' || opts.method === 'dvts' ? opts.beamWidth : 1;
+    await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies }, active);
     if (verify) await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);
     opts.onIteration?.(it, active, required);
   };
@@ -122,10 +123,12 @@ async function prefillRoot(env: SearchEnv, root: Beam, verify: boolean): Promise
 
 function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: number): void {
   if (!opts.techniques.memoryPlanner || !opts.planMemory || active.length === 0) return;
-  const meanContext = active.reduce((a, b) => a + b.tokens.length, 0) / active.length;
-  const withSteps = active.filter((b) => b.steps.length > 0);
-  const meanStepTokens = withSteps.length ? withSteps.reduce((a, b) => a + b.steps[b.steps.length - 1].end - b.steps[b.steps.length - 1].start, 0) / withSteps.length : 64;
-  const split = opts.planMemory({ iteration: it, beams: active.length, meanContext, meanStepTokens, totalPages: env.generatorPool.numPages + env.verifierPool.numPages });
+  const mean = (f: (b: Beam) => number): number => active.reduce((a, b) => a + f(b), 0) / active.length;
+  const stepLengths = active.filter((b) => b.steps.length > 0).map((b) => b.steps[b.steps.length - 1].end - b.steps[b.steps.length - 1].start);
+  const split = opts.planMemory({
+    iteration: it, beams: active.length, stepLengths: stepLengths.length ? stepLengths : [64],
+    generatorContext: mean((b) => b.tokens.length), verifierContext: mean((b) => b.verifierTokens.length), sharedPrefixTokens: active[0].promptLength,
+  });
   if (!split) return;
   env.generatorPool.setCapacity(split.generatorPages);
   env.verifierPool.setCapacity(split.verifierPages);

@@ -49,7 +49,14 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
   parent.bornAt = now;
   const boundary = stepCount === 0 ? parent.promptLength : parent.steps[stepCount - 1].end;
   const ahead = parent.tokens.length - boundary;
+  const shadows = parent.shadows ?? [];
+  parent.shadows = undefined;
   for (let i = 1; i < count; i++) {
+    const shadow = shadows[i - 1];
+    if (shadow && opts.siblingKeepFraction === 0) {
+      out.push(promoteShadow(env, counters, parent, shadow, stepCount, now));
+      continue;
+    }
     const child = forkBeam(parent, stepCount, childLineage(parent.lineage, i), env.codec, env.generatorPool, env.verifierPool);
     child.bornAt = now;
     const keep = parent.ended === null || parent.steps.length > stepCount ? Math.floor(opts.siblingKeepFraction * ahead) : 0;
@@ -59,13 +66,29 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
     }
     out.push(child);
   }
+  for (const s of shadows.slice(Math.max(0, count - 1))) discardBeam(env, counters, s);
   counters.tokensSpeculativeAccepted += parent.speculativeTokens;
   parent.speculativeTokens = 0;
   return out;
 }
 
+/** A speculative future sibling becomes the real one: the parent's scored steps and verifier state, its own tokens. */
+function promoteShadow(env: SearchEnv, counters: SearchCounters, parent: Beam, shadow: Beam, stepCount: number, now: number): Beam {
+  for (let i = 0; i < stepCount; i++) shadow.steps[i] = { ...parent.steps[i] };
+  const vend = stepCount === 0 ? parent.verifierPrefixLength : parent.steps[stepCount - 1].verifierEnd;
+  env.verifierPool.release(shadow.vkv);
+  shadow.verifierTokens = parent.verifierTokens.slice(0, vend);
+  shadow.vkv = env.verifierPool.fork(parent.vkv, vend);
+  shadow.bornAt = now;
+  counters.tokensSpeculativeAccepted += shadow.speculativeTokens;
+  shadow.speculativeTokens = 0;
+  return shadow;
+}
+
 /** A pruned beam's speculation is wasted. */
 export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam): void {
+  for (const s of b.shadows ?? []) discardBeam(env, counters, s);
+  b.shadows = undefined;
   counters.tokensSpeculativeWasted += b.speculativeTokens;
   b.speculativeTokens = 0;
   env.generatorPool.release(b.kv);

@@ -1,0 +1,194 @@
+// `fasttts bench`: baseline and FastTTS side by side, (i) measured on this device through whatever
+// search environment the caller builds (the real runners and bundled models), and (ii) estimated by the
+// cost model: the search runs unchanged on the cost-model runner at Qwen2.5-Math shapes on a hardware
+// profile, replaying step-length and score statistics, with each FastTTS technique switched off in turn.
+import { OptionError } from '../errors.ts';
+import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type ModelShape } from '../metrics/cost-model.ts';
+import { hardwareProfile, type HardwareProfile } from '../metrics/hardware-profiles.ts';
+import { syntheticEnv, CostModelRunner } from '../metrics/cost-model-runner.ts';
+import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../metrics/synthetic-model.ts';
+import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
+import { VirtualClock } from '../metrics/trace.ts';
+import { MemoryPlanner } from '../runtime/memory-planner.ts';
+import { runSearch } from '../search/search.ts';
+import { calibrateDecode } from '../search/calibration.ts';
+import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions, type Techniques } from '../search/context.ts';
+
+export const DEFAULT_BENCH_N = [8, 16, 32, 64, 128, 256, 512];
+
+/** Baseline, FastTTS, and FastTTS with one technique off (ablations). */
+export const BENCH_MODES: Record<string, Techniques> = {
+  baseline: BASELINE_TECHNIQUES,
+  fasttts: FASTTTS_TECHNIQUES,
+  'fasttts-no-speculation': { ...FASTTTS_TECHNIQUES, speculation: false, lookahead: false },
+  'fasttts-no-lookahead': { ...FASTTTS_TECHNIQUES, lookahead: false },
+  'fasttts-no-prefix-scheduling': { ...FASTTTS_TECHNIQUES, prefixScheduling: false },
+  'fasttts-no-memory-planner': { ...FASTTTS_TECHNIQUES, memoryPlanner: false },
+};
+
+export const PAIRINGS: Record<string, { generator: ModelShape; verifier: ModelShape }> = {
+  '1.5b+1.5b': { generator: modelShape('qwen2.5-math-1.5b'), verifier: modelShape('skywork-prm-1.5b') },
+  '7b+1.5b': { generator: modelShape('qwen2.5-math-7b'), verifier: modelShape('skywork-prm-1.5b') },
+};
+
+export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
+  source: 'measured' | 'cost-model';
+  profile: string;
+  pairing: string;
+  budget: string;
+  n: number;
+  mode: string;
+  problems: number;
+  accuracy: number | null;
+  speculation_batch: number;
+}
+
+export interface BenchOptions {
+  modes?: string[];
+  n?: number[];
+  profile?: string;
+  pairings?: string[];
+  /** Memory budgets: 'full' (the profile's memory) and/or a number of MB. */
+  budgets?: Array<'full' | number>;
+  problems?: number;
+  iterations?: number;
+  beamWidth?: number;
+  seed?: number;
+  stats?: StepStatistics;
+  ablations?: boolean;
+  onRow?: (row: BenchRow) => void;
+}
+
+export interface RatioRow {
+  source: string;
+  profile: string;
+  pairing: string;
+  budget: string;
+  n: number;
+  mode: string;
+  precise_goodput_ratio: number;
+  goodput_ratio: number;
+  latency_reduction: number;
+}
+
+function average(rows: ProblemMetrics[]): Omit<ProblemMetrics, 'beam_completion_ms'> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(rows[0]) as Array<keyof ProblemMetrics>) {
+    if (k === 'beam_completion_ms') continue;
+    out[k] = rows.reduce((a, r) => a + (r[k] as number), 0) / rows.length;
+  }
+  out.goodput = goodputOver(rows);
+  out.precise_goodput = preciseGoodputOver(rows);
+  return out as unknown as Omit<ProblemMetrics, 'beam_completion_ms'>;
+}
+
+/** Solves `problems` with one environment per problem (from `makeEnv`) and averages the metrics. */
+export async function benchRow(
+  makeEnv: () => Promise<SearchEnv> | SearchEnv,
+  options: SearchOptions,
+  problems: Array<{ problem: string; answer: string | null }>,
+  label: Omit<BenchRow, keyof ProblemMetrics | 'problems' | 'accuracy'>,
+  isCorrect?: (answer: string | null, reference: string | null) => boolean,
+): Promise<BenchRow> {
+  const metrics: ProblemMetrics[] = [];
+  let correct = 0;
+  for (const p of problems) {
+    const env = await makeEnv();
+    const g0 = { ...env.generatorPool.stats }, v0 = { ...env.verifierPool.stats };
+    const r = await runSearch(env, options, p.problem);
+    const delta = (a: typeof g0, b: typeof g0) => ({ prefixHitTokens: b.prefixHitTokens - a.prefixHitTokens, recomputedTokens: b.recomputedTokens - a.recomputedTokens, peakPages: b.peakPages });
+    metrics.push(problemMetrics(r, delta(g0, env.generatorPool.stats), delta(v0, env.verifierPool.stats)));
+    if (isCorrect?.(r.answer, p.answer)) correct++;
+  }
+  const { beam_completion_ms: _, ...avg } = { ...average(metrics), beam_completion_ms: [] };
+  return { ...label, ...avg, problems: problems.length, accuracy: isCorrect ? correct / problems.length : null };
+}
+
+/** KV pages each model's pool may address under a budget: all the KV bytes, in its own page size. */
+function kvPlan(profile: HardwareProfile, pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
+  const fixed = weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, 256) + activationBytes(pair.verifier, 256);
+  const kvBytes = budgetBytes - fixed;
+  if (kvBytes <= 0) throw new OptionError(`memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`);
+  const gPage = pageSize * kvBytesPerTokenOf(pair.generator);
+  const vPage = pageSize * kvBytesPerTokenOf(pair.verifier);
+  return { kvBytes, gPage, vPage, gMax: Math.floor(kvBytes / gPage), vMax: Math.floor(kvBytes / vPage) };
+}
+
+/** The cost-model half of `bench`: rows for every (pairing, budget, n, mode). */
+export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: BenchRow[]; ratios: RatioRow[] }> {
+  const profile = hardwareProfile(o.profile ?? 'rtx4090');
+  const nList = o.n ?? DEFAULT_BENCH_N;
+  const modes = o.modes ?? (o.ablations === false ? ['baseline', 'fasttts'] : Object.keys(BENCH_MODES));
+  for (const m of modes) if (!BENCH_MODES[m]) throw new OptionError(`unknown bench mode "${m}" (known: ${Object.keys(BENCH_MODES).join(', ')})`);
+  const stats = o.stats ?? DEFAULT_STEP_STATISTICS;
+  const pageSize = 16;
+  const problems = Array.from({ length: o.problems ?? 2 }, (_, i) => syntheticProblem(i));
+  const rows: BenchRow[] = [];
+  for (const pairing of o.pairings ?? ['1.5b+1.5b']) {
+    const pair = PAIRINGS[pairing];
+    if (!pair) throw new OptionError(`unknown pairing "${pairing}" (known: ${Object.keys(PAIRINGS).join(', ')})`);
+    for (const budget of o.budgets ?? ['full', 4096]) {
+      const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget * 2 ** 20;
+      const kv = kvPlan(profile, pair, budgetBytes, pageSize);
+      // Speculation budget: decode calibration of the generator shape on this profile (virtual clock).
+      const clock = new VirtualClock();
+      const probe = new CostModelRunner('causal-lm', 4096, pageSize, pair.generator, profile, clock, stats);
+      const cal = await calibrateDecode(probe, clock, { maxBatch: 512, context: 512 });
+      for (const n of nList) {
+        for (const mode of modes) {
+          const techniques = BENCH_MODES[mode];
+          const planner = new MemoryPlanner({ kvBytes: kv.kvBytes, profile, generator: pair.generator, verifier: pair.verifier, pageSize, allowOffload: false });
+          const options = defaultSearchOptions({
+            method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 40, techniques, speculationBatch: cal.nearlyFreeBatch,
+            sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
+            planMemory: (w) => {
+              const p = planner.plan(w);
+              return { generatorPages: p.generatorPages, verifierPages: p.verifierPages };
+            },
+          });
+          const makeEnv = (): SearchEnv => {
+            const env = syntheticEnv({ generatorPages: kv.gMax, verifierPages: kv.vMax, pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier } });
+            // The static split of the baseline (and of the planner ablation): half of the KV bytes each.
+            env.generatorPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.gPage));
+            env.verifierPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.vPage));
+            return env;
+          };
+          const row = await benchRow(makeEnv, options, problems, {
+            source: 'cost-model', profile: profile.name, pairing, budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : `${budget}MiB`, n, mode,
+            speculation_batch: cal.nearlyFreeBatch,
+          });
+          rows.push(row);
+          o.onRow?.(row);
+        }
+      }
+    }
+  }
+  return { rows, ratios: ratioTable(rows) };
+}
+
+/** Each non-baseline row against the baseline row of the same (source, profile, pairing, budget, n). */
+export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
+  const key = (r: BenchRow): string => [r.source, r.profile, r.pairing, r.budget, r.n].join('|');
+  const base = new Map(rows.filter((r) => r.mode === 'baseline').map((r) => [key(r), r]));
+  const out: RatioRow[] = [];
+  for (const r of rows) {
+    const b = base.get(key(r));
+    if (!b || r.mode === 'baseline') continue;
+    out.push({
+      source: r.source, profile: r.profile, pairing: r.pairing, budget: r.budget, n: r.n, mode: r.mode,
+      precise_goodput_ratio: r.precise_goodput / b.precise_goodput,
+      goodput_ratio: r.goodput / b.goodput,
+      latency_reduction: 1 - r.latency_ms / b.latency_ms,
+    });
+  }
+  return out;
+}
+
+/** A fixed-width table of the ratios for the terminal. */
+export function formatRatios(ratios: readonly RatioRow[]): string {
+  const lines = ['source      profile  pairing    budget     n     mode                           precise_goodput  goodput  latency'];
+  for (const r of ratios) {
+    lines.push(`${r.source.padEnd(11)} ${r.profile.padEnd(8)} ${r.pairing.padEnd(10)} ${r.budget.padEnd(10)} ${String(r.n).padEnd(5)} ${r.mode.padEnd(30)} ${r.precise_goodput_ratio.toFixed(2).padStart(6)}x         ${r.goodput_ratio.toFixed(2).padStart(5)}x   ${(-100 * r.latency_reduction).toFixed(0).padStart(4)}%`);
+  }
+  return lines.join('\n');
+}
