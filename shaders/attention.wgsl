@@ -1,7 +1,11 @@
-// Causal grouped-query attention over the paged KV cache, one invocation per (row, query head), for
-// prefill chunks and decode alike: row r at position pos attends to positions 0..pos of its sequence,
-// read through the block table, with an online softmax in position order. A query's result depends
-// only on its sequence's cached K/V, never on the chunk or batch it came in.
+// Causal grouped-query attention over the paged KV cache, for prefill chunks and decode alike: row r at
+// position pos attends to positions 0..pos of its sequence, read through the block table. A query's
+// result depends only on its sequence's cached K/V and position, never on the chunk or batch it came
+// in: both variants fix the order of every sum by absolute position.
+//   main_cpu: one invocation per (row, query head), an online softmax in position order, no barriers.
+//   main_gpu: one workgroup per (row, query head); positions in blocks of 64 (one per thread: its score),
+//             block max and sum by a fixed tree, each thread owning output dims and summing the block's
+//             weighted V in position order; an online softmax across blocks.
 // Prepended consts: D, HQ, HKV, PAGE_SIZE, PAGE_FLOATS, SCALE (1/sqrt(D)). Layout as kv-write.wgsl.
 
 struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
@@ -18,8 +22,13 @@ const DV: u32 = D / 4u;
 const ROWV: u32 = (HQ + 2u * HKV) * DV;
 const GROUP: u32 = HQ / HKV;
 
+fn k_base(table: u32, p: u32, kvh: u32) -> u32 {
+  let page = block_tables[table + p / PAGE_SIZE];
+  return (page * PAGE_FLOATS + ((layer.index * 2u) * PAGE_SIZE + p % PAGE_SIZE) * HKV * D + kvh * D) / 4u;
+}
+
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main_cpu(@builtin(global_invocation_id) gid: vec3<u32>) {
   let idx = gid.y * 65535u * 64u + gid.x;
   let h = idx % HQ;
   let r = idx / HQ;
@@ -32,8 +41,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var m = 0.0;
   var l = 0.0;
   for (var p = 0u; p <= info.y; p++) {
-    let page = block_tables[info.z + p / PAGE_SIZE];
-    let kBase = (page * PAGE_FLOATS + ((layer.index * 2u) * PAGE_SIZE + p % PAGE_SIZE) * HKV * D + kvh * D) / 4u;
+    let kBase = k_base(info.z, p, kvh);
     let vBase = kBase + PAGE_SIZE * HKV * DV;
     var s = 0.0;
     for (var i = 0u; i < DV; i++) { s += dot(q[i], kv[kBase + i]); }
@@ -55,4 +63,74 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let inv = 1.0 / l;
   for (var i = 0u; i < DV; i++) { out[r * (HQ * DV) + h * DV + i] = acc[i] * inv; }
+}
+
+const WG: u32 = 64u;
+// Output vec4s per thread in main_gpu (threads own whole vec4s: no two threads write one vector).
+const DPT: u32 = (DV + WG - 1u) / WG;
+// Finite "minus infinity": exp(NEG - m) is exactly 0 without inf - inf.
+const NEG: f32 = -3.0e38;
+var<workgroup> q_shared: array<vec4<f32>, DV>;
+var<workgroup> weights: array<f32, WG>;
+var<workgroup> reduce: array<f32, WG>;
+
+@compute @workgroup_size(64)
+fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let idx = wid.y * 65535u + wid.x;
+  let h = idx % HQ;
+  let r = idx / HQ;
+  if (r >= dims.rows) { return; }
+  let info = row_info[r];
+  let kvh = h / GROUP;
+  let ctx = info.y + 1u;
+  for (var i = tid; i < DV; i += WG) { q_shared[i] = qkv[r * ROWV + h * DV + i]; }
+  workgroupBarrier();
+  var acc: array<vec4<f32>, DPT>;
+  var m = NEG;
+  var l = 0.0;
+  for (var b = 0u; b < ctx; b += WG) {
+    let p = b + tid;
+    var s = NEG;
+    if (p < ctx) {
+      let kBase = k_base(info.z, p, kvh);
+      var dotv = 0.0;
+      for (var i = 0u; i < DV; i++) { dotv += dot(q_shared[i], kv[kBase + i]); }
+      s = dotv * SCALE;
+    }
+    reduce[tid] = s;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+      if (tid < stride) { reduce[tid] = max(reduce[tid], reduce[tid + stride]); }
+      workgroupBarrier();
+    }
+    let m_new = max(m, reduce[0]);
+    workgroupBarrier();
+    var e = 0.0;
+    if (p < ctx) { e = exp(s - m_new); }
+    weights[tid] = e;
+    reduce[tid] = e;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+      if (tid < stride) { reduce[tid] = reduce[tid] + reduce[tid + stride]; }
+      workgroupBarrier();
+    }
+    let c = exp(m - m_new);
+    l = l * c + reduce[0];
+    let count = min(WG, ctx - b);
+    for (var j = 0u; j < DPT; j++) {
+      let dv = j * WG + tid;
+      if (dv < DV) {
+        var sum = vec4<f32>(0.0);
+        for (var t = 0u; t < count; t++) { sum += weights[t] * kv[k_base(info.z, b + t, kvh) + PAGE_SIZE * HKV * DV + dv]; }
+        acc[j] = acc[j] * c + sum;
+      }
+    }
+    m = m_new;
+    workgroupBarrier();
+  }
+  let inv = 1.0 / l;
+  for (var j = 0u; j < DPT; j++) {
+    let dv = j * WG + tid;
+    if (dv < DV) { out[r * (HQ * DV) + h * DV + dv] = acc[j] * inv; }
+  }
 }

@@ -299,13 +299,13 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     const L = weights.layers[i];
     const layer = layerUniforms[i];
     const common = { dims: buf.dims, layer, rowInfo: buf.rowInfo, blockTables: buf.blockTables, qkv: buf.qkv, kv: kvBinding };
-    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false }, { dims: buf.dims, x: buf.x, weight: L.inputNorm, rowIndex: buf.outputIndex, y: buf.xn }));
+    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false, deviceClass: cls }, { dims: buf.dims, x: buf.x, weight: L.inputNorm, rowIndex: buf.outputIndex, y: buf.xn }));
     body.push((await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, bias: L.qkvBias, y: buf.qkv }));
     body.push(await createRope(device, { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads }, { dims: buf.dims, rowInfo: buf.rowInfo, table: buf.ropeTable, qkv: buf.qkv }));
     body.push(await createKvWrite(device, kvShape, common));
-    body.push(await createAttention(device, kvShape, { ...common, out: buf.attn }));
+    body.push(await createAttention(device, cls, kvShape, { ...common, out: buf.attn }));
     body.push((await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }));
-    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false }, { dims: buf.dims, x: buf.x, weight: L.postNorm, rowIndex: buf.outputIndex, y: buf.xn }));
+    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false, deviceClass: cls }, { dims: buf.dims, x: buf.x, weight: L.postNorm, rowIndex: buf.outputIndex, y: buf.xn }));
     body.push((await createMatmul(device, { matrix: L.gateUp, deviceClass: cls, hasBias: false, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, y: buf.gateUp }));
     body.push(await createSwiGlu(device, I, { dims: buf.dims, gateUp: buf.gateUp, act: buf.act }));
     body.push((await createMatmul(device, { matrix: L.down, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.act, y: buf.x }));
@@ -318,7 +318,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     if (sliceLaunches[slice]) return sliceLaunches[slice];
     const dims = uniformBuffer(device, [0, 0, 0, 0], `head_dims${slice}`);
     sliceDims[slice] = dims;
-    const out: Launch[] = [await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: true }, { dims, x: buf.x, weight: weights.finalNorm, rowIndex: buf.outputIndex, y: buf.headIn })];
+    const out: Launch[] = [await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: true, deviceClass: cls }, { dims, x: buf.x, weight: weights.finalNorm, rowIndex: buf.outputIndex, y: buf.headIn })];
     if (c.kind === 'causal-lm') {
       const lm = weights.lmHead ?? weights.embed;
       out.push((await createMatmul(device, { matrix: lm, deviceClass: cls, hasBias: false, accumulate: false })).bind({ dims, x: buf.headIn, y: buf.headOut }));

@@ -171,7 +171,7 @@ export async function checkEmbedding(gpu: GpuContext, format: WeightFormat, seed
   return compare(`embedding ${format} (${m.parts.length} parts)`, got, want, () => 1e-38);
 }
 
-export async function checkRmsNorm(gpu: GpuContext, rowIndexed: boolean, seed = 3): Promise<CheckResult> {
+export async function checkRmsNorm(gpu: GpuContext, deviceClass: DeviceClass, rowIndexed: boolean, seed = 3): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
   const rows = 6;
@@ -189,12 +189,12 @@ export async function checkRmsNorm(gpu: GpuContext, rowIndexed: boolean, seed = 
   }
   const dims = uniformBuffer(d, [rows, base, 0, 0], 'dims');
   const bufs = { x: storageBufferWith(d, x, 'x'), weight: storageBufferWith(d, weight, 'w'), rowIndex: storageBufferWith(d, index, 'idx'), y: storageBuffer(d, rows * h * 4, 'y') };
-  await run(d, [[await createRmsNorm(d, { hidden: h, eps: 1e-6, rowIndexed }, { dims, ...bufs }), rows]]);
+  await run(d, [[await createRmsNorm(d, { hidden: h, eps: 1e-6, rowIndexed, deviceClass }, { dims, ...bufs }), rows]]);
   const got = await read(d, bufs.y, rows * h);
   const want = rmsNormRef(picked, rows, h, weight, 1e-6);
   for (const b of [dims, ...Object.values(bufs)]) b.destroy();
   // Sum of squares (h terms) plus sqrt, division and two products: (h + 8) ulps relative.
-  return compare(`rmsnorm${rowIndexed ? ' row-indexed' : ''}`, got, want, relBound(want, h + 8, 1e-7));
+  return compare(`rmsnorm ${deviceClass}${rowIndexed ? ' row-indexed' : ''}`, got, want, relBound(want, h + 8, 1e-7));
 }
 
 export async function checkRope(gpu: GpuContext, seed = 4): Promise<CheckResult> {
@@ -223,21 +223,27 @@ export async function checkRope(gpu: GpuContext, seed = 4): Promise<CheckResult>
 }
 
 /** K/V write through block tables, then paged causal GQA attention, against a plain softmax. */
-export async function checkAttention(gpu: GpuContext, seed = 5): Promise<CheckResult> {
+export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, long = false, seed = 5): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
   const layers = 2;
   const layer = 1;
-  const shape: KvShape = { headDim: 8, numHeads: 4, numKvHeads: 2, pageSize: 4, pageFloats: 4 * 2 * layers * 2 * 8 };
-  const D = shape.headDim;
+  // Short: head dim 8, pages of 4. Long: head dim 12 (3 vec4), 150 positions (past two 64-position
+  // blocks of the gpu variant), pages of 16.
+  const D = long ? 12 : 8;
+  const pageSize = long ? 16 : 4;
+  const shape: KvShape = { headDim: D, numHeads: 4, numKvHeads: 2, pageSize, pageFloats: pageSize * 2 * layers * 2 * D };
   const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * D;
-  const numPages = 12;
-  // Two sequences: A (block table [7, 2, 9, 4]) gets 11 tokens at positions 0..10 in one chunk, B
-  // ([5, 11]) gets positions 3..5 after its first 3 tokens were written earlier.
-  const tables = new Uint32Array([7, 2, 9, 4, 5, 11]);
+  // Two sequences: A gets positions 0..lenA-1 in one chunk (pages 7, 2, 9, 4, ...), B gets its last
+  // positions after its first tokens were written earlier (only the cache holds those).
+  const lenA = long ? 150 : 11;
+  const pagesA = Math.ceil(lenA / pageSize);
+  const tableList = [7, 2, 9, 4, 12, 13, 14, 15, 16, 17].slice(0, pagesA).concat([5, 11]);
+  const tables = new Uint32Array(tableList);
+  const numPages = Math.max(...tableList) + 1;
   const rows: Array<{ pos: number; table: number }> = [];
-  for (let p = 0; p < 11; p++) rows.push({ pos: p, table: 0 });
-  for (let p = 0; p < 6; p++) rows.push({ pos: p, table: 4 });
+  for (let p = 0; p < lenA; p++) rows.push({ pos: p, table: 0 });
+  for (let p = 0; p < 6; p++) rows.push({ pos: p, table: pagesA });
   const qkv = randomArray(rows.length * rowLen, rand, 2);
   const kv = randomArray(numPages * shape.pageFloats, rand);
   const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
@@ -252,7 +258,7 @@ export async function checkAttention(gpu: GpuContext, seed = 5): Promise<CheckRe
   const common = { dims, layer: layerU, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, qkv: bufs.qkv, kv: { buffer: bufs.kv } };
   await run(d, [
     [await createKvWrite(d, shape, common), rows.length],
-    [await createAttention(d, shape, { ...common, out: bufs.out }), rows.length],
+    [await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length],
   ]);
   const got = await read(d, bufs.out, rows.length * shape.numHeads * D);
   const gotKv = await read(d, bufs.kv, kv.length);
@@ -292,7 +298,7 @@ export async function checkAttention(gpu: GpuContext, seed = 5): Promise<CheckRe
   if (!kvCheck.ok) return kvCheck;
   // Output = convex combination of V entries (|v| <= 1): errors come from exp (a few ulps) and the
   // running sums; 64 ulps of 1 bounds them with room, and is far below any indexing mistake.
-  const res = compare('kv-write + paged attention', got, want, () => 64 * U);
+  const res = compare(`kv-write + paged attention ${deviceClass}${long ? ' long context' : ''}`, got, want, () => 64 * U);
   return res;
 }
 
@@ -377,10 +383,13 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
     checks.push({ name: `matmul ${format} split`, run: (g) => checkMatmul(g, { format, deviceClass: 'cpu', rows: 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }) });
     checks.push({ name: `embedding ${format}`, run: (g) => checkEmbedding(g, format) });
   }
-  checks.push({ name: 'rmsnorm', run: (g) => checkRmsNorm(g, false) });
-  checks.push({ name: 'rmsnorm row-indexed', run: (g) => checkRmsNorm(g, true) });
+  for (const deviceClass of ['cpu', 'gpu'] as const) {
+    checks.push({ name: `rmsnorm ${deviceClass}`, run: (g) => checkRmsNorm(g, deviceClass, false) });
+    checks.push({ name: `rmsnorm ${deviceClass} row-indexed`, run: (g) => checkRmsNorm(g, deviceClass, true) });
+    checks.push({ name: `attention ${deviceClass}`, run: (g) => checkAttention(g, deviceClass) });
+    checks.push({ name: `attention ${deviceClass} long context`, run: (g) => checkAttention(g, deviceClass, true) });
+  }
   checks.push({ name: 'rope', run: checkRope });
-  checks.push({ name: 'attention', run: checkAttention });
   checks.push({ name: 'swiglu', run: checkSwiGlu });
   checks.push({ name: 'heads', run: checkHeads });
   checks.push({ name: 'page-copy', run: checkPageCopy });
