@@ -56,6 +56,8 @@ export interface BenchOptions {
   seed?: number;
   stats?: StepStatistics;
   ablations?: boolean;
+  /** Calibration slack: speculation fills batches costing at most (1 + slack) x a batch of one. */
+  speculationSlack?: number;
   onRow?: (row: BenchRow) => void;
 }
 
@@ -133,7 +135,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
       // Speculation budget: decode calibration of the generator shape on this profile (virtual clock).
       const clock = new VirtualClock();
       const probe = new CostModelRunner('causal-lm', 4096, pageSize, pair.generator, profile, clock, stats);
-      const cal = await calibrateDecode(probe, clock, { maxBatch: 512, context: 512 });
+      const cal = await calibrateDecode(probe, clock, { maxBatch: 512, context: 512, slack: o.speculationSlack ?? 0.15 });
       for (const n of nList) {
         for (const mode of modes) {
           const techniques = BENCH_MODES[mode];

@@ -1,0 +1,58 @@
+// `fasttts eval`: a JSONL problem set ({problem, answer} per line) through `solve`, with accuracy.
+import { FormatError } from '../errors.ts';
+import { answersEqual } from '../search/answer.ts';
+import type { SearchEnv, SearchOptions } from '../search/context.ts';
+import { solve, type SolveOutput } from './solve.ts';
+
+export interface EvalProblem {
+  id: string;
+  problem: string;
+  answer: string;
+}
+
+export interface EvalOutput {
+  accuracy: number;
+  problems: number;
+  latency_ms_median: number;
+  records: Array<{ id: string; reference: string; answer: string | null; correct: boolean; metrics: SolveOutput['metrics'] }>;
+}
+
+/** Parses a JSONL data set; each line needs a string "problem" and an "answer". */
+export function parseDataset(text: string, file: string, limit = Infinity): EvalProblem[] {
+  const out: EvalProblem[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length && out.length < limit; i++) {
+    const line = lines[i].trim();
+    if (!line) continue;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw new FormatError(file, `line ${i + 1} is not JSON`);
+    }
+    const r = row as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || typeof r.problem !== 'string' || (typeof r.answer !== 'string' && typeof r.answer !== 'number')) {
+      throw new FormatError(file, `line ${i + 1} needs a string "problem" and an "answer"`);
+    }
+    out.push({ id: typeof r.id === 'string' ? r.id : String(out.length), problem: r.problem, answer: String(r.answer) });
+  }
+  if (out.length === 0) throw new FormatError(file, 'no problems');
+  return out;
+}
+
+/** Solves each problem with a fresh environment from `makeEnv` (or a shared one) and scores the answers. */
+export async function evaluate(makeEnv: () => Promise<SearchEnv> | SearchEnv, options: SearchOptions, problems: EvalProblem[]): Promise<EvalOutput> {
+  const records: EvalOutput['records'] = [];
+  for (const p of problems) {
+    const r = await solve(await makeEnv(), options, p.problem);
+    records.push({ id: p.id, reference: p.answer, answer: r.answer, correct: answersEqual(r.answer, p.answer), metrics: r.metrics });
+  }
+  const lat = records.map((r) => r.metrics.latency_ms).sort((a, b) => a - b);
+  const mid = lat.length >> 1;
+  return {
+    accuracy: records.filter((r) => r.correct).length / records.length,
+    problems: records.length,
+    latency_ms_median: lat.length % 2 ? lat[mid] : (lat[mid - 1] + lat[mid]) / 2,
+    records,
+  };
+}
