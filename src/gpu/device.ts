@@ -76,7 +76,15 @@ async function nodeAdapter(power: GPUPowerPreference | undefined): Promise<Adapt
     throw new NoGpuError(`the "webgpu" package could not be loaded: ${(e as Error).message.split('\n')[0]}`);
   }
   Object.assign(globalThis, mod.globals);
-  const hardware = await tryAdapter(mod.create([]), 'node-dawn-default', power);
+  // FASTTTS_NODE_BACKEND=opengles skips probing Dawn's default backend (and its warnings on machines
+  // without Vulkan); =default uses only that.
+  const backend = env?.FASTTTS_NODE_BACKEND ?? 'auto';
+  if (!['auto', 'default', 'opengles'].includes(backend)) throw new NoGpuError(`FASTTTS_NODE_BACKEND must be auto, default or opengles, got "${backend}"`);
+  const hardware = backend === 'opengles' ? null : await tryAdapter(mod.create([]), 'node-dawn-default', power);
+  if (backend === 'default') {
+    if (!hardware) throw new NoGpuError('no WebGPU adapter on Dawn\'s default backend (FASTTTS_NODE_BACKEND=default)');
+    return hardware;
+  }
   if (hardware && classifyAdapter(hardware.adapter.info) === 'gpu') return hardware;
   const gles = await tryAdapter(mod.create(['backend=opengles']), 'node-dawn-opengles', power);
   if (gles) return gles;

@@ -240,6 +240,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     if (options.kv.offsetBytes % gpu.limits.minStorageBufferOffsetAlignment !== 0) {
       throw new OptionError(`KV region offset ${options.kv.offsetBytes} is not a multiple of ${gpu.limits.minStorageBufferOffsetAlignment}`);
     }
+    if ((options.kv.buffer.usage & GPUBufferUsage.STORAGE) === 0) throw new OptionError('the KV buffer was not created with STORAGE usage');
     if (options.kv.offsetBytes + numPages * pageBytes > options.kv.buffer.size) throw new OptionError(`KV region of ${numPages} pages of ${pageBytes} bytes does not fit the given buffer`);
   }
   if (!Number.isInteger(numPages) || numPages < 1) throw new OptionError(`numPages must be a positive integer, got ${numPages}`);
