@@ -6,6 +6,7 @@ import { parseQwen2Config, type Qwen2Config } from './config.ts';
 import { parseGenerationConfig } from './generation-config.ts';
 import { readGgufHeader, readGgufTensor, type GgufFile, type GgufValue } from './gguf.ts';
 import { ggufTokenizerFiles } from './gguf-tokenizer.ts';
+import { quote } from './json-guard.ts';
 import { readHfTokenizer, type HfModel } from './hf-loader.ts';
 import type { FileSet } from './sources/byte-file.ts';
 import type { LoadProgress, ModelSource, TensorRecord } from './source.ts';
@@ -42,7 +43,7 @@ export function ggufConfig(g: GgufFile): Qwen2Config {
   const meta = g.metadata;
   const name = g.file.name;
   const arch = meta.get('general.architecture');
-  if (arch !== 'qwen2') throw new FormatError(name, `unsupported general.architecture "${String(arch).slice(0, 40)}" (supported: qwen2)`);
+  if (arch !== 'qwen2') throw new FormatError(name, `unsupported general.architecture ${quote(String(arch), 40)} (supported: qwen2)`);
   // f32 metadata (rope base, norm epsilon) read back as the decimal it was written from: 1e-6, not 9.99999997e-7.
   const num = (key: string): GgufValue | undefined => {
     const v = meta.get(`qwen2.${key}`);

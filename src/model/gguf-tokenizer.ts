@@ -2,6 +2,7 @@
 // come without a tokenizer.json. Supports the byte-level BPE ("gpt2") tokenizers of Qwen2 models.
 import { FormatError } from '../errors.ts';
 import type { GgufValue } from './gguf.ts';
+import { quote } from './json-guard.ts';
 
 /** Pre-tokenizer split patterns by `tokenizer.ggml.pre` (the same regexes as the models' tokenizer.json). */
 const PRE_PATTERNS: Record<string, string> = {
@@ -35,10 +36,10 @@ function tokenId(file: string, meta: Map<string, GgufValue>, key: string, vocab:
 export function ggufTokenizerFiles(file: string, meta: Map<string, GgufValue>): GgufTokenizerFiles | null {
   const model = meta.get('tokenizer.ggml.model');
   if (model === undefined) return null;
-  if (model !== 'gpt2') throw new FormatError(file, `unsupported tokenizer.ggml.model "${String(model).slice(0, 40)}" (supported: gpt2 byte-level BPE)`);
+  if (model !== 'gpt2') throw new FormatError(file, `unsupported tokenizer.ggml.model ${quote(String(model), 40)} (supported: gpt2 byte-level BPE)`);
   const pre = meta.get('tokenizer.ggml.pre') ?? 'default';
   const pattern = typeof pre === 'string' ? PRE_PATTERNS[pre] : undefined;
-  if (!pattern) throw new FormatError(file, `unsupported tokenizer.ggml.pre "${String(pre).slice(0, 40)}" (supported: ${Object.keys(PRE_PATTERNS).join(', ')})`);
+  if (!pattern) throw new FormatError(file, `unsupported tokenizer.ggml.pre ${quote(String(pre), 40)} (supported: ${Object.keys(PRE_PATTERNS).join(', ')})`);
   const tokens = stringList(file, meta.get('tokenizer.ggml.tokens'), 'tokenizer.ggml.tokens');
   const merges = stringList(file, meta.get('tokenizer.ggml.merges') ?? [], 'tokenizer.ggml.merges');
   const typesRaw = meta.get('tokenizer.ggml.token_type');
@@ -49,7 +50,7 @@ export function ggufTokenizerFiles(file: string, meta: Map<string, GgufValue>): 
   const added: Array<Record<string, unknown>> = [];
   for (let id = 0; id < tokens.length; id++) {
     const t = tokens[id];
-    if (Object.prototype.hasOwnProperty.call(vocab, t)) throw new FormatError(file, `duplicate token ${JSON.stringify(t.slice(0, 40))} in tokenizer.ggml.tokens`);
+    if (Object.prototype.hasOwnProperty.call(vocab, t)) throw new FormatError(file, `duplicate token ${quote(t, 40)} in tokenizer.ggml.tokens`);
     vocab[t] = id;
     const type = types?.[id] ?? 1;
     if (type === CONTROL || type === USER_DEFINED) {
@@ -58,7 +59,7 @@ export function ggufTokenizerFiles(file: string, meta: Map<string, GgufValue>): 
   }
   for (const m of merges) {
     const parts = m.split(' ');
-    if (parts.length !== 2) throw new FormatError(file, `malformed merge ${JSON.stringify(m.slice(0, 40))}`);
+    if (parts.length !== 2) throw new FormatError(file, `malformed merge ${quote(m, 40)}`);
   }
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
   const tokenizerJson = {

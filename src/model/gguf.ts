@@ -4,7 +4,7 @@
 // allocated. Tensors are read and dequantized to f32 one at a time.
 import { FormatError } from '../errors.ts';
 import { GGML_BLOCKS, dequantize, ggmlTypeName, type GgmlType } from './gguf-quant.ts';
-import { decodeUtf8 } from './json-guard.ts';
+import { decodeUtf8, quote } from './json-guard.ts';
 import { readRange, type ByteFile } from './sources/byte-file.ts';
 
 export type GgufValue = number | bigint | boolean | string | GgufValue[] | Float32Array | Int32Array;
@@ -154,16 +154,16 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
   for (let i = 0; i < kvCount; i++) {
     const key = await c.string('metadata key');
     if (key.length > 1024) c.fail('metadata key longer than 1024 bytes');
-    if (metadata.has(key)) c.fail(`duplicate metadata key "${key.slice(0, 80)}"`);
-    const type = await c.u32(`type of "${key.slice(0, 80)}"`);
-    metadata.set(key, await c.value(type, `"${key.slice(0, 80)}"`));
+    if (metadata.has(key)) c.fail(`duplicate metadata key ${quote(key)}`);
+    const type = await c.u32(`type of ${quote(key)}`);
+    metadata.set(key, await c.value(type, quote(key)));
   }
 
   const infos: Array<Omit<GgufTensorInfo, 'begin' | 'end'> & { offset: number; bytes: number }> = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = await c.string('tensor name');
-    const where = `tensor "${name.slice(0, 80)}"`;
+    const where = `tensor ${quote(name)}`;
     if (name.length === 0 || name.length > 256) c.fail(`${where}: name must be 1..256 bytes`);
     if (names.has(name)) c.fail(`duplicate ${where}`);
     names.add(name);
@@ -193,20 +193,20 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
   const dataStart = Math.ceil(c.pos / alignValue) * alignValue;
   const dataSize = file.size - dataStart;
   const tensors: GgufTensorInfo[] = infos.map((t) => {
-    const where = `tensor "${t.name.slice(0, 80)}"`;
+    const where = `tensor ${quote(t.name)}`;
     if (t.offset % alignValue !== 0) c.fail(`${where}: offset ${t.offset} is not aligned to ${alignValue}`);
     if (t.offset + t.bytes > dataSize) c.fail(`${where}: bytes ${t.offset}..${t.offset + t.bytes} run past the ${Math.max(0, dataSize)} data bytes`);
     return { name: t.name, dims: t.dims, type: t.type, elements: t.elements, begin: dataStart + t.offset, end: dataStart + t.offset + t.bytes };
   });
   const sorted = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].begin < sorted[i - 1].end) c.fail(`tensors "${sorted[i - 1].name}" and "${sorted[i].name}" overlap`);
+    if (sorted[i].begin < sorted[i - 1].end) c.fail(`tensors ${quote(sorted[i - 1].name)} and ${quote(sorted[i].name)} overlap`);
   }
   return { file, version, metadata, tensors: sorted };
 }
 
 /** Reads one tensor's blocks and dequantizes them to f32. */
 export async function readGgufTensor(file: ByteFile, t: GgufTensorInfo): Promise<Float32Array> {
-  const bytes = await readRange(file, t.begin, t.end - t.begin, `tensor "${t.name}"`);
+  const bytes = await readRange(file, t.begin, t.end - t.begin, `tensor ${quote(t.name)}`);
   return dequantize(t.type, bytes, t.elements);
 }

@@ -5,7 +5,7 @@
 import { FormatError } from '../errors.ts';
 import { parseQwen2Config, type Qwen2Config } from './config.ts';
 import { parseGenerationConfig, type GenerationConfig } from './generation-config.ts';
-import { isRecord, parseJsonBytes } from './json-guard.ts';
+import { isRecord, parseJsonBytes, quote } from './json-guard.ts';
 import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from './safetensors.ts';
 import { checkRelativeName, readSmallFile, type ByteFile, type FileSet } from './sources/byte-file.ts';
 import type { LoadProgress, ModelSource, TensorRecord } from './source.ts';
@@ -56,9 +56,9 @@ async function weightFiles(files: FileSet): Promise<{ shards: ByteFile[]; index:
     const index = new Map<string, string>();
     const shardNames = new Set<string>();
     for (const [tensor, shard] of Object.entries(map)) {
-      if (typeof shard !== 'string') throw new FormatError(idx.file.name, `weight_map["${tensor.slice(0, 80)}"] is not a file name`);
+      if (typeof shard !== 'string') throw new FormatError(idx.file.name, `weight_map[${quote(tensor)}] is not a file name`);
       checkRelativeName(idx.file.name, shard);
-      if (!shard.endsWith('.safetensors')) throw new FormatError(idx.file.name, `shard ${JSON.stringify(shard.slice(0, 80))} is not a .safetensors file`);
+      if (!shard.endsWith('.safetensors')) throw new FormatError(idx.file.name, `shard ${quote(shard)} is not a .safetensors file`);
       index.set(tensor, shard);
       shardNames.add(shard);
     }
@@ -92,7 +92,7 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
     const header = await readSafetensorsHeader(shard);
     for (const e of header.entries) {
       const prev = owner.get(e.name);
-      if (prev !== undefined) throw new FormatError(shard.name, `tensor "${e.name}" is also in ${prev}`);
+      if (prev !== undefined) throw new FormatError(shard.name, `tensor ${quote(e.name)} is also in ${prev}`);
       owner.set(e.name, shard.name);
     }
     plan.push({ file: shard, entries: header.entries });
@@ -102,7 +102,7 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
   if (index) {
     for (const [tensor, shard] of index) {
       const holder = owner.get(tensor);
-      if (holder === undefined) throw new FormatError(files.name, `model.safetensors.index.json lists "${tensor.slice(0, 80)}" in ${shard}, which does not hold it`);
+      if (holder === undefined) throw new FormatError(files.name, `model.safetensors.index.json lists ${quote(tensor)} in ${shard}, which does not hold it`);
     }
   }
   const wanted = checkTensors(shards.length === 1 ? shards[0].name : files.name, config, plan.flatMap((p) => p.entries));

@@ -54,7 +54,7 @@ function scanJson(text: string, file: string, maxDepth: number): void {
         if (escaped) {
           try { key = JSON.parse(text.slice(start, i + 1)) as string; } catch { return; /* JSON.parse reports it */ }
         }
-        if (top.has(key)) throw new FormatError(file, `duplicate key ${JSON.stringify(key.slice(0, 80))}`);
+        if (top.has(key)) throw new FormatError(file, `duplicate key ${quote(key)}`);
         top.add(key);
         expectKey = false;
       }
@@ -74,4 +74,10 @@ function scanJson(text: string, file: string, maxDepth: number): void {
 /** Narrowing helper for parsed JSON objects. */
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An untrusted name for an error message: quoted, escaped onto one line, and cut to `max` characters. */
+export function quote(s: string, max = 80): string {
+  const cut = s.length > max ? s.slice(0, max) + '…' : s;
+  return JSON.stringify(cut).replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

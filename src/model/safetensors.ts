@@ -3,7 +3,7 @@
 // it is needed and converted to f32. Every field of the (untrusted) header is checked before use.
 import { FormatError } from '../errors.ts';
 import { decodeBf16, decodeF16, decodeF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
-import { isRecord, parseJsonBytes } from './json-guard.ts';
+import { isRecord, parseJsonBytes, quote } from './json-guard.ts';
 import { readRange, type ByteFile } from './sources/byte-file.ts';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
@@ -55,14 +55,14 @@ export async function readSafetensorsHeader(file: ByteFile): Promise<Safetensors
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < entries.length; i++) {
     if (entries[i].begin < entries[i - 1].end) {
-      throw new FormatError(file.name, `tensors "${entries[i - 1].name}" and "${entries[i].name}" overlap`);
+      throw new FormatError(file.name, `tensors ${quote(entries[i - 1].name)} and ${quote(entries[i].name)} overlap`);
     }
   }
   return { file, entries, metadata };
 }
 
 function parseEntry(fileName: string, name: string, raw: unknown, dataStart: number, dataSize: number): SafetensorsEntry {
-  const where = `tensor "${name.slice(0, 120)}"`;
+  const where = `tensor ${quote(name)}`;
   if (name.length === 0) throw new FormatError(fileName, 'empty tensor name');
   if (!isRecord(raw)) throw new FormatError(fileName, `${where}: entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw;
@@ -97,7 +97,7 @@ export function elementCount(shape: readonly number[]): number {
 
 /** Reads one tensor's bytes and converts them to f32 (f32 data is viewed in place, not copied). */
 export async function readSafetensorsTensor(file: ByteFile, entry: SafetensorsEntry): Promise<Float32Array> {
-  const bytes = await readRange(file, entry.begin, entry.end - entry.begin, `tensor "${entry.name}"`);
+  const bytes = await readRange(file, entry.begin, entry.end - entry.begin, `tensor ${quote(entry.name)}`);
   return bytesToF32(bytes, entry.dtype);
 }
 

@@ -2,6 +2,7 @@
 // difference in one line: what is missing, what is unexpected, what has the wrong shape.
 import { FormatError } from '../errors.ts';
 import { expectedTensors, type Qwen2Config } from './config.ts';
+import { quote } from './json-guard.ts';
 
 export interface FoundTensor {
   name: string;
@@ -20,6 +21,11 @@ function isIgnorable(name: string, shape: number[], c: Qwen2Config): boolean {
   return false;
 }
 
+/** Tensor names from the file as they are when plain, quoted and escaped otherwise. */
+function plainName(name: string): string {
+  return /^[\w.]{1,120}$/.test(name) ? name : quote(name);
+}
+
 function list(names: string[]): string {
   const shown = names.slice(0, 4).join(', ');
   return names.length > 4 ? `${shown}, ... (${names.length} in all)` : shown;
@@ -27,6 +33,11 @@ function list(names: string[]): string {
 
 /** Returns the names to stream (expected ones, in the order found); throws one FormatError listing all mismatches. */
 export function checkTensors(file: string, config: Qwen2Config, found: FoundTensor[]): Set<string> {
+  // Each layer has 12 tensors: a config claiming more layers than the file could hold is refused before
+  // the (possibly huge) list of expected names is built.
+  if (config.numLayers * 12 > found.length) {
+    throw new FormatError(file, `the config declares ${config.numLayers} layers but the checkpoint holds only ${found.length} tensors`);
+  }
   const expected = expectedTensors(config);
   const seen = new Set<string>();
   const unexpected: string[] = [];
@@ -34,12 +45,12 @@ export function checkTensors(file: string, config: Qwen2Config, found: FoundTens
   for (const t of found) {
     const want = expected.get(t.name);
     if (!want) {
-      if (!isIgnorable(t.name, t.shape, config)) unexpected.push(t.name);
+      if (!isIgnorable(t.name, t.shape, config)) unexpected.push(plainName(t.name));
       continue;
     }
     seen.add(t.name);
     if (want.length !== t.shape.length || want.some((d, i) => d !== t.shape[i])) {
-      misShaped.push(`${t.name} [${t.shape.join(', ')}] (expected [${want.join(', ')}])`);
+      misShaped.push(`${plainName(t.name)} [${t.shape.join(', ')}] (expected [${want.join(', ')}])`);
     }
   }
   const missing = [...expected.keys()].filter((n) => !seen.has(n));

@@ -43,18 +43,18 @@ export class Tokenizer {
     if (!isRecord(model) || typeof model.type !== 'string') throw new FormatError(file, 'missing "model" with a "type"');
     if (model.vocab !== undefined && !isRecord(model.vocab) && !Array.isArray(model.vocab)) throw new FormatError(file, '"model.vocab" must be an object or a list');
     if (tokenizerJson.added_tokens !== undefined && !Array.isArray(tokenizerJson.added_tokens)) throw new FormatError(file, '"added_tokens" must be a list');
+    // The library throws assorted errors on malformed input: all of them become one FormatError.
     try {
       this.hf = new HfTokenizer(tokenizerJson, config);
+      const vocab = this.hf.get_vocab(true);
+      let maxId = -1;
+      for (const id of vocab.values()) if (id > maxId) maxId = id;
+      this.vocabSize = maxId + 1;
+      this.specialTokens = new Map();
+      for (const [id, tok] of this.hf.get_added_tokens_decoder()) if (tok.special) this.specialTokens.set(tok.content, id);
     } catch (e) {
       throw new FormatError(file, `unsupported or malformed tokenizer: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
     }
-    const vocab = this.hf.get_vocab(true);
-    let maxId = -1;
-    for (const id of vocab.values()) if (id > maxId) maxId = id;
-    this.vocabSize = maxId + 1;
-    this.specialTokens = new Map();
-    for (const [id, tok] of this.hf.get_added_tokens_decoder()) if (tok.special) this.specialTokens.set(tok.content, id);
-
     const idOf = (key: string): number | null => {
       const content = tokenContent(config[key]);
       if (content === null) return null;
