@@ -1,0 +1,85 @@
+// The same random weights written in every supported format give the same logits through the engine's
+// CPU reference forward (the reference the WebGPU runner is checked against), within each format's
+// tolerance. f32 safetensors and GGUF F32 must be bitwise identical to the in-memory model.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openModel } from '../src/model/open-model.ts';
+import { randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
+import type { ModelSource } from '../src/model/source.ts';
+import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
+import { writeFixtureModel, type FixtureOptions } from '../tools/make-fixture-model.ts';
+
+// K-quants need rows of 256 values.
+const config = tinyConfigJson({ hidden_size: 256, intermediate_size: 512, vocab_size: 320, num_attention_heads: 4, num_key_value_heads: 2 });
+const TOKENS = [5, 17, 200, 3, 99, 318, 42, 7];
+
+async function logits(source: ModelSource): Promise<Float32Array> {
+  const runner = await CpuReferenceRunner.create(source, { weightFormat: 'f32', numPages: 1, pageSize: 16 });
+  const out = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: TOKENS, outputRows: TOKENS.map((_, i) => i) }] });
+  runner.dispose();
+  return out.logits!;
+}
+
+let root: string;
+let reference: Float32Array;
+let scale: number;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'fasttts-formats-'));
+  reference = await logits(randomModelSource(config, 11));
+  scale = Math.sqrt(reference.reduce((a, v) => a + v * v, 0) / reference.length);
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+// Tolerances: RMS of the logit error relative to the RMS logit. f16 keeps 11 significant bits, bf16 8;
+// the block quantizers add rounding noise of about (step / 2) per weight, amplified through the layers of a
+// random (untrained) model. Measured: f16 5e-4, bf16 4e-3, Q8_0 8e-3, Q6_K 3e-2, Q4_0/Q4_K 0.13; the bounds
+// are 2-4x that, far below the ~1.4 relative error of uncorrelated logits (a wrong layout or name map). Rows must also agree on the top token where the
+// reference's margin is clear.
+const cases: Array<[string, FixtureOptions, number]> = [
+  ['safetensors f32', { dtype: 'f32' }, 0],
+  ['safetensors f16, 2 shards', { dtype: 'f16', shards: 2 }, 0.002],
+  ['safetensors bf16, 3 shards', { dtype: 'bf16', shards: 3 }, 0.015],
+  ['GGUF F32', { format: 'gguf', ggufType: 'F32' }, 0],
+  ['GGUF F16', { format: 'gguf', ggufType: 'F16' }, 0.002],
+  ['GGUF Q8_0', { format: 'gguf', ggufType: 'Q8_0' }, 0.025],
+  ['GGUF Q6_K', { format: 'gguf', ggufType: 'Q6_K' }, 0.08],
+  ['GGUF Q4_0', { format: 'gguf', ggufType: 'Q4_0' }, 0.3],
+  ['GGUF Q4_K', { format: 'gguf', ggufType: 'Q4_K' }, 0.3],
+];
+
+describe('same weights, every format, same logits', () => {
+  for (const [label, opts, tol] of cases) {
+    it(`${label}: logit error within ${tol} of the RMS logit`, async () => {
+      const dir = join(root, label.replace(/[^\w]+/g, '-'));
+      await writeFixtureModel(dir, config, { ...opts, seed: 11 });
+      const model = await openModel(opts.format === 'gguf' ? join(dir, 'model.gguf') : dir);
+      expect(model.format).toBe(opts.format ?? 'safetensors');
+      const got = await logits(model.source);
+      let worst = 0;
+      let se = 0;
+      for (let i = 0; i < got.length; i++) {
+        worst = Math.max(worst, Math.abs(got[i] - reference[i]));
+        se += (got[i] - reference[i]) ** 2;
+      }
+      const relRms = Math.sqrt(se / got.length) / scale;
+      console.log(`${label}: logit error RMS ${relRms.toExponential(2)}, max ${(worst / scale).toExponential(2)} (relative to the RMS logit ${scale.toFixed(2)})`);
+      if (tol === 0) {
+        expect(Buffer.compare(Buffer.from(got.buffer), Buffer.from(reference.buffer))).toBe(0);
+        return;
+      }
+      expect(relRms).toBeLessThanOrEqual(tol);
+      const V = 320;
+      for (let r = 0; r < TOKENS.length; r++) {
+        const row = reference.subarray(r * V, (r + 1) * V);
+        const sorted = [...row].sort((a, b) => b - a);
+        if (sorted[0] - sorted[1] < 2 * worst) continue; // too close to call at this format's precision
+        const argmax = (a: Float32Array) => a.indexOf(Math.max(...a));
+        expect(argmax(got.subarray(r * V, (r + 1) * V))).toBe(argmax(row));
+      }
+    });
+  }
+});
