@@ -107,8 +107,11 @@ const unit = (h: number, salt: number): number => fmix((h ^ Math.imul(salt, 0x9e
 const quantile = (xs: number[], u: number): number => xs[Math.min(xs.length - 1, Math.floor(u * xs.length))];
 
 /** Fields of the per-position state (the synthetic "K/V"). */
-const F_HASH = 0, F_PHASE = 1, F_STEP_POS = 2, F_STEP_IDX = 3, F_TARGET = 4, F_ERRORS = 5, F_ANSWER = 6, F_ANSWER_POS = 7, F_PROBLEM = 8, F_ENDS_NL = 9;
-const FIELDS = 10;
+const F_HASH = 0, F_PHASE = 1, F_STEP_POS = 2, F_STEP_IDX = 3, F_TARGET = 4, F_ERRORS = 5, F_ANSWER = 6, F_ANSWER_POS = 7, F_PROBLEM = 8, F_ENDS_NL = 9, F_QUALITY = 10;
+const FIELDS = 11;
+/** Quality is a slow moving average of per-token noise (in millionths): PRM scores of a solution are
+ *  correlated from step to step, as real PRMs' are, and siblings share their parent's quality. */
+const QUALITY_DECAY = 0.995;
 /** Phases: reading the prompt, reasoning, writing the boxed answer, done. */
 const P_PROMPT = 0, P_REASON = 1, P_ANSWER = 2, P_DONE = 3;
 
@@ -124,6 +127,7 @@ function advance(s: Int32Array, prev: Int32Array | null, token: number, stats: S
   s[F_HASH] = h | 0;
   const delim = HAS_DELIM[token] || (s[F_ENDS_NL] === 1 && STARTS_NL[token]);
   s[F_ENDS_NL] = ENDS_NL[token] ? 1 : 0;
+  s[F_QUALITY] = Math.round(QUALITY_DECAY * s[F_QUALITY] + (1 - QUALITY_DECAY) * (unit(h, 13) - 0.5) * 1e6);
   if (token === T_MISTAKE) s[F_ERRORS]++;
   if (s[F_PHASE] === P_PROMPT) {
     if (token === T_ASSISTANT) {
@@ -197,7 +201,8 @@ function generatorLogits(s: Int32Array, out: Float32Array, offset: number, stats
 
 /** Step score: high for clean reasoning, low after a mistake, with some noise. */
 function verifierScore(s: Int32Array): number {
-  const noise = unit(s[F_HASH] >>> 0, 11) - 0.5;
+  // The quality average has a spread of about 0.02 around 0: scale it to dominate the per-step noise.
+  const noise = 0.3 * (unit(s[F_HASH] >>> 0, 11) - 0.5) + (s[F_QUALITY] / 1e6) * 40;
   return 1 / (1 + Math.exp(-(1.5 - 3 * s[F_ERRORS] + 2 * noise)));
 }
 

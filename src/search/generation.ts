@@ -126,21 +126,34 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
         inBatch.add(b.kv);
         p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
       };
-      for (const b of p.speculationOrder ?? []) {
-        if (batch.length >= specBudget) break;
-        tryAdd(b);
-        // Future siblings: a sibling's tokens depend only on its lineage and start, both known now.
-        if ((p.copies ?? 1) > 1 && b.ended === null && b.steps.length >= p.required && p.required < Infinity && batch.length < specBudget) {
-          if (!b.shadows) {
-            b.shadows = [];
-            for (let k = 1; k < p.copies!; k++) {
-              const s = forkBeam(b, p.required, childLineage(b.lineage, k), env.codec, pool, env.verifierPool);
-              p.speculativeSteps!.set(s, p.speculativeSteps!.get(b) ?? 0);
-              b.shadows.push(s);
-            }
-          }
-          for (const s of b.shadows) tryAdd(s);
+      // Candidates: each beam done with its step and its future siblings (created when first scheduled),
+      // shallowest speculation first (the next iteration's critical path), then by score bin.
+      const cands: Array<{ beam: Beam | null; parent: Beam; k: number; depth: number; rank: number }> = [];
+      (p.speculationOrder ?? []).forEach((b, rank) => {
+        if (b.ended !== null || b.steps.length < p.required) return;
+        cands.push({ beam: b, parent: b, k: 0, depth: b.steps.length - p.required, rank });
+        if ((p.copies ?? 1) <= 1 || p.required === Infinity) return;
+        for (let k = 1; k < p.copies!; k++) {
+          const sh = b.shadows?.[k - 1] ?? null;
+          cands.push({ beam: sh, parent: b, k, depth: sh ? sh.steps.length - p.required : 0, rank });
         }
+      });
+      cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
+      for (const c of cands) {
+        if (batch.length >= specBudget) break;
+        let beam = c.beam;
+        if (!beam) {
+          // Future sibling k: a sibling's tokens depend only on its lineage and start, both known now.
+          const parent = c.parent;
+          parent.shadows ??= [];
+          while (parent.shadows.length < c.k) {
+            const sh = forkBeam(parent, p.required, childLineage(parent.lineage, parent.shadows.length + 1), env.codec, pool, env.verifierPool);
+            p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
+            parent.shadows.push(sh);
+          }
+          beam = parent.shadows[c.k - 1];
+        }
+        tryAdd(beam);
       }
     }
     const chunks: SequenceChunk[] = batch.map((b) => ({
