@@ -47,6 +47,16 @@ export interface IterationWorkload {
   sharedPrefixTokens: number;
   /** New verifier tokens per beam (default: the mean step length). */
   verifierNewTokens?: number;
+  /**
+   * Distinct tokens cached across all beams, per model (shared prefixes counted once: the pool's
+   * referenced pages x page size). Default: the shared prefix plus every beam's own context.
+   */
+  distinctGeneratorTokens?: number;
+  distinctVerifierTokens?: number;
+  /** Tokens of the longest beam after this step, per model: a pool must hold it alone.
+   *  Default: the mean context plus the longest step length. */
+  longestGeneratorTokens?: number;
+  longestVerifierTokens?: number;
 }
 
 export interface Split {
@@ -79,6 +89,46 @@ export interface PlannerLogEntry {
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** A binary min-heap of numbers (finish times in the decode simulation). */
+class MinHeap {
+  private readonly h: number[] = [];
+  get size(): number {
+    return this.h.length;
+  }
+  peek(): number {
+    return this.h[0];
+  }
+  push(x: number): void {
+    const h = this.h;
+    h.push(x);
+    for (let i = h.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if (h[up] <= h[i]) break;
+      [h[up], h[i]] = [h[i], h[up]];
+      i = up;
+    }
+  }
+  pop(): number {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l] < h[m]) m = l;
+        if (r < h.length && h[r] < h[m]) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i], h[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
 
 /** Bytes left for the KV arena once both models' weights and activation buffers are placed. */
 export function kvBudgetBytes(o: PlannerOptions): number {
@@ -128,20 +178,28 @@ export class IterationModel {
     return Math.max(0, Math.floor((this.kvBytes - generatorPages * this.generatorPageBytes) / this.verifierPageBytes));
   }
 
-  /** Pages that hold every beam of the workload in one model's pool. */
-  pagesForAllBeams(w: IterationWorkload, model: 'generator' | 'verifier'): number {
+  /** One model's KV footprint in the coming phase: the shared prefix, each beam's own context, its new tokens. */
+  footprint(w: IterationWorkload, model: 'generator' | 'verifier'): { shared: number; own: number; fresh: number; sharedPages: number; pagesPerBeam: number } {
     const ctx = model === 'generator' ? w.generatorContext : w.verifierContext;
     const shared = Math.min(w.sharedPrefixTokens, ctx);
-    const own = ctx - shared + (model === 'generator' ? mean(w.stepLengths) : (w.verifierNewTokens ?? mean(w.stepLengths)));
+    const distinct = model === 'generator' ? w.distinctGeneratorTokens : w.distinctVerifierTokens;
+    const own = Math.max(0, distinct !== undefined && w.beams > 0 ? (distinct - shared) / w.beams : ctx - shared);
+    const fresh = model === 'generator' ? mean(w.stepLengths) : (w.verifierNewTokens ?? mean(w.stepLengths));
     const sharedPages = Math.floor(shared / this.pageSize);
-    return sharedPages + w.beams * (Math.ceil((shared - sharedPages * this.pageSize + own) / this.pageSize) + 1);
+    // The shared prefix's partly filled last page is copied into every beam, plus one page of slack.
+    const pagesPerBeam = Math.ceil((shared - sharedPages * this.pageSize + own + fresh) / this.pageSize) + 1;
+    return { shared, own, fresh, sharedPages, pagesPerBeam };
   }
 
-  /** How many beams fit in `pages` at once: the shared prefix once, then each beam's own pages. */
-  private concurrency(pages: number, beams: number, sharedTokens: number, ownTokens: number): number {
-    const shared = Math.floor(sharedTokens / this.pageSize);
-    const own = Math.ceil((sharedTokens - shared * this.pageSize + ownTokens) / this.pageSize) + 1;
-    return Math.max(0, Math.min(beams, Math.floor((pages - shared) / own)));
+  /** Pages that hold every beam of the workload in one model's pool. */
+  pagesForAllBeams(w: IterationWorkload, model: 'generator' | 'verifier'): number {
+    const f = this.footprint(w, model);
+    return f.sharedPages + w.beams * f.pagesPerBeam;
+  }
+
+  /** How many beams fit in `pages` at once. */
+  private concurrency(pages: number, beams: number, f: { sharedPages: number; pagesPerBeam: number }): number {
+    return Math.max(0, Math.min(beams, Math.floor((pages - f.sharedPages) / f.pagesPerBeam)));
   }
 
   /** Prefill of `tokens` new tokens over `sequences` sequences, cut into calls of maxBatchTokens. */
@@ -152,53 +210,73 @@ export class IterationModel {
     return calls * predictForwardMs(this.options.profile, shape, { sequences: seqs, newTokens: tokens / calls, contextTokens: seqs * contextPerSequence });
   }
 
-  /** Decoding a step for `wave` beams: the batch shrinks as beams reach the end of their step. */
-  private waveDecodeMs(wave: number, w: IterationWorkload): number {
-    const key = `${wave}|${w.generatorContext}|${w.stepLengths.join(',')}`;
+  /**
+   * Decoding one step for every beam with at most `slots` beams resident (continuous batching): beams
+   * start in arrival order as slots free up, each runs for a step length drawn from the observed ones
+   * (spread over the beams in a mixed order), and the batch shrinks to the stragglers at the end.
+   */
+  private decodeMs(slots: number, w: IterationWorkload): number {
+    const key = `${slots}|${w.beams}|${w.generatorContext}|${w.stepLengths.join(',')}`;
     const hit = this.decodeMemo.get(key);
     if (hit !== undefined) return hit;
-    const lengths = [...w.stepLengths].sort((a, b) => a - b);
+    const sorted = [...w.stepLengths].sort((a, b) => a - b);
+    const mixed = (i: number) => sorted[Math.floor(((i * 0.6180339887) % 1) * sorted.length)];
+    const context = w.generatorContext + mean(w.stepLengths) / 2;
+    const finish = new MinHeap();
+    let next = 0;
+    let now = 0;
     let ms = 0;
-    let done = 0;
-    for (let t = 0; t < lengths[lengths.length - 1]; t++) {
-      while (done < lengths.length && lengths[done] <= t) done++;
-      const batch = Math.max(1, Math.round((wave * (lengths.length - done)) / lengths.length));
-      ms += predictForwardMs(this.options.profile, this.options.generator, { sequences: batch, newTokens: batch, contextTokens: batch * (w.generatorContext + t) });
+    while (next < w.beams && finish.size < slots) finish.push(now + Math.max(1, mixed(next++)));
+    while (finish.size > 0) {
+      const t = finish.peek();
+      const batch = finish.size;
+      ms += (t - now) * predictForwardMs(this.options.profile, this.options.generator, { sequences: batch, newTokens: batch, contextTokens: batch * context });
+      now = t;
+      while (finish.size > 0 && finish.peek() <= now) finish.pop();
+      while (next < w.beams && finish.size < slots) finish.push(now + Math.max(1, mixed(next++)));
     }
     if (this.decodeMemo.size > 4096) this.decodeMemo.clear();
     this.decodeMemo.set(key, ms);
     return ms;
   }
 
+  /**
+   * Tokens a beam recomputes when its K/V was pushed out: its own tokens, plus the part it shared with
+   * siblings in proportion to how many beams were pushed out with it (a resident sibling keeps the
+   * shared pages cached); the prompt's pages stay cached.
+   */
+  private recomputePerBeam(context: number, f: { shared: number; own: number }, resident: number, beams: number): number {
+    const sharedWithSiblings = Math.max(0, context - f.shared - f.own);
+    return f.own + sharedWithSiblings * (1 - resident / Math.max(1, beams));
+  }
+
   predict(w: IterationWorkload, split: Split): IterationPrediction {
     const n = w.beams;
-    const step = mean(w.stepLengths);
-    const shared = Math.min(w.sharedPrefixTokens, w.generatorContext);
-    const vShared = Math.min(w.sharedPrefixTokens, w.verifierContext);
-    const vNew = w.verifierNewTokens ?? step;
+    const g = this.footprint(w, 'generator');
+    const v = this.footprint(w, 'verifier');
     const gPages = split.offload ? this.maxGeneratorPages : split.generatorPages;
     const vPages = split.offload ? Math.floor(this.kvBytes / this.verifierPageBytes) : split.verifierPages;
-    const gOwn = w.generatorContext - shared + step;
-    const vOwn = w.verifierContext - vShared + vNew;
-    const gConc = this.concurrency(gPages, n, shared, gOwn);
-    const vConc = this.concurrency(vPages, n, vShared, vOwn);
+    const gConc = this.concurrency(gPages, n, g);
+    const vConc = this.concurrency(vPages, n, v);
     const none = { ...split, generatorConcurrency: gConc, verifierConcurrency: vConc, transferMs: 0, recomputedTokens: 0 };
-    if (n > 0 && (gConc === 0 || vConc === 0)) return { ...none, ms: Infinity, generatorMs: Infinity, verifierMs: Infinity };
+    // Each pool must hold its longest beam alone, or the search could not run it at all.
+    const longestStep = Math.max(...w.stepLengths);
+    const gLongest = Math.ceil((w.longestGeneratorTokens ?? w.generatorContext + longestStep) / this.pageSize) + 1;
+    const vLongest = Math.ceil((w.longestVerifierTokens ?? w.verifierContext + Math.max(v.fresh, longestStep)) / this.pageSize) + 1;
+    if (n > 0 && (gConc === 0 || vConc === 0 || gPages < gLongest || vPages < vLongest)) return { ...none, ms: Infinity, generatorMs: Infinity, verifierMs: Infinity };
 
-    // Generator: waves of gConc beams; beams not resident when their wave starts recompute their own context.
-    let generatorMs = 0;
-    for (let left = n; left > 0; left -= gConc) generatorMs += this.waveDecodeMs(Math.min(gConc, left), w);
-    const gRecompute = Math.max(0, n - gConc) * (w.generatorContext - shared);
-    generatorMs += this.prefillMs(this.options.generator, gRecompute, n - gConc, shared);
+    // Generator: gConc beams resident at a time; each beam that was not recomputes what it lost.
+    const gRecompute = Math.round(Math.max(0, n - gConc) * this.recomputePerBeam(w.generatorContext, g, gConc, n));
+    const generatorMs = this.decodeMs(gConc, w) + this.prefillMs(this.options.generator, gRecompute, n - gConc, g.shared);
 
-    // Verifier: the new step of every beam, plus the context of beams whose K/V did not stay.
-    const vRecompute = Math.max(0, n - vConc) * (w.verifierContext - vShared);
-    const verifierMs = this.prefillMs(this.options.verifier, n * vNew + vRecompute, n, w.verifierContext);
+    // Verifier: the new step of every beam, plus what the beams whose K/V did not stay lost.
+    const vRecompute = Math.round(Math.max(0, n - vConc) * this.recomputePerBeam(w.verifierContext, v, vConc, n));
+    const verifierMs = this.prefillMs(this.options.verifier, n * v.fresh + vRecompute, n, w.verifierContext);
 
     let transferMs = 0;
     if (split.offload) {
-      const gBytes = Math.min(gPages, Math.ceil(shared / this.pageSize) + n * Math.ceil(gOwn / this.pageSize)) * this.generatorPageBytes;
-      const vBytes = Math.min(vPages, Math.ceil(vShared / this.pageSize) + n * Math.ceil(vOwn / this.pageSize)) * this.verifierPageBytes;
+      const gBytes = Math.min(gPages, this.pagesForAllBeams(w, 'generator')) * this.generatorPageBytes;
+      const vBytes = Math.min(vPages, this.pagesForAllBeams(w, 'verifier')) * this.verifierPageBytes;
       transferMs = hostTransferMs(this.options.profile, 2 * (gBytes + vBytes));
     }
     return { ...none, generatorMs, verifierMs, transferMs, recomputedTokens: gRecompute + vRecompute, ms: generatorMs + verifierMs + transferMs };
@@ -275,4 +353,29 @@ export function formatPlannerEntry(e: PlannerLogEntry): string {
   return `planner it=${e.iteration} beams=${w.beams} step~${mean(w.stepLengths).toFixed(0)} ctx=${w.generatorContext}/${w.verifierContext} ` +
     `kv=${(e.kvBytes / 2 ** 20).toFixed(0)}MB -> gen ${c.generatorPages}p ver ${c.verifierPages}p${c.offload ? ' offload' : ''} ` +
     `predicted ${c.ms.toFixed(1)} ms (gen ${c.generatorMs.toFixed(1)}, ver ${c.verifierMs.toFixed(1)}, xfer ${c.transferMs.toFixed(1)}) observed ${observed}`;
+}
+
+/**
+ * Adapts a MemoryPlanner to the search's per-iteration hook (SearchOptions.planMemory, which passes an
+ * IterationWorkload plus the iteration number): plans, logs the previous iteration's observed time
+ * when given the search's clock, and returns the pages per pool. Offload choices need the arena's
+ * offload mode (KvArena.activate); a search without it should plan with allowOffload: false.
+ */
+export function plannerHook(planner: MemoryPlanner, o: { clock?: { now(): number }; historyLimit?: number } = {}): (w: IterationWorkload & { iteration?: number }) => Split {
+  let lastStart: number | null = null;
+  // The next step's length is a fresh draw, not the survivors' last step: plan with every length seen.
+  const history: number[] = [];
+  const limit = o.historyLimit ?? 2048;
+  return (w) => {
+    if (o.clock) {
+      const now = o.clock.now();
+      if (lastStart !== null) planner.observe(now - lastStart);
+      lastStart = now;
+    }
+    history.push(...w.stepLengths);
+    if (history.length > limit) history.splice(0, history.length - limit);
+    const { iteration: _iteration, ...workload } = w;
+    const choice = planner.plan({ ...workload, stepLengths: history.slice() });
+    return { generatorPages: choice.generatorPages, verifierPages: choice.verifierPages, offload: choice.offload };
+  };
 }
