@@ -5,7 +5,7 @@
 // Determinism (the search's exact-equivalence guarantee rests on it): every output element is summed
 // in one fixed order that depends on nothing but (n, K): per group of 32, a sequential sum of 8 vec4
 // dot products times the group's scale, and the groups combined in a fixed order (cpu: sequential;
-// gpu: 64 per-thread sequential partials over groups g = tid mod 64, then a fixed tree). How many rows
+// gpu: 8 per-thread sequential partials over groups g = lane mod 8, then a fixed tree). How many rows
 // share the dispatch, tile or workgroup never changes a row's arithmetic.
 
 struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
@@ -50,30 +50,38 @@ fn main_cpu(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var t = 0u; t < count; t++) { store(r0 + t, n, acc[t]); }
 }
 
-// GPUs: one workgroup per output column and tile of ROWS_PER_TILE rows; 64 threads split the groups,
-// then a fixed tree reduction in workgroup memory.
+// GPUs: a workgroup of 64 threads computes CPW = 8 output columns for a tile of ROWS_PER_TILE rows;
+// the TPC = 8 threads of a column split its groups (g = lane mod 8, coalesced 8 neighbouring groups per
+// step), then a fixed 3-level tree in workgroup memory combines their partial sums.
 const WG: u32 = 64u;
+const TPC: u32 = 8u;
+const CPW: u32 = WG / TPC;
 var<workgroup> partial: array<f32, WG * ROWS_PER_TILE>;
 
 @compute @workgroup_size(64)
 fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let n = wid.y * GRID_X + wid.x;
+  let lane = tid % TPC;
+  let n = (wid.y * GRID_X + wid.x) * CPW + tid / TPC;
   let r0 = wid.z * ROWS_PER_TILE;
-  if (n >= N || r0 >= dims.rows) { return; }
+  if (r0 >= dims.rows) { return; }
   let count = min(ROWS_PER_TILE, dims.rows - r0);
   var acc: array<f32, ROWS_PER_TILE>;
-  for (var g = tid; g < GROUPS; g += WG) {
-    let v = decode_group(n, g);
-    let scale = group_scale(n, g);
-    for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g) * scale; }
+  if (n < N) {
+    for (var g = lane; g < GROUPS; g += TPC) {
+      let v = decode_group(n, g);
+      let scale = group_scale(n, g);
+      for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g) * scale; }
+    }
   }
   for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] = acc[t]; }
   workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) {
+  for (var stride = TPC / 2u; stride > 0u; stride = stride / 2u) {
+    if (lane < stride) {
       for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] += partial[t * WG + tid + stride]; }
     }
     workgroupBarrier();
   }
-  if (tid < count) { store(r0 + tid, n, partial[tid * WG]); }
+  if (lane == 0u && n < N) {
+    for (var t = 0u; t < count; t++) { store(r0 + t, n, partial[t * WG + tid]); }
+  }
 }

@@ -380,7 +380,9 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
       }
     }
     const rowBytes = wordsPerRow(format, 64) * 4;
-    checks.push({ name: `matmul ${format} split`, run: (g) => checkMatmul(g, { format, deviceClass: 'cpu', rows: 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }) });
+    // 70 columns in parts of 20 (the gpu variant's 8-column workgroups end mid-part); 9 rows: a gpu tile.
+    const deviceClass = format === 'f32' ? 'cpu' : 'gpu';
+    checks.push({ name: `matmul ${format} ${deviceClass} split`, run: (g) => checkMatmul(g, { format, deviceClass, rows: format === 'q4' ? 9 : 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }) });
     checks.push({ name: `embedding ${format}`, run: (g) => checkEmbedding(g, format) });
   }
   for (const deviceClass of ['cpu', 'gpu'] as const) {

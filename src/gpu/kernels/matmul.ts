@@ -11,6 +11,8 @@ import type { GpuMatrix } from '../weights.ts';
 const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'rw'];
 const FORMAT_CODE = { f32: 0, q8: 1, q4: 2 } as const;
 export const PREFILL_TILE: Record<DeviceClass, number> = { cpu: 4, gpu: 8 };
+/** Output columns per workgroup of the gpu variant (CPW in the shader). */
+const GPU_COLUMNS_PER_WORKGROUP = 8;
 
 export interface MatmulSpec {
   matrix: GpuMatrix;
@@ -41,7 +43,7 @@ function source(spec: MatmulSpec, part: { rowStart: number; rows: number }, rows
     ROWS_PER_TILE: rowsPerTile,
     HAS_BIAS: spec.hasBias ? 1 : 0,
     ACCUMULATE: spec.accumulate ? 1 : 0,
-    GRID_X: Math.min(part.rows, GRID_MAX),
+    GRID_X: Math.min(Math.ceil(part.rows / GPU_COLUMNS_PER_WORKGROUP), GRID_MAX),
   });
   return `${consts}\n${dequantWgsl}\n${matmulWgsl}`;
 }
@@ -76,8 +78,9 @@ export async function createMatmul(device: GPUDevice, spec: MatmulSpec): Promise
             if (spec.deviceClass === 'cpu') {
               pass.dispatchWorkgroups(Math.ceil(g.part.rows / 64), tiles, 1);
             } else {
-              const gx = Math.min(g.part.rows, GRID_MAX);
-              pass.dispatchWorkgroups(gx, Math.ceil(g.part.rows / gx), tiles);
+              const groups = Math.ceil(g.part.rows / GPU_COLUMNS_PER_WORKGROUP);
+              const gx = Math.min(groups, GRID_MAX);
+              pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), tiles);
             }
           }
         },
