@@ -8,6 +8,9 @@ import type { GenerationConfig } from './generation-config.ts';
 import { loadGgufModel } from './gguf-loader.ts';
 import { loadHfModel } from './hf-loader.ts';
 import type { FileSet } from './sources/byte-file.ts';
+import { cachedFileSet } from './sources/browser-cache.ts';
+import { browserFileSet } from './sources/browser-files.ts';
+import { httpFileSet } from './sources/http.ts';
 import type { LoadProgress, ModelSource } from './source.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -45,21 +48,20 @@ function isFileSet(v: unknown): v is FileSet {
 export async function resolveFileSet(location: ModelLocation, opts: OpenModelOptions = {}): Promise<FileSet> {
   if (isFileSet(location)) return location;
   if (location instanceof URL || (typeof location === 'string' && /^https?:\/\//i.test(location))) {
-    const { httpFileSet } = await import('./sources/http.ts');
     const files = httpFileSet(String(location), { fetch: opts.fetch });
     const inBrowser = typeof window !== 'undefined' && typeof caches !== 'undefined';
     if (opts.cache ?? inBrowser) {
-      const { cachedFileSet } = await import('./sources/browser-cache.ts');
       return cachedFileSet(files, { chunkBytes: opts.cacheChunkBytes });
     }
     return files;
   }
   if (typeof location === 'string') {
     if (typeof process === 'undefined' || !process.versions?.node) throw new OptionError(`"${location}" is not an http(s) URL; in the browser pass a URL, File or FileSystemHandle`);
+    // Node only: imported on demand so browser bundles never see node:fs. (The browser sources above are
+    // static imports, so an offline page never needs to fetch a module to read its cache.)
     const { nodeFileSet } = await import('./sources/node-fs.ts');
     return nodeFileSet(location);
   }
-  const { browserFileSet } = await import('./sources/browser-files.ts');
   return browserFileSet(location);
 }
 

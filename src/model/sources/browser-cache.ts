@@ -95,6 +95,8 @@ async function dropChunks(entry: ManifestEntry): Promise<void> {
 function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<ByteFile | null>, chunkBytes: number): ByteFile {
   let live: Promise<ByteFile | null> | null = null;
   const chunkCount = Math.ceil(entry.size / chunkBytes);
+  // The last chunk used, kept verified in memory: consecutive small tensors share a chunk.
+  let last: { index: number; bytes: Uint8Array } | null = null;
 
   async function fetchChunk(cache: Cache, index: number, length: number): Promise<Uint8Array> {
     live ??= openLive();
@@ -111,6 +113,13 @@ function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<B
   }
 
   async function chunk(index: number): Promise<Uint8Array> {
+    if (last?.index === index) return last.bytes;
+    const bytes = await loadChunk(index);
+    last = { index, bytes };
+    return bytes;
+  }
+
+  async function loadChunk(index: number): Promise<Uint8Array> {
     const length = Math.min(chunkBytes, entry.size - index * chunkBytes);
     const cache = await caches.open(CACHE_NAME);
     const digest = entry.chunks[index];

@@ -1,0 +1,87 @@
+// Drives the browser model cache for e2e/model-cache.spec.ts: loads a model from a URL through
+// openModel (Cache API chunks + idb-keyval manifest), and can clear the cache, corrupt a cached chunk
+// or cut the download after a few chunks. Results are plain JSON for page.evaluate.
+import { openModel } from '../../src/model/open-model.ts';
+import { CACHE_NAME, cacheStats, cachedModelFiles, clearModelCache, type CacheStats } from '../../src/model/sources/browser-cache.ts';
+
+export interface CacheLoadResult {
+  ok: boolean;
+  error?: string;
+  errorName?: string;
+  tensors?: number;
+  /** FNV-1a over every tensor's f32 bytes, in stream order. */
+  checksum?: string;
+  tokens?: number[];
+  stats: CacheStats;
+}
+
+export interface ModelCachePage {
+  ready: boolean;
+  load(url: string, opts?: { chunkBytes?: number; failAfterRangeReads?: number }): Promise<CacheLoadResult>;
+  clear(): Promise<void>;
+  /** Overwrites cached chunk `index` of `file` with garbage of the same length. */
+  corruptChunk(file: string, index: number): Promise<boolean>;
+  manifest(): Promise<Array<{ url: string; size: number; complete: boolean; chunks: number }>>;
+}
+
+declare global {
+  interface Window {
+    modelCache: ModelCachePage;
+  }
+}
+
+const log = document.getElementById('log')!;
+
+function fnv(h: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 16777619) >>> 0;
+  return h;
+}
+
+window.modelCache = {
+  ready: true,
+  async load(url, opts = {}) {
+    Object.assign(cacheStats, { chunksFromCache: 0, chunksFetched: 0, corruptChunks: 0 });
+    let rangeReads = 0;
+    // A network that goes down after a few weight reads: an interrupted download.
+    const flaky: typeof fetch = async (input, init) => {
+      const range = new Headers(init?.headers).get('range');
+      if (String(input).endsWith('.safetensors') && range && range !== 'bytes=0-0' && opts.failAfterRangeReads !== undefined) {
+        if (rangeReads++ >= opts.failAfterRangeReads) throw new TypeError('network down');
+      }
+      return fetch(input, init);
+    };
+    try {
+      const model = await openModel(url, { cache: true, cacheChunkBytes: opts.chunkBytes, fetch: flaky });
+      let h = 2166136261;
+      let tensors = 0;
+      for await (const t of model.source.tensors()) {
+        h = fnv(h, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
+        tensors++;
+      }
+      const tokens = model.tokenizer?.encode('12+7=19') ?? [];
+      log.textContent = `loaded ${tensors} tensors from ${url}`;
+      return { ok: true, tensors, checksum: h.toString(16), tokens, stats: { ...cacheStats } };
+    } catch (e) {
+      log.textContent = `error: ${(e as Error).message}`;
+      return { ok: false, error: (e as Error).message, errorName: (e as Error).name, stats: { ...cacheStats } };
+    }
+  },
+  clear: () => clearModelCache(),
+  async corruptChunk(file, index) {
+    const entry = (await cachedModelFiles()).find((e) => e.url.endsWith(file));
+    if (!entry) return false;
+    const key = new URL(entry.url);
+    key.searchParams.set('fasttts-chunk', String(index));
+    const cache = await caches.open(CACHE_NAME);
+    const res = await cache.match(key.href);
+    if (!res) return false;
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    for (let i = 0; i < bytes.length; i += 97) bytes[i] ^= 0x5a;
+    await cache.put(key.href, new Response(bytes));
+    return true;
+  },
+  async manifest() {
+    return (await cachedModelFiles()).map((e) => ({ url: e.url, size: e.size, complete: e.complete, chunks: Object.keys(e.chunks).length }));
+  },
+};
+log.textContent = 'ready';
