@@ -68,5 +68,15 @@ describe('paged attention through the KV arena (CPU reference)', () => {
     await run([beams[0], beams[1]]);
     expect(pool.stats().recomputedTokens).toBeGreaterThan(0);
     expect(compared).toBeGreaterThan(20);
+    // A long prompt prefilled in chunks of 5 tokens (schedule's token limit) ends with the same logits.
+    const long = pool.create(Array.from({ length: 23 }, tok));
+    let last: Float32Array | undefined;
+    while (long.pending > 0) {
+      const res = await pool.schedule([long], 5);
+      expect(res.chunks[0].tokens.length).toBeLessThanOrEqual(5);
+      last = (await paged.forward({ chunks: res.chunks })).logits!;
+      pool.commit(res.scheduled);
+    }
+    expect(Array.from(last!)).toEqual(Array.from(await contiguousLogits(contiguous, long.tokens)));
   }, 120_000);
 });

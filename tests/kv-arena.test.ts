@@ -62,8 +62,10 @@ class HostPageStore implements PageCopier, PageIo {
 }
 
 /** schedule + checked write + commit, as the search drives a forward call. */
-async function step(pool: KvPool, store: HostPageStore, batch: KvSequence[]) {
-  const res = await pool.schedule(batch);
+async function step(pool: KvPool, store: HostPageStore, batch: KvSequence[], maxTokens = Infinity) {
+  const res = await pool.schedule(batch, maxTokens);
+  const total = res.chunks.reduce((a, c) => a + c.tokens.length, 0);
+  if (total > maxTokens) throw new Error(`${total} tokens scheduled, limit ${maxTokens}`);
   const writers = new Map<number, number>();
   res.scheduled.forEach((seq, k) => {
     const c = res.chunks[k];
@@ -289,7 +291,7 @@ describe('KvArena property test (seeded random operations)', () => {
         } else if (r < 0.55) {
           const batch = seqs.filter(() => rand() < 0.5);
           try {
-            await step(pool, stores[name], batch);
+            await step(pool, stores[name], batch, rand() < 0.5 ? Infinity : 1 + ri(12));
           } catch (e) {
             if (!(e instanceof OutOfMemoryError)) throw e;
             ooms++;

@@ -90,7 +90,7 @@ export interface KvPoolStats {
 }
 
 export interface ScheduleResult {
-  /** One chunk per scheduled sequence with pending tokens, in batch order; outputRows = last row. */
+  /** One chunk per scheduled sequence with pending tokens, in batch order; outputRows = its last row. */
   chunks: SequenceChunk[];
   scheduled: KvSequence[];
   /** Sequences that did not fit this time (possibly preempted); schedule them again later. */
@@ -321,9 +321,12 @@ export class KvPool {
    * Gives every sequence of the batch the pages for its pending tokens, in batch order: allocates,
    * copies shared partly filled pages on write, evicts cached pages and, if still short, preempts
    * sequences outside the batch (lowest priority, newest first) and then the batch's own tail.
-   * Throws OutOfMemoryError only when one sequence needs more pages than the whole pool.
+   * At most `maxTokens` tokens go into the call (a long recompute is cut into chunks: the rest stays
+   * pending). Throws OutOfMemoryError only when one sequence needs more pages than the whole pool.
    */
-  async schedule(batch: KvSequence[]): Promise<ScheduleResult> {
+  async schedule(batch: KvSequence[], maxTokens = Infinity): Promise<ScheduleResult> {
+    if (!(maxTokens >= 1)) throw new RangeError(`schedule: maxTokens must be at least 1, got ${maxTokens}`);
+    let budget = maxTokens;
     const inBatch = new Set(batch);
     const scheduled: KvSequence[] = [];
     const deferred: KvSequence[] = [];
@@ -334,31 +337,33 @@ export class KvPool {
     for (let i = 0; i < batch.length; i++) {
       const seq = batch[i];
       this.assertUsable(seq);
-      if (full || preemptedTail.has(seq)) {
+      if (full || preemptedTail.has(seq) || budget === 0) {
         deferred.push(seq);
         continue;
       }
       if (seq.state === 'preempted') this.resume(seq);
       if (seq.pending === 0) continue;
+      const target = seq.computed + Math.min(seq.pending, budget);
       const keep = new Set([...scheduled, seq]);
-      while (this.availablePages < this.pagesNeeded(seq)) {
+      while (this.availablePages < this.pagesNeeded(seq, target)) {
         const victim = this.pickVictim(inBatch, batch, i, keep);
         if (!victim) break;
         if (inBatch.has(victim)) preemptedTail.add(victim);
         this.preempt(victim);
       }
-      if (this.availablePages < this.pagesNeeded(seq)) {
+      if (this.availablePages < this.pagesNeeded(seq, target)) {
         if (scheduled.length === 0) {
           throw new OutOfMemoryError(
-            `${this.name} KV pool: one sequence of ${seq.length} tokens needs ${Math.ceil(seq.length / this.pageSize)} pages of ${this.pageSize} tokens, the pool has ${this.capacityPages}`,
+            `${this.name} KV pool: one sequence of ${target} tokens needs ${Math.ceil(target / this.pageSize)} pages of ${this.pageSize} tokens, the pool has ${this.capacityPages}`,
           );
         }
         full = true;
         deferred.push(seq);
         continue;
       }
-      this.growFor(seq, copies, releaseAfterCopy);
-      seq.scheduledTo = seq.tokens.length;
+      this.growFor(seq, target, copies, releaseAfterCopy);
+      seq.scheduledTo = target;
+      budget -= target - seq.computed;
       scheduled.push(seq);
     }
     if (copies.length > 0) {
@@ -370,8 +375,8 @@ export class KvPool {
     const chunks: SequenceChunk[] = scheduled.map((s) => ({
       blockTable: s.blockTable.slice(),
       start: s.computed,
-      tokens: s.tokens.slice(s.computed),
-      outputRows: [s.tokens.length - s.computed - 1],
+      tokens: s.tokens.slice(s.computed, s.scheduledTo),
+      outputRows: [s.scheduledTo - s.computed - 1],
     }));
     return { chunks, scheduled, deferred };
   }
@@ -605,12 +610,12 @@ export class KvPool {
     return this.refCount[last] > 1 || this.nodeOfPage[last] !== undefined;
   }
 
-  private pagesNeeded(seq: KvSequence): number {
-    const fresh = Math.ceil(seq.tokens.length / this.pageSize) - seq.blockTable.length;
+  private pagesNeeded(seq: KvSequence, upTo: number): number {
+    const fresh = Math.max(0, Math.ceil(upTo / this.pageSize) - seq.blockTable.length);
     return fresh + (this.needsCopyOnWrite(seq) ? 1 : 0);
   }
 
-  private growFor(seq: KvSequence, copies: Array<[number, number]>, releaseAfterCopy: number[]): void {
+  private growFor(seq: KvSequence, upTo: number, copies: Array<[number, number]>, releaseAfterCopy: number[]): void {
     if (this.needsCopyOnWrite(seq)) {
       const last = seq.blockTable.length - 1;
       const dst = this.allocate();
@@ -619,7 +624,7 @@ export class KvPool {
       releaseAfterCopy.push(seq.blockTable[last]);
       seq.blockTable[last] = dst;
     }
-    const total = Math.ceil(seq.tokens.length / this.pageSize);
+    const total = Math.ceil(upTo / this.pageSize);
     while (seq.blockTable.length < total) seq.blockTable.push(this.allocate());
   }
 
