@@ -91,6 +91,8 @@ describe('typed errors for bad input', () => {
     await expect(createWebGpuRunner(gpu, misshapen, { weightFormat: 'q4', numPages: 2 })).rejects.toBeInstanceOf(FormatError);
     await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q5' as never, numPages: 2 })).rejects.toBeInstanceOf(OptionError);
     await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q4', numPages: 0 })).rejects.toBeInstanceOf(OptionError);
+    // Activations of 10^6 token rows cannot fit one storage binding.
+    await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q4', numPages: 2, maxBatchTokens: 1_000_000 })).rejects.toBeInstanceOf(OptionError);
     const odd = randomModelSource(tinyConfigJson({ hidden_size: 72, num_attention_heads: 4, num_key_value_heads: 2 }), 1);
     await expect(createWebGpuRunner(gpu, odd, { weightFormat: 'f32', numPages: 2 })).rejects.toBeInstanceOf(FormatError);
   });

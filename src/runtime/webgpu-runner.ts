@@ -224,7 +224,8 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);
   if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new OptionError(`maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
-  const maxBinding = gpu.limits.maxStorageBufferBindingSize;
+  // Largest buffer one binding can address (a buffer cannot be larger than maxBufferSize either).
+  const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const maxPartBytes = Math.min(options.maxWeightPartBytes ?? maxBinding, maxBinding);
 
   const H = c.hiddenSize;
@@ -252,6 +253,11 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   const T = maxBatchTokens;
   const headRows = headSliceRows(c, T, maxBinding);
   const maxTableEntries = T * Math.ceil(c.maxPositions / pageSize);
+  // The widest activation (fused gate/up) must fit one binding.
+  const widestRow = Math.max(2 * I, qkvCols) * 4;
+  if (T * widestRow > maxBinding) {
+    throw new OptionError(`maxBatchTokens ${T} is too large for this device and model: at most ${Math.floor(maxBinding / widestRow)} token rows fit one storage binding`);
+  }
   const allocate = () => {
     const ownKv = options.kv ? null : storageBuffer(device, numPages * pageBytes, 'kv');
     const kvBinding: GPUBufferBinding = options.kv
