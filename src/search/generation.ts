@@ -10,7 +10,7 @@ import { StepTextDecoder } from './step-text.ts';
 import { forkBeam, type Beam } from './beam.ts';
 import { childLineage } from '../runtime/sampler.ts';
 import { timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
-import { prefixAwareOrder } from './prefix-scheduler.ts';
+import { batchMateComputes, prefixAwareOrder } from './prefix-scheduler.ts';
 import type { KvSeq, SearchKvPool } from './search-kv.ts';
 
 export interface GenerationPhase {
@@ -106,9 +106,13 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
       for (let i = order.length - 1; i >= 0; i--) if (!needsStandard(order[i], p.required) && !inBatch.has(order[i].kv)) yield order[i].kv;
       for (let i = standard.length - 1; i >= 0; i--) if (!inBatch.has(standard[i].kv)) yield standard[i].kv;
     };
+    const mates: Array<{ tokens: number[]; computed: number }> = [];
     for (const b of standard) {
       if (batch.length >= opts.maxBatch) break;
+      if (opts.techniques.prefixScheduling && b.kv.pages.length === 0 && b.kv.computed === 0 && batch.length > 0 &&
+        batchMateComputes(b.tokens, pool.cachedPrefix(b.tokens), mates, pool.pageSize)) continue;
       if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters)) break; // FIFO: later beams wait
+      mates.push({ tokens: b.tokens, computed: b.kv.computed });
       batch.push(b);
       inBatch.add(b.kv);
     }

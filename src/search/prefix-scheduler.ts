@@ -48,3 +48,16 @@ export function sharedPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number
   while (i < n && a[i] === b[i]) i++;
   return i;
 }
+
+/**
+ * True when a sequence about to be (re)computed from `cached` tokens shares a longer prefix with a
+ * sequence that the same forward call computes: deferring it by one call lets the prefix cache serve
+ * that prefix instead of computing it twice.
+ */
+export function batchMateComputes(tokens: ArrayLike<number>, cached: number, mates: ReadonlyArray<{ tokens: ArrayLike<number>; computed: number }>, pageSize: number): boolean {
+  for (const m of mates) {
+    const shared = sharedPrefix(tokens, m.tokens);
+    if (shared >= cached + pageSize && m.computed < shared - pageSize) return true;
+  }
+  return false;
+}

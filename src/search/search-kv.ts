@@ -89,6 +89,11 @@ export class SearchKvPool {
     this.stats.prefixHitTokens += seq.computed;
   }
 
+  /** Tokens of `tokens` (whole pages, at most limit - 1) an empty sequence would find cached now. */
+  cachedPrefix(tokens: ArrayLike<number>, limit = tokens.length): number {
+    return this.tree.match(tokens, Math.floor(Math.max(0, limit - 1) / this.pageSize)).length * this.pageSize;
+  }
+
   /** A new sequence sharing `src`'s first `length` tokens of K/V (full pages shared, the partial one copied). */
   fork(src: KvSeq, length: number): KvSeq {
     const keep = Math.min(length, src.computed);

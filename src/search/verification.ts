@@ -9,7 +9,7 @@ import { OutOfMemoryError } from '../errors.ts';
 import { verifierStepText, type Beam } from './beam.ts';
 import { timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import { reserveKv } from './generation.ts';
-import { prefixAwareOrder } from './prefix-scheduler.ts';
+import { batchMateComputes, prefixAwareOrder } from './prefix-scheduler.ts';
 import type { KvSeq } from './search-kv.ts';
 
 export interface VerificationPhase {
@@ -54,8 +54,13 @@ export async function verifyPhase(p: VerificationPhase, beams: Beam[]): Promise<
   let batch: typeof work = [];
   let batchTokens = 0;
   const inBatch = new Set<KvSeq>();
+  // Victims when the pool is short: beams with nothing to score, then those already scored in this
+  // phase (their K/V is next needed in the next iteration), then those scheduled last.
+  let next = 0;
   const victims = function* (): Generator<KvSeq> {
-    for (let i = beams.length - 1; i >= 0; i--) if (!inBatch.has(beams[i].vkv)) yield beams[i].vkv;
+    const working = new Set(order.map((w) => w.beam));
+    for (const b of beams) if (!working.has(b)) yield b.vkv;
+    for (let i = order.length - 1; i >= 0; i--) if (!inBatch.has(order[i].beam.vkv)) yield order[i].beam.vkv;
   };
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
@@ -80,10 +85,15 @@ export async function verifyPhase(p: VerificationPhase, beams: Beam[]): Promise<
     batchTokens = 0;
     inBatch.clear();
   };
-  for (const w of order) {
+  for (; next < order.length; next++) {
+    const w = order[next];
     const b = w.beam;
     const pending = (): number => b.verifierTokens.length - b.vkv.computed;
     if (batch.length > 0 && batchTokens + pending() > opts.maxPrefillTokens) await flush();
+    if (opts.techniques.prefixScheduling && batch.length > 0 && b.vkv.pages.length === 0 && b.vkv.computed === 0 &&
+      batchMateComputes(b.verifierTokens, pool.cachedPrefix(b.verifierTokens, b.steps[w.steps[0]].verifierEnd), batch.map((x) => ({ tokens: x.beam.verifierTokens, computed: x.beam.vkv.computed })), pool.pageSize)) {
+      await flush(); // the batch computes this beam's prefix: let the cache serve it
+    }
     // A recomputed prefix must stop before the first separator whose score this request reads.
     const attachLimit = b.steps[w.steps[0]].verifierEnd;
     if (!reserveKv(pool, b.vkv, b.verifierTokens, b.verifierTokens.length, victims(), counters, attachLimit)) {
