@@ -39,7 +39,19 @@ function bundledModels(): Plugin {
         if (path === 'index.json') return void res.setHeader('content-type', 'application/json').end(index());
         const file = join(modelsDir, path);
         if (relative(modelsDir, file).startsWith('..') || !existsSync(file) || !statSync(file).isFile()) return next();
-        createReadStream(file).pipe(res);
+        // Model loaders read tensors with Range requests.
+        const size = statSync(file).size;
+        const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+        res.setHeader('accept-ranges', 'bytes');
+        if (!range) {
+          res.setHeader('content-length', size);
+          return void createReadStream(file).pipe(res);
+        }
+        const start = Number(range[1]);
+        const end = Math.min(range[2] ? Number(range[2]) : size - 1, size - 1);
+        if (start > end) return void res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+        createReadStream(file, { start, end }).pipe(res);
       });
     },
     generateBundle() {
@@ -109,7 +121,7 @@ export default defineConfig({
         ],
       },
       workbox: {
-        globPatterns: ['**/*.{js,css,html,svg,png,ico,woff,woff2,ttf,json,txt,jinja,safetensors,gguf,bin}'],
+        globPatterns: ['**/*.{js,css,html,svg,png,ico,woff2,json,txt,jinja,safetensors,gguf,bin}'],
         // Bundled model weights are a few MiB each; they must be precached for offline use.
         maximumFileSizeToCacheInBytes: 128 * 1024 * 1024,
         navigateFallback: 'index.html',

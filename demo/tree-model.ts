@@ -2,7 +2,8 @@
 // with its text (speculative stretches marked), its PRM scores and whether it is active, pruned or done.
 import type { EngineEvent } from '../src/api/types.ts';
 
-export type BeamState = 'active' | 'pruned' | 'completed';
+/** 'expanded': the beam branched; its text is the shared prefix of its children. */
+export type BeamState = 'active' | 'expanded' | 'pruned' | 'completed';
 
 export interface TextSpan {
   text: string;
@@ -21,8 +22,6 @@ export interface BeamNode {
   stepScore: number | null;
   state: BeamState;
   answer: string | null;
-  speculativeAccepted: number;
-  speculativeWasted: number;
 }
 
 export class SearchTree {
@@ -38,12 +37,13 @@ export class SearchTree {
       case 'beam-created': {
         const node: BeamNode = {
           id: event.beam, parent: event.parent, children: [], iteration: event.iteration, spans: [], tokens: 0,
-          score: null, stepScore: null, state: 'active', answer: null, speculativeAccepted: 0, speculativeWasted: 0,
+          score: null, stepScore: null, state: 'active', answer: null,
         };
         this.nodes.set(node.id, node);
         const parent = event.parent === null ? undefined : this.nodes.get(event.parent);
         if (parent) {
           parent.children.push(node.id);
+          if (parent.state === 'active') parent.state = 'expanded';
           this.dirty.add(parent.id);
         } else {
           this.roots.push(node.id);
@@ -58,9 +58,13 @@ export class SearchTree {
         if (last && last.speculative === event.speculative) last.text += event.text;
         else node.spans.push({ text: event.text, speculative: event.speculative });
         node.tokens += event.tokens;
+        if (node.state === 'pruned') node.state = 'active'; // a preempted beam that came back
         this.dirty.add(node.id);
         break;
       }
+      case 'beam-rewritten':
+        this.update(event.beam, (n) => (n.spans = [{ text: event.text, speculative: false }]));
+        break;
       case 'beam-scored':
         this.update(event.beam, (n) => {
           n.score = event.score;
@@ -75,14 +79,6 @@ export class SearchTree {
           n.state = 'completed';
           n.answer = event.answer;
           n.score = event.score;
-        });
-        break;
-      case 'speculation':
-        this.update(event.beam, (n) => {
-          n.speculativeAccepted += event.accepted;
-          n.speculativeWasted += event.wasted;
-          // Accepted speculative text is now ordinary text of the beam.
-          if (event.accepted > 0 && event.wasted === 0) for (const span of n.spans) span.speculative = false;
         });
         break;
       case 'iteration':

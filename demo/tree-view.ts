@@ -68,6 +68,7 @@ export class TreeView {
     li.classList.toggle('pruned', node.state === 'pruned');
     li.classList.toggle('completed', node.state === 'completed');
     li.classList.toggle('active', node.state === 'active');
+    li.classList.toggle('expanded', node.state === 'expanded');
     const text = li.querySelector('.beam-text')!;
     text.replaceChildren(...node.spans.map((span) => {
       if (!span.speculative) return document.createTextNode(span.text);

@@ -1,17 +1,22 @@
 // The engine's working parts behind the API: the GPU device, the two models loaded onto it (weights
 // streamed and quantized tensor by tensor), one KV arena buffer split between them, and the search.
 // Runs wherever the GPU lives (the web worker, or Node in-process); engine-core.ts queues calls into it.
-import { CancelledError, OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
+import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
+import type { ModelRunner } from '../runtime/types.ts';
 import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
+import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
 import type { WeightFormat } from '../model/quant.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { KvArena } from '../runtime/kv-arena.ts';
-import { SequencePages, PageAllocator } from '../runtime/page-allocator.ts';
-import { sampleToken, validateSampling, ROOT_LINEAGE } from '../runtime/sampler.ts';
+import { generate } from '../runtime/generate.ts';
+import { validateSampling } from '../runtime/sampler.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { createKvSplit, type KvSplit } from './kv-split.ts';
+import { promptFormat } from './prompt-format.ts';
+import { EngineKvPool } from './search-events.ts';
 import { solveWithSearch } from './solve-search.ts';
+import type { PromptFormat } from '../search/context.ts';
 import type {
   EngineEvent, EngineInfo, EngineOptions, GenerateOptions, GenerateResult, LoadProgress, ModelLocation, SolveOptions,
   SolveResult,
@@ -47,9 +52,15 @@ export interface LoadedModels {
   verifierModel: OpenedModel;
   tokenizer: Tokenizer;
   verifierTokenizer: Tokenizer;
-  arena: KvArena;
+  kv: KvSplit;
+  format: PromptFormat;
+  /** Largest nearly-free decode batch (FastTTS speculation budget), measured on first use. */
+  speculationBatch: number | null;
   mode: EngineOptions['mode'];
-  /** Updated by the search while it runs, for stats() and the cancellation check. */
+  memoryMB: number;
+  /** The search's KV pools over the two regions of `kv`, kept between calls (their radix caches too). */
+  pools: { generatorPool: EngineKvPool; verifierPool: EngineKvPool };
+  /** KV pages referenced by sequences, updated as calls run, for stats(). */
   livePages: { generator: number; verifier: number };
 }
 
@@ -67,7 +78,7 @@ function resolveLocation(location: ModelLocation | undefined, which: 'generator'
 
 function parameterCount(c: Qwen2Config): number {
   let total = 0;
-  for (const shape of expectedTensors(c).values()) total += shape.reduce((a, b) => a * b, 1);
+  for (const shape of expectedTensors(c).values()) total += shape.reduce((x, y) => x * y, 1);
   return total;
 }
 
@@ -75,16 +86,10 @@ function weightFormatFor(c: Qwen2Config): WeightFormat {
   return parameterCount(c) <= F32_PARAMETER_LIMIT ? 'f32' : 'q4';
 }
 
-/** Bytes of weights on the GPU for a format (q4/q8: groups of 32 with an f32 scale). */
-function weightBytes(c: Qwen2Config, format: WeightFormat): number {
-  const perWeight = format === 'f32' ? 4 : format === 'q8' ? 1 + 4 / 32 : 0.5 + 4 / 32;
-  return parameterCount(c) * perWeight;
-}
-
-/** Activation buffers of one runner, roughly: a few [rows, hidden] and [rows, intermediate] f32 arrays plus the head. */
-function activationBytes(c: Qwen2Config): number {
-  const rows = MAX_BATCH_TOKENS;
-  return 4 * rows * (6 * c.hiddenSize + 3 * c.intermediateSize) + 4 * Math.min(rows, 64) * (c.kind === 'causal-lm' ? c.vocabSize : 2);
+/** Weights plus activation buffers of one runner, as the cost model counts them. */
+function fixedBytes(c: Qwen2Config, format: WeightFormat): number {
+  const shape = shapeFromConfig(c, { weightFormat: format });
+  return weightBytes(shape) + activationBytes(shape, MAX_BATCH_TOKENS);
 }
 
 function prefixed(model: LoadProgress['model'], onProgress: (p: LoadProgress) => void) {
@@ -105,8 +110,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   // The budget: weights and activations of both models first, the KV arena gets the rest.
   const gFormat = weightFormatFor(generatorModel.config);
   const vFormat = weightFormatFor(verifierModel.config);
-  const fixed = weightBytes(generatorModel.config, gFormat) + weightBytes(verifierModel.config, vFormat) +
-    activationBytes(generatorModel.config) + activationBytes(verifierModel.config);
+  const fixed = fixedBytes(generatorModel.config, gFormat) + fixedBytes(verifierModel.config, vFormat);
   const gPageBytes = PAGE_SIZE * kvBytesPerToken(generatorModel.config);
   const vPageBytes = PAGE_SIZE * kvBytesPerToken(verifierModel.config);
   const minKv = (MIN_KV_TOKENS / PAGE_SIZE) * (gPageBytes + vPageBytes);
@@ -118,20 +122,12 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const gpu = await createGpu();
   const parts: { destroy(): void }[] = [gpu];
   try {
-    const maxBytes = Math.min(gpu.limits.maxBufferSize, kvBytes);
-    const arenaBytes = Math.floor(maxBytes / 256) * 256;
-    const arena = new KvArena({
-      totalBytes: arenaBytes, pageSize: PAGE_SIZE, generatorPageBytes: gPageBytes, verifierPageBytes: vPageBytes,
-      maxRegionBytes: gpu.limits.maxStorageBufferBindingSize, offsetAlignment: gpu.limits.minStorageBufferOffsetAlignment,
-    });
-    const kvBuffer = gpu.device.createBuffer({ size: arenaBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: 'kv-arena' });
-    parts.unshift({ destroy: () => kvBuffer.destroy() });
+    const kv = createKvSplit(gpu, kvBytes, gPageBytes, vPageBytes);
+    parts.unshift(kv);
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
-      const region = arena.region(which);
       const runner = await createWebGpuRunner(gpu, model.source, {
-        weightFormat: format, numPages: region.numPages, pageSize: PAGE_SIZE, maxBatchTokens: MAX_BATCH_TOKENS,
-        kv: { buffer: kvBuffer, offsetBytes: region.offsetBytes, numPages: region.numPages },
-        onProgress: prefixed(which, onProgress),
+        weightFormat: format, numPages: kv[which].numPages, pageSize: PAGE_SIZE, maxBatchTokens: MAX_BATCH_TOKENS,
+        kv: kv[which], onProgress: prefixed(which, onProgress),
       });
       parts.unshift({ destroy: () => runner.dispose() });
       return runner;
@@ -141,9 +137,11 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     onProgress({ model: 'verifier', phase: 'done', bytesDone: 0, bytesTotal: 0, tensorsDone: 0, tensorsTotal: 0 });
 
     const tokenizer = generatorModel.tokenizer!;
+    const verifierTokenizer = verifierModel.tokenizer ?? tokenizer;
     const loaded: LoadedModels = {
-      gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer: verifierModel.tokenizer ?? tokenizer,
-      arena, mode, livePages: { generator: 0, verifier: 0 },
+      gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer, kv, mode, memoryMB,
+      format: promptFormat(tokenizer, verifierTokenizer), speculationBatch: null, livePages: { generator: 0, verifier: 0 },
+      pools: { generatorPool: new EngineKvPool(kv.generator.numPages, PAGE_SIZE), verifierPool: new EngineKvPool(kv.verifier.numPages, PAGE_SIZE) },
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {
@@ -162,7 +160,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   }
 }
 
-/** Plain sampling from the generator: prefill the prompt, then one token per forward call. */
+/** Plain sampling from the generator (runtime/generate.ts), streaming the text as it grows. */
 async function generateText(m: LoadedModels, prompt: string, options: GenerateOptions, signal: AbortSignal | undefined, onText?: (delta: string) => void): Promise<GenerateResult> {
   const t0 = performance.now();
   const sampling = validateSampling({ temperature: options.temperature ?? 0, topK: options.topK ?? 0, topP: options.topP ?? 1, seed: options.seed ?? 0 });
@@ -172,34 +170,57 @@ async function generateText(m: LoadedModels, prompt: string, options: GenerateOp
   const promptTokens = m.tokenizer.encode(text);
   const limit = m.generator.config.maxPositions;
   if (promptTokens.length + maxTokens > limit) throw new PromptTooLongError(promptTokens.length + maxTokens, limit);
-  const runner = m.generator;
-  const region = m.arena.region('generator');
-  // Own pages for the duration of the call, freed whatever happens.
-  const sequence = new SequencePages(new PageAllocator(region.numPages, runner.pageSize));
-  const out: number[] = [];
+  // Pages come from the search's generator pool, so cached prefixes of earlier solves are never overwritten.
+  const pool = m.pools.generatorPool;
+  const seq = pool.newSeq();
+  if (!pool.reserve(seq, promptTokens.length + maxTokens)) {
+    pool.release(seq);
+    throw new OutOfMemoryError(`the KV cache cannot hold ${promptTokens.length + maxTokens} tokens under a ${m.memoryMB} MiB budget`);
+  }
+  m.livePages.generator = seq.pages.length;
+  const tokens: number[] = [];
   let emitted = '';
   try {
-    let next = promptTokens;
-    for (let i = 0; i < maxTokens; i++) {
-      if (signal?.aborted) throw new CancelledError();
-      m.gpu.assertAlive();
-      const blockTable = sequence.reserve(next.length);
-      m.livePages.generator = blockTable.length;
-      const r = await runner.forward({ chunks: [{ blockTable, start: sequence.length, tokens: next, outputRows: [next.length - 1] }] });
-      sequence.length += next.length;
-      const token = sampleToken(r.logits!, 0, runner.config.vocabSize, sampling, ROOT_LINEAGE, sequence.length);
-      if (m.tokenizer.isEos(token)) break;
-      out.push(token);
-      const decoded = m.tokenizer.decode(out);
-      if (!decoded.endsWith('\uFFFD')) {
-        onText?.(decoded.slice(emitted.length));
-        emitted = decoded;
-      }
-      next = [token];
-    }
+    const result = await generate(onPages(m.generator, seq.pages), [{ prompt: promptTokens, maxTokens }], {
+      sampling, eosTokenIds: m.tokenizer.eosTokenIds, maxBatchTokens: MAX_BATCH_TOKENS, signal,
+      onToken: (_, token) => {
+        if (m.tokenizer.isEos(token)) return;
+        tokens.push(token);
+        const decoded = m.tokenizer.decode(tokens);
+        if (onText && !decoded.endsWith('\uFFFD')) {
+          onText(decoded.slice(emitted.length));
+          emitted = decoded;
+        }
+      },
+    });
+    const out = result.tokens[0].filter((t) => !m.tokenizer.isEos(t));
     return { text: m.tokenizer.decode(out), tokens: out, ms: performance.now() - t0 };
   } finally {
-    sequence.release();
+    pool.release(seq);
     m.livePages.generator = 0;
   }
+}
+
+/** Runs `work` on the generator through `pages` KV pages borrowed from its search pool (cached prefixes stay intact). */
+export async function withScratchPages<T>(m: LoadedModels, pages: number, work: (runner: ModelRunner) => Promise<T>): Promise<T> {
+  const pool = m.pools.generatorPool;
+  const seq = pool.newSeq();
+  try {
+    if (!pool.reserve(seq, pages * m.generator.pageSize)) throw new OutOfMemoryError(`the KV cache has fewer than ${pages} free pages under a ${m.memoryMB} MiB budget`);
+    return await work(onPages(m.generator, seq.pages));
+  } finally {
+    pool.release(seq);
+  }
+}
+
+/** The runner seen through a page table: local page i is `pages[i]` of the real runner. */
+function onPages(runner: ModelRunner, pages: number[]): ModelRunner {
+  return {
+    config: runner.config,
+    pageSize: runner.pageSize,
+    numPages: pages.length,
+    forward: (batch) => runner.forward({ chunks: batch.chunks.map((c) => ({ ...c, blockTable: Array.from(c.blockTable, (p) => pages[p]) })) }),
+    copyPages: (pairs) => runner.copyPages(pairs.map(([a, b]) => [pages[a], pages[b]])),
+    dispose: () => {},
+  };
 }

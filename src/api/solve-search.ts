@@ -1,11 +1,116 @@
-// solve(): runs the search (src/search) on the loaded models and translates its progress into the API's
-// event stream and its result into the CLI contract's metrics.
-import { OptionError } from '../errors.ts';
-import type { LoadedModels } from './backend.ts';
-import type { EngineEvent, SolveOptions, SolveResult } from './types.ts';
+// solve(): one problem through the search (src/search) on the loaded models, with the API's options,
+// event stream, cancellation and the command-line contract's metrics.
+import { CancelledError, OptionError } from '../errors.ts';
+import { wallClock } from '../metrics/trace.ts';
+import { solve } from '../commands/solve.ts';
+import { answersEqual } from '../search/answer.ts';
+import { calibrateDecode } from '../search/calibration.ts';
+import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
+import type { ModelRunner } from '../runtime/types.ts';
+import { withScratchPages, type LoadedModels } from './backend.ts';
+import { SearchObserver } from './search-events.ts';
+import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult } from './types.ts';
 
-export async function solveWithSearch(
-  _models: LoadedModels, _problem: string, _options: SolveOptions, _signal: AbortSignal | undefined, _onEvent?: (e: EngineEvent) => void,
-): Promise<SolveResult> {
-  throw new OptionError('solve: the search is not wired into the API yet');
+/** Tokens per step (and for the last iteration's remainder) unless the caller says otherwise. */
+const DEFAULT_MAX_STEP_TOKENS = 256;
+/** Context of the sequences the decode calibration times. */
+const CALIBRATION_CONTEXT = 16;
+
+/** A runner that stops the search at its next forward call once the call is cancelled or the device is lost. */
+function guarded(runner: ModelRunner, m: LoadedModels, signal: AbortSignal | undefined, after: () => void): ModelRunner {
+  const check = () => {
+    if (signal?.aborted) throw new CancelledError();
+    m.gpu.assertAlive();
+  };
+  return {
+    config: runner.config,
+    pageSize: runner.pageSize,
+    numPages: runner.numPages,
+    async forward(batch) {
+      check();
+      const result = await runner.forward(batch);
+      after();
+      return result;
+    },
+    async copyPages(pairs) {
+      check();
+      await runner.copyPages(pairs);
+    },
+    dispose: () => {},
+  };
+}
+
+function searchOptions(options: SolveOptions, mode: EngineMode, speculationBatch: number): SearchOptions {
+  if (options.mode !== undefined && options.mode !== 'fasttts' && options.mode !== 'baseline') {
+    throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(options.mode)}"`);
+  }
+  const d = defaultSearchOptions();
+  return defaultSearchOptions({
+    method: options.method ?? d.method,
+    n: options.n ?? d.n,
+    beamWidth: options.beamWidth ?? d.beamWidth,
+    iterations: options.iterations ?? d.iterations,
+    agg: options.agg ?? d.agg,
+    select: options.select ?? d.select,
+    sampling: { ...d.sampling, temperature: options.temperature ?? d.sampling.temperature, seed: options.seed ?? d.sampling.seed },
+    maxStepTokens: options.maxTokens ?? DEFAULT_MAX_STEP_TOKENS,
+    // The KV split is fixed for a call (see kv-split.ts), so the asymmetric planner is not consulted here.
+    techniques: mode === 'fasttts' ? { ...FASTTTS_TECHNIQUES, memoryPlanner: false } : BASELINE_TECHNIQUES,
+    speculationBatch: mode === 'fasttts' ? speculationBatch : 0,
+  });
+}
+
+export async function solveWithSearch(m: LoadedModels, problem: string, options: SolveOptions, signal: AbortSignal | undefined, onEvent?: (e: EngineEvent) => void): Promise<SolveResult> {
+  const mode = options.mode ?? m.mode ?? 'fasttts';
+  if (mode === 'fasttts' && m.speculationBatch === null) {
+    // How many sequences a decode step takes for about the price of one, on this device (1 on a CPU route).
+    const maxBatch = 16;
+    const pages = Math.min(m.kv.generator.numPages, maxBatch * Math.ceil((CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
+    m.speculationBatch = (await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: CALIBRATION_CONTEXT }))).nearlyFreeBatch;
+  }
+  const opts = searchOptions(options, mode, m.speculationBatch ?? 0);
+  const emit = onEvent ?? (() => {});
+  const observer = new SearchObserver(m.tokenizer, opts.iterations, opts.agg, emit);
+  opts.onIteration = (iteration, beams) => observer.onIteration(iteration, beams);
+  const { generatorPool, verifierPool } = m.pools;
+  generatorPool.observer = observer;
+  const countPages = () => {
+    m.livePages.generator = generatorPool.pagesReferenced;
+    m.livePages.verifier = verifierPool.pagesReferenced;
+  };
+  const env: SearchEnv = {
+    generator: guarded(m.generator, m, signal, countPages),
+    verifier: guarded(m.verifier, m, signal, countPages),
+    codec: m.tokenizer,
+    format: m.format,
+    clock: wallClock,
+    generatorPool,
+    verifierPool,
+  };
+  try {
+    const out = await solve(env, opts, problem);
+    const ids = observer.finish(out.beams);
+    const beams = out.beams.map((b, i) => ({ id: ids[i], text: b.text, score: b.score, answer: b.answer, completed: b.completed }));
+    let chosen = -1;
+    beams.forEach((b, i) => {
+      if (out.answer !== null && answersEqual(b.answer, out.answer) && (chosen < 0 || b.score > beams[chosen].score)) chosen = i;
+    });
+    const x = out.metrics;
+    const metrics: SolveMetrics = {
+      latency_ms: x.latency_ms, generator_ms: x.generator_ms, verifier_ms: x.verifier_ms, goodput: x.goodput,
+      precise_goodput: x.precise_goodput, tokens_generated: x.tokens_generated, tokens_speculative: x.tokens_speculative,
+      tokens_speculative_accepted: x.tokens_speculative_accepted, prefix_hit_tokens: x.prefix_hit_tokens,
+      recomputed_tokens: x.recomputed_tokens, iterations: x.iterations, peak_kv_pages_generator: x.peak_kv_pages_generator,
+      peak_kv_pages_verifier: x.peak_kv_pages_verifier,
+    };
+    const result: SolveResult = { answer: out.answer, chosen, beams, metrics, mode };
+    emit({ type: 'answer', result });
+    return result;
+  } finally {
+    // A finished search has released its beams; a cancelled or failed one has not: give back every page.
+    generatorPool.releaseAll();
+    verifierPool.releaseAll();
+    generatorPool.observer = null;
+    countPages();
+  }
 }

@@ -103,12 +103,12 @@ export type EngineEvent =
   | { type: 'beam-created'; beam: number; parent: number | null; iteration: number }
   /** New text on a beam; `speculative` marks tokens generated ahead of the verifier (FastTTS). */
   | { type: 'beam-extended'; beam: number; text: string; tokens: number; speculative: boolean }
+  /** The beam's own text was cut back and replaced (speculation truncated); `text` is all of it now. */
+  | { type: 'beam-rewritten'; beam: number; text: string }
   /** The verifier's score of the beam's latest step and the aggregated beam score. */
   | { type: 'beam-scored'; beam: number; stepScore: number; score: number }
   | { type: 'beam-pruned'; beam: number }
   | { type: 'beam-completed'; beam: number; answer: string | null; score: number }
-  /** Speculative tokens of a beam were kept (accepted) or thrown away (wasted). */
-  | { type: 'speculation'; beam: number; accepted: number; wasted: number }
   | { type: 'iteration'; iteration: number; activeBeams: number; ms: number }
   | { type: 'answer'; result: SolveResult };
 

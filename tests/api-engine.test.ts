@@ -1,0 +1,125 @@
+// The public API in Node (in-process): loads the bundled models, solves with beam search in both modes
+// (same answer and beams: FastTTS is exact), streams a consistent search tree, queues concurrent calls,
+// cancels with every KV page freed, generates text, and rejects bad input with typed errors.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type EngineEvent } from '../src/api/index.ts';
+import { CancelledError, OptionError, OutOfMemoryError } from '../src/errors.ts';
+import { answersEqual } from '../src/search/answer.ts';
+
+const PROBLEM = 'Find the value of 6 - (7 - 7).';
+const SEARCH = { method: 'beam', n: 4, beamWidth: 2, iterations: 6, seed: 3 } as const;
+
+describe('engine API (Node, in-process)', () => {
+  let engine: Engine;
+  const progress: string[] = [];
+  let baselineTexts: string[] = [];
+
+  beforeAll(async () => {
+    engine = await createEngine({ memoryMB: 256, onProgress: (p) => progress.push(`${p.model}:${p.phase}`) });
+    await engine.ready;
+  });
+  afterAll(() => engine?.dispose());
+
+  it('reports where it runs and what it loaded', async () => {
+    const info = await engine.ready;
+    expect(info.runsIn).toBe('in-process');
+    expect(info.generator).toContain('arith-generator');
+    expect(info.verifier).toContain('arith-prm');
+    expect(progress).toContain('verifier:done');
+  });
+
+  it('solves with beam search in both modes, with the same answer and beams, and a tree that matches the result', async () => {
+    const results = [];
+    for (const mode of ['baseline', 'fasttts'] as const) {
+      const events: EngineEvent[] = [];
+      const r = await engine.solve(PROBLEM, { ...SEARCH, mode }, { onEvent: (e) => events.push(e) });
+      results.push(r);
+      expect(r.mode).toBe(mode);
+      expect(r.metrics.latency_ms).toBeGreaterThan(0);
+      expect(r.metrics.tokens_generated).toBeGreaterThan(0);
+      // The tree: every beam created once before it is touched; the result's beams are nodes of it.
+      const created = new Set<number>();
+      for (const e of events) {
+        if (e.type === 'beam-created') {
+          expect(created.has(e.beam)).toBe(false);
+          if (e.parent !== null) expect(created.has(e.parent)).toBe(true);
+          created.add(e.beam);
+        } else if ('beam' in e) {
+          expect(created.has(e.beam)).toBe(true);
+        }
+      }
+      expect(created.size).toBeGreaterThanOrEqual(SEARCH.n);
+      expect(events.filter((e) => e.type === 'iteration').length).toBe(r.metrics.iterations);
+      expect(events[events.length - 1]).toEqual({ type: 'answer', result: r });
+      for (const b of r.beams) expect(created.has(b.id)).toBe(true);
+      // Each final beam's text is what the events built for it and its ancestors.
+      const text = new Map<number, string>();
+      const parent = new Map<number, number | null>();
+      for (const e of events) {
+        if (e.type === 'beam-created') parent.set(e.beam, e.parent);
+        if (e.type === 'beam-extended') text.set(e.beam, (text.get(e.beam) ?? '') + e.text);
+        if (e.type === 'beam-rewritten') text.set(e.beam, e.text);
+      }
+      const fullText = (id: number | null): string => (id === null ? '' : fullText(parent.get(id) ?? null) + (text.get(id) ?? ''));
+      for (const b of r.beams) expect(fullText(b.id)).toBe(b.text);
+      if (r.answer !== null) expect(answersEqual(r.beams[r.chosen].answer, r.answer)).toBe(true);
+    }
+    baselineTexts = results[0].beams.map((b) => b.text);
+    expect(results[1].answer).toBe(results[0].answer);
+    expect(results[1].beams.map((b) => b.text)).toEqual(results[0].beams.map((b) => b.text));
+    expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
+  });
+
+  it('runs concurrent calls one after another, each with its own result', async () => {
+    const order: string[] = [];
+    const a = engine.solve(PROBLEM, { ...SEARCH, mode: 'baseline' }, { onEvent: (e) => e.type === 'answer' && order.push('a') });
+    const b = engine.solve('Compute 3 + 4 * 2.', { ...SEARCH, mode: 'baseline' }, { onEvent: (e) => { if (e.type === 'beam-created') order.push('b'); } });
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(order.indexOf('a')).toBeLessThan(order.indexOf('b'));
+    const alone = await engine.solve('Compute 3 + 4 * 2.', { ...SEARCH, mode: 'baseline' });
+    expect(rb.beams.map((x) => x.text)).toEqual(alone.beams.map((x) => x.text));
+    expect(ra.answer).not.toBeUndefined();
+  });
+
+  it('cancelling a running search rejects with CancelledError and frees every KV page', async () => {
+    const controller = new AbortController();
+    let sawPages = false;
+    const run = engine.solve(PROBLEM, { ...SEARCH, iterations: 30 }, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'beam-extended' && !controller.signal.aborted) {
+          void engine.stats().then((s) => (sawPages ||= s.kvPagesInUseGenerator > 0));
+          controller.abort();
+        }
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    expect(sawPages).toBe(true);
+    expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
+    // The engine is still usable, and gives the same result as before the cancellation.
+    const again = await engine.solve(PROBLEM, { ...SEARCH, mode: 'baseline' });
+    expect(again.beams.map((b) => b.text)).toEqual(baselineTexts);
+  });
+
+  it('generates text, streamed', async () => {
+    let streamed = '';
+    const r = await engine.generate('Compute 3 + 4.', { chat: true, maxTokens: 40 }, { onText: (d) => (streamed += d) });
+    expect(r.tokens.length).toBeGreaterThan(0);
+    expect(r.text).toBe(streamed);
+    expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
+  });
+
+  it('rejects bad options with typed errors', async () => {
+    await expect(engine.solve(PROBLEM, { method: 'beam', n: 3, beamWidth: 2 })).rejects.toBeInstanceOf(OptionError);
+    await expect(engine.solve(PROBLEM, { mode: 'fast' as never })).rejects.toBeInstanceOf(OptionError);
+  });
+});
+
+describe('engine API errors at load', () => {
+  it('a budget too small for the models is an OutOfMemoryError', async () => {
+    const engine = await createEngine({ memoryMB: 4 });
+    await expect(engine.ready).rejects.toBeInstanceOf(OutOfMemoryError);
+    await expect(engine.solve(PROBLEM)).rejects.toBeInstanceOf(OutOfMemoryError);
+    await engine.dispose();
+  });
+});
