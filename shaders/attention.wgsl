@@ -6,7 +6,7 @@
 //   main_gpu: one workgroup per (row, query head); positions in blocks of 64 (one per thread: its score),
 //             block max and sum by a fixed tree, each thread owning output dims and summing the block's
 //             weighted V in position order; an online softmax across blocks.
-// Prepended consts: D, HQ, HKV, PAGE_SIZE, PAGE_FLOATS, SCALE (1/sqrt(D)). Layout as kv-write.wgsl.
+// Prepended consts: D, HQ, HKV, PAGE_SIZE, PAGE_FLOATS, SCALE (1/sqrt(D)). Layout as rope-kv.wgsl.
 
 struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 struct Layer { index: u32, pad0: u32, pad1: u32, pad2: u32 }

@@ -7,7 +7,7 @@ import { OptionError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { packMatrix, unpackMatrix, type WeightFormat } from '../model/quant.ts';
 import type { ModelSource } from '../model/source.ts';
-import { ropeTable } from '../gpu/kernels/rope.ts';
+import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
 import { FormatError } from '../errors.ts';

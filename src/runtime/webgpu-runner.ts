@@ -4,12 +4,12 @@
 // Loading streams the source's tensors one at a time, packs each into the chosen weight format and
 // uploads it before asking for the next; q/k/v and gate/up are written as row blocks of one fused
 // matrix each. One forward call records every layer's kernels into one command buffer:
-//   embed -> per layer [rmsnorm, qkv matmul(+bias), rope, kv-write, attention, o matmul(+residual),
+//   embed -> per layer [rmsnorm, qkv matmul(+bias), rope + kv-write, attention, o matmul(+residual),
 //   rmsnorm, gate/up matmul, swiglu, down matmul(+residual)] -> per slice of output rows
 //   [final rmsnorm of those rows, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
 //
 // KV storage: page p is PAGE BYTES = pageSize * kvBytesPerToken(config) bytes (f32 K and V of every
-// layer; layout in shaders/kv-write.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
+// layer; layout in shaders/rope-kv.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
 // the runner's own, or a region of a shared arena passed as options.kv (offsetBytes must be a multiple of
 // the device's minStorageBufferOffsetAlignment, 256 in practice).
 import { FormatError, OptionError, OutOfMemoryError } from '../errors.ts';
@@ -20,8 +20,7 @@ import type { Launch } from '../gpu/pipelines.ts';
 import { createEmbedding } from '../gpu/kernels/embedding.ts';
 import { createMatmul } from '../gpu/kernels/matmul.ts';
 import { createRmsNorm } from '../gpu/kernels/rmsnorm.ts';
-import { createRope, ropeTable } from '../gpu/kernels/rope.ts';
-import { createKvWrite, type KvShape } from '../gpu/kernels/kv-write.ts';
+import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts';
 import { createAttention } from '../gpu/kernels/attention.ts';
 import { createSwiGlu } from '../gpu/kernels/swiglu.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
@@ -308,8 +307,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     const common = { dims: buf.dims, layer, rowInfo: buf.rowInfo, blockTables: buf.blockTables, qkv: buf.qkv, kv: kvBinding };
     body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false, deviceClass: cls }, { dims: buf.dims, x: buf.x, weight: L.inputNorm, rowIndex: buf.outputIndex, y: buf.xn }));
     body.push((await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, bias: L.qkvBias, y: buf.qkv }));
-    body.push(await createRope(device, { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads }, { dims: buf.dims, rowInfo: buf.rowInfo, table: buf.ropeTable, qkv: buf.qkv }));
-    body.push(await createKvWrite(device, kvShape, common));
+    body.push(await createRopeKv(device, kvShape, { ...common, table: buf.ropeTable }));
     body.push(await createAttention(device, cls, kvShape, { ...common, out: buf.attn }));
     body.push((await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }));
     body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false, deviceClass: cls }, { dims: buf.dims, x: buf.x, weight: L.postNorm, rowIndex: buf.outputIndex, y: buf.xn }));

@@ -15,8 +15,7 @@ import { createGpuMatrix, writeMatrixRows } from '../gpu/weights.ts';
 import { createMatmul } from '../gpu/kernels/matmul.ts';
 import { createEmbedding } from '../gpu/kernels/embedding.ts';
 import { createRmsNorm } from '../gpu/kernels/rmsnorm.ts';
-import { createRope, ropeTable } from '../gpu/kernels/rope.ts';
-import { createKvWrite, type KvShape } from '../gpu/kernels/kv-write.ts';
+import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts';
 import { createAttention } from '../gpu/kernels/attention.ts';
 import { createSwiGlu } from '../gpu/kernels/swiglu.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
@@ -197,32 +196,62 @@ export async function checkRmsNorm(gpu: GpuContext, deviceClass: DeviceClass, ro
   return compare(`rmsnorm ${deviceClass}${rowIndexed ? ' row-indexed' : ''}`, got, want, relBound(want, h + 8, 1e-7));
 }
 
-export async function checkRope(gpu: GpuContext, seed = 4): Promise<CheckResult> {
+/** Fused RoPE + K/V cache write: q rotated in place, rotated k and plain v in the row's page slot. */
+export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
-  const shape = { headDim: 16, numHeads: 4, numKvHeads: 2 };
-  const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * shape.headDim;
-  const positions = [0, 1, 17, 200, 511, 3];
-  const table = ropeTable(shape.headDim, 1_000_000, 512);
-  const qkv = randomArray(positions.length * rowLen, rand);
-  const dims = uniformBuffer(d, [positions.length, 0, 0, 0], 'dims');
+  const layers = 2;
+  const layer = 1;
+  const shape: KvShape = { headDim: 16, numHeads: 4, numKvHeads: 2, pageSize: 4, pageFloats: 4 * 2 * layers * 2 * 16 };
+  const D = shape.headDim;
+  const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * D;
+  // Rows of two sequences (block tables [3, 0, ...] at offset 0 and [6, 1] at offset 128), positions up
+  // to 511 (large angles).
+  const tables = new Uint32Array(130);
+  tables.set([3, 0], 0);
+  tables[127] = 2;
+  tables.set([6, 1], 128);
+  const rows = [{ pos: 0, table: 0 }, { pos: 5, table: 0 }, { pos: 511, table: 0 }, { pos: 1, table: 128 }, { pos: 7, table: 128 }, { pos: 4, table: 128 }];
+  const numPages = 7;
+  const table = ropeTable(D, 1_000_000, 512);
+  const qkv = randomArray(rows.length * rowLen, rand);
+  const kv = randomArray(numPages * shape.pageFloats, rand);
+  const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
+  const layerU = uniformBuffer(d, [layer, 0, 0, 0], 'layer');
   const bufs = {
-    rowInfo: storageBufferWith(d, new Uint32Array(positions.flatMap((p) => [0, p, 0, 0])), 'row_info'),
-    table: storageBufferWith(d, table, 'table'),
+    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
+    blockTables: storageBufferWith(d, tables, 'tables'),
+    table: storageBufferWith(d, table, 'rope_table'),
     qkv: storageBufferWith(d, qkv, 'qkv'),
+    kv: storageBufferWith(d, kv, 'kv'),
   };
-  await run(d, [[await createRope(d, shape, { dims, ...bufs }), positions.length]]);
-  const got = await read(d, bufs.qkv, qkv.length);
-  const want = qkv.slice();
-  positions.forEach((p, r) => {
-    for (let h = 0; h < shape.numHeads + shape.numKvHeads; h++) ropeRef(want, r * rowLen + h * shape.headDim, shape.headDim, p, table);
+  await run(d, [[await createRopeKv(d, shape, { dims, layer: layerU, ...bufs, kv: { buffer: bufs.kv } }), rows.length]]);
+  const gotQ = await read(d, bufs.qkv, qkv.length);
+  const gotKv = await read(d, bufs.kv, kv.length);
+  const wantQkv = qkv.slice();
+  const wantKv = kv.slice();
+  rows.forEach((r, i) => {
+    for (let h = 0; h < shape.numHeads + shape.numKvHeads; h++) ropeRef(wantQkv, i * rowLen + h * D, D, r.pos, table);
+    const page = tables[r.table + Math.floor(r.pos / shape.pageSize)];
+    for (let h = 0; h < shape.numKvHeads; h++) {
+      const k = i * rowLen + (shape.numHeads + h) * D;
+      const v = i * rowLen + (shape.numHeads + shape.numKvHeads + h) * D;
+      const at = (which: number) => page * shape.pageFloats + ((layer * 2 + which) * shape.pageSize + (r.pos % shape.pageSize)) * shape.numKvHeads * D + h * D;
+      wantKv.set(wantQkv.subarray(k, k + D), at(0));
+      wantKv.set(qkv.subarray(v, v + D), at(1));
+      // Keys are rotated only in the cache: the kernel leaves the qkv row's k as it was.
+      wantQkv.set(qkv.subarray(k, k + D), k);
+    }
   });
-  for (const b of [dims, ...Object.values(bufs)]) b.destroy();
-  // Two products and a sum of O(1) values: 4 ulps of the inputs' magnitude (V stays untouched: exact).
-  return compare('rope', got, want, () => 4 * U * 2);
+  for (const b of [dims, layerU, ...Object.values(bufs)]) b.destroy();
+  // Two products and a sum of O(1) values: 4 ulps of the inputs' magnitude (copied V: exact).
+  const q = compare('rope (queries)', gotQ, wantQkv, () => 4 * U * 2);
+  if (!q.ok) return q;
+  const c = compare('rope + kv-write (cache)', gotKv, wantKv, () => 4 * U * 2);
+  return c.ok ? { name: 'rope + kv-write', ok: true, detail: `${q.detail}; cache: ${c.detail}` } : c;
 }
 
-/** K/V write through block tables, then paged causal GQA attention, against a plain softmax. */
+/** Paged causal GQA attention over a random cache, against a plain softmax. */
 export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, long = false, seed = 5): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
@@ -234,8 +263,7 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   const pageSize = long ? 16 : 4;
   const shape: KvShape = { headDim: D, numHeads: 4, numKvHeads: 2, pageSize, pageFloats: pageSize * 2 * layers * 2 * D };
   const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * D;
-  // Two sequences: A gets positions 0..lenA-1 in one chunk (pages 7, 2, 9, 4, ...), B gets its last
-  // positions after its first tokens were written earlier (only the cache holds those).
+  // Two sequences: A's rows at positions 0..lenA-1 (pages 7, 2, 9, 4, ...), B's at 0..5 (pages 5, 11).
   const lenA = long ? 150 : 11;
   const pagesA = Math.ceil(lenA / pageSize);
   const tableList = [7, 2, 9, 4, 12, 13, 14, 15, 16, 17].slice(0, pagesA).concat([5, 11]);
@@ -256,24 +284,10 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
     out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out'),
   };
   const common = { dims, layer: layerU, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, qkv: bufs.qkv, kv: { buffer: bufs.kv } };
-  await run(d, [
-    [await createKvWrite(d, shape, common), rows.length],
-    [await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length],
-  ]);
+  await run(d, [[await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length]]);
   const got = await read(d, bufs.out, rows.length * shape.numHeads * D);
-  const gotKv = await read(d, bufs.kv, kv.length);
-  // Reference: write K/V into a copy of the pages, then attend.
-  const ref = kv.slice();
+  const ref = kv;
   const at = (page: number, which: number, slot: number, h: number) => page * shape.pageFloats + ((layer * 2 + which) * shape.pageSize + slot) * shape.numKvHeads * D + h * D;
-  rows.forEach((r, i) => {
-    const page = tables[r.table + Math.floor(r.pos / shape.pageSize)];
-    for (let h = 0; h < shape.numKvHeads; h++) {
-      const src = i * rowLen + shape.numHeads * D + h * D;
-      ref.set(qkv.subarray(src, src + D), at(page, 0, r.pos % shape.pageSize, h));
-      ref.set(qkv.subarray(src + shape.numKvHeads * D, src + shape.numKvHeads * D + D), at(page, 1, r.pos % shape.pageSize, h));
-    }
-  });
-  const kvCheck = compare('kv-write', gotKv, ref, () => 1e-38);
   const want = new Float64Array(rows.length * shape.numHeads * D);
   rows.forEach((r, i) => {
     for (let h = 0; h < shape.numHeads; h++) {
@@ -295,10 +309,9 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
     }
   });
   for (const b of [dims, layerU, ...Object.values(bufs)]) b.destroy();
-  if (!kvCheck.ok) return kvCheck;
   // Output = convex combination of V entries (|v| <= 1): errors come from exp (a few ulps) and the
   // running sums; 64 ulps of 1 bounds them with room, and is far below any indexing mistake.
-  const res = compare(`kv-write + paged attention ${deviceClass}${long ? ' long context' : ''}`, got, want, () => 64 * U);
+  const res = compare(`paged attention ${deviceClass}${long ? ' long context' : ''}`, got, want, () => 64 * U);
   return res;
 }
 
@@ -391,7 +404,7 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
     checks.push({ name: `attention ${deviceClass}`, run: (g) => checkAttention(g, deviceClass) });
     checks.push({ name: `attention ${deviceClass} long context`, run: (g) => checkAttention(g, deviceClass, true) });
   }
-  checks.push({ name: 'rope', run: checkRope });
+  checks.push({ name: 'rope + kv-write', run: checkRopeKv });
   checks.push({ name: 'swiglu', run: checkSwiGlu });
   checks.push({ name: 'heads', run: checkHeads });
   checks.push({ name: 'page-copy', run: checkPageCopy });

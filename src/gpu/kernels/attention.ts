@@ -2,7 +2,7 @@
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
 import type { DeviceClass } from '../device.ts';
 import { bindGroup, computePipeline, grid1D, launch, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
-import { kvConsts, type KvShape } from './kv-write.ts';
+import { kvConsts, type KvShape } from './rope-kv.ts';
 
 const BINDINGS: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'rw'];
 
