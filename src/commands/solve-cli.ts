@@ -1,0 +1,132 @@
+// `fasttts solve` and `fasttts eval`: parse the options of the command-line contract and run them
+// through the public engine API (in-process in Node), on the bundled models by default.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { choiceOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
+import { createEngine } from '../api/create-engine.ts';
+import type { Engine, LoadProgress, SolveOptions, SolveResult } from '../api/types.ts';
+import { FormatError, OptionError } from '../errors.ts';
+import { answersEqual } from '../search/answer.ts';
+import { parseDataset } from './eval.ts';
+import { progressBar } from './progress-bar.ts';
+
+export const DEFAULT_DATASET = fileURLToPath(new URL('../../data/arith-test.jsonl', import.meta.url));
+
+const SOLVE_OPTIONS = {
+  generator: { type: 'string' },
+  verifier: { type: 'string' },
+  method: { type: 'string' },
+  n: { type: 'string' },
+  'beam-width': { type: 'string' },
+  iterations: { type: 'string' },
+  agg: { type: 'string' },
+  select: { type: 'string' },
+  mode: { type: 'string' },
+  'memory-mb': { type: 'string' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export function solveOptionsFrom(values: ParsedArgs['values']): SolveOptions {
+  const method = choiceOption('method', values.method, 'beam', ['greedy', 'majority', 'best-of-n', 'beam', 'dvts'] as const);
+  const n = intOption('n', values.n, method === 'greedy' ? 1 : 8, 1, 4096);
+  const beamWidth = intOption('beam-width', values['beam-width'], 4, 1, 4096);
+  if ((method === 'beam' || method === 'dvts') && n % beamWidth !== 0) throw new OptionError(`--n (${n}) must be a multiple of --beam-width (${beamWidth}) for ${method}`);
+  return {
+    method,
+    n,
+    beamWidth,
+    iterations: intOption('iterations', values.iterations, 10, 1, 1000),
+    agg: choiceOption('agg', values.agg, 'last', ['last', 'min', 'prod', 'mean'] as const),
+    select: choiceOption('select', values.select, 'weighted', ['top1', 'majority', 'weighted'] as const),
+    mode: choiceOption('mode', values.mode, 'fasttts', ['fasttts', 'baseline'] as const),
+    temperature: numberOption('temperature', values.temperature, 0.8, 0, 100),
+    maxTokens: values['max-tokens'] === undefined ? undefined : intOption('max-tokens', values['max-tokens'], 0, 1, 1 << 20),
+    seed: intOption('seed', values.seed, 0, 0, 0xffffffff),
+  };
+}
+
+async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
+  const bar = progressBar('loading');
+  const engine = await createEngine({
+    generator: values.generator ?? 'bundled',
+    verifier: values.verifier ?? 'bundled',
+    memoryMB: values['memory-mb'] === undefined ? undefined : numberOption('memory-mb', values['memory-mb'], 0, 1, 1 << 22),
+    onProgress: bar ? (p: LoadProgress) => bar(p) : undefined,
+  });
+  await engine.ready;
+  return engine;
+}
+
+/** The contract's `solve --json` object. */
+export function solveJson(r: SolveResult) {
+  return {
+    answer: r.answer,
+    beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed })),
+    metrics: r.metrics,
+  };
+}
+
+export async function solveCommand(argv: string[]): Promise<number> {
+  const { values, flags, positionals } = parseCommandArgs('solve', argv, SOLVE_OPTIONS, 1);
+  const problem = positionals[0];
+  if (problem === undefined || problem.trim() === '') throw new OptionError('solve needs a problem: fasttts solve "<problem>"');
+  const options = solveOptionsFrom(values);
+  const engine = await engineFrom(values);
+  try {
+    const r = await engine.solve(problem, options);
+    if (flags.json) {
+      console.log(JSON.stringify(solveJson(r)));
+    } else {
+      const best = r.beams[r.chosen];
+      if (best) console.log(best.text.trim());
+      console.log(`\nanswer: ${r.answer ?? '(none)'}`);
+      const m = r.metrics;
+      console.error(`[${options.method} n=${options.n} ${r.mode}: ${m.latency_ms.toFixed(0)} ms (generator ${m.generator_ms.toFixed(0)}, verifier ${m.verifier_ms.toFixed(0)}), ${m.tokens_generated} tokens, ${m.iterations} iterations; ${(await engine.ready).adapter}]`);
+    }
+    return 0;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values, flags } = parseCommandArgs('eval', argv, { ...SOLVE_OPTIONS, dataset: { type: 'string' }, limit: { type: 'string' } });
+  const options = solveOptionsFrom(values);
+  const file = values.dataset ?? DEFAULT_DATASET;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FormatError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot be read');
+  }
+  const problems = parseDataset(text, file, intOption('limit', values.limit, 1 << 30, 1));
+  const engine = await engineFrom(values);
+  try {
+    const records: Array<{ id: string; reference: string; answer: string | null; correct: boolean; metrics: SolveResult['metrics'] }> = [];
+    for (const p of problems) {
+      const r = await engine.solve(p.problem, options);
+      const correct = answersEqual(r.answer, p.answer);
+      records.push({ id: p.id, reference: p.answer, answer: r.answer, correct, metrics: r.metrics });
+      if (!flags.json) console.error(`${p.id}: ${correct ? 'ok ' : 'BAD'} answer=${r.answer ?? '-'} reference=${p.answer} ${r.metrics.latency_ms.toFixed(0)} ms`);
+    }
+    const lat = records.map((r) => r.metrics.latency_ms).sort((a, b) => a - b);
+    const mid = lat.length >> 1;
+    const out = {
+      accuracy: records.filter((r) => r.correct).length / records.length,
+      problems: records.length,
+      latency_ms_median: lat.length % 2 ? lat[mid] : (lat[mid - 1] + lat[mid]) / 2,
+      method: options.method,
+      n: options.n,
+      mode: options.mode,
+      records,
+    };
+    if (flags.json) console.log(JSON.stringify(out));
+    else console.log(`accuracy ${(out.accuracy * 100).toFixed(1)}% on ${out.problems} problems (${options.method}, n=${options.n}, ${options.mode}); median latency ${out.latency_ms_median.toFixed(0)} ms`);
+    return 0;
+  } finally {
+    await engine.dispose();
+  }
+}
