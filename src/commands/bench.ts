@@ -151,7 +151,11 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
             sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
             planMemory: (w) => {
               const p = planner.plan(w);
-              return { generatorPages: p.generatorPages, verifierPages: p.verifierPages };
+              // Each pool must hold its longest beam; move bytes from the other pool when the plan does not.
+              let g = p.generatorPages, v = p.verifierPages;
+              if (v < w.minVerifierPages) { v = w.minVerifierPages; g = Math.floor((kv.kvBytes - v * kv.vPage) / kv.gPage); }
+              if (g < w.minGeneratorPages) { g = w.minGeneratorPages; v = Math.floor((kv.kvBytes - g * kv.gPage) / kv.vPage); }
+              return { generatorPages: g, verifierPages: v };
             },
           });
           const makeEnv = (): SearchEnv => {

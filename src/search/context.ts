@@ -92,6 +92,9 @@ export interface IterationWorkload {
   generatorContext: number;
   verifierContext: number;
   sharedPrefixTokens: number;
+  /** Pages each pool needs at the least: the longest beam's context plus room for a step. */
+  minGeneratorPages: number;
+  minVerifierPages: number;
 }
 
 export interface SearchCounters {

@@ -128,6 +128,8 @@ function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: num
   const split = opts.planMemory({
     iteration: it, beams: active.length, stepLengths: stepLengths.length ? stepLengths : [64],
     generatorContext: mean((b) => b.tokens.length), verifierContext: mean((b) => b.verifierTokens.length), sharedPrefixTokens: active[0].promptLength,
+    minGeneratorPages: Math.ceil((Math.max(...active.map((b) => b.tokens.length)) + 512) / env.generatorPool.pageSize) + 1,
+    minVerifierPages: Math.ceil((Math.max(...active.map((b) => b.verifierTokens.length)) + 512) / env.verifierPool.pageSize) + 1,
   });
   if (!split) return;
   env.generatorPool.setCapacity(split.generatorPages);
