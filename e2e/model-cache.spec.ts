@@ -1,6 +1,8 @@
 // The browser model cache: a model downloaded from a localhost URL is kept in the Cache API (chunks) with
 // an IndexedDB manifest; after a page reload with the browser offline it loads again from the cache with
 // identical tensors; a corrupted chunk is detected and fetched again; an interrupted download resumes.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { PAGES_URL } from './browser.ts';
 import type { CacheLoadResult } from './pages/model-cache.ts';
@@ -13,7 +15,7 @@ test('model cache: download, offline reload, corruption, resume', async ({ page,
     await page.goto(`${PAGES_URL}/e2e/pages/model-cache.html`);
     await page.waitForFunction(() => window.modelCache?.ready === true);
   };
-  const load = (opts: { chunkBytes?: number; failAfterRangeReads?: number } = {}, url = MODEL_URL): Promise<CacheLoadResult> =>
+  const load = (opts: { chunkBytes?: number; failAfterRangeReads?: number; sha256?: Record<string, string> } = {}, url = MODEL_URL): Promise<CacheLoadResult> =>
     page.evaluate(([u, o]) => window.modelCache.load(u, o), [url, { chunkBytes: CHUNK, ...opts }] as const);
 
   await open();
@@ -65,4 +67,19 @@ test('model cache: download, offline reload, corruption, resume', async ({ page,
   expect(cut.stats.chunksFetched).toBeGreaterThan(0);
   expect(resumed.stats.chunksFetched + cut.stats.chunksFetched).toBe(first.stats.chunksFetched);
   expect(resumed.stats.chunksFromCache).toBeGreaterThanOrEqual(5);
+
+  // 5. A published sha256 is checked once a file is complete: the right one marks it verified, a wrong
+  //    one fails the load and discards the cached copy.
+  const weightsSha = createHash('sha256').update(readFileSync('models/arith-generator/model.safetensors')).digest('hex');
+  await page.evaluate(() => window.modelCache.clear());
+  const checked = await load({ sha256: { 'model.safetensors': weightsSha } });
+  expect(checked.checksum).toBe(first.checksum);
+  const after = await page.evaluate(() => window.modelCache.manifest());
+  expect(after.find((m) => m.url.endsWith('model.safetensors'))?.verified).toBe(true);
+  await page.evaluate(() => window.modelCache.clear());
+  const wrong = await load({ sha256: { 'model.safetensors': '0'.repeat(64) } });
+  expect(wrong.ok).toBe(false);
+  expect(wrong.error).toMatch(/model\.safetensors: sha256 mismatch: expected 0{64}, downloaded [0-9a-f]{64}; the cached copy was discarded/);
+  const discarded = await page.evaluate(() => window.modelCache.manifest());
+  expect(discarded.find((m) => m.url.endsWith('model.safetensors'))).toMatchObject({ complete: false, chunks: 0 });
 });

@@ -17,11 +17,11 @@ export interface CacheLoadResult {
 
 export interface ModelCachePage {
   ready: boolean;
-  load(url: string, opts?: { chunkBytes?: number; failAfterRangeReads?: number }): Promise<CacheLoadResult>;
+  load(url: string, opts?: { chunkBytes?: number; failAfterRangeReads?: number; sha256?: Record<string, string> }): Promise<CacheLoadResult>;
   clear(): Promise<void>;
   /** Overwrites cached chunk `index` of `file` with garbage of the same length. */
   corruptChunk(file: string, index: number): Promise<boolean>;
-  manifest(): Promise<Array<{ url: string; size: number; complete: boolean; chunks: number }>>;
+  manifest(): Promise<Array<{ url: string; size: number; complete: boolean; chunks: number; verified: boolean }>>;
 }
 
 declare global {
@@ -51,7 +51,7 @@ window.modelCache = {
       return fetch(input, init);
     };
     try {
-      const model = await openModel(url, { cache: true, cacheChunkBytes: opts.chunkBytes, fetch: flaky });
+      const model = await openModel(url, { cache: true, cacheChunkBytes: opts.chunkBytes, fetch: flaky, sha256: opts.sha256 });
       let h = 2166136261;
       let tensors = 0;
       for await (const t of model.source.tensors()) {
@@ -81,7 +81,7 @@ window.modelCache = {
     return true;
   },
   async manifest() {
-    return (await cachedModelFiles()).map((e) => ({ url: e.url, size: e.size, complete: e.complete, chunks: Object.keys(e.chunks).length }));
+    return (await cachedModelFiles()).map((e) => ({ url: e.url, size: e.size, complete: e.complete, chunks: Object.keys(e.chunks).length, verified: e.verified === true }));
   },
 };
 log.textContent = 'ready';

@@ -23,6 +23,8 @@ export interface OpenModelOptions {
   requireTokenizer?: boolean;
   /** Browser: keep downloaded files in the Cache API with an IndexedDB manifest (default true there). */
   cache?: boolean;
+  /** Known sha256 (hex) of model files by name; the browser cache checks each completed download against it. */
+  sha256?: Record<string, string>;
   /** Browser cache chunk size in bytes (default 8 MiB). */
   cacheChunkBytes?: number;
   /** http(s): the fetch to use (tests pass one; default globalThis.fetch). */
@@ -51,7 +53,7 @@ export async function resolveFileSet(location: ModelLocation, opts: OpenModelOpt
     const files = httpFileSet(String(location), { fetch: opts.fetch });
     const inBrowser = typeof window !== 'undefined' && typeof caches !== 'undefined';
     if (opts.cache ?? inBrowser) {
-      return cachedFileSet(files, { chunkBytes: opts.cacheChunkBytes });
+      return cachedFileSet(files, { chunkBytes: opts.cacheChunkBytes, sha256: opts.sha256 });
     }
     return files;
   }

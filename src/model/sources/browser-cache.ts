@@ -5,6 +5,7 @@
 // fetched again), and a complete file is served with no network at all (offline reloads).
 import { del, get, set } from 'idb-keyval';
 import { FormatError } from '../../errors.ts';
+import { Sha256 } from '../sha256.ts';
 import type { ByteFile, FileSet } from './byte-file.ts';
 import type { HttpByteFile } from './http.ts';
 
@@ -23,6 +24,9 @@ export interface ManifestEntry {
   /** sha256 (hex) of each stored chunk, by chunk index. */
   chunks: Record<number, string>;
   complete: boolean;
+  /** The published sha256 of the whole file, when known; checked once the file is complete. */
+  sha256?: string;
+  verified?: boolean;
 }
 
 export interface CacheStats {
@@ -48,6 +52,8 @@ function chunkRequest(url: string, index: number): string {
 export interface CachedFileSetOptions {
   /** Bytes per cached chunk (default 8 MiB); tests use small ones. */
   chunkBytes?: number;
+  /** Known sha256 (hex) of files by name, e.g. from a model catalogue; the server's X-Linked-Etag is used too. */
+  sha256?: Record<string, string>;
 }
 
 export function cachedFileSet(inner: FileSet, opts: CachedFileSetOptions = {}): FileSet {
@@ -60,8 +66,10 @@ export function cachedFileSet(inner: FileSet, opts: CachedFileSetOptions = {}): 
     async open(file) {
       const key = `${KEY_PREFIX}${inner.name}::${file}`;
       const entry = (await get<ManifestEntry>(key)) ?? null;
+      const known = opts.sha256?.[file]?.toLowerCase();
       if (entry?.absent) return null;
-      if (entry?.complete) return cachedFile(key, entry, () => inner.open(file), chunkBytes);
+      if (entry && known && entry.sha256 !== known) Object.assign(entry, { sha256: known, verified: false });
+      if (entry?.complete) return cachedFile(key, entry, () => inner.open(file), chunkBytes).verified();
       let live: ByteFile | null;
       try {
         live = await inner.open(file);
@@ -81,8 +89,9 @@ export function cachedFileSet(inner: FileSet, opts: CachedFileSetOptions = {}): 
         fresh = { url, size: live.size, etag, chunkBytes, chunks: {}, complete: live.size === 0 };
         await set(key, fresh);
       }
+      fresh.sha256 = known ?? fresh.sha256 ?? (live as Partial<HttpByteFile>).sha256 ?? undefined;
       const opened = live;
-      return cachedFile(key, fresh, async () => opened, chunkBytes);
+      return cachedFile(key, fresh, async () => opened, chunkBytes).verified();
     },
   };
 }
@@ -92,7 +101,7 @@ async function dropChunks(entry: ManifestEntry): Promise<void> {
   await Promise.all(Object.keys(entry.chunks).map((i) => cache.delete(chunkRequest(entry.url, Number(i)))));
 }
 
-function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<ByteFile | null>, chunkBytes: number): ByteFile {
+function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<ByteFile | null>, chunkBytes: number): ByteFile & { verified(): Promise<ByteFile> } {
   let live: Promise<ByteFile | null> | null = null;
   const chunkCount = Math.ceil(entry.size / chunkBytes);
   // The last chunk used, kept verified in memory: consecutive small tensors share a chunk.
@@ -109,7 +118,29 @@ function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<B
     entry.complete = Object.keys(entry.chunks).length === chunkCount;
     await set(key, entry);
     cacheStats.chunksFetched++;
+    if (entry.complete) await checkWholeFile(cache);
     return bytes;
+  }
+
+  /** Hashes the complete file chunk by chunk against its published sha256; a mismatch discards it. */
+  async function checkWholeFile(cache: Cache): Promise<void> {
+    if (!entry.sha256 || entry.verified || !entry.complete) return;
+    const hash = new Sha256();
+    for (let i = 0; i < chunkCount; i++) {
+      const res = await cache.match(chunkRequest(entry.url, i));
+      if (!res) return; // a chunk vanished (storage pressure): it is refetched and checked on a later read
+      hash.update(new Uint8Array(await res.arrayBuffer()));
+    }
+    const got = hash.hex();
+    if (got !== entry.sha256) {
+      await dropChunks(entry);
+      Object.assign(entry, { chunks: {}, complete: false, verified: false });
+      last = null;
+      await set(key, entry);
+      throw new FormatError(entry.url, `sha256 mismatch: expected ${entry.sha256}, downloaded ${got}; the cached copy was discarded`);
+    }
+    entry.verified = true;
+    await set(key, entry);
   }
 
   async function chunk(index: number): Promise<Uint8Array> {
@@ -145,6 +176,10 @@ function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<B
   return {
     name: entry.url,
     size: entry.size,
+    async verified() {
+      await checkWholeFile(await caches.open(CACHE_NAME));
+      return this;
+    },
     async read(offset, length) {
       const out = new Uint8Array(length);
       let done = 0;
