@@ -95,7 +95,7 @@ results['greedy'] = accuracy(subset, [answer_of(vocab.decode(greedy_out[test.ind
 print('greedy', results['greedy_full_test'], f'{time.time() - t0:.0f}s', flush=True)
 
 t0 = time.time()
-samples = generate(gen, [prompt_ids[p['id']] for p in subset for _ in range(args.n)], 220, args.temperature, {vocab.im_end}, rng)
+samples = generate(gen, [prompt_ids[p['id']] for p in subset], 220, args.temperature, {vocab.im_end}, rng, copies=args.n)
 texts = [vocab.decode(o) for o in samples]
 maj, bon = [], []
 scores = prm_last_scores([(subset[i // args.n]['problem'], steps_of(t)) for i, t in enumerate(texts)])
@@ -115,29 +115,28 @@ def beam_search(problems):
     it (last-step score), finished beams are set aside, and the best n / beam_width survivors are each
     expanded beam_width times. The answer is the finished beam with the best score."""
     keep = args.n // args.beam_width
-    state = [{'active': [[] for _ in range(args.n)], 'done': []} for _ in problems]
+    # Active beams as distinct prefixes, each continued beam_width times (prefilled once).
+    state = [{'prefixes': [[] for _ in range(keep)], 'done': []} for _ in problems]
     for _ in range(args.max_iterations):
-        rows = [(pi, b) for pi, s in enumerate(state) for b in s['active']]
+        rows = [(pi, b) for pi, s in enumerate(state) for b in s['prefixes']]
         if not rows:
             break
         prompts = [prompt_ids[problems[pi]['id']] + b for pi, b in rows]
-        new = generate(gen, prompts, 40, args.temperature, {vocab.sep, vocab.im_end}, rng)
-        cands = [(pi, b + o) for (pi, b), o in zip(rows, new)]
+        new = generate(gen, prompts, 40, args.temperature, {vocab.sep, vocab.im_end}, rng, copies=args.beam_width)
+        cands = [(rows[i // args.beam_width][0], rows[i // args.beam_width][1] + o) for i, o in enumerate(new)]
         sc = prm_last_scores([(problems[pi]['problem'], steps_of(vocab.decode(ids))) for pi, ids in cands])
         nxt = [[] for _ in problems]
         for (pi, ids), s in zip(cands, sc):
-            text = vocab.decode(ids)
-            finished = ids[-1] == vocab.im_end or answer_of(text) is not None or ids[-1] != vocab.sep
+            finished = ids[-1] != vocab.sep or answer_of(vocab.decode(ids)) is not None
             (state[pi]['done'] if finished else nxt[pi]).append((s, ids))
         for pi, s in enumerate(state):
             if len(s['done']) >= args.n:
-                s['active'] = []
+                s['prefixes'] = []
                 continue
-            best = sorted(nxt[pi], key=lambda x: -x[0])[:keep]
-            s['active'] = [ids for _, ids in best for _ in range(args.beam_width)]
+            s['prefixes'] = [ids for _, ids in sorted(nxt[pi], key=lambda x: -x[0])[:keep]]
     answers = []
     for s in state:
-        pool = s['done'] or []
+        pool = s['done']
         answers.append(answer_of(vocab.decode(max(pool, key=lambda x: x[0])[1])) if pool else None)
     return answers
 

@@ -20,20 +20,26 @@ from sampling import generate  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--seed', type=int, default=1234)
-ap.add_argument('--steps', type=int, default=2000)
+ap.add_argument('--steps', type=int, default=2000, help='length of the learning-rate schedule')
+ap.add_argument('--stop-after', type=int, default=None, help='stop (and keep that checkpoint) after this many steps')
 ap.add_argument('--batch', type=int, default=32)
 ap.add_argument('--lr', type=float, default=2e-3)
 ap.add_argument('--hidden', type=int, default=192)
 ap.add_argument('--intermediate', type=int, default=512)
 ap.add_argument('--layers', type=int, default=4)
+ap.add_argument('--warmup', type=int, default=100)
+ap.add_argument('--init-from', default=None, help='start from this checkpoint (a second, annealing stage)')
+ap.add_argument('--data-offset', type=int, default=0, help='first train-split problem to use')
+ap.add_argument('--curve', default='generator.csv')
 args = ap.parse_args()
 setup(args.seed)
 vocab = Vocab()
 
 # Tokenize prompt and prompt+solution; the loss covers the solution and the closing <|im_end|>.
 train = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))
+last_step = min(args.steps, args.stop_after or args.steps)
 needed = args.steps * args.batch
-train = train[:needed]
+train = train[args.data_offset:args.data_offset + needed]
 t0 = time.time()
 toks = tokenize([[chat_prompt(p['problem']), chat_prompt(p['problem']) + p['solution'] + '<|im_end|>'] for p in train])
 examples = []
@@ -103,12 +109,14 @@ config = Qwen2Config(vocab_size=(vocab.size + 31) // 32 * 32, hidden_size=args.h
                      num_hidden_layers=args.layers)
 model = Qwen2ForCausalLM(config)
 init_weights(model)
+if args.init_from:
+    model.load_state_dict(torch.load(args.init_from)['state'])
 print(f'generator: {param_count(model)} parameters, config {config.to_dict()}', flush=True)
 decay = [p for n, p in model.named_parameters() if p.dim() == 2]
 no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.05}, {'params': no_decay, 'weight_decay': 0.0}],
                         lr=args.lr, betas=(0.9, 0.98))
-warmup = 100
+warmup = args.warmup
 
 
 def lr_at(step):
@@ -118,15 +126,15 @@ def lr_at(step):
 
 
 os.makedirs(CURVES, exist_ok=True)
-curve = open(os.path.join(CURVES, 'generator.csv'), 'w', newline='')
+curve = open(os.path.join(CURVES, args.curve), 'w', newline='')
 log = csv.writer(curve)
 log.writerow(['step', 'tokens', 'lr', 'train_loss', 'val_loss', 'elapsed_s'])
 shuffle_rng = random.Random(args.seed)
 plan = batches(examples, args.batch, shuffle_rng)
 step, tokens, running, start = 0, 0, None, time.time()
-while step < args.steps:
+while step < last_step:
     for idx in plan:
-        if step >= args.steps:
+        if step >= last_step:
             break
         for g in opt.param_groups:
             g['lr'] = lr_at(step)
@@ -139,12 +147,12 @@ while step < args.steps:
         step += 1
         tokens += int((tgt != -100).sum())
         running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
-        if step % 50 == 0 or step == args.steps:
-            vl = val_loss(model) if step % 250 == 0 or step == args.steps else ''
+        if step % 50 == 0 or step == last_step:
+            vl = val_loss(model) if step % 250 == 0 or step == last_step else ''
             log.writerow([step, tokens, f'{lr_at(step):.6f}', f'{running:.4f}', vl if vl == '' else f'{vl:.4f}', f'{time.time() - start:.0f}'])
             curve.flush()
             print(f'step {step} loss {running:.4f} val {vl} {time.time() - start:.0f}s', flush=True)
-        if step % 250 == 0 or step == args.steps:
+        if step % 250 == 0 or step == last_step:
             torch.save({'config': config.to_dict(), 'state': model.state_dict()}, os.path.join(WORK, 'generator.pt'))
     plan = batches(examples, args.batch, shuffle_rng)
 curve.close()

@@ -54,8 +54,9 @@ def sample_labelled(problems, k, cache_name):
     if os.path.exists(path):
         return read_jsonl(path)
     t0 = time.time()
+    problems = sorted(problems, key=lambda p: p['difficulty'])  # similar lengths share a batch
     prompts = [p[0] for p in tokenize([[chat_prompt(p['problem'])] for p in problems])]
-    outs = generate(generator, [pr for pr in prompts for _ in range(k)], 220, 0.8, {vocab.im_end}, rng)
+    outs = generate(generator, prompts, 220, 0.8, {vocab.im_end}, rng, copies=k)
     records = []
     for i, o in enumerate(outs):
         p = problems[i // k]
