@@ -10,7 +10,7 @@ import { FormatError } from '../src/errors.ts';
 import { expectedTensors, parseQwen2Config } from '../src/model/config.ts';
 import { readGgufHeader, readGgufTensor } from '../src/model/gguf.ts';
 import { loadGgufModel } from '../src/model/gguf-loader.ts';
-import { GgmlType, quantize } from '../src/model/gguf-quant.ts';
+import { GGML_BLOCKS, GgmlType, quantize } from '../src/model/gguf-quant.ts';
 import { loadHfModel } from '../src/model/hf-loader.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import { encodeSafetensors, readSafetensorsHeader, readSafetensorsTensor } from '../src/model/safetensors.ts';
@@ -73,7 +73,17 @@ function safetensorsTarget(): FuzzTarget {
 function ggufTarget(): FuzzTarget {
   const rand = mulberry32(9);
   const vals = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
-  const types: Array<[GgmlType, number]> = [[GgmlType.F32, 8], [GgmlType.F16, 8], [GgmlType.BF16, 8], [GgmlType.Q8_0, 32], [GgmlType.Q4_0, 32], [GgmlType.Q4_K, 256], [GgmlType.Q6_K, 256]];
+  const types: Array<[GgmlType, number]> = [[GgmlType.F32, 8], [GgmlType.F16, 8], [GgmlType.BF16, 8], [GgmlType.Q8_0, 32], [GgmlType.Q4_0, 32], [GgmlType.Q4_K, 256], [GgmlType.Q6_K, 256],
+    [GgmlType.Q4_1, 32], [GgmlType.Q5_0, 32], [GgmlType.Q5_1, 32], [GgmlType.Q5_K, 256]];
+  // Types the fixtures do not write get random block bytes (any bytes are a valid block).
+  const blockBytes = (type: GgmlType, n: number) => {
+    try {
+      return quantize(type, vals(n));
+    } catch {
+      const blk = GGML_BLOCKS[type]!;
+      return Uint8Array.from({ length: (n / blk.elements) * blk.bytes }, () => Math.floor(rand() * 256));
+    }
+  };
   const tensors: GgufTensorSpec[] = types.map(([type, n], i) => ({ name: `t${i}`, dims: [n], type }));
   const meta: Record<string, GgufMeta> = {
     'general.architecture': { type: 'string', value: 'qwen2' },
@@ -86,7 +96,7 @@ function ggufTarget(): FuzzTarget {
     'a.ints': { type: 'i32[]', value: [1, 2, 3] },
     'a.floats': { type: 'f32[]', value: [0.25, 0.5] },
   };
-  const bytes = concat([encodeGgufHeader(meta, tensors), ...types.map(([type, n]) => padTo(quantize(type, vals(n))))]);
+  const bytes = concat([encodeGgufHeader(meta, tensors), ...types.map(([type, n]) => padTo(blockBytes(type, n)))]);
   return {
     name: 'gguf',
     files: { 'x.gguf': bytes },

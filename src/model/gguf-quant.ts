@@ -1,6 +1,7 @@
-// GGML block formats found in common GGUF files (the mix in Q4_K_M: Q4_K and Q6_K, with F32 norms,
-// Q8_0/Q4_0 in older files): byte layouts, dequantization to f32, and simple quantizers for fixtures.
-// Layouts follow ggml-quants.c (block_q8_0, block_q4_0, block_q4_K, block_q6_K); all little-endian.
+// GGML block formats found in common GGUF files (the mix in Q4_K_M: Q4_K and Q6_K, with F32 norms and
+// Q5_0/Q8_0 where rows are not a multiple of 256; Q8_0/Q4_0/Q4_1/Q5_x in older files; Q5_K in Q5_K_M):
+// byte layouts, dequantization to f32, and simple quantizers for fixtures (the types the fixture tool
+// writes). Layouts follow ggml-quants.c (block_q8_0, block_q4_K, ...); all little-endian.
 import { decodeBf16, decodeF16, decodeF32, f16ToF32, f32ToF16Bits } from './float16.ts';
 
 export enum GgmlType {
@@ -28,7 +29,11 @@ export const GGML_BLOCKS: Partial<Record<GgmlType, { elements: number; bytes: nu
   [GgmlType.BF16]: { elements: 1, bytes: 2 },
   [GgmlType.Q8_0]: { elements: 32, bytes: 34 },
   [GgmlType.Q4_0]: { elements: 32, bytes: 18 },
+  [GgmlType.Q4_1]: { elements: 32, bytes: 20 },
+  [GgmlType.Q5_0]: { elements: 32, bytes: 22 },
+  [GgmlType.Q5_1]: { elements: 32, bytes: 24 },
   [GgmlType.Q4_K]: { elements: 256, bytes: 144 },
+  [GgmlType.Q5_K]: { elements: 256, bytes: 176 },
   [GgmlType.Q6_K]: { elements: 256, bytes: 210 },
 };
 
@@ -45,7 +50,11 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number): Fl
     case GgmlType.BF16: decodeBf16(bytes, 0, count, out); break;
     case GgmlType.Q8_0: dequantQ8_0(bytes, out); break;
     case GgmlType.Q4_0: dequantQ4_0(bytes, out); break;
+    case GgmlType.Q4_1: dequantQ4_1(bytes, out); break;
+    case GgmlType.Q5_0: dequantQ5(bytes, out, false); break;
+    case GgmlType.Q5_1: dequantQ5(bytes, out, true); break;
     case GgmlType.Q4_K: dequantQ4_K(bytes, out); break;
+    case GgmlType.Q5_K: dequantQ5_K(bytes, out); break;
     case GgmlType.Q6_K: dequantQ6_K(bytes, out); break;
     default: throw new RangeError(`dequantize: unsupported type ${ggmlTypeName(type)}`);
   }
@@ -75,6 +84,42 @@ function dequantQ4_0(b: Uint8Array, out: Float32Array): void {
   }
 }
 
+/** block_q4_1: f16 d, f16 m, u8 qs[16]; nibbles as in Q4_0; x = d * q + m. */
+function dequantQ4_1(b: Uint8Array, out: Float32Array): void {
+  for (let blk = 0, p = 0; blk < out.length / 32; blk++, p += 20) {
+    const d = half(b, p);
+    const m = half(b, p + 2);
+    const o = blk * 32;
+    for (let j = 0; j < 16; j++) {
+      const q = b[p + 4 + j];
+      out[o + j] = d * (q & 0xf) + m;
+      out[o + j + 16] = d * (q >> 4) + m;
+    }
+  }
+}
+
+/**
+ * block_q5_0: f16 d, u32 qh, u8 qs[16]; block_q5_1: f16 d, f16 m, u32 qh, u8 qs[16]. Bit j of qh is the
+ * fifth bit of element j, bit j+16 that of element j+16. Q5_0: x = d * (q - 16); Q5_1: x = d * q + m.
+ */
+function dequantQ5(b: Uint8Array, out: Float32Array, withMin: boolean): void {
+  const size = withMin ? 24 : 22;
+  const hOff = withMin ? 4 : 2;
+  for (let blk = 0, p = 0; blk < out.length / 32; blk++, p += size) {
+    const d = half(b, p);
+    const m = withMin ? half(b, p + 2) : 0;
+    const qh = (b[p + hOff] | (b[p + hOff + 1] << 8) | (b[p + hOff + 2] << 16) | (b[p + hOff + 3] << 24)) >>> 0;
+    const qs = p + hOff + 4;
+    const o = blk * 32;
+    for (let j = 0; j < 16; j++) {
+      const x0 = (b[qs + j] & 0xf) | (((qh >>> j) << 4) & 0x10);
+      const x1 = (b[qs + j] >> 4) | ((qh >>> (j + 12)) & 0x10);
+      out[o + j] = withMin ? d * x0 + m : d * (x0 - 16);
+      out[o + j + 16] = withMin ? d * x1 + m : d * (x1 - 16);
+    }
+  }
+}
+
 /** The 6-bit scale and min of sub-block j (0..7) packed in the 12 scale bytes of a Q4_K block. */
 function scaleMinK4(b: Uint8Array, s: number, j: number): [number, number] {
   if (j < 4) return [b[s + j] & 63, b[s + j + 4] & 63];
@@ -94,6 +139,26 @@ function dequantQ4_K(b: Uint8Array, out: Float32Array): void {
       const q = p + 16 + 32 * pair;
       for (let l = 0; l < 32; l++) out[o + l] = d1 * (b[q + l] & 0xf) - min1;
       for (let l = 0; l < 32; l++) out[o + 32 + l] = d2 * (b[q + l] >> 4) - min2;
+      o += 64;
+    }
+  }
+}
+
+/** block_q5_K: f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]; Q4_K plus a fifth bit per element from qh. */
+function dequantQ5_K(b: Uint8Array, out: Float32Array): void {
+  for (let blk = 0, p = 0; blk < out.length / 256; blk++, p += 176) {
+    const d = half(b, p);
+    const dmin = half(b, p + 2);
+    const qh = p + 16;
+    let o = blk * 256;
+    for (let pair = 0; pair < 4; pair++) {
+      const [sc1, m1] = scaleMinK4(b, p + 4, 2 * pair);
+      const [sc2, m2] = scaleMinK4(b, p + 4, 2 * pair + 1);
+      const d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2;
+      const ql = p + 48 + 32 * pair;
+      const u1 = 1 << (2 * pair), u2 = 2 << (2 * pair);
+      for (let l = 0; l < 32; l++) out[o + l] = d1 * ((b[ql + l] & 0xf) + (b[qh + l] & u1 ? 16 : 0)) - min1;
+      for (let l = 0; l < 32; l++) out[o + 32 + l] = d2 * ((b[ql + l] >> 4) + (b[qh + l] & u2 ? 16 : 0)) - min2;
       o += 64;
     }
   }
@@ -133,9 +198,12 @@ function putHalf(b: Uint8Array, p: number, v: number): number {
   return f16ToF32(h);
 }
 
+const QUANTIZABLE = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K]);
+
 export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
   const blk = GGML_BLOCKS[type];
-  if (!blk || values.length % blk.elements !== 0) throw new RangeError(`quantize: ${ggmlTypeName(type)} needs a multiple of ${blk?.elements} values`);
+  if (!blk || !QUANTIZABLE.has(type)) throw new RangeError(`quantize: no quantizer for ${ggmlTypeName(type)}`);
+  if (values.length % blk.elements !== 0) throw new RangeError(`quantize: ${ggmlTypeName(type)} needs a multiple of ${blk.elements} values`);
   const out = new Uint8Array((values.length / blk.elements) * blk.bytes);
   const blocks = values.length / blk.elements;
   if (type === GgmlType.F32) out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));

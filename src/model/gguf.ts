@@ -179,7 +179,7 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
     }
     const type = (await c.u32(`${where} type`)) as GgmlType;
     const blk = GGML_BLOCKS[type];
-    if (blk === undefined) return c.fail(`${where}: unsupported tensor type ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)`);
+    if (blk === undefined) return c.fail(`${where}: unsupported tensor type ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)`);
     if (dims[0] % blk.elements !== 0) c.fail(`${where}: row of ${dims[0]} is not a whole number of ${ggmlTypeName(type)} blocks`);
     const offset = await c.u64(`${where} offset`);
     infos.push({ name, dims, type, elements, offset, bytes: (elements / blk.elements) * blk.bytes });
