@@ -1,12 +1,15 @@
-// y[r, N_OFFSET + n] (+)= sum_k x[r, k] * W[n, k] + bias[N_OFFSET + n] for the rows of one weight part.
+// y[r, N_OFFSET + n] (+)= sum_k xn[r, k] * W[n, k] + bias[N_OFFSET + n] for the rows of one weight part,
+// where xn = x, or with NORM = 1 the RMSNorm of x (x / sqrt(mean(x^2) + EPS) * norm_w: the layer norm
+// before the projection, fused into it).
 // Prepended consts: K, N (rows of this part), N_OFFSET, OUT_STRIDE, FORMAT, ROWS_PER_TILE, HAS_BIAS,
-// ACCUMULATE (add into y: the residual add fused into the projection), GRID_X (gpu variant).
+// ACCUMULATE (add into y: the residual add fused into the projection), NORM, EPS, GRID_X (gpu variant).
 //
 // Determinism (the search's exact-equivalence guarantee rests on it): every output element is summed
 // in one fixed order that depends on nothing but (n, K): per group of 32, a sequential sum of 8 vec4
 // dot products times the group's scale, and the groups combined in a fixed order (cpu: sequential;
-// gpu: 8 per-thread sequential partials over groups g = lane mod 8, then a fixed tree). How many rows
-// share the dispatch, tile or workgroup never changes a row's arithmetic.
+// gpu: 8 per-thread sequential partials over groups g = lane mod 8, then a fixed tree). The norm's sum
+// of squares likewise (cpu: sequential over vec4s; gpu: 64 strided partials, then a fixed tree). How many
+// rows share the dispatch, tile or workgroup never changes a row's arithmetic.
 
 struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -14,16 +17,25 @@ struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> scales: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
 const X_VEC_PER_ROW: u32 = K / 4u;
 
-// The sum of one decoded group with one row of x: 8 dot products in order.
-fn group_row_dot(v: array<vec4<f32>, 8>, r: u32, g: u32) -> f32 {
+// The sum of one decoded group with one row of x (normalized by `inv` with NORM): 8 dots in order.
+fn group_row_dot(v: array<vec4<f32>, 8>, r: u32, g: u32, inv: f32) -> f32 {
   let xb = r * X_VEC_PER_ROW + g * 8u;
   var s = 0.0;
-  for (var j = 0u; j < 8u; j++) { s += dot(v[j], x[xb + j]); }
+  for (var j = 0u; j < 8u; j++) {
+    var xv = x[xb + j];
+    if (NORM == 1u) { xv = (xv * inv) * norm_w[g * 8u + j]; }
+    s += dot(v[j], xv);
+  }
   return s;
+}
+
+fn inverse_rms(sum_of_squares: f32) -> f32 {
+  return 1.0 / sqrt(sum_of_squares / f32(K) + EPS);
 }
 
 fn store(r: u32, n: u32, acc: f32) {
@@ -41,11 +53,19 @@ fn main_cpu(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r0 = gid.y * ROWS_PER_TILE;
   if (n >= N || r0 >= dims.rows) { return; }
   let count = min(ROWS_PER_TILE, dims.rows - r0);
+  var inv: array<f32, ROWS_PER_TILE>;
+  if (NORM == 1u) {
+    for (var t = 0u; t < count; t++) {
+      var ss = 0.0;
+      for (var i = 0u; i < X_VEC_PER_ROW; i++) { let xv = x[(r0 + t) * X_VEC_PER_ROW + i]; ss += dot(xv, xv); }
+      inv[t] = inverse_rms(ss);
+    }
+  }
   var acc: array<f32, ROWS_PER_TILE>;
   for (var g = 0u; g < GROUPS; g++) {
     let v = decode_group(n, g);
     let scale = group_scale(n, g);
-    for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g) * scale; }
+    for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g, inv[t]) * scale; }
   }
   for (var t = 0u; t < count; t++) { store(r0 + t, n, acc[t]); }
 }
@@ -65,12 +85,31 @@ fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   let r0 = wid.z * ROWS_PER_TILE;
   if (r0 >= dims.rows) { return; }
   let count = min(ROWS_PER_TILE, dims.rows - r0);
+  var inv: array<f32, ROWS_PER_TILE>;
+  if (NORM == 1u) {
+    for (var t = 0u; t < ROWS_PER_TILE; t++) {
+      var ss = 0.0;
+      if (t < count) {
+        for (var i = tid; i < X_VEC_PER_ROW; i += WG) { let xv = x[(r0 + t) * X_VEC_PER_ROW + i]; ss += dot(xv, xv); }
+      }
+      partial[t * WG + tid] = ss;
+    }
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+      if (tid < stride) {
+        for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] += partial[t * WG + tid + stride]; }
+      }
+      workgroupBarrier();
+    }
+    for (var t = 0u; t < ROWS_PER_TILE; t++) { inv[t] = inverse_rms(partial[t * WG]); }
+    workgroupBarrier();
+  }
   var acc: array<f32, ROWS_PER_TILE>;
   if (n < N) {
     for (var g = lane; g < GROUPS; g += TPC) {
       let v = decode_group(n, g);
       let scale = group_scale(n, g);
-      for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g) * scale; }
+      for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g, inv[t]) * scale; }
     }
   }
   for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] = acc[t]; }

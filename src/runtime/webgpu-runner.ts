@@ -4,8 +4,8 @@
 // Loading streams the source's tensors one at a time, packs each into the chosen weight format and
 // uploads it before asking for the next; q/k/v and gate/up are written as row blocks of one fused
 // matrix each. One forward call records every layer's kernels into one command buffer:
-//   embed -> per layer [rmsnorm, qkv matmul(+bias), rope + kv-write, attention, o matmul(+residual),
-//   rmsnorm, gate/up matmul, swiglu, down matmul(+residual)] -> per slice of output rows
+//   embed -> per layer [rmsnorm + qkv matmul + bias, rope + kv-write, attention, o matmul + residual,
+//   rmsnorm + gate/up matmul, swiglu, down matmul + residual] (norms and residual adds fused) -> per slice of output rows
 //   [final rmsnorm of those rows, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
 //
 // KV storage: page p is PAGE BYTES = pageSize * kvBytesPerToken(config) bytes (f32 K and V of every
@@ -269,7 +269,6 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
       blockTables: storageBuffer(device, maxTableEntries * 4, 'block_tables'),
       outputIndex: storageBuffer(device, T * 4, 'output_index'),
       x: storageBuffer(device, T * H * 4, 'x'),
-      xn: storageBuffer(device, T * H * 4, 'xn'),
       qkv: storageBuffer(device, T * qkvCols * 4, 'qkv'),
       attn: storageBuffer(device, T * H * 4, 'attn'),
       gateUp: storageBuffer(device, T * 2 * I * 4, 'gate_up'),
@@ -305,13 +304,11 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     const L = weights.layers[i];
     const layer = layerUniforms[i];
     const common = { dims: buf.dims, layer, rowInfo: buf.rowInfo, blockTables: buf.blockTables, qkv: buf.qkv, kv: kvBinding };
-    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false, deviceClass: cls }, { dims: buf.dims, x: buf.x, weight: L.inputNorm, rowIndex: buf.outputIndex, y: buf.xn }));
-    body.push((await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, bias: L.qkvBias, y: buf.qkv }));
+    body.push((await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false, normEps: c.rmsNormEps })).bind({ dims: buf.dims, x: buf.x, norm: L.inputNorm, bias: L.qkvBias, y: buf.qkv }));
     body.push(await createRopeKv(device, kvShape, { ...common, table: buf.ropeTable }));
     body.push(await createAttention(device, cls, kvShape, { ...common, out: buf.attn }));
     body.push((await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }));
-    body.push(await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: false, deviceClass: cls }, { dims: buf.dims, x: buf.x, weight: L.postNorm, rowIndex: buf.outputIndex, y: buf.xn }));
-    body.push((await createMatmul(device, { matrix: L.gateUp, deviceClass: cls, hasBias: false, accumulate: false })).bind({ dims: buf.dims, x: buf.xn, y: buf.gateUp }));
+    body.push((await createMatmul(device, { matrix: L.gateUp, deviceClass: cls, hasBias: false, accumulate: false, normEps: c.rmsNormEps })).bind({ dims: buf.dims, x: buf.x, norm: L.postNorm, y: buf.gateUp }));
     body.push(await createSwiGlu(device, I, { dims: buf.dims, gateUp: buf.gateUp, act: buf.act }));
     body.push((await createMatmul(device, { matrix: L.down, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.act, y: buf.x }));
   }

@@ -108,6 +108,8 @@ export interface MatmulCase {
   maxPartBytes?: number;
   /** Test of the test: move one reference weight by one quantization step (the check must fail). */
   perturbReference?: boolean;
+  /** RMSNorm the input rows first (the fused layer norm). */
+  norm?: boolean;
 }
 
 export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Promise<CheckResult> {
@@ -120,21 +122,24 @@ export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Pro
   const x = randomArray(c.rows * c.k, rand);
   const bias = randomArray(c.n, rand, 0.5);
   const y0 = randomArray(c.rows * c.n, rand);
+  const normW = randomArray(c.k, rand);
+  const xn = c.norm ? rmsNormRef(x, c.rows, c.k, normW, 1e-6) : x;
   const m = createGpuMatrix(d, c.format, c.n, c.k, c.maxPartBytes ?? gpu.limits.maxStorageBufferBindingSize, 'check');
   writeMatrixRows(d, m, 0, packed);
   const dims = uniformBuffer(d, [c.rows, 0, 0, 0], 'dims');
   const xb = storageBufferWith(d, x, 'x');
   const bb = storageBufferWith(d, bias, 'bias');
   const yb = storageBufferWith(d, y0, 'y');
-  const mm = await createMatmul(d, { matrix: m, deviceClass: c.deviceClass, hasBias: c.bias, accumulate: c.accumulate });
-  await run(d, [[mm.bind({ dims, x: xb, bias: c.bias ? bb : undefined, y: yb }), c.rows]]);
+  const nb = storageBufferWith(d, normW, 'norm');
+  const mm = await createMatmul(d, { matrix: m, deviceClass: c.deviceClass, hasBias: c.bias, accumulate: c.accumulate, normEps: c.norm ? 1e-6 : undefined });
+  await run(d, [[mm.bind({ dims, x: xb, bias: c.bias ? bb : undefined, norm: c.norm ? nb : undefined, y: yb }), c.rows]]);
   const got = await read(d, yb, c.rows * c.n);
-  const want = matmulRef(x, c.rows, wq, c.n, c.k, c.bias ? bias : undefined);
+  const want = matmulRef(xn, c.rows, wq, c.n, c.k, c.bias ? bias : undefined);
   const magnitude = new Float64Array(c.rows * c.n);
   for (let r = 0; r < c.rows; r++) {
     for (let j = 0; j < c.n; j++) {
       let s = c.bias ? Math.abs(bias[j]) : 0;
-      for (let i = 0; i < c.k; i++) s += Math.abs(x[r * c.k + i] * wq[j * c.k + i]);
+      for (let i = 0; i < c.k; i++) s += Math.abs(xn[r * c.k + i] * wq[j * c.k + i]);
       if (c.accumulate) {
         want[r * c.n + j] += y0[r * c.n + j];
         s += Math.abs(y0[r * c.n + j]);
@@ -142,9 +147,11 @@ export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Pro
       magnitude[r * c.n + j] = s;
     }
   }
-  for (const b of [dims, xb, bb, yb, ...m.parts.flatMap((p) => [p.data, p.scales])]) b.destroy();
-  const name = `matmul ${c.format} ${c.deviceClass} rows=${c.rows} ${c.n}x${c.k}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${m.parts.length > 1 ? ` ${m.parts.length} parts` : ''}`;
-  return compare(name, got, want, (i) => (c.k + 4) * U * magnitude[i] + 1e-30);
+  for (const b of [dims, xb, bb, yb, nb, ...m.parts.flatMap((p) => [p.data, p.scales])]) b.destroy();
+  const name = `matmul ${c.format} ${c.deviceClass} rows=${c.rows} ${c.n}x${c.k}${c.norm ? ' of rmsnorm(x)' : ''}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${m.parts.length > 1 ? ` ${m.parts.length} parts` : ''}`;
+  // With the fused norm, each normalized input carries up to (K + 8) ulps of relative error too.
+  const ulps = c.k + 4 + (c.norm ? c.k + 8 : 0);
+  return compare(name, got, want, (i) => ulps * U * magnitude[i] + 1e-30);
 }
 
 export async function checkEmbedding(gpu: GpuContext, format: WeightFormat, seed = 2): Promise<CheckResult> {
@@ -390,6 +397,10 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
       for (const rows of [1, 11]) {
         const c: MatmulCase = { format, deviceClass, rows, k: 96, n: 80, bias: rows === 1, accumulate: rows > 1 };
         checks.push({ name: `matmul ${format} ${deviceClass} rows=${rows}`, run: (g) => checkMatmul(g, c) });
+      }
+      for (const rows of [2, 9]) {
+        const c: MatmulCase = { format, deviceClass, rows, k: 128, n: 44, bias: rows === 2, accumulate: false, norm: true };
+        checks.push({ name: `matmul ${format} ${deviceClass} rows=${rows} of rmsnorm(x)`, run: (g) => checkMatmul(g, c) });
       }
     }
     const rowBytes = wordsPerRow(format, 64) * 4;

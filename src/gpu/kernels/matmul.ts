@@ -1,4 +1,5 @@
-// Launcher of shaders/matmul.wgsl: y = x W^T + bias (optionally added into y), W a packed GpuMatrix.
+// Launcher of shaders/matmul.wgsl: y = x W^T + bias (optionally added into y, optionally of RMSNorm(x)),
+// W a packed GpuMatrix.
 // Two variants per device class, chosen per call by row count, with identical per-element arithmetic
 // (see the shader): decode (1 row per tile) and prefill (PREFILL_TILE rows share each weight decode).
 import dequantWgsl from '../../../shaders/dequant.wgsl?raw';
@@ -8,7 +9,7 @@ import type { DeviceClass } from '../device.ts';
 import { bindGroup, computePipeline, GRID_MAX, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
 import type { GpuMatrix } from '../weights.ts';
 
-const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'rw'];
+const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'];
 const FORMAT_CODE = { f32: 0, q8: 1, q4: 2 } as const;
 export const PREFILL_TILE: Record<DeviceClass, number> = { cpu: 4, gpu: 8 };
 /** Output columns per workgroup of the gpu variant (CPW in the shader). */
@@ -20,12 +21,16 @@ export interface MatmulSpec {
   hasBias: boolean;
   /** Add into y instead of overwriting it (fuses the residual add). */
   accumulate: boolean;
+  /** RMSNorm x first (fuses the layer norm): its epsilon; the weight is bound as `norm`. */
+  normEps?: number;
 }
 
 export interface MatmulBuffers {
   dims: GPUBuffer;
   x: GPUBuffer;
   bias?: GPUBuffer;
+  /** The RMSNorm weight, when spec.normEps is set. */
+  norm?: GPUBuffer;
   y: GPUBuffer;
 }
 
@@ -43,6 +48,8 @@ function source(spec: MatmulSpec, part: { rowStart: number; rows: number }, rows
     ROWS_PER_TILE: rowsPerTile,
     HAS_BIAS: spec.hasBias ? 1 : 0,
     ACCUMULATE: spec.accumulate ? 1 : 0,
+    NORM: spec.normEps === undefined ? 0 : 1,
+    EPS: { f32: spec.normEps ?? 0 },
     GRID_X: Math.min(Math.ceil(part.rows / GPU_COLUMNS_PER_WORKGROUP), GRID_MAX),
   });
   return `${consts}\n${dequantWgsl}\n${matmulWgsl}`;
@@ -61,11 +68,12 @@ export async function createMatmul(device: GPUDevice, spec: MatmulSpec): Promise
   );
   return {
     bind(b) {
+      if ((spec.normEps !== undefined) !== (b.norm !== undefined)) throw new RangeError('matmul: a norm weight goes with normEps');
       const groups = parts.map(({ part, decode, prefill }) => ({
         part,
         decode,
         prefill,
-        group: bindGroup(device, BINDINGS, [b.dims, b.x, part.data, part.scales, b.bias ?? placeholderBuffer(device), b.y], 'matmul'),
+        group: bindGroup(device, BINDINGS, [b.dims, b.x, part.data, part.scales, b.bias ?? placeholderBuffer(device), b.norm ?? placeholderBuffer(device), b.y], 'matmul'),
       }));
       return {
         encode(pass, rows) {
