@@ -204,3 +204,45 @@ export function formatRatios(ratios: readonly RatioRow[]): string {
   }
   return lines.join('\n');
 }
+
+/** Step statistics recorded from real search results (replayed by the cost-model bench). */
+export function recordStepStatistics(results: ReadonlyArray<{ beams: ReadonlyArray<{ stepTokens?: number[]; completed: boolean; stepScores: Array<number | null> }> }>, errorRate = DEFAULT_STEP_STATISTICS.stepErrorRate): StepStatistics {
+  const stepLengths: number[] = [];
+  const stepsPerSolution: number[] = [];
+  for (const r of results) {
+    for (const b of r.beams) {
+      if (b.stepTokens) stepLengths.push(...b.stepTokens.filter((t) => t > 0));
+      if (b.completed) stepsPerSolution.push(b.stepScores.length);
+    }
+  }
+  if (stepLengths.length === 0 || stepsPerSolution.length === 0) return DEFAULT_STEP_STATISTICS;
+  return { stepLengths: stepLengths.sort((a, b) => a - b), stepsPerSolution: stepsPerSolution.sort((a, b) => a - b), stepErrorRate: errorRate };
+}
+
+/**
+ * The measured half of `bench`: baseline and FastTTS (and any ablation) side by side on this device,
+ * through `makeEnv` (openSearchModels(...).makeEnv for the bundled models). The speculation budget
+ * comes from calibrating the generator runner (pass it in: calibration needs the runner's pages free).
+ */
+export async function benchMeasured(
+  makeEnv: () => SearchEnv,
+  problems: Array<{ problem: string; answer: string | null }>,
+  o: { n: number[]; modes?: string[]; speculationBatch: number; device: string; iterations?: number; beamWidth?: number; seed?: number; onRow?: (r: BenchRow) => void },
+  isCorrect?: (answer: string | null, reference: string | null) => boolean,
+): Promise<{ rows: BenchRow[]; ratios: RatioRow[] }> {
+  const rows: BenchRow[] = [];
+  for (const n of o.n) {
+    for (const mode of o.modes ?? ['baseline', 'fasttts']) {
+      const techniques = BENCH_MODES[mode] ?? INEXACT_MODES[mode]?.techniques;
+      if (!techniques) throw new OptionError(`unknown bench mode "${mode}"`);
+      const options = defaultSearchOptions({
+        method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 10, techniques, speculationBatch: o.speculationBatch,
+        siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
+      });
+      const row = await benchRow(makeEnv, options, problems, { source: 'measured', profile: o.device, pairing: 'bundled', budget: 'pools', n, mode, speculation_batch: o.speculationBatch }, isCorrect);
+      rows.push(row);
+      o.onRow?.(row);
+    }
+  }
+  return { rows, ratios: ratioTable(rows) };
+}

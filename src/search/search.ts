@@ -21,6 +21,8 @@ export interface BeamResult {
   /** Generated tokens. */
   tokens: number;
   stepScores: Array<number | null>;
+  /** Generated tokens of each step. */
+  stepTokens: number[];
   /** Clock time from the start of the search until the beam's result was final, ms. */
   completionMs: number;
 }
@@ -98,7 +100,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   const latencyMs = env.clock.now() - start;
   const toResult = (b: Beam): BeamResult => ({
     text: beamText(b), score: aggregateScore(b.steps, opts.agg), answer: extractBoxed(beamText(b)), completed: b.ended !== null,
-    tokens: beamTokens(b), stepScores: b.steps.map((s) => s.score), completionMs: completionTime(b) - start,
+    tokens: beamTokens(b), stepScores: b.steps.map((s) => s.score), stepTokens: b.steps.map((s) => s.end - s.start), completionMs: completionTime(b) - start,
   });
   const candidates: Candidate[] = voters.map((b) => ({ answer: extractBoxed(beamText(b)), score: aggregateScore(b.steps, opts.agg) }));
   const rule = verify ? opts.select : opts.select === 'top1' ? 'majority' : opts.select;

@@ -1,0 +1,66 @@
+// Builds the search environment over real models for `solve`, `eval` and `bench`: opens the generator
+// and verifier (Hugging Face directories, GGUF files, URLs), creates their runners (WebGPU, or the CPU
+// reference runner), and hands out a fresh SearchEnv (new KV pools over the runners' pages) per problem.
+import { openModel, type ModelLocation } from '../model/open-model.ts';
+import type { WeightFormat } from '../model/quant.ts';
+import type { ModelRunner } from '../runtime/types.ts';
+import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';
+import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import { FormatError } from '../errors.ts';
+import { SearchKvPool } from '../search/search-kv.ts';
+import { promptFormatFor } from '../search/prompt-format.ts';
+import type { SearchEnv } from '../search/context.ts';
+import { wallClock, TraceRecorder } from '../metrics/trace.ts';
+
+export interface SearchModelsOptions {
+  generator: ModelLocation;
+  verifier?: ModelLocation;
+  /** 'webgpu' needs `gpu`; 'cpu' runs the plain TypeScript reference runner. */
+  backend: 'webgpu' | 'cpu';
+  gpu?: GpuContext;
+  weightFormat?: WeightFormat;
+  pageSize?: number;
+  generatorPages: number;
+  verifierPages: number;
+  trace?: boolean;
+}
+
+export interface SearchModels {
+  generator: ModelRunner;
+  verifier: ModelRunner | undefined;
+  /** A fresh environment (empty KV pools, new trace) over the loaded runners. */
+  makeEnv(): SearchEnv;
+  dispose(): void;
+}
+
+export async function openSearchModels(o: SearchModelsOptions): Promise<SearchModels> {
+  const pageSize = o.pageSize ?? 16;
+  const weightFormat = o.weightFormat ?? 'f32';
+  const gen = await openModel(o.generator);
+  if (!gen.tokenizer) throw new FormatError(gen.name, 'the generator has no tokenizer');
+  const ver = o.verifier !== undefined ? await openModel(o.verifier) : null;
+  if (ver && ver.config.kind === 'causal-lm') throw new FormatError(ver.name, `not a process reward model (architecture ${ver.config.architecture})`);
+  const make = async (source: typeof gen.source, numPages: number): Promise<ModelRunner> =>
+    o.backend === 'cpu'
+      ? CpuReferenceRunner.create(source, { weightFormat, numPages, pageSize })
+      : createWebGpuRunner(o.gpu!, source, { weightFormat, numPages, pageSize });
+  const generator = await make(gen.source, o.generatorPages);
+  const verifier = ver ? await make(ver.source, o.verifierPages) : undefined;
+  const format = promptFormatFor(gen.tokenizer, ver?.tokenizer ?? gen.tokenizer, ver?.config.kind ?? 'prm-value-head');
+  const codec = { encode: (t: string) => gen.tokenizer!.encode(t), decode: (ids: ArrayLike<number>) => gen.tokenizer!.decode(ids) };
+  return {
+    generator,
+    verifier,
+    makeEnv: () => ({
+      generator, verifier, codec, format, clock: wallClock,
+      generatorPool: new SearchKvPool(generator.numPages, pageSize),
+      verifierPool: new SearchKvPool(verifier?.numPages ?? 1, pageSize),
+      trace: o.trace ? new TraceRecorder() : undefined,
+    }),
+    dispose: () => {
+      generator.dispose();
+      verifier?.dispose();
+    },
+  };
+}

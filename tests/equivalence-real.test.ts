@@ -1,0 +1,28 @@
+// Exact equivalence on the bundled models through a real runner (the CPU reference runner: the same
+// forward math as the WebGPU kernels, batch-independent), with speculation forced on so that it runs.
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { openSearchModels } from '../src/commands/search-env.ts';
+import { runSearch } from '../src/search/search.ts';
+import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions } from '../src/search/context.ts';
+
+const haveModels = existsSync('models/arith-generator/model.safetensors') && existsSync('models/arith-prm/model.safetensors') && existsSync('data/arith-test.jsonl');
+
+describe('equivalence on the bundled models (CPU reference runner)', () => {
+  it.skipIf(!haveModels)('FastTTS gives the baseline answer and beams, speculation included', async () => {
+    const m = await openSearchModels({ generator: 'models/arith-generator', verifier: 'models/arith-prm', backend: 'cpu', generatorPages: 512, verifierPages: 512 });
+    const problems = readFileSync('data/arith-test.jsonl', 'utf8').trim().split('\n').slice(0, 2).map((l) => JSON.parse(l) as { problem: string });
+    let speculative = 0;
+    for (const [i, p] of problems.entries()) {
+      const run = (techniques: typeof BASELINE_TECHNIQUES) =>
+        runSearch(m.makeEnv(), defaultSearchOptions({ n: 4, beamWidth: 2, iterations: 5, techniques, speculationBatch: 8, maxStepTokens: 48, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }), p.problem);
+      const base = await run(BASELINE_TECHNIQUES);
+      const fast = await run(FASTTTS_TECHNIQUES);
+      expect(fast.answer).toBe(base.answer);
+      expect(fast.beams.map((b) => [b.text, b.score, b.completed])).toEqual(base.beams.map((b) => [b.text, b.score, b.completed]));
+      speculative += fast.counters.tokensSpeculativeAccepted;
+    }
+    expect(speculative).toBeGreaterThan(0);
+    m.dispose();
+  });
+});
