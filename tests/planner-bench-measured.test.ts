@@ -1,0 +1,23 @@
+// The beam-search memory workload on the bundled models over the GPU KV arena (CPU route here):
+// runs under a tight budget with the static split and with the planner, keeping every invariant.
+import { describe, expect, it } from 'vitest';
+import { benchMemoryMeasured, formatMeasuredMemoryBench } from '../src/commands/bench-memory-measured.ts';
+
+describe('measured memory benchmark (bundled models, WebGPU, tight KV budget)', () => {
+  it('runs the planner and the static split side by side under memory pressure', async () => {
+    const lines: string[] = [];
+    const rows = await benchMemoryMeasured({ ns: [8], iterations: 2, kvBudgetMiB: 1.25, checkInvariants: true, onPlannerLog: (l) => lines.push(l) });
+    expect(rows.map((r) => r.split)).toEqual(['static-50/50', 'planner']);
+    for (const r of rows) {
+      expect(r.source).toBe('measured');
+      expect(r.latencyMs).toBeGreaterThan(0);
+      // 1.25 MiB of 48 KiB pages (16 tokens x 3 KiB): 13 per model in the static split, never more than the arena.
+      expect((r.meanGeneratorPages + r.meanVerifierPages) * 49152).toBeLessThanOrEqual(1.25 * 2 ** 20);
+      expect(r.copyOnWriteCopies).toBeGreaterThan(0);
+      expect(r.evictions + r.preemptions).toBeGreaterThan(0);
+    }
+    expect(rows[0].meanGeneratorPages).toBe(13);
+    expect(lines).toHaveLength(2);
+    expect(formatMeasuredMemoryBench(rows, 1.25)).toMatch(/measured on this device/);
+  }, 300_000);
+});
