@@ -92,6 +92,11 @@ export interface IterationWorkload {
   generatorContext: number;
   verifierContext: number;
   sharedPrefixTokens: number;
+  /** Distinct tokens over all beams (shared prefixes once) and the longest beam, per model. */
+  distinctGeneratorTokens: number;
+  distinctVerifierTokens: number;
+  longestGeneratorTokens: number;
+  longestVerifierTokens: number;
   /** Pages each pool needs at the least: the longest beam's context plus room for a step. */
   minGeneratorPages: number;
   minVerifierPages: number;

@@ -11,6 +11,7 @@ import { newCounters, timedForward, type SearchCounters, type SearchEnv, type Se
 import { generatePhase } from './generation.ts';
 import { verifyPhase } from './verification.ts';
 import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
+import { prefixAwareOrder, sharedPrefix } from './prefix-scheduler.ts';
 
 export interface BeamResult {
   text: string;
@@ -130,12 +131,24 @@ function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: num
   const split = opts.planMemory({
     iteration: it, beams: active.length, stepLengths: stepLengths.length ? stepLengths : [64],
     generatorContext: mean((b) => b.tokens.length), verifierContext: mean((b) => b.verifierTokens.length), sharedPrefixTokens: active[0].promptLength,
+    distinctGeneratorTokens: distinctTokens(active.map((b) => b.tokens)),
+    distinctVerifierTokens: distinctTokens(active.map((b) => b.verifierTokens)),
+    longestGeneratorTokens: Math.max(...active.map((b) => b.tokens.length)) + Math.max(...stepLengths, 64),
+    longestVerifierTokens: Math.max(...active.map((b) => b.verifierTokens.length)) + Math.max(...stepLengths, 64),
     minGeneratorPages: Math.ceil((Math.max(...active.map((b) => b.tokens.length)) + 512) / env.generatorPool.pageSize) + 1,
     minVerifierPages: Math.ceil((Math.max(...active.map((b) => b.verifierTokens.length)) + 512) / env.verifierPool.pageSize) + 1,
   });
   if (!split) return;
   env.generatorPool.setCapacity(split.generatorPages);
   env.verifierPool.setCapacity(split.verifierPages);
+}
+
+/** Tokens in the trie of the sequences: each sequence minus its common prefix with its predecessor in greedy-LCP order. */
+function distinctTokens(seqs: number[][]): number {
+  const order = prefixAwareOrder(seqs);
+  let total = 0;
+  for (let i = 0; i < order.length; i++) total += seqs[order[i]].length - (i > 0 ? sharedPrefix(seqs[order[i]], seqs[order[i - 1]]) : 0);
+  return total;
 }
 
 type Phase = (active: Beam[], it: number) => Promise<void>;
