@@ -1,8 +1,10 @@
 // y[r, N_OFFSET + n] (+)= sum_k xn[r, k] * W[n, k] + bias[N_OFFSET + n] for the rows of one weight part,
 // where xn = x, or with NORM = 1 the RMSNorm of x (x / sqrt(mean(x^2) + EPS) * norm_w: the layer norm
-// before the projection, fused into it).
+// before the projection, fused into it). With GLU = 1 (the SwiGLU MLP's gate/up projection, fused with
+// the activation): y[r, n] = silu(xn W[n]) * (xn W_up[n]), W the gate and W_up the up projection.
 // Prepended consts: K, N (rows of this part), N_OFFSET, OUT_STRIDE, FORMAT, ROWS_PER_TILE, HAS_BIAS,
-// ACCUMULATE (add into y: the residual add fused into the projection), NORM, EPS, GRID_X (gpu variant).
+// ACCUMULATE (add into y: the residual add fused into the projection), NORM, EPS, GLU, GRID_X (gpu
+// variant); then dequant.wgsl for `w` and again for `w_up`.
 //
 // Determinism (the search's exact-equivalence guarantee rests on it): every output element is summed
 // in one fixed order that depends on nothing but (n, K): per group of 32, a sequential sum of 8 vec4
@@ -18,7 +20,9 @@ struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<storage, read> scales: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read> w_up: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read> scales_up: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
 
 const X_VEC_PER_ROW: u32 = K / 4u;
 
@@ -38,9 +42,10 @@ fn inverse_rms(sum_of_squares: f32) -> f32 {
   return 1.0 / sqrt(sum_of_squares / f32(K) + EPS);
 }
 
-fn store(r: u32, n: u32, acc: f32) {
+fn store(r: u32, n: u32, acc: f32, acc_up: f32) {
   var value = acc;
   if (HAS_BIAS == 1u) { value += bias[N_OFFSET + n]; }
+  if (GLU == 1u) { value = value / (1.0 + exp(-value)) * acc_up; }
   let i = r * OUT_STRIDE + N_OFFSET + n;
   if (ACCUMULATE == 1u) { y[i] = y[i] + value; } else { y[i] = value; }
 }
@@ -62,12 +67,18 @@ fn main_cpu(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   var acc: array<f32, ROWS_PER_TILE>;
+  var acc_up: array<f32, ROWS_PER_TILE>;
   for (var g = 0u; g < GROUPS; g++) {
     let v = decode_group(n, g);
     let scale = group_scale(n, g);
     for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g, inv[t]) * scale; }
+    if (GLU == 1u) {
+      let vu = decode_group_up(n, g);
+      let su = group_scale_up(n, g);
+      for (var t = 0u; t < count; t++) { acc_up[t] += group_row_dot(vu, r0 + t, g, inv[t]) * su; }
+    }
   }
-  for (var t = 0u; t < count; t++) { store(r0 + t, n, acc[t]); }
+  for (var t = 0u; t < count; t++) { store(r0 + t, n, acc[t], acc_up[t]); }
 }
 
 // GPUs: a workgroup of 64 threads computes CPW = 8 output columns for a tile of ROWS_PER_TILE rows;
@@ -77,6 +88,7 @@ const WG: u32 = 64u;
 const TPC: u32 = 8u;
 const CPW: u32 = WG / TPC;
 var<workgroup> partial: array<f32, WG * ROWS_PER_TILE>;
+var<workgroup> partial_up: array<f32, WG * ROWS_PER_TILE>;
 
 @compute @workgroup_size(64)
 fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -105,22 +117,34 @@ fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     workgroupBarrier();
   }
   var acc: array<f32, ROWS_PER_TILE>;
+  var acc_up: array<f32, ROWS_PER_TILE>;
   if (n < N) {
     for (var g = lane; g < GROUPS; g += TPC) {
       let v = decode_group(n, g);
       let scale = group_scale(n, g);
       for (var t = 0u; t < count; t++) { acc[t] += group_row_dot(v, r0 + t, g, inv[t]) * scale; }
+      if (GLU == 1u) {
+        let vu = decode_group_up(n, g);
+        let su = group_scale_up(n, g);
+        for (var t = 0u; t < count; t++) { acc_up[t] += group_row_dot(vu, r0 + t, g, inv[t]) * su; }
+      }
     }
   }
-  for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] = acc[t]; }
+  for (var t = 0u; t < ROWS_PER_TILE; t++) {
+    partial[t * WG + tid] = acc[t];
+    partial_up[t * WG + tid] = acc_up[t];
+  }
   workgroupBarrier();
   for (var stride = TPC / 2u; stride > 0u; stride = stride / 2u) {
     if (lane < stride) {
-      for (var t = 0u; t < ROWS_PER_TILE; t++) { partial[t * WG + tid] += partial[t * WG + tid + stride]; }
+      for (var t = 0u; t < ROWS_PER_TILE; t++) {
+        partial[t * WG + tid] += partial[t * WG + tid + stride];
+        if (GLU == 1u) { partial_up[t * WG + tid] += partial_up[t * WG + tid + stride]; }
+      }
     }
     workgroupBarrier();
   }
   if (lane == 0u && n < N) {
-    for (var t = 0u; t < count; t++) { store(r0 + t, n, partial[t * WG + tid]); }
+    for (var t = 0u; t < count; t++) { store(r0 + t, n, partial[t * WG + tid], partial_up[t * WG + tid]); }
   }
 }

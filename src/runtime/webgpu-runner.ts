@@ -2,10 +2,11 @@
 // reading and writing K/V through per-sequence block tables.
 //
 // Loading streams the source's tensors one at a time, packs each into the chosen weight format and
-// uploads it before asking for the next; q/k/v and gate/up are written as row blocks of one fused
-// matrix each. One forward call records every layer's kernels into one command buffer:
+// uploads it before asking for the next; q/k/v are written as row blocks of one fused matrix. One
+// forward call records every layer's kernels into one command buffer (norms, activation and residual
+// adds fused into the projections: 6 dispatches per layer):
 //   embed -> per layer [rmsnorm + qkv matmul + bias, rope + kv-write, attention, o matmul + residual,
-//   rmsnorm + gate/up matmul, swiglu, down matmul + residual] (norms and residual adds fused) -> per slice of output rows
+//   rmsnorm + gate/up matmul + swiglu, down matmul + residual] -> per slice of output rows
 //   [final rmsnorm of those rows, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
 //
 // KV storage: page p is PAGE BYTES = pageSize * kvBytesPerToken(config) bytes (f32 K and V of every
@@ -22,7 +23,6 @@ import { createMatmul } from '../gpu/kernels/matmul.ts';
 import { createRmsNorm } from '../gpu/kernels/rmsnorm.ts';
 import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts';
 import { createAttention } from '../gpu/kernels/attention.ts';
-import { createSwiGlu } from '../gpu/kernels/swiglu.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
@@ -61,7 +61,8 @@ interface LayerWeights {
   qkvBias: GPUBuffer;
   o: GpuMatrix;
   postNorm: GPUBuffer;
-  gateUp: GpuMatrix;
+  gate: GpuMatrix;
+  up: GpuMatrix;
   down: GpuMatrix;
 }
 
@@ -95,7 +96,8 @@ function allocateWeights(gpu: GpuContext, c: Qwen2Config, format: WeightFormat, 
     qkvBias: vector(H + 2 * kvDim, `l${i}.qkv_bias`),
     o: matrix(H, H, `l${i}.o`),
     postNorm: vector(H, `l${i}.post_norm`),
-    gateUp: matrix(2 * I, H, `l${i}.gate_up`),
+    gate: matrix(I, H, `l${i}.gate`),
+    up: matrix(I, H, `l${i}.up`),
     down: matrix(H, I, `l${i}.down`),
   }));
   const w: Weights = { embed: matrix(c.vocabSize, H, 'embed'), layers, finalNorm: vector(H, 'final_norm'), bytes: 0 };
@@ -108,7 +110,7 @@ function allocateWeights(gpu: GpuContext, c: Qwen2Config, format: WeightFormat, 
 }
 
 function weightMatrices(w: Weights): GpuMatrix[] {
-  const all = [w.embed, w.lmHead, w.vHead?.w, w.score?.w0, w.score?.w2, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gateUp, l.down])];
+  const all = [w.embed, w.lmHead, w.vHead?.w, w.score?.w0, w.score?.w2, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])];
   return all.filter((m): m is GpuMatrix => m !== undefined);
 }
 
@@ -157,8 +159,8 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
         case 'self_attn.k_proj.bias': putVector(L.qkvBias, H, t.values); break;
         case 'self_attn.v_proj.bias': putVector(L.qkvBias, H + kvDim, t.values); break;
         case 'self_attn.o_proj.weight': putMatrix(L.o, 0, t.values, rows, cols); break;
-        case 'mlp.gate_proj.weight': putMatrix(L.gateUp, 0, t.values, rows, cols); break;
-        case 'mlp.up_proj.weight': putMatrix(L.gateUp, I, t.values, rows, cols); break;
+        case 'mlp.gate_proj.weight': putMatrix(L.gate, 0, t.values, rows, cols); break;
+        case 'mlp.up_proj.weight': putMatrix(L.up, 0, t.values, rows, cols); break;
         case 'mlp.down_proj.weight': putMatrix(L.down, 0, t.values, rows, cols); break;
       }
     } else if (t.name === 'model.embed_tokens.weight') putMatrix(w.embed, 0, t.values, rows, cols);
@@ -252,8 +254,8 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   const T = maxBatchTokens;
   const headRows = headSliceRows(c, T, maxBinding);
   const maxTableEntries = T * Math.ceil(c.maxPositions / pageSize);
-  // The widest activation (fused gate/up) must fit one binding.
-  const widestRow = Math.max(2 * I, qkvCols) * 4;
+  // The widest activation must fit one binding.
+  const widestRow = Math.max(I, qkvCols) * 4;
   if (T * widestRow > maxBinding) {
     throw new OptionError(`maxBatchTokens ${T} is too large for this device and model: at most ${Math.floor(maxBinding / widestRow)} token rows fit one storage binding`);
   }
@@ -271,7 +273,6 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
       x: storageBuffer(device, T * H * 4, 'x'),
       qkv: storageBuffer(device, T * qkvCols * 4, 'qkv'),
       attn: storageBuffer(device, T * H * 4, 'attn'),
-      gateUp: storageBuffer(device, T * 2 * I * 4, 'gate_up'),
       act: storageBuffer(device, T * I * 4, 'act'),
       headIn: storageBuffer(device, headRows * H * 4, 'head_in'),
       headMid: storageBuffer(device, headRows * H * 4, 'head_mid'),
@@ -308,8 +309,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     body.push(await createRopeKv(device, kvShape, { ...common, table: buf.ropeTable }));
     body.push(await createAttention(device, cls, kvShape, { ...common, out: buf.attn }));
     body.push((await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }));
-    body.push((await createMatmul(device, { matrix: L.gateUp, deviceClass: cls, hasBias: false, accumulate: false, normEps: c.rmsNormEps })).bind({ dims: buf.dims, x: buf.x, norm: L.postNorm, y: buf.gateUp }));
-    body.push(await createSwiGlu(device, I, { dims: buf.dims, gateUp: buf.gateUp, act: buf.act }));
+    body.push((await createMatmul(device, { matrix: L.gate, up: L.up, deviceClass: cls, hasBias: false, accumulate: false, normEps: c.rmsNormEps })).bind({ dims: buf.dims, x: buf.x, norm: L.postNorm, y: buf.act }));
     body.push((await createMatmul(device, { matrix: L.down, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.act, y: buf.x }));
   }
 

@@ -17,13 +17,12 @@ import { createEmbedding } from '../gpu/kernels/embedding.ts';
 import { createRmsNorm } from '../gpu/kernels/rmsnorm.ts';
 import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts';
 import { createAttention } from '../gpu/kernels/attention.ts';
-import { createSwiGlu } from '../gpu/kernels/swiglu.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../model/quant.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../model/random-model.ts';
 import type { ModelSource } from '../model/source.ts';
-import { matmulRef, rmsNormRef, ropeRef, siluMulRef, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
+import { matmulRef, rmsNormRef, ropeRef, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { GREEDY, sampleToken } from '../runtime/sampler.ts';
 import type { ForwardBatch, ModelRunner } from '../runtime/types.ts';
@@ -110,6 +109,8 @@ export interface MatmulCase {
   perturbReference?: boolean;
   /** RMSNorm the input rows first (the fused layer norm). */
   norm?: boolean;
+  /** SwiGLU: a second (up) matrix; output silu(x Wg^T) * (x Wu^T). */
+  glu?: boolean;
 }
 
 export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Promise<CheckResult> {
@@ -124,6 +125,8 @@ export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Pro
   const y0 = randomArray(c.rows * c.n, rand);
   const normW = randomArray(c.k, rand);
   const xn = c.norm ? rmsNormRef(x, c.rows, c.k, normW, 1e-6) : x;
+  const packedUp = packMatrix(randomArray(c.n * c.k, rand, 1 / Math.sqrt(c.k)), c.n, c.k, c.format);
+  const wu = unpackMatrix(packedUp);
   const m = createGpuMatrix(d, c.format, c.n, c.k, c.maxPartBytes ?? gpu.limits.maxStorageBufferBindingSize, 'check');
   writeMatrixRows(d, m, 0, packed);
   const dims = uniformBuffer(d, [c.rows, 0, 0, 0], 'dims');
@@ -131,27 +134,46 @@ export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Pro
   const bb = storageBufferWith(d, bias, 'bias');
   const yb = storageBufferWith(d, y0, 'y');
   const nb = storageBufferWith(d, normW, 'norm');
-  const mm = await createMatmul(d, { matrix: m, deviceClass: c.deviceClass, hasBias: c.bias, accumulate: c.accumulate, normEps: c.norm ? 1e-6 : undefined });
+  const up = c.glu ? createGpuMatrix(d, c.format, c.n, c.k, c.maxPartBytes ?? gpu.limits.maxStorageBufferBindingSize, 'check-up') : undefined;
+  if (up) writeMatrixRows(d, up, 0, packedUp);
+  const mm = await createMatmul(d, { matrix: m, up, deviceClass: c.deviceClass, hasBias: c.bias, accumulate: c.accumulate, normEps: c.norm ? 1e-6 : undefined });
   await run(d, [[mm.bind({ dims, x: xb, bias: c.bias ? bb : undefined, norm: c.norm ? nb : undefined, y: yb }), c.rows]]);
   const got = await read(d, yb, c.rows * c.n);
-  const want = matmulRef(xn, c.rows, wq, c.n, c.k, c.bias ? bias : undefined);
-  const magnitude = new Float64Array(c.rows * c.n);
+  const gate = matmulRef(xn, c.rows, wq, c.n, c.k, c.bias ? bias : undefined);
+  const upOut = matmulRef(xn, c.rows, wu, c.n, c.k);
+  // Error bound of a dot product: (K + 4) ulps of sum |x_k w_k| (see the top of this file); with the
+  // fused norm each normalized input carries up to (K + 8) ulps of relative error too.
+  const ulps = c.k + 4 + (c.norm ? c.k + 8 : 0);
+  const dotBound = (w: Float32Array, r: number, j: number, withBias: boolean) => {
+    let s = withBias ? Math.abs(bias[j]) : 0;
+    for (let i = 0; i < c.k; i++) s += Math.abs(xn[r * c.k + i] * w[j * c.k + i]);
+    return ulps * U * s;
+  };
+  const want = new Float64Array(c.rows * c.n);
+  const bound = new Float64Array(c.rows * c.n);
   for (let r = 0; r < c.rows; r++) {
     for (let j = 0; j < c.n; j++) {
-      let s = c.bias ? Math.abs(bias[j]) : 0;
-      for (let i = 0; i < c.k; i++) s += Math.abs(xn[r * c.k + i] * wq[j * c.k + i]);
-      if (c.accumulate) {
-        want[r * c.n + j] += y0[r * c.n + j];
-        s += Math.abs(y0[r * c.n + j]);
+      const i = r * c.n + j;
+      const bg = dotBound(wq, r, j, c.bias);
+      if (c.glu) {
+        // silu'(g) <= 1.1: gate errors scale by |up|, up errors by |silu(g)|; plus exp and 3 roundings.
+        const g = gate[i];
+        const silu = g / (1 + Math.exp(-g));
+        want[i] = silu * upOut[i];
+        bound[i] = 1.1 * bg * Math.abs(upOut[i]) + Math.abs(silu) * dotBound(wu, r, j, false) + 24 * U * Math.abs(want[i]);
+      } else {
+        want[i] = gate[i];
+        bound[i] = bg;
       }
-      magnitude[r * c.n + j] = s;
+      if (c.accumulate) {
+        want[i] += y0[i];
+        bound[i] += ulps * U * Math.abs(y0[i]);
+      }
     }
   }
-  for (const b of [dims, xb, bb, yb, nb, ...m.parts.flatMap((p) => [p.data, p.scales])]) b.destroy();
-  const name = `matmul ${c.format} ${c.deviceClass} rows=${c.rows} ${c.n}x${c.k}${c.norm ? ' of rmsnorm(x)' : ''}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${m.parts.length > 1 ? ` ${m.parts.length} parts` : ''}`;
-  // With the fused norm, each normalized input carries up to (K + 8) ulps of relative error too.
-  const ulps = c.k + 4 + (c.norm ? c.k + 8 : 0);
-  return compare(name, got, want, (i) => ulps * U * magnitude[i] + 1e-30);
+  for (const b of [dims, xb, bb, yb, nb, ...[...m.parts, ...(up?.parts ?? [])].flatMap((p) => [p.data, p.scales])]) b.destroy();
+  const name = `matmul ${c.format} ${c.deviceClass} rows=${c.rows} ${c.n}x${c.k}${c.norm ? ' of rmsnorm(x)' : ''}${c.glu ? ' swiglu' : ''}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${m.parts.length > 1 ? ` ${m.parts.length} parts` : ''}`;
+  return compare(name, got, want, (i) => bound[i] + 1e-30);
 }
 
 export async function checkEmbedding(gpu: GpuContext, format: WeightFormat, seed = 2): Promise<CheckResult> {
@@ -322,24 +344,6 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   return res;
 }
 
-export async function checkSwiGlu(gpu: GpuContext, seed = 6): Promise<CheckResult> {
-  const d = gpu.device;
-  const rand = mulberry32(seed);
-  const rows = 5;
-  const I = 40;
-  const gu = randomArray(rows * 2 * I, rand, 6);
-  const dims = uniformBuffer(d, [rows, 0, 0, 0], 'dims');
-  const gateUp = storageBufferWith(d, gu, 'gu');
-  const act = storageBuffer(d, rows * I * 4, 'act');
-  await run(d, [[await createSwiGlu(d, I, { dims, gateUp, act }), rows]]);
-  const got = await read(d, act, rows * I);
-  const want = new Float64Array(rows * I);
-  for (let r = 0; r < rows; r++) for (let i = 0; i < I; i++) want[r * I + i] = siluMulRef(gu[r * 2 * I + i], gu[r * 2 * I + I + i]);
-  for (const b of [dims, gateUp, act]) b.destroy();
-  // exp (<= 3 + 2|x| ulps, |x| <= 6), one add, a division and a product.
-  return compare('swiglu', got, want, relBound(want, 24, 1e-30));
-}
-
 export async function checkHeads(gpu: GpuContext, seed = 7): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
@@ -401,12 +405,15 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
       for (const rows of [2, 9]) {
         const c: MatmulCase = { format, deviceClass, rows, k: 128, n: 44, bias: rows === 2, accumulate: false, norm: true };
         checks.push({ name: `matmul ${format} ${deviceClass} rows=${rows} of rmsnorm(x)`, run: (g) => checkMatmul(g, c) });
+        const glu: MatmulCase = { format, deviceClass, rows, k: 64, n: 36, bias: false, accumulate: false, norm: rows === 9, glu: true };
+        checks.push({ name: `matmul ${format} ${deviceClass} rows=${rows} swiglu`, run: (g) => checkMatmul(g, glu) });
       }
     }
     const rowBytes = wordsPerRow(format, 64) * 4;
     // 70 columns in parts of 20 (the gpu variant's 8-column workgroups end mid-part); 9 rows: a gpu tile.
     const deviceClass = format === 'f32' ? 'cpu' : 'gpu';
     checks.push({ name: `matmul ${format} ${deviceClass} split`, run: (g) => checkMatmul(g, { format, deviceClass, rows: format === 'q4' ? 9 : 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }) });
+    checks.push({ name: `matmul ${format} ${deviceClass} split swiglu`, run: (g) => checkMatmul(g, { format, deviceClass, rows: 5, k: 64, n: 70, bias: false, accumulate: false, glu: true, maxPartBytes: 20 * rowBytes }) });
     checks.push({ name: `embedding ${format}`, run: (g) => checkEmbedding(g, format) });
   }
   for (const deviceClass of ['cpu', 'gpu'] as const) {
@@ -416,7 +423,6 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
     checks.push({ name: `attention ${deviceClass} long context`, run: (g) => checkAttention(g, deviceClass, true) });
   }
   checks.push({ name: 'rope + kv-write', run: checkRopeKv });
-  checks.push({ name: 'swiglu', run: checkSwiGlu });
   checks.push({ name: 'heads', run: checkHeads });
   checks.push({ name: 'page-copy', run: checkPageCopy });
   return checks;
