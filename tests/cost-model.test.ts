@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  forwardCost, modelShape, predictDecodeMs, predictForwardMs, weightBytes, kvBytesPerTokenOf, nearlyFreeDecodeBatch, hostTransferMs,
+  calibrationSample, replayTrace, forwardCost, modelShape, predictDecodeMs, predictForwardMs, weightBytes, kvBytesPerTokenOf, nearlyFreeDecodeBatch, hostTransferMs,
 } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, measuredProfile, HARDWARE_PROFILES } from '../src/metrics/hardware-profiles.ts';
 import { OptionError } from '../src/errors.ts';
@@ -93,5 +93,27 @@ describe('profiles', () => {
     expect(p.dispatchMs).toBeCloseTo(0.02, 5);
     expect(p.callMs).toBeCloseTo(0.5, 4);
     expect(() => measuredProfile(samples.slice(0, 1))).toThrow(OptionError);
+  });
+});
+
+describe('trace replay and calibration samples', () => {
+  it('replays a trace per model on a profile', () => {
+    const shapes = { generator: gen15, verifier: modelShape('skywork-prm-1.5b') };
+    const trace = [
+      { model: 'generator' as const, sequences: 4, newTokens: 4, contextTokens: 400, pagesTouched: 28, ms: 50 },
+      { model: 'verifier' as const, sequences: 4, newTokens: 200, contextTokens: 400, pagesTouched: 40, ms: 80 },
+    ];
+    const r = replayTrace(rtx, shapes, trace);
+    expect(r.generatorMs).toBeCloseTo(predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 400 }), 9);
+    expect(r.verifierMs).toBeGreaterThan(0);
+    expect(r.totalMs).toBeCloseTo(r.generatorMs + r.verifierMs, 9);
+    expect(replayTrace(hardwareProfile('h200'), shapes, trace).totalMs).toBeLessThan(r.totalMs);
+  });
+
+  it('calibration samples carry the call\'s bytes and FLOPs, whatever the profile', () => {
+    const call = { sequences: 8, newTokens: 8, contextTokens: 800 };
+    const s = calibrationSample(gen15, call, 12.5);
+    const c = forwardCost(rtx, gen15, call);
+    expect([s.bytes, s.flops, s.dispatches, s.ms]).toEqual([c.bytes, c.flops, c.dispatches, 12.5]);
   });
 });

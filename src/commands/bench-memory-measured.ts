@@ -8,8 +8,8 @@
 import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
 import { mulberry32 } from '../model/random-model.ts';
-import { forwardCost, shapeFromConfig, type ModelShape } from '../metrics/cost-model.ts';
-import { HARDWARE_PROFILES, measuredProfile, type CalibrationSample, type HardwareProfile } from '../metrics/hardware-profiles.ts';
+import { calibrationSample, shapeFromConfig, type ModelShape } from '../metrics/cost-model.ts';
+import { measuredProfile, type CalibrationSample, type HardwareProfile } from '../metrics/hardware-profiles.ts';
 import { DEFAULT_STEP_STATISTICS } from '../metrics/synthetic-model.ts';
 import { createGpuKvArena, type GpuKvArena } from '../runtime/gpu-arena.ts';
 import { KvArena, type KvPool, type KvSequence } from '../runtime/kv-arena.ts';
@@ -88,7 +88,6 @@ async function runPending(pool: KvPool, runner: ModelRunner, seqs: KvSequence[],
 /** A measured profile for the planner: decode at a few batch sizes and one prefill, fitted. */
 async function calibrate(arena: KvArena, gen: WebGpuRunner, ver: WebGpuRunner, shapes: { g: ModelShape; v: ModelShape }): Promise<HardwareProfile> {
   const samples: CalibrationSample[] = [];
-  const ref = HARDWARE_PROFILES.rtx4090; // only for bytes/FLOPs/dispatches, which do not depend on it
   const time = async (pool: KvPool, runner: ModelRunner, shape: ModelShape, seqs: KvSequence[]) => {
     const res = await pool.schedule(seqs, MAX_BATCH_TOKENS);
     const newTokens = res.chunks.reduce((a, c) => a + c.tokens.length, 0);
@@ -97,8 +96,7 @@ async function calibrate(arena: KvArena, gen: WebGpuRunner, ver: WebGpuRunner, s
     await runner.forward({ chunks: res.chunks });
     const ms = performance.now() - t0;
     pool.commit(res.scheduled);
-    const c = forwardCost(ref, shape, { sequences: res.chunks.length, newTokens, contextTokens: context });
-    samples.push({ bytes: c.bytes, flops: c.flops, dispatches: c.dispatches, ms });
+    samples.push(calibrationSample(shape, { sequences: res.chunks.length, newTokens, contextTokens: context }, ms));
   };
   for (const batch of [1, 4, 8]) {
     const seqs = Array.from({ length: batch }, (_, i) => arena.generator.create([1 + i, 2, 3, 4, 5, 6, 7, 8]));

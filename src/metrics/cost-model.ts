@@ -3,7 +3,8 @@
 // fixed cost per dispatch and per call. The search's cost-model runner, the memory planner and the
 // benchmarks price forward calls with it; traces recorded on this device replay through it.
 import { parseQwen2Config, type Qwen2Config } from '../model/config.ts';
-import type { HardwareProfile } from './hardware-profiles.ts';
+import type { CalibrationSample, HardwareProfile } from './hardware-profiles.ts';
+import type { ForwardTrace } from '../runtime/types.ts';
 
 /** Weight formats the model prices: the engine's (f32, q8, q4: groups of 32 with f32 scales) and f16. */
 export type CostWeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
@@ -208,4 +209,27 @@ export function nearlyFreeDecodeBatch(profile: HardwareProfile, shape: ModelShap
     else break;
   }
   return best;
+}
+
+/** A timed call on this device as a calibration sample for measuredProfile() (bytes, FLOPs, dispatches). */
+export function calibrationSample(shape: ModelShape, call: ForwardCall, ms: number): CalibrationSample {
+  // Bytes, FLOPs and dispatches do not depend on the profile; any one serves to compute them.
+  const c = forwardCost(UNIT_PROFILE, shape, call);
+  return { bytes: c.bytes, flops: c.flops, dispatches: c.dispatches, ms };
+}
+
+const UNIT_PROFILE: HardwareProfile = {
+  name: 'unit', label: 'unit rates', memoryBytes: 1, bandwidth: 1, peakFlops: 1, bandwidthEfficiency: 1, computeEfficiency: 1, dispatchMs: 0, callMs: 0, hostLinkBandwidth: 1,
+};
+
+/** Replays recorded forward calls on another profile: predicted ms per model and in total. */
+export function replayTrace(profile: HardwareProfile, shapes: { generator: ModelShape; verifier: ModelShape }, trace: readonly ForwardTrace[]): { generatorMs: number; verifierMs: number; totalMs: number } {
+  let generatorMs = 0;
+  let verifierMs = 0;
+  for (const t of trace) {
+    const ms = predictForwardMs(profile, shapes[t.model], { sequences: t.sequences, newTokens: t.newTokens, contextTokens: t.contextTokens });
+    if (t.model === 'generator') generatorMs += ms;
+    else verifierMs += ms;
+  }
+  return { generatorMs, verifierMs, totalMs: generatorMs + verifierMs };
 }

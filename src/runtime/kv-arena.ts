@@ -149,10 +149,6 @@ class FreePages {
     for (const p of pages) this.push(p);
   }
 
-  has(p: number): boolean {
-    return this.heap.includes(p);
-  }
-
   values(): readonly number[] {
     return this.heap;
   }
