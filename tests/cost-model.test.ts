@@ -107,7 +107,11 @@ describe('trace replay and calibration samples', () => {
     expect(r.generatorMs).toBeCloseTo(predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 400 }), 9);
     expect(r.verifierMs).toBeGreaterThan(0);
     expect(r.totalMs).toBeCloseTo(r.generatorMs + r.verifierMs, 9);
-    expect(replayTrace(hardwareProfile('h200'), shapes, trace).totalMs).toBeLessThan(r.totalMs);
+    // Memory-bound decode is faster on the H200's HBM; the compute-bound prefill is not (WGSL has no
+    // tensor cores: 67 fp32 TFLOP/s against the RTX 4090's 82.6).
+    const h = replayTrace(hardwareProfile('h200'), shapes, trace);
+    expect(h.generatorMs).toBeLessThan(r.generatorMs);
+    expect(h.verifierMs).toBeGreaterThan(r.verifierMs);
   });
 
   it('calibration samples carry the call\'s bytes and FLOPs, whatever the profile', () => {
