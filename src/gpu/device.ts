@@ -167,6 +167,6 @@ export async function createGpu(options: DeviceOptions = {}): Promise<GpuContext
 
 /** One line naming the route and adapter, for logs and benchmark reports. */
 export function describeGpu(g: GpuContext): string {
-  const name = g.adapterInfo.device || g.adapterInfo.description || g.adapterInfo.vendor || 'unknown adapter';
+  const name = g.adapterInfo.device || g.adapterInfo.description || g.adapterInfo.vendor || 'an adapter that does not name itself';
   return `${g.route} on ${name} (${g.deviceClass} device${g.hasF16 ? ', shader-f16' : ''})`;
 }
