@@ -10,7 +10,8 @@ import { FormatError } from '../src/errors.ts';
 import { parseQwen2Config } from '../src/model/config.ts';
 import { readGgufHeader, readGgufTensor } from '../src/model/gguf.ts';
 import { loadGgufModel, hfTensorName } from '../src/model/gguf-loader.ts';
-import { GgmlType, dequantize, quantize } from '../src/model/gguf-quant.ts';
+import { GGML_BLOCKS, GgmlType, dequantize, dequantizeInto, quantize } from '../src/model/gguf-quant.ts';
+import { readTensorSlices } from '../src/model/tensor-reader.ts';
 import { ggufTokenizerFiles } from '../src/model/gguf-tokenizer.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import { memoryFile, memoryFileSet } from '../src/model/sources/byte-file.ts';
@@ -34,6 +35,20 @@ describe('GGML block dequantizers', () => {
       expect(worst).toBeLessThan(1e-5);
     });
   }
+
+  it('decodes in slices of whole blocks exactly as in one piece, reporting progress between slices', async () => {
+    for (const [name, ref] of Object.entries(reference.types)) {
+      const type = GgmlType[name as keyof typeof GgmlType];
+      const bytes = Uint8Array.from(ref.bytes);
+      const blk = GGML_BLOCKS[type]!;
+      const out = new Float32Array(ref.values.length);
+      const seen: number[] = [];
+      await readTensorSlices(memoryFile('t', bytes), 0, bytes.length, out, { blockBytes: blk.bytes, blockElements: blk.elements },
+        (b, o) => dequantizeInto(type, b, o), name, (n) => seen.push(n), blk.bytes + 1);
+      expect(Array.from(out)).toEqual(Array.from(dequantize(type, bytes, ref.values.length)));
+      expect(seen).toEqual(Array.from({ length: bytes.length / blk.bytes - 1 }, (_, i) => (i + 1) * blk.bytes));
+    }
+  });
 
   // Tolerances of the simple quantizers on values in [-1, 1): relative RMS error of the block's range.
   const tolerance: Array<[keyof typeof GgmlType, number]> = [['F16', 3e-4], ['BF16', 3e-3], ['Q8_0', 6e-3], ['Q6_K', 0.02], ['Q4_0', 0.1], ['Q4_K', 0.08]];

@@ -96,7 +96,7 @@ export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgres
       let bytesDone = 0;
       let tensorsDone = 0;
       for (const t of plan) {
-        const values = await readGgufTensor(file, t.info);
+        const values = await readGgufTensor(file, t.info, (n) => progress?.({ phase, bytesDone: bytesDone + n, bytesTotal, tensorsDone, tensorsTotal: plan.length }));
         bytesDone += t.info.end - t.info.begin;
         tensorsDone++;
         progress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal: plan.length });

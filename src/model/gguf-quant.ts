@@ -44,6 +44,13 @@ export function ggmlTypeName(t: number): string {
 /** Dequantizes `count` elements (a multiple of the block size) from `bytes` into a new Float32Array. */
 export function dequantize(type: GgmlType, bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
+  dequantizeInto(type, bytes, out);
+  return out;
+}
+
+/** Dequantizes whole blocks from `bytes` into `out` (out.length elements). */
+export function dequantizeInto(type: GgmlType, bytes: Uint8Array, out: Float32Array): void {
+  const count = out.length;
   switch (type) {
     case GgmlType.F32: decodeF32(bytes, 0, count, out); break;
     case GgmlType.F16: decodeF16(bytes, 0, count, out); break;
@@ -58,7 +65,6 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number): Fl
     case GgmlType.Q6_K: dequantQ6_K(bytes, out); break;
     default: throw new RangeError(`dequantize: unsupported type ${ggmlTypeName(type)}`);
   }
-  return out;
 }
 
 const half = (b: Uint8Array, p: number) => f16ToF32(b[p] | (b[p + 1] << 8));

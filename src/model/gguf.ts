@@ -3,7 +3,8 @@
 // size read from the (untrusted) file is checked against the bytes that remain before anything is
 // allocated. Tensors are read and dequantized to f32 one at a time.
 import { FormatError } from '../errors.ts';
-import { GGML_BLOCKS, dequantize, ggmlTypeName, type GgmlType } from './gguf-quant.ts';
+import { GGML_BLOCKS, dequantizeInto, ggmlTypeName, type GgmlType } from './gguf-quant.ts';
+import { readTensorSlices } from './tensor-reader.ts';
 import { decodeUtf8, quote } from './json-guard.ts';
 import { readRange, type ByteFile } from './sources/byte-file.ts';
 
@@ -205,8 +206,11 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
   return { file, version, metadata, tensors: sorted };
 }
 
-/** Reads one tensor's blocks and dequantizes them to f32. */
-export async function readGgufTensor(file: ByteFile, t: GgufTensorInfo): Promise<Float32Array> {
-  const bytes = await readRange(file, t.begin, t.end - t.begin, `tensor ${quote(t.name)}`);
-  return dequantize(t.type, bytes, t.elements);
+/** Reads one tensor in slices of whole blocks, dequantizing each into the f32 output. */
+export async function readGgufTensor(file: ByteFile, t: GgufTensorInfo, onBytes?: (done: number) => void): Promise<Float32Array> {
+  const blk = GGML_BLOCKS[t.type]!;
+  const out = new Float32Array(t.elements);
+  await readTensorSlices(file, t.begin, t.end - t.begin, out, { blockBytes: blk.bytes, blockElements: blk.elements },
+    (bytes, o) => dequantizeInto(t.type, bytes, o), `tensor ${quote(t.name)}`, onBytes);
+  return out;
 }

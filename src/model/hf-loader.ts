@@ -119,7 +119,7 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
       let tensorsDone = 0;
       for (const { file, entries } of plan) {
         for (const e of entries) {
-          const values = await readSafetensorsTensor(file, e);
+          const values = await readSafetensorsTensor(file, e, (n) => progress?.({ phase, bytesDone: bytesDone + n, bytesTotal, tensorsDone, tensorsTotal }));
           bytesDone += e.end - e.begin;
           tensorsDone++;
           progress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal });

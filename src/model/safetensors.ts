@@ -5,6 +5,7 @@ import { FormatError } from '../errors.ts';
 import { decodeBf16, decodeF16, decodeF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
 import { isRecord, parseJsonBytes, quote } from './json-guard.ts';
 import { readRange, type ByteFile } from './sources/byte-file.ts';
+import { readTensorSlices } from './tensor-reader.ts';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -95,19 +96,13 @@ export function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Reads one tensor's bytes and converts them to f32 (f32 data is viewed in place, not copied). */
-export async function readSafetensorsTensor(file: ByteFile, entry: SafetensorsEntry): Promise<Float32Array> {
-  const bytes = await readRange(file, entry.begin, entry.end - entry.begin, `tensor ${quote(entry.name)}`);
-  return bytesToF32(bytes, entry.dtype);
-}
-
-export function bytesToF32(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
-  const count = bytes.length / SAFETENSORS_DTYPE_BYTES[dtype];
-  if (dtype === 'F32' && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
-  const out = new Float32Array(count);
-  if (dtype === 'F32') decodeF32(bytes, 0, count, out);
-  else if (dtype === 'F16') decodeF16(bytes, 0, count, out);
-  else decodeBf16(bytes, 0, count, out);
+/** Reads one tensor in slices, converting each to f32 into the output (see tensor-reader.ts). */
+export async function readSafetensorsTensor(file: ByteFile, entry: SafetensorsEntry, onBytes?: (done: number) => void): Promise<Float32Array> {
+  const bytesPer = SAFETENSORS_DTYPE_BYTES[entry.dtype];
+  const out = new Float32Array((entry.end - entry.begin) / bytesPer);
+  const decode = entry.dtype === 'F32' ? decodeF32 : entry.dtype === 'F16' ? decodeF16 : decodeBf16;
+  await readTensorSlices(file, entry.begin, entry.end - entry.begin, out, { blockBytes: bytesPer, blockElements: 1 },
+    (bytes, o) => decode(bytes, 0, o.length, o), `tensor ${quote(entry.name)}`, onBytes);
   return out;
 }
 
