@@ -246,3 +246,35 @@ export async function benchMeasured(
   }
   return { rows, ratios: ratioTable(rows) };
 }
+
+export interface BenchCommandOptions {
+  modes?: string[];
+  n?: number[];
+  /** 'measured' runs the bundled models on this device; a profile name runs the cost model. */
+  profile?: string;
+  /** Problems per row (measured: from the bundled test split). */
+  problems?: number;
+  /** For 'measured': the models' command options (backend, gpu, memory). */
+  search?: import('./command-options.ts').SearchCommandOptions;
+}
+
+/** `fasttts bench`: rows (one per profile, n, mode) and the ratio table against the baseline. */
+export async function benchCommand(o: BenchCommandOptions): Promise<{ rows: BenchRow[]; ratios: RatioRow[]; table: string }> {
+  if ((o.profile ?? 'rtx4090') !== 'measured') {
+    const r = await benchCostModel({ modes: o.modes, n: o.n, profile: o.profile ?? 'rtx4090', pairings: Object.keys(PAIRINGS), problems: o.problems ?? 1 });
+    return { ...r, table: formatRatios(r.ratios) };
+  }
+  const { openCommandModels } = await import('./command-options.ts');
+  const { parseDataset } = await import('./eval.ts');
+  const { answersEqual } = await import('../search/answer.ts');
+  const { readFile } = await import('node:fs/promises');
+  const problems = parseDataset(await readFile('data/arith-test.jsonl', 'utf8'), 'data/arith-test.jsonl', o.problems ?? 2);
+  const { models, speculationBatch } = await openCommandModels(o.search ?? {}, true);
+  try {
+    const device = o.search?.gpu?.route ?? 'cpu-reference';
+    const r = await benchMeasured(() => models.makeEnv(), problems, { n: o.n ?? [4, 8, 16], modes: o.modes, speculationBatch, device }, (a, b) => answersEqual(a, b));
+    return { ...r, table: formatRatios(r.ratios) };
+  } finally {
+    models.dispose();
+  }
+}

@@ -56,3 +56,25 @@ export async function evaluate(makeEnv: () => Promise<SearchEnv> | SearchEnv, op
     records,
   };
 }
+
+/** `fasttts eval` with parsed options: the data set (default: the bundled test split), up to `limit` problems. */
+export async function evalCommand(o: import('./command-options.ts').SearchCommandOptions & { dataset?: string; limit?: number; datasetText?: string }): Promise<EvalOutput> {
+  const { openCommandModels, searchOptionsFrom } = await import('./command-options.ts');
+  const file = o.dataset ?? 'data/arith-test.jsonl';
+  let text = o.datasetText;
+  if (text === undefined) {
+    try {
+      text = await (await import('node:fs/promises')).readFile(file, 'utf8');
+    } catch (e) {
+      throw new FormatError(file, `cannot read: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const problems = parseDataset(text, file, o.limit ?? Infinity);
+  const method = o.method ?? 'beam';
+  const { models, speculationBatch } = await openCommandModels(o, method === 'best-of-n' || method === 'beam' || method === 'dvts');
+  try {
+    return await evaluate(() => models.makeEnv(), searchOptionsFrom(o, speculationBatch), problems);
+  } finally {
+    models.dispose();
+  }
+}
