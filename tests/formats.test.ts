@@ -56,7 +56,8 @@ describe('same weights, every format, same logits', () => {
     it(`${label}: logit error within ${tol} of the RMS logit`, async () => {
       const dir = join(root, label.replace(/[^\w]+/g, '-'));
       await writeFixtureModel(dir, config, { ...opts, seed: 11 });
-      const model = await openModel(opts.format === 'gguf' ? join(dir, 'model.gguf') : dir);
+      // GGUF: the directory (config.json, tokenizer and model.gguf) stands for its lone .gguf file.
+      const model = await openModel(dir);
       expect(model.format).toBe(opts.format ?? 'safetensors');
       const got = await logits(model.source);
       let worst = 0;

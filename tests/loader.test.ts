@@ -75,6 +75,36 @@ describe('Hugging Face layout loader', () => {
     expect(model.config.numLayers).toBe(2);
   });
 
+  it('loads both PRM heads, and skips an lm_head stored next to tied embeddings', async () => {
+    const heads: Array<[string, string[]]> = [
+      ['Qwen2ForPrmModel', ['v_head.summary.weight', 'v_head.summary.bias']],
+      ['Qwen2ForProcessRewardModel', ['score.0.weight', 'score.0.bias', 'score.2.weight', 'score.2.bias']],
+    ];
+    for (const [arch, names] of heads) {
+      const dir = join(root, arch);
+      await writeFixtureModel(dir, { ...config, architectures: [arch] }, { dtype: 'bf16' });
+      const model = await loadHfModel(await nodeFileSet(dir));
+      const got = await collect(model.source.tensors());
+      for (const n of names) expect(got.has(n), n).toBe(true);
+      expect(got.has('lm_head.weight')).toBe(false);
+    }
+    // A tied checkpoint that also stores lm_head (some exporters do) loads; the copy is not streamed.
+    const c = tinyConfigJson();
+    const tensors = [];
+    for await (const t of randomModelSource(c).tensors()) tensors.push({ name: t.name, dtype: 'F32' as const, shape: t.shape, values: t.values });
+    tensors.push({ name: 'lm_head.weight', dtype: 'F32' as const, shape: [96, 64], values: new Float32Array(96 * 64) });
+    tensors.push({ name: 'model.layers.0.self_attn.rotary_emb.inv_freq', dtype: 'F32' as const, shape: [8], values: new Float32Array(8) });
+    const cfg = new TextEncoder().encode(JSON.stringify(c));
+    const tied = await loadHfModel(memoryFileSet('m', { 'config.json': cfg, 'model.safetensors': encodeSafetensors(tensors) }));
+    expect((await collect(tied.source.tensors())).has('lm_head.weight')).toBe(false);
+    // Untied, the same file is fine, and without lm_head it is missing.
+    const untied = new TextEncoder().encode(JSON.stringify({ ...c, tie_word_embeddings: false }));
+    const withHead = await loadHfModel(memoryFileSet('m', { 'config.json': untied, 'model.safetensors': encodeSafetensors(tensors) }));
+    expect((await collect(withHead.source.tensors())).has('lm_head.weight')).toBe(true);
+    const noHead = encodeSafetensors(tensors.filter((t) => t.name !== 'lm_head.weight'));
+    await expect(loadHfModel(memoryFileSet('m', { 'config.json': untied, 'model.safetensors': noHead }))).rejects.toThrow(/missing lm_head.weight/);
+  });
+
   it('lists missing, unexpected and mis-shaped tensors in one error', async () => {
     const c = tinyConfigJson();
     const tensors = [];

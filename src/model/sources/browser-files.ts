@@ -2,7 +2,7 @@
 // (an <input webkitdirectory> selection or a drop), or File System Access handles to a file or folder.
 // Reads slice the Blob, so nothing is loaded whole.
 import { FormatError } from '../../errors.ts';
-import { checkRelativeName, type ByteFile, type FileSet } from './byte-file.ts';
+import { checkRelativeName, ggufPrimary, type ByteFile, type FileSet } from './byte-file.ts';
 
 function blobFile(name: string, blob: Blob): ByteFile {
   return {
@@ -18,13 +18,6 @@ function baseName(f: Blob): string | null {
   const file = f as File & { webkitRelativePath?: string };
   const path = file.webkitRelativePath || file.name;
   return typeof path === 'string' && path ? path.split('/').pop()! : null;
-}
-
-/** The weights file a bare set of files stands for when it has no config.json: its single .gguf. */
-function ggufPrimary(names: string[]): string | undefined {
-  if (names.includes('config.json')) return undefined;
-  const ggufs = names.filter((n) => n.toLowerCase().endsWith('.gguf'));
-  return ggufs.length === 1 ? ggufs[0] : undefined;
 }
 
 async function singleBlob(blob: Blob): Promise<FileSet> {

@@ -74,6 +74,13 @@ export function checkRelativeName(setName: string, file: string): void {
   }
 }
 
+/** The weights file a set of files stands for when it holds no safetensors weights: its single .gguf. */
+export function ggufPrimary(names: string[]): string | undefined {
+  if (names.includes('model.safetensors') || names.includes('model.safetensors.index.json')) return undefined;
+  const ggufs = names.filter((n) => n.toLowerCase().endsWith('.gguf'));
+  return ggufs.length === 1 ? ggufs[0] : undefined;
+}
+
 export function joinName(root: string, file: string): string {
   return root.endsWith('/') ? root + file : `${root}/${file}`;
 }

@@ -1,9 +1,9 @@
 // Model files from a Node path: a directory in Hugging Face layout, or one .gguf / .safetensors file
 // (its directory is the model root, so config.json and tokenizer.json next to it are found).
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FormatError } from '../../errors.ts';
-import { checkRelativeName, type ByteFile, type FileSet } from './byte-file.ts';
+import { checkRelativeName, ggufPrimary, type ByteFile, type FileSet } from './byte-file.ts';
 
 async function openNodeFile(path: string): Promise<ByteFile | null> {
   let size: number;
@@ -35,6 +35,11 @@ async function openNodeFile(path: string): Promise<ByteFile | null> {
   };
 }
 
+/** A directory without safetensors weights holding exactly one .gguf file stands for that file. */
+async function loneGguf(dir: string): Promise<string | undefined> {
+  return ggufPrimary(await readdir(dir).catch(() => [] as string[]));
+}
+
 export async function nodeFileSet(path: string): Promise<FileSet> {
   let isDir: boolean;
   try {
@@ -46,7 +51,7 @@ export async function nodeFileSet(path: string): Promise<FileSet> {
   return {
     name: path,
     remote: false,
-    primary: isDir ? undefined : basename(path),
+    primary: isDir ? await loneGguf(path) : basename(path),
     async open(file) {
       checkRelativeName(path, file);
       return openNodeFile(join(root, file));
