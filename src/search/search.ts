@@ -4,7 +4,7 @@
 // this same code and differ only in the techniques switched on (context.ts), which change when and in
 // which batch a token or score is computed, never its value.
 import { ROOT_LINEAGE, childLineage, validateSampling } from '../runtime/sampler.ts';
-import { OptionError } from '../errors.ts';
+import { OptionError, PromptTooLongError } from '../errors.ts';
 import { extractBoxed, selectAnswer, type Candidate } from './answer.ts';
 import { aggregateScore, beamText, beamTokens, completionTime, forkBeam, rootBeam, type Beam } from './beam.ts';
 import { newCounters, timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
@@ -64,7 +64,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   // The shared prompt is computed once; every root beam forks from it.
   const prompt = env.format.generatorPrompt(problem);
   const vprefix = verify ? env.format.verifierPrefix(problem) : [];
-  if (prompt.length >= env.generator.config.maxPositions) throw new OptionError(`prompt of ${prompt.length} tokens does not fit the generator's ${env.generator.config.maxPositions} positions`);
+  if (prompt.length >= env.generator.config.maxPositions) throw new PromptTooLongError(prompt.length, env.generator.config.maxPositions);
+  if (verify && vprefix.length >= env.verifier!.config.maxPositions) throw new PromptTooLongError(vprefix.length, env.verifier!.config.maxPositions);
   const root = rootBeam(prompt, vprefix, ROOT_LINEAGE, env.codec, env.generatorPool.newSeq(), env.verifierPool.newSeq());
   await prefillRoot(env, root, verify);
 
