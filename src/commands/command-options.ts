@@ -7,7 +7,7 @@ import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Sea
 import { calibrateDecode } from '../search/calibration.ts';
 import { wallClock } from '../metrics/trace.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { openSearchModels, type SearchModels } from './search-env.ts';
+import { openSearchModels, WEBGPU_MAX_BATCH_TOKENS, type SearchModels } from './search-env.ts';
 
 export const DEFAULT_GENERATOR = 'models/arith-generator';
 export const DEFAULT_VERIFIER = 'models/arith-prm';
@@ -60,6 +60,6 @@ export async function openCommandModels(o: SearchCommandOptions, needsVerifier: 
   probe.dispose();
   const models = await openSearchModels({ generator: o.generator ?? DEFAULT_GENERATOR, verifier: needsVerifier ? o.verifier ?? DEFAULT_VERIFIER : undefined, backend, gpu: o.gpu, generatorPages: gPages, verifierPages: vPages });
   const key = `${o.gpu?.route ?? 'cpu-reference'}|${o.gpu?.adapterInfo.description ?? ''}|${o.generator ?? DEFAULT_GENERATOR}`;
-  const cal = await calibrateDecode(models.generator, wallClock, { key, maxBatch: Math.min(backend === 'cpu' ? 8 : 64, Math.floor(gPages / 2)), context: 16 });
+  const cal = await calibrateDecode(models.generator, wallClock, { key, maxBatchTokens: backend === 'webgpu' ? WEBGPU_MAX_BATCH_TOKENS : undefined, maxBatch: Math.min(backend === 'cpu' ? 8 : 64, Math.floor(gPages / 2)), context: 16 });
   return { models, speculationBatch: cal.nearlyFreeBatch };
 }

@@ -13,6 +13,9 @@ import { promptFormatFor } from '../search/prompt-format.ts';
 import type { SearchEnv } from '../search/context.ts';
 import { wallClock, TraceRecorder } from '../metrics/trace.ts';
 
+/** The WebGPU runner's default activation size (rows per forward call). */
+export const WEBGPU_MAX_BATCH_TOKENS = 256;
+
 export interface SearchModelsOptions {
   generator: ModelLocation;
   verifier?: ModelLocation;
@@ -57,6 +60,7 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
       generatorPool: new SearchKvPool(generator.numPages, pageSize),
       verifierPool: new SearchKvPool(verifier?.numPages ?? 1, pageSize),
       trace: o.trace ? new TraceRecorder() : undefined,
+      maxBatchTokens: o.backend === 'webgpu' ? WEBGPU_MAX_BATCH_TOKENS : undefined,
     }),
     dispose: () => {
       generator.dispose();

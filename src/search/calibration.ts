@@ -4,6 +4,7 @@
 // linearly with the batch (a CPU route) the answer is 1, and speculation stays off. Cached per adapter.
 import type { ModelRunner } from '../runtime/types.ts';
 import type { Clock } from '../metrics/trace.ts';
+import { forwardInParts } from './context.ts';
 
 export interface DecodeCalibration {
   /** Batch sizes measured and their decode-step times, ms. */
@@ -19,7 +20,7 @@ const cache = new Map<string, DecodeCalibration>();
  * Times one decode step at each batch size (powers of two up to maxBatch) over sequences holding
  * `context` tokens (pages 0.. of the runner are used as scratch: call before the search allocates).
  */
-export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatch?: number; context?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
+export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
   if (opts.key && cache.has(opts.key)) return cache.get(opts.key)!;
   const maxBatch = opts.maxBatch ?? 64;
   const context = Math.max(1, opts.context ?? 16);
@@ -29,10 +30,10 @@ export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: {
   const token = runner.config.bosTokenId ?? 0;
   const batches: number[] = [];
   const ms: number[] = [];
-  for (let b = 1; b <= maxBatch && b * pagesPerSeq <= runner.numPages; b *= 2) {
+  for (let b = 1; b <= maxBatch && b * pagesPerSeq <= runner.numPages && b <= (opts.maxBatchTokens ?? Infinity); b *= 2) {
     const tables = Array.from({ length: b }, (_, i) => Array.from({ length: pagesPerSeq }, (_, j) => i * pagesPerSeq + j));
-    // Fill the context once, then time decode steps.
-    await runner.forward({ chunks: tables.map((t) => ({ blockTable: t, start: 0, tokens: new Array(context).fill(token), outputRows: [context - 1] })) });
+    // Fill the context once (within the runner's batch limit), then time decode steps.
+    await forwardInParts(runner, { chunks: tables.map((t) => ({ blockTable: t, start: 0, tokens: new Array(context).fill(token), outputRows: [context - 1] })) }, opts.maxBatchTokens ?? Infinity);
     let best = Infinity;
     for (let r = 0; r < repeats; r++) {
       const t0 = clock.now();

@@ -1,6 +1,6 @@
 // What a search runs on (models, pools, tokenizer, clock) and with (options), and the counters it
 // keeps while running. Shared by the generation and verification phases and the strategies.
-import type { ModelRunner, ForwardBatch, ForwardResult } from '../runtime/types.ts';
+import type { ModelRunner, ForwardBatch, ForwardResult, SequenceChunk } from '../runtime/types.ts';
 import type { SamplingOptions } from '../runtime/sampler.ts';
 import type { Clock, TraceRecorder } from '../metrics/trace.ts';
 import type { TextCodec } from './step-text.ts';
@@ -29,6 +29,8 @@ export interface SearchEnv {
   generatorPool: SearchKvPool;
   verifierPool: SearchKvPool;
   trace?: TraceRecorder;
+  /** Most new tokens one forward call may carry (the runner's activation buffers); longer work is split. */
+  maxBatchTokens?: number;
 }
 
 export type SearchMethod = 'greedy' | 'majority' | 'best-of-n' | 'beam' | 'dvts';
@@ -138,7 +140,7 @@ export async function timedForward(
   const pool = model === 'generator' ? env.generatorPool : env.verifierPool;
   const t0 = env.clock.now();
   await flushCopies(runner, pool.takeCopies());
-  const result = await runner.forward(batch);
+  const result = await forwardInParts(runner, batch, env.maxBatchTokens ?? Infinity);
   const ms = env.clock.now() - t0;
   if (env.trace) {
     let newTokens = 0, context = 0, pages = 0, rows = 0;
@@ -179,4 +181,52 @@ export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOpti
     speculationBatch: 0, siblingKeepFraction: 0, maxBatch: 256, maxPrefillTokens: 4096,
     ...o,
   };
+}
+
+/**
+ * Runs a batch as several calls of at most `limit` new tokens each, splitting long chunks (chunked
+ * prefill: only a chunk's last piece carries its output rows), and reassembles the outputs in order.
+ */
+export async function forwardInParts(runner: ModelRunner, batch: ForwardBatch, limit: number): Promise<ForwardResult> {
+  let total = 0;
+  for (const c of batch.chunks) total += c.tokens.length;
+  if (total <= limit) return runner.forward(batch);
+  type Piece = { chunk: SequenceChunk; rowBase: number };
+  const parts: Piece[][] = [[]];
+  let used = 0;
+  let rowBase = 0;
+  for (const c of batch.chunks) {
+    let at = 0;
+    const rows = Array.from(c.outputRows);
+    while (at < c.tokens.length) {
+      if (used >= limit) {
+        parts.push([]);
+        used = 0;
+      }
+      const take = Math.min(limit - used, c.tokens.length - at);
+      const pieceRows = rows.filter((r) => r >= at && r < at + take).map((r) => r - at);
+      const before = rows.filter((r) => r < at).length;
+      parts[parts.length - 1].push({
+        chunk: { blockTable: c.blockTable, start: c.start + at, tokens: Array.from(c.tokens).slice(at, at + take), outputRows: pieceRows },
+        rowBase: rowBase + before,
+      });
+      used += take;
+      at += take;
+    }
+    rowBase += rows.length;
+  }
+  const vocab = runner.config.vocabSize;
+  const logits = runner.config.kind === 'causal-lm' ? new Float32Array(rowBase * vocab) : undefined;
+  const scores = logits ? undefined : new Float32Array(rowBase);
+  for (const part of parts) {
+    const r = await runner.forward({ chunks: part.map((p) => p.chunk) });
+    let row = 0;
+    for (const p of part) {
+      for (let i = 0; i < p.chunk.outputRows.length; i++, row++) {
+        if (logits) logits.set(r.logits!.subarray(row * vocab, (row + 1) * vocab), (p.rowBase + i) * vocab);
+        else scores![p.rowBase + i] = r.scores![row];
+      }
+    }
+  }
+  return { rows: rowBase, logits, scores };
 }
