@@ -36,15 +36,28 @@ export async function referenceWeights(source: ModelSource, format: WeightFormat
   return out;
 }
 
-/** y[r, n] = sum_k x[r, k] * W[n, k] (+ bias[n]), summed in f64, rounded to f32. */
+/** y[r, n] = sum_k x[r, k] * W[n, k] (+ bias[n]), summed in f64 (four interleaved partial sums, for
+ *  speed: the search tests run whole searches on this runner), rounded to f32. */
 export function matmulRef(x: Float32Array, rows: number, w: Float32Array, n: number, k: number, bias?: Float32Array): Float32Array {
   const y = new Float32Array(rows * n);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
+  const k4 = k - (k % 4);
+  // Weight row outer, input rows inner: each weight row is read from memory once per call.
+  for (let j = 0; j < n; j++) {
+    const wo = j * k;
+    for (let r = 0; r < rows; r++) {
       const xo = r * k;
-      const wo = j * k;
-      for (let i = 0; i < k; i++) s += x[xo + i] * w[wo + i];
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let i = 0; i < k4; i += 4) {
+        s0 += x[xo + i] * w[wo + i];
+        s1 += x[xo + i + 1] * w[wo + i + 1];
+        s2 += x[xo + i + 2] * w[wo + i + 2];
+        s3 += x[xo + i + 3] * w[wo + i + 3];
+      }
+      for (let i = k4; i < k; i++) s0 += x[xo + i] * w[wo + i];
+      const s = s0 + s1 + (s2 + s3);
       y[r * n + j] = bias ? Math.fround(s) + bias[j] : s;
     }
   }
@@ -147,29 +160,35 @@ export class CpuReferenceRunner implements ModelRunner {
       const attn = new Float32Array(T * H);
       const group = c.numHeads / c.numKvHeads;
       const scale = 1 / Math.sqrt(D);
+      const kv = this.kv;
       for (let r = 0; r < T; r++) {
         const ctx = rowPos(r) + 1;
         const scores = new Float64Array(ctx);
+        // Where each context position's K (of kv head 0) sits: through the block table, once per row.
+        const kAt = new Int32Array(ctx);
+        for (let t = 0; t < ctx; t++) kAt[t] = this.kvIndex(flat.blockTables[rowTable(r) + Math.floor(t / this.pageSize)], l, 0, t % this.pageSize, 0);
+        const vOffset = this.pageSize * kvDim;
+        const acc = new Float64Array(D);
         for (let h = 0; h < c.numHeads; h++) {
-          const kvh = Math.floor(h / group);
+          const headOffset = Math.floor(h / group) * D;
+          const qo = r * H + h * D;
           let max = -Infinity;
           for (let t = 0; t < ctx; t++) {
-            const page = flat.blockTables[rowTable(r) + Math.floor(t / this.pageSize)];
-            const ki = this.kvIndex(page, l, 0, t % this.pageSize, kvh);
+            const ki = kAt[t] + headOffset;
             let s = 0;
-            for (let d = 0; d < D; d++) s += q[r * H + h * D + d] * this.kv[ki + d];
+            for (let d = 0; d < D; d++) s += q[qo + d] * kv[ki + d];
             scores[t] = s * scale;
-            max = Math.max(max, scores[t]);
+            if (scores[t] > max) max = scores[t];
           }
           let sum = 0;
           for (let t = 0; t < ctx; t++) sum += (scores[t] = Math.exp(scores[t] - max));
-          const acc = new Float64Array(D);
+          acc.fill(0);
           for (let t = 0; t < ctx; t++) {
-            const page = flat.blockTables[rowTable(r) + Math.floor(t / this.pageSize)];
-            const vi = this.kvIndex(page, l, 1, t % this.pageSize, kvh);
-            for (let d = 0; d < D; d++) acc[d] += scores[t] * this.kv[vi + d];
+            const vi = kAt[t] + vOffset + headOffset;
+            const p = scores[t];
+            for (let d = 0; d < D; d++) acc[d] += p * kv[vi + d];
           }
-          for (let d = 0; d < D; d++) attn[r * H + h * D + d] = acc[d] / sum;
+          for (let d = 0; d < D; d++) attn[qo + d] = acc[d] / sum;
         }
       }
       const o = matmulRef(attn, T, w(p + 'self_attn.o_proj.weight'), H, H);
