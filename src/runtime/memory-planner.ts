@@ -241,13 +241,14 @@ export class IterationModel {
   }
 
   /**
-   * Tokens a beam recomputes when its K/V was pushed out: its own tokens, plus the part it shared with
+   * Tokens a beam recomputes when its K/V is pushed out: its own tokens including the step it has just
+   * computed (lost at the end of the phase, paid for in the next one), plus the part it shared with
    * siblings in proportion to how many beams were pushed out with it (a resident sibling keeps the
    * shared pages cached); the prompt's pages stay cached.
    */
-  private recomputePerBeam(context: number, f: { shared: number; own: number }, resident: number, beams: number): number {
+  private recomputePerBeam(context: number, f: { shared: number; own: number; fresh: number }, resident: number, beams: number): number {
     const sharedWithSiblings = Math.max(0, context - f.shared - f.own);
-    return f.own + sharedWithSiblings * (1 - resident / Math.max(1, beams));
+    return f.own + f.fresh + sharedWithSiblings * (1 - resident / Math.max(1, beams));
   }
 
   predict(w: IterationWorkload, split: Split): IterationPrediction {
