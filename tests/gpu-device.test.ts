@@ -89,6 +89,10 @@ describe('typed errors for bad input', () => {
       for await (const t of source.tensors()) yield t.name === 'model.norm.weight' ? { ...t, shape: [32, 2] } : t;
     } };
     await expect(createWebGpuRunner(gpu, misshapen, { weightFormat: 'q4', numPages: 2 })).rejects.toBeInstanceOf(FormatError);
+    const corrupt: ModelSource = { ...source, async *tensors() {
+      for await (const t of source.tensors()) yield t.name === 'model.layers.1.mlp.up_proj.weight' ? { ...t, values: t.values.map((v, i) => (i === 77 ? NaN : v)) } : t;
+    } };
+    await expect(createWebGpuRunner(gpu, corrupt, { weightFormat: 'q4', numPages: 2 })).rejects.toThrow(/non-finite value \(NaN\) at index 77/);
     await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q5' as never, numPages: 2 })).rejects.toBeInstanceOf(OptionError);
     await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q4', numPages: 0 })).rejects.toBeInstanceOf(OptionError);
     // Activations of 10^6 token rows cannot fit one storage binding.

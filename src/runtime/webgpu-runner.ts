@@ -145,6 +145,8 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
     if (t.values.length !== shape.reduce((a, b) => a * b, 1)) throw new FormatError(file, `tensor ${t.name} has ${t.values.length} values for shape [${shape}]`);
     if (seen.has(t.name)) throw new FormatError(file, `tensor ${t.name} appears twice`);
     seen.add(t.name);
+    const bad = t.values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new FormatError(file, `tensor ${t.name} holds a non-finite value (${t.values[bad]}) at index ${bad}`);
     const [rows, cols] = [shape[0], shape[1] ?? 1];
     const m = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name);
     if (m) {
