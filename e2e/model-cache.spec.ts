@@ -3,22 +3,70 @@
 // identical tensors; a corrupted chunk is detected and fetched again; an interrupted download resumes.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { openModel } from '../src/model/open-model.ts';
+import { tinyConfigJson } from '../src/model/random-model.ts';
+import { writeFixtureModel } from '../tools/make-fixture-model.ts';
 import { PAGES_URL } from './browser.ts';
 import type { CacheLoadResult } from './pages/model-cache.ts';
 
 const MODEL_URL = `${PAGES_URL}/models/arith-generator/`;
 const CHUNK = 256 * 1024;
 
-test('model cache: download, offline reload, corruption, resume', async ({ page, context }) => {
-  const open = async () => {
-    await page.goto(`${PAGES_URL}/e2e/pages/model-cache.html`);
+/**
+ * Opens the test page and waits until it is ready and stays put: on a cold start, Vite's dependency
+ * optimizer can reload open pages once, which would destroy an evaluation in flight.
+ */
+async function openPage(page: Page): Promise<void> {
+  let navigations = 0;
+  page.on('framenavigated', () => navigations++);
+  await page.goto(`${PAGES_URL}/e2e/pages/model-cache.html`);
+  for (let settled = false; !settled; ) {
+    const before = navigations;
     await page.waitForFunction(() => window.modelCache?.ready === true);
-  };
+    await page.waitForLoadState('networkidle');
+    await page.waitForTimeout(1000);
+    settled = navigations === before;
+  }
+}
+
+/** The page's checksum (FNV-1a over every tensor's f32 bytes, in stream order), computed in Node. */
+async function nodeChecksum(location: string): Promise<string> {
+  let h = 2166136261;
+  for await (const t of (await openModel(location)).source.tensors()) {
+    const b = new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength);
+    for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 16777619) >>> 0;
+  }
+  return h.toString(16);
+}
+
+test('user-picked files: a Hugging Face folder as Files, a GGUF as a nameless Blob', async ({ page }) => {
+  // A Q4_K GGUF fixture, outside the dev server's root (new files there can make Vite reload pages).
+  const dir = await mkdtemp(join(tmpdir(), 'fasttts-e2e-gguf-'));
+  await writeFixtureModel(dir, tinyConfigJson({ hidden_size: 256, intermediate_size: 512, vocab_size: 320 }), { format: 'gguf', ggufType: 'Q4_K', seed: 2 });
+  await openPage(page);
+
+  const names = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+  const folder = await page.evaluate((urls) => window.modelCache.loadPicked(urls), names.map((n) => `${PAGES_URL}/models/arith-generator/${n}`));
+  expect(folder.error).toBeUndefined();
+  expect(folder.checksum).toBe(await nodeChecksum('models/arith-generator'));
+
+  const base64 = readFileSync(join(dir, 'model.gguf')).toString('base64');
+  const blob = await page.evaluate((b) => window.modelCache.loadBlob(b), base64);
+  expect(blob.error).toBeUndefined();
+  expect(blob.checksum).toBe(await nodeChecksum(`${dir}/model.gguf`));
+  expect(blob.tokens!.length).toBeGreaterThan(0); // the tokenizer came from the GGUF metadata
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('model cache: download, offline reload, corruption, resume', async ({ page, context }) => {
   const load = (opts: { chunkBytes?: number; failAfterRangeReads?: number; sha256?: Record<string, string> } = {}, url = MODEL_URL): Promise<CacheLoadResult> =>
     page.evaluate(([u, o]) => window.modelCache.load(u, o), [url, { chunkBytes: CHUNK, ...opts }] as const);
 
-  await open();
+  await openPage(page);
   await page.evaluate(() => window.modelCache.clear());
 
   // 1. First load: everything is downloaded (in chunks) and cached.
@@ -49,6 +97,9 @@ test('model cache: download, offline reload, corruption, resume', async ({ page,
   expect(missing.error).toMatch(/arith-prm\/config\.json: download failed/);
   expect(missing.error).not.toContain('\n');
   await context.setOffline(false);
+  // Back online, Vite's client (its websocket dropped while offline) reloads the page when it reconnects:
+  // open a fresh page instead. The cache lives in Cache Storage and IndexedDB, not in the page.
+  await openPage(page);
 
   // 3. A corrupted chunk is detected (sha256 mismatch), never used, and fetched again.
   expect(await page.evaluate(() => window.modelCache.corruptChunk('model.safetensors', 3))).toBe(true);

@@ -1,7 +1,7 @@
 // Drives the browser model cache for e2e/model-cache.spec.ts: loads a model from a URL through
 // openModel (Cache API chunks + idb-keyval manifest), and can clear the cache, corrupt a cached chunk
 // or cut the download after a few chunks. Results are plain JSON for page.evaluate.
-import { openModel } from '../../src/model/open-model.ts';
+import { openModel, type OpenedModel } from '../../src/model/open-model.ts';
 import { CACHE_NAME, cacheStats, cachedModelFiles, clearModelCache, type CacheStats } from '../../src/model/sources/browser-cache.ts';
 
 export interface CacheLoadResult {
@@ -22,6 +22,10 @@ export interface ModelCachePage {
   /** Overwrites cached chunk `index` of `file` with garbage of the same length. */
   corruptChunk(file: string, index: number): Promise<boolean>;
   manifest(): Promise<Array<{ url: string; size: number; complete: boolean; chunks: number; verified: boolean }>>;
+  /** Fetches the files whole and opens them as user-picked Files. */
+  loadPicked(urls: string[]): Promise<CacheLoadResult>;
+  /** Opens bytes (base64) as a nameless Blob, as a drag-and-dropped download would be. */
+  loadBlob(base64: string): Promise<CacheLoadResult>;
 }
 
 declare global {
@@ -35,6 +39,24 @@ const log = document.getElementById('log')!;
 function fnv(h: number, bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 16777619) >>> 0;
   return h;
+}
+
+async function summarize(model: OpenedModel): Promise<Omit<CacheLoadResult, 'stats'>> {
+  let h = 2166136261;
+  let tensors = 0;
+  for await (const t of model.source.tensors()) {
+    h = fnv(h, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
+    tensors++;
+  }
+  return { ok: true, tensors, checksum: h.toString(16), tokens: model.tokenizer?.encode('12+7=19') ?? [] };
+}
+
+async function openAndSummarize(picked: Blob | Blob[]): Promise<CacheLoadResult> {
+  try {
+    return { ...(await summarize(await openModel(picked))), stats: { ...cacheStats } };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message, errorName: (e as Error).name, stats: { ...cacheStats } };
+  }
 }
 
 window.modelCache = {
@@ -52,19 +74,20 @@ window.modelCache = {
     };
     try {
       const model = await openModel(url, { cache: true, cacheChunkBytes: opts.chunkBytes, fetch: flaky, sha256: opts.sha256 });
-      let h = 2166136261;
-      let tensors = 0;
-      for await (const t of model.source.tensors()) {
-        h = fnv(h, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
-        tensors++;
-      }
-      const tokens = model.tokenizer?.encode('12+7=19') ?? [];
-      log.textContent = `loaded ${tensors} tensors from ${url}`;
-      return { ok: true, tensors, checksum: h.toString(16), tokens, stats: { ...cacheStats } };
+      const summary = await summarize(model);
+      log.textContent = `loaded ${summary.tensors} tensors from ${url}`;
+      return { ...summary, stats: { ...cacheStats } };
     } catch (e) {
       log.textContent = `error: ${(e as Error).message}`;
       return { ok: false, error: (e as Error).message, errorName: (e as Error).name, stats: { ...cacheStats } };
     }
+  },
+  async loadPicked(urls) {
+    const blobs = await Promise.all(urls.map(async (u) => (await fetch(u)).blob()));
+    return openAndSummarize(blobs.map((b, i) => new File([b], urls[i].split('/').pop()!)));
+  },
+  async loadBlob(base64) {
+    return openAndSummarize(new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))]));
   },
   clear: () => clearModelCache(),
   async corruptChunk(file, index) {
