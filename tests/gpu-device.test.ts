@@ -2,7 +2,7 @@
 // device works), typed errors for bad input, copyPages, and KV storage in a caller's buffer region.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { classifyAdapter, createGpu, describeGpu, type GpuContext } from '../src/gpu/device.ts';
-import { DeviceLostError, FormatError, OptionError, PromptTooLongError } from '../src/errors.ts';
+import { DeviceLostError, FormatError, NoGpuError, OptionError, PromptTooLongError } from '../src/errors.ts';
 import { randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import type { ModelSource } from '../src/model/source.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
@@ -32,6 +32,17 @@ describe('device', () => {
     expect(gpu.limits.maxStorageBuffersPerShaderStage).toBeGreaterThanOrEqual(8);
     expect(Array.isArray(gpu.features)).toBe(true);
     expect(describeGpu(gpu)).toContain(gpu.route);
+  });
+
+  test('no adapter from navigator.gpu (a browser with WebGPU disabled) is a NoGpuError', async () => {
+    const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: { requestAdapter: async () => null } }, configurable: true });
+    try {
+      await expect(createGpu()).rejects.toBeInstanceOf(NoGpuError);
+    } finally {
+      if (had) Object.defineProperty(globalThis, 'navigator', had);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+    }
   });
 
   test('classifies software adapters as CPU devices', () => {
