@@ -8,15 +8,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openModel } from '../src/model/open-model.ts';
 import { randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import type { ModelSource } from '../src/model/source.ts';
+import { createGpu, type GpuContext } from '../src/gpu/device.ts';
+import type { WeightFormat } from '../src/model/quant.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
+import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
 import { writeFixtureModel, type FixtureOptions } from '../tools/make-fixture-model.ts';
 
 // K-quants need rows of 256 values.
 const config = tinyConfigJson({ hidden_size: 256, intermediate_size: 512, vocab_size: 320, num_attention_heads: 4, num_key_value_heads: 2 });
 const TOKENS = [5, 17, 200, 3, 99, 318, 42, 7];
 
-async function logits(source: ModelSource): Promise<Float32Array> {
-  const runner = await CpuReferenceRunner.create(source, { weightFormat: 'f32', numPages: 1, pageSize: 16 });
+async function logits(source: ModelSource, weightFormat: WeightFormat = 'f32'): Promise<Float32Array> {
+  const runner = await CpuReferenceRunner.create(source, { weightFormat, numPages: 1, pageSize: 16 });
   const out = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: TOKENS, outputRows: TOKENS.map((_, i) => i) }] });
   runner.dispose();
   return out.logits!;
@@ -80,6 +84,36 @@ describe('same weights, every format, same logits', () => {
         if (sorted[0] - sorted[1] < 2 * worst) continue; // too close to call at this format's precision
         const argmax = (a: Float32Array) => a.indexOf(Math.max(...a));
         expect(argmax(got.subarray(r * V, (r + 1) * V))).toBe(argmax(row));
+      }
+    });
+  }
+});
+
+// Through the WebGPU runner (llvmpipe here): a loaded checkpoint streams into the engine, is packed into
+// the engine's weight format on the way, and gives the CPU reference's logits on the same weights.
+describe('loaded checkpoints through the WebGPU runner', () => {
+  let gpu: GpuContext;
+  beforeAll(async () => {
+    gpu = await createGpu();
+  });
+  afterAll(() => gpu?.destroy());
+
+  const engineCases: Array<[string, FixtureOptions, WeightFormat]> = [
+    ['safetensors bf16, 2 shards, engine f32', { dtype: 'bf16', shards: 2 }, 'f32'],
+    ['GGUF Q4_K, engine q4', { format: 'gguf', ggufType: 'Q4_K' }, 'q4'],
+  ];
+  for (const [label, opts, weightFormat] of engineCases) {
+    it(`${label}: WebGPU logits equal the CPU reference within ${MODEL_LOGITS_TOLERANCE}`, async () => {
+      const dir = join(root, `engine-${label.replace(/[^\w]+/g, '-')}`);
+      await writeFixtureModel(dir, config, { ...opts, seed: 11 });
+      const model = await openModel(dir);
+      const runner = await createWebGpuRunner(gpu, model.source, { weightFormat, numPages: 1, pageSize: 16, maxBatchTokens: 16 });
+      try {
+        const out = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: TOKENS, outputRows: TOKENS.map((_, i) => i) }] });
+        const want = await logits(model.source, weightFormat);
+        expect(maxRelativeDiff(out.logits!, want)).toBeLessThanOrEqual(MODEL_LOGITS_TOLERANCE);
+      } finally {
+        runner.dispose();
       }
     });
   }
