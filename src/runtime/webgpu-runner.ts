@@ -13,7 +13,7 @@
 // layer; layout in shaders/rope-kv.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
 // the runner's own, or a region of a shared arena passed as options.kv (offsetBytes must be a multiple of
 // the device's minStorageBufferOffsetAlignment, 256 in practice).
-import { FormatError, OptionError, OutOfMemoryError } from '../errors.ts';
+import { FormatError, NoGpuError, OptionError, OutOfMemoryError } from '../errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { storageBuffer, storageBufferWith, uniformBuffer, writeArray, writeUniform } from '../gpu/buffers.ts';
 import { createGpuMatrix, destroyGpuMatrix, writeMatrixRows, type GpuMatrix } from '../gpu/weights.ts';
@@ -212,8 +212,14 @@ async function withErrorScopes<R>(gpu: GpuContext, what: string, f: () => R): Pr
   return result as R;
 }
 
+/** Storage buffers the widest kernel binds (the fused norm + gate/up + SwiGLU projection). */
+const STORAGE_BUFFERS_NEEDED = 8;
+
 export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
   gpu.assertAlive();
+  if (gpu.limits.maxStorageBuffersPerShaderStage < STORAGE_BUFFERS_NEEDED) {
+    throw new NoGpuError(`${gpu.route} offers ${gpu.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the engine needs ${STORAGE_BUFFERS_NEEDED}`);
+  }
   return buildRunner(gpu, source, options);
 }
 
