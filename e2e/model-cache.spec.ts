@@ -43,7 +43,7 @@ async function nodeChecksum(location: string): Promise<string> {
   return h.toString(16);
 }
 
-test('user-picked files: a Hugging Face folder as Files, a GGUF as a nameless Blob', async ({ page }) => {
+test('user-picked files: a Hugging Face folder as Files and as a directory handle, a GGUF as a Blob and a file handle', async ({ page }) => {
   // A Q4_K GGUF fixture, outside the dev server's root (new files there can make Vite reload pages).
   const dir = await mkdtemp(join(tmpdir(), 'fasttts-e2e-gguf-'));
   await writeFixtureModel(dir, tinyConfigJson({ hidden_size: 256, intermediate_size: 512, vocab_size: 320 }), { format: 'gguf', ggufType: 'Q4_K', seed: 2 });
@@ -54,11 +54,19 @@ test('user-picked files: a Hugging Face folder as Files, a GGUF as a nameless Bl
   expect(folder.error).toBeUndefined();
   expect(folder.checksum).toBe(await nodeChecksum('models/arith-generator'));
 
+  const handleDir = await page.evaluate((urls) => window.modelCache.loadDirectoryHandle(urls), names.map((n) => `${PAGES_URL}/models/arith-generator/${n}`));
+  expect(handleDir.error).toBeUndefined();
+  expect(handleDir.checksum).toBe(folder.checksum);
+
   const base64 = readFileSync(join(dir, 'model.gguf')).toString('base64');
+  const ggufChecksum = await nodeChecksum(`${dir}/model.gguf`);
   const blob = await page.evaluate((b) => window.modelCache.loadBlob(b), base64);
   expect(blob.error).toBeUndefined();
-  expect(blob.checksum).toBe(await nodeChecksum(`${dir}/model.gguf`));
+  expect(blob.checksum).toBe(ggufChecksum);
   expect(blob.tokens!.length).toBeGreaterThan(0); // the tokenizer came from the GGUF metadata
+  const handle = await page.evaluate(([b, n]) => window.modelCache.loadFileHandle(b, n), [base64, 'picked.gguf'] as const);
+  expect(handle.error).toBeUndefined();
+  expect(handle.checksum).toBe(ggufChecksum);
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -134,6 +134,17 @@ describe('http(s) model source', () => {
     expect((down as Error).message).toMatch(/^http:\/\/127.0.0.1:1\/m\/config.json: download failed: fetch failed$/);
   }, 20_000);
 
+  it('sends the given request headers (e.g. a Hugging Face token)', async () => {
+    const seen: string[] = [];
+    const spy = ((input: RequestInfo | URL, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('authorization') ?? '');
+      return fetch(input, init);
+    }) as typeof fetch;
+    await openModel(`${base}/org/sharded/`, { fetch: spy, headers: { Authorization: 'Bearer t0k' } });
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.every((h) => h === 'Bearer t0k')).toBe(true);
+  });
+
   it('maps Hugging Face URLs to resolve/main', () => {
     expect(modelUrlParts('https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct')).toEqual({ base: 'https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/resolve/main/' });
     expect(modelUrlParts('https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/tree/main')).toEqual({ base: 'https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/resolve/main/' });

@@ -26,6 +26,10 @@ export interface ModelCachePage {
   loadPicked(urls: string[]): Promise<CacheLoadResult>;
   /** Opens bytes (base64) as a nameless Blob, as a drag-and-dropped download would be. */
   loadBlob(base64: string): Promise<CacheLoadResult>;
+  /** Copies the files into an origin-private folder and opens its FileSystemDirectoryHandle. */
+  loadDirectoryHandle(urls: string[]): Promise<CacheLoadResult>;
+  /** Stores bytes (base64) as an origin-private file and opens its FileSystemFileHandle. */
+  loadFileHandle(base64: string, name: string): Promise<CacheLoadResult>;
 }
 
 declare global {
@@ -51,7 +55,7 @@ async function summarize(model: OpenedModel): Promise<Omit<CacheLoadResult, 'sta
   return { ok: true, tensors, checksum: h.toString(16), tokens: model.tokenizer?.encode('12+7=19') ?? [] };
 }
 
-async function openAndSummarize(picked: Blob | Blob[]): Promise<CacheLoadResult> {
+async function openAndSummarize(picked: Blob | Blob[] | FileSystemDirectoryHandle | FileSystemFileHandle): Promise<CacheLoadResult> {
   try {
     return { ...(await summarize(await openModel(picked))), stats: { ...cacheStats } };
   } catch (e) {
@@ -88,6 +92,25 @@ window.modelCache = {
   },
   async loadBlob(base64) {
     return openAndSummarize(new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))]));
+  },
+  async loadDirectoryHandle(urls) {
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry('picked-model', { recursive: true }).catch(() => {});
+    const dir = await root.getDirectoryHandle('picked-model', { create: true });
+    for (const u of urls) {
+      const writable = await (await dir.getFileHandle(u.split('/').pop()!, { create: true })).createWritable();
+      await writable.write(await (await fetch(u)).blob());
+      await writable.close();
+    }
+    return openAndSummarize(dir);
+  },
+  async loadFileHandle(base64, name) {
+    const root = await navigator.storage.getDirectory();
+    const handle = await root.getFileHandle(name, { create: true });
+    const writable = await handle.createWritable();
+    await writable.write(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+    await writable.close();
+    return openAndSummarize(handle);
   },
   clear: () => clearModelCache(),
   async corruptChunk(file, index) {

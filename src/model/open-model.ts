@@ -29,6 +29,8 @@ export interface OpenModelOptions {
   cacheChunkBytes?: number;
   /** http(s): the fetch to use (tests pass one; default globalThis.fetch). */
   fetch?: typeof fetch;
+  /** http(s): extra request headers (default in Node: Authorization from HF_TOKEN for huggingface.co URLs). */
+  headers?: Record<string, string>;
 }
 
 export interface OpenedModel {
@@ -46,11 +48,19 @@ function isFileSet(v: unknown): v is FileSet {
   return typeof v === 'object' && v !== null && typeof (v as FileSet).open === 'function' && typeof (v as FileSet).name === 'string';
 }
 
+/** In Node, a Hugging Face token from HF_TOKEN for hub URLs (gated repos); never sent elsewhere. */
+function hubToken(url: string): Record<string, string> | undefined {
+  const token = typeof process !== 'undefined' ? process.env?.HF_TOKEN : undefined;
+  if (!token) return undefined;
+  const host = new URL(url).hostname;
+  return host === 'huggingface.co' || host === 'hf.co' ? { Authorization: `Bearer ${token}` } : undefined;
+}
+
 /** Turns any supported location into the set of files it names. */
 export async function resolveFileSet(location: ModelLocation, opts: OpenModelOptions = {}): Promise<FileSet> {
   if (isFileSet(location)) return location;
   if (location instanceof URL || (typeof location === 'string' && /^https?:\/\//i.test(location))) {
-    const files = httpFileSet(String(location), { fetch: opts.fetch });
+    const files = httpFileSet(String(location), { fetch: opts.fetch, headers: opts.headers ?? hubToken(String(location)) });
     const inBrowser = typeof window !== 'undefined' && typeof caches !== 'undefined';
     if (opts.cache ?? inBrowser) {
       return cachedFileSet(files, { chunkBytes: opts.cacheChunkBytes, sha256: opts.sha256 });

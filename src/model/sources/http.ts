@@ -6,6 +6,8 @@ import { checkRelativeName, type ByteFile, type FileSet } from './byte-file.ts';
 
 export interface HttpOptions {
   fetch?: typeof fetch;
+  /** Extra request headers, e.g. { Authorization: 'Bearer hf_...' } for gated Hugging Face repos. */
+  headers?: Record<string, string>;
   /** Tries per range after the first failure (default 4). */
   retries?: number;
   /** Milliseconds before the first retry; doubles each time (default 250). */
@@ -65,7 +67,8 @@ export function httpFileSet(location: string, opts: HttpOptions = {}): FileSet {
       if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1));
       try {
         // In the browser, keep multi-GB weights out of the HTTP cache (the model cache holds them).
-        const res = await doFetch(url, typeof window === 'undefined' ? { headers } : { headers, cache: 'no-store' });
+        const all = { ...opts.headers, ...headers };
+        const res = await doFetch(url, typeof window === 'undefined' ? { headers: all } : { headers: all, cache: 'no-store' });
         if (res.status >= 500 || res.status === 429) {
           await res.body?.cancel();
           lastError = new Error(`HTTP ${res.status}`);
