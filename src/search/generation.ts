@@ -101,10 +101,12 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     const batch: Beam[] = [];
     const inBatch = new Set<KvSeq>();
     // Victims when memory is short: beams not needed for standard work first, then the latest-admitted.
+    // Victims in reverse arrival (FIFO) order even when admission follows prefix order: taking the
+    // last-arrived beams spreads preemption over sibling groups, so their shared prefixes stay referenced.
     const victims = function* (): Generator<KvSeq> {
-      for (const b of order) for (const s of b.shadows ?? []) if (!inBatch.has(s.kv)) yield s.kv;
-      for (let i = order.length - 1; i >= 0; i--) if (!needsStandard(order[i], p.required) && !inBatch.has(order[i].kv)) yield order[i].kv;
-      for (let i = standard.length - 1; i >= 0; i--) if (!inBatch.has(standard[i].kv)) yield standard[i].kv;
+      for (const b of beams) for (const s of b.shadows ?? []) if (!inBatch.has(s.kv)) yield s.kv;
+      for (let i = beams.length - 1; i >= 0; i--) if (!needsStandard(beams[i], p.required) && !inBatch.has(beams[i].kv)) yield beams[i].kv;
+      for (let i = beams.length - 1; i >= 0; i--) if (needsStandard(beams[i], p.required) && !inBatch.has(beams[i].kv)) yield beams[i].kv;
     };
     const mates: Array<{ tokens: number[]; computed: number }> = [];
     for (const b of standard) {
@@ -121,11 +123,13 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     }
     const standardCount = batch.length;
     if (specBudget > standardCount) {
+      // Keep a page per standard beam free for its growth: speculation must not cause preemption.
+      const reserveForStandard = standardCount + 1;
       const tryAdd = (b: Beam): void => {
         if (batch.length >= specBudget || !canSpeculate(b) || inBatch.has(b.kv)) return;
         // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
         if (b.kv.pages.length === 0 && b.kv.computed === 0) pool.attach(b.kv, b.tokens, b.tokens.length);
-        if (!pool.reserve(b.kv, b.tokens.length)) return;
+        if (pool.freePages < reserveForStandard || !pool.reserveFree(b.kv, b.tokens.length)) return;
         batch.push(b);
         inBatch.add(b.kv);
         p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
@@ -149,6 +153,7 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
         if (!beam) {
           // Future sibling k: a sibling's tokens depend only on its lineage and start, both known now.
           const parent = c.parent;
+          if (pool.freePages < reserveForStandard + 1) continue; // a fork copies one partial page
           parent.shadows ??= [];
           while (parent.shadows.length < c.k) {
             const sh = forkBeam(parent, p.required, childLineage(parent.lineage, parent.shadows.length + 1), env.codec, pool, env.verifierPool);

@@ -141,6 +141,19 @@ export class SearchKvPool {
     }
   }
 
+  /** Pages free under the cap without evicting anything cached. */
+  get freePages(): number {
+    return Math.max(0, Math.min(this.cap - this.used, this.freeList.length));
+  }
+
+  /** Like reserve, but only from free pages: never evicts a cached prefix (speculative work). */
+  reserveFree(seq: KvSeq, length: number): boolean {
+    const need = Math.ceil(length / this.pageSize) - seq.pages.length;
+    if (need <= 0) return true;
+    if (need > this.freePages) return false;
+    return this.reserve(seq, length);
+  }
+
   /** Makes room for positions [0, length); false (nothing left half-done) when the pool cannot. */
   reserve(seq: KvSeq, length: number): boolean {
     const need = Math.ceil(length / this.pageSize) - seq.pages.length;

@@ -54,13 +54,13 @@ export async function verifyPhase(p: VerificationPhase, beams: Beam[]): Promise<
   let batch: typeof work = [];
   let batchTokens = 0;
   const inBatch = new Set<KvSeq>();
-  // Victims when the pool is short: beams with nothing to score, then those already scored in this
-  // phase (their K/V is next needed in the next iteration), then those scheduled last.
+  // Victims when the pool is short: beams with nothing to score, then in reverse arrival (FIFO) order,
+  // which spreads preemption over sibling groups so that their shared prefixes stay referenced.
   let next = 0;
   const victims = function* (): Generator<KvSeq> {
     const working = new Set(order.map((w) => w.beam));
     for (const b of beams) if (!working.has(b)) yield b.vkv;
-    for (let i = order.length - 1; i >= 0; i--) if (!inBatch.has(order[i].beam.vkv)) yield order[i].beam.vkv;
+    for (let i = beams.length - 1; i >= 0; i--) if (working.has(beams[i]) && !inBatch.has(beams[i].vkv)) yield beams[i].vkv;
   };
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
