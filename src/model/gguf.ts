@@ -88,6 +88,18 @@ class Cursor {
     return decodeUtf8(await this.bytes(n, what), this.file.name, what);
   }
 
+  /** A string already in the buffer, read without awaiting (the common case in 150k-entry vocab arrays); else null. */
+  stringInBuffer(what: string): string | null {
+    const o = this.pos - this.bufStart;
+    if (o + 8 > this.buf.length) return null;
+    const n = this.view.getBigUint64(o, true);
+    if (n > BigInt(this.buf.length - o - 8)) return null;
+    const len = Number(n);
+    const text = decodeUtf8(this.buf.subarray(o + 8, o + 8 + len), this.file.name, what);
+    this.pos += 8 + len;
+    return text;
+  }
+
   async scalar(type: number, what: string): Promise<number | bigint | boolean> {
     const size = SCALAR_BYTES[type];
     await this.need(size, what);
@@ -133,7 +145,10 @@ class Cursor {
       return out;
     }
     const items: GgufValue[] = [];
-    for (let i = 0; i < count; i++) items.push(await this.value(itemType, what, depth + 1));
+    for (let i = 0; i < count; i++) {
+      const fast = itemType === VT.STRING ? this.stringInBuffer(what) : null;
+      items.push(fast ?? (await this.value(itemType, what, depth + 1)));
+    }
     return items;
   }
 }
