@@ -91,6 +91,8 @@ function competitionProblems(): Plugin {
 export default defineConfig({
   root: 'demo',
   base: './',
+  // Unknown paths are 404s, not index.html: model loaders probe for optional files (sharded index, GGUF).
+  appType: 'mpa',
   clearScreen: false,
   build: { outDir: '../dist/demo', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
   server: { host: 'localhost', fs: { allow: [repoRoot] } },
@@ -121,11 +123,17 @@ export default defineConfig({
         ],
       },
       workbox: {
-        globPatterns: ['**/*.{js,css,html,svg,png,ico,woff2,json,txt,jinja,safetensors,gguf,bin}'],
-        // Bundled model weights are a few MiB each; they must be precached for offline use.
-        maximumFileSizeToCacheInBytes: 128 * 1024 * 1024,
+        globPatterns: ['**/*.{js,css,html,svg,png,ico,woff2,json,webmanifest}'],
+        // Model files are not precached: the engine's model cache (Cache API + IndexedDB manifest,
+        // src/model/sources/browser-cache.ts) keeps them, with Range reads and integrity checks, and
+        // serves them offline. The precache holds the app itself and the problem sets.
+        globIgnores: ['models/**'],
+        maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
         navigateFallback: 'index.html',
         cleanupOutdatedCaches: true,
+        // Take control of the page that installed it, so the first visit already works offline.
+        clientsClaim: true,
+        skipWaiting: true,
       },
     }),
   ],

@@ -3,7 +3,7 @@
 import 'katex/dist/katex.min.css';
 import './style.css';
 import { registerSW } from 'virtual:pwa-register';
-import { createEngine } from '../src/api/index.ts';
+import { DeviceLostError, createEngine } from '../src/api/index.ts';
 import type { Engine, EngineInfo, EngineStats, LoadProgress, ModelLocation, SolveOptions, SolveResult } from '../src/api/index.ts';
 import { answersEqual } from '../src/search/answer.ts';
 import { describeError, type UserMessage } from './messages.ts';
@@ -96,7 +96,9 @@ function modelLocations(): { generator: ModelLocation; verifier: ModelLocation; 
     if (!generator.length || !verifier.length) throw new Error('choose a folder for each model');
     return { generator, verifier, key: `files:${generator.length}:${verifier.length}:${Date.now()}` };
   }
-  return { generator: 'bundled', verifier: 'bundled', key: 'bundled' };
+  // The bundled models ship in the app's build (and its offline precache) under models/.
+  const bundled = (name: string) => new URL(`models/${name}/`, document.baseURI).href;
+  return { generator: bundled('arith-generator'), verifier: bundled('arith-prm'), key: 'bundled' };
 }
 
 function showProgress(p: LoadProgress): void {
@@ -224,7 +226,7 @@ async function solve(): Promise<void> {
     treeView.flush();
     ui.answer.textContent = '—';
     showMessage(describeError(error, Number(ui.memory.value)));
-    if (error instanceof Error && error.name === 'DeviceLostError') {
+    if (error instanceof DeviceLostError) {
       await engine?.dispose();
       engine = null;
     }

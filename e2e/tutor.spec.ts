@@ -99,7 +99,8 @@ test.describe('tutor', () => {
     await waitReady(page);
     await configure(page, { method: 'greedy', n: '1', beamWidth: '1', iterations: '8' });
     await solveFirstExample(page);
-    await expect(page.locator('#answer')).toHaveAttribute('data-answer', /.+/);
+    await expect(page.locator('#banner')).toBeHidden();
+    await expect(page.locator('#metrics')).toContainText(' ms');
   });
 
   test('is installable: manifest, icons and a service worker', async ({ page, context }, testInfo) => {
@@ -114,7 +115,8 @@ test.describe('tutor', () => {
     // Chromium's own verdict on installability.
     const cdp = await context.newCDPSession(page);
     const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
-    expect(installabilityErrors).toEqual([]);
+    // Playwright's contexts are incognito, which Chromium reports on its own; nothing else may be missing.
+    expect(installabilityErrors.filter((e) => e.errorId !== 'in-incognito')).toEqual([]);
     await screenshot(page, testInfo, 'installable.png');
   });
 

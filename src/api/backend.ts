@@ -102,8 +102,10 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const mode = options.mode ?? 'fasttts';
   if (mode !== 'fasttts' && mode !== 'baseline') throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(mode)}"`);
 
-  const generatorModel = await openModel(resolveLocation(options.generator, 'generator'), { onProgress: prefixed('generator', onProgress) });
-  const verifierModel = await openModel(resolveLocation(options.verifier, 'verifier'), { onProgress: prefixed('verifier', onProgress) });
+  // In a browser (the engine's web worker included) downloaded model files go to the model cache, for offline use.
+  const cache = typeof caches !== 'undefined' && typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== 'string';
+  const generatorModel = await openModel(resolveLocation(options.generator, 'generator'), { cache, onProgress: prefixed('generator', onProgress) });
+  const verifierModel = await openModel(resolveLocation(options.verifier, 'verifier'), { cache, onProgress: prefixed('verifier', onProgress) });
   if (generatorModel.config.kind !== 'causal-lm') throw new OptionError(`${generatorModel.name} is not a generator (causal LM) model`);
   if (verifierModel.config.kind === 'causal-lm') throw new OptionError(`${verifierModel.name} is not a process reward model`);
 

@@ -18,7 +18,7 @@ export function serializeError(error: unknown): SerializedError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error), fields: {} };
   const fields: Record<string, string | number> = {};
   for (const [key, value] of Object.entries(error)) {
-    if (typeof value === 'string' || typeof value === 'number') fields[key] = value;
+    if (key !== 'code' && key !== 'name' && (typeof value === 'string' || typeof value === 'number')) fields[key] = value;
   }
   return { name: error.name, message: error.message, code: (error as FastTTSError).code, fields, stack: error.stack };
 }
@@ -26,14 +26,15 @@ export function serializeError(error: unknown): SerializedError {
 export function reviveError(s: SerializedError): Error {
   const f = s.fields;
   let error: Error;
-  switch (s.name) {
-    case 'FormatError': error = new FormatError(String(f.file), String(f.problem)); break;
-    case 'OptionError': error = new OptionError(s.message); break;
-    case 'NoGpuError': error = new NoGpuError(s.message); break;
-    case 'DeviceLostError': error = Object.assign(new DeviceLostError(String(f.reason), ''), { message: s.message }); break;
-    case 'OutOfMemoryError': error = new OutOfMemoryError(s.message); break;
-    case 'PromptTooLongError': error = new PromptTooLongError(Number(f.tokens), Number(f.limit)); break;
-    case 'CancelledError': error = new CancelledError(s.message); break;
+  // By the stable `code`: class names do not survive minification.
+  switch (s.code) {
+    case 'format': error = new FormatError(String(f.file), String(f.problem)); break;
+    case 'option': error = new OptionError(s.message); break;
+    case 'no-gpu': error = new NoGpuError(s.message); break;
+    case 'device-lost': error = Object.assign(new DeviceLostError(String(f.reason), ''), { message: s.message }); break;
+    case 'out-of-memory': error = new OutOfMemoryError(s.message); break;
+    case 'prompt-too-long': error = new PromptTooLongError(Number(f.tokens), Number(f.limit)); break;
+    case 'cancelled': error = new CancelledError(s.message); break;
     default: {
       error = s.code ? new FastTTSError(s.code, s.message) : new Error(s.message);
       error.name = s.name;
