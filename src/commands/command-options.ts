@@ -7,7 +7,7 @@ import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Sea
 import { calibrateDecode } from '../search/calibration.ts';
 import { wallClock } from '../metrics/trace.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { openSearchModels, WEBGPU_MAX_BATCH_TOKENS, type SearchModels } from './search-env.ts';
+import { openSearchModels, pagesForBytes, WEBGPU_MAX_BATCH_TOKENS, type SearchModels } from './search-env.ts';
 
 export const DEFAULT_GENERATOR = 'models/arith-generator';
 export const DEFAULT_VERIFIER = 'models/arith-prm';
@@ -52,13 +52,12 @@ export async function openCommandModels(o: SearchCommandOptions, needsVerifier: 
   if (backend === 'webgpu' && !o.gpu) throw new OptionError('the webgpu backend needs a GPU context');
   const memory = (o.memoryMb ?? 256) * 2 ** 20;
   if (!(memory > 0)) throw new OptionError(`--memory-mb must be positive, got ${o.memoryMb}`);
-  // Page counts from a small probe open: the configs give the K/V bytes per page.
-  const probe = await openSearchModels({ generator: o.generator ?? DEFAULT_GENERATOR, verifier: needsVerifier ? o.verifier ?? DEFAULT_VERIFIER : undefined, backend, gpu: o.gpu, generatorPages: 1, verifierPages: 1 });
-  const pageBytes = (c: { numLayers: number; numKvHeads: number; headDim: number }) => 16 * 2 * c.numLayers * c.numKvHeads * c.headDim * 4;
-  const gPages = Math.max(8, Math.floor(memory / 2 / pageBytes(probe.generator.config)));
-  const vPages = probe.verifier ? Math.max(8, Math.floor(memory / 2 / pageBytes(probe.verifier.config))) : 1;
-  probe.dispose();
-  const models = await openSearchModels({ generator: o.generator ?? DEFAULT_GENERATOR, verifier: needsVerifier ? o.verifier ?? DEFAULT_VERIFIER : undefined, backend, gpu: o.gpu, generatorPages: gPages, verifierPages: vPages });
+  // The KV memory split evenly between the two models' pools (the baseline's static split).
+  const models = await openSearchModels({
+    generator: o.generator ?? DEFAULT_GENERATOR, verifier: needsVerifier ? o.verifier ?? DEFAULT_VERIFIER : undefined, backend, gpu: o.gpu,
+    generatorPages: pagesForBytes(needsVerifier ? memory / 2 : memory), verifierPages: pagesForBytes(memory / 2),
+  });
+  const gPages = models.generator.numPages;
   const key = `${o.gpu?.route ?? 'cpu-reference'}|${o.gpu?.adapterInfo.description ?? ''}|${o.generator ?? DEFAULT_GENERATOR}`;
   const cal = await calibrateDecode(models.generator, wallClock, { key, maxBatchTokens: backend === 'webgpu' ? WEBGPU_MAX_BATCH_TOKENS : undefined, maxBatch: Math.min(backend === 'cpu' ? 8 : 64, Math.floor(gPages / 2)), context: 16 });
   return { models, speculationBatch: cal.nearlyFreeBatch };

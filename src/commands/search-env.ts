@@ -3,6 +3,7 @@
 // reference runner), and hands out a fresh SearchEnv (new KV pools over the runners' pages) per problem.
 import { openModel, type ModelLocation } from '../model/open-model.ts';
 import type { WeightFormat } from '../model/quant.ts';
+import { kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
@@ -24,8 +25,9 @@ export interface SearchModelsOptions {
   gpu?: GpuContext;
   weightFormat?: WeightFormat;
   pageSize?: number;
-  generatorPages: number;
-  verifierPages: number;
+  /** KV pages per runner, or a function of the model's config (e.g. a byte budget / page bytes). */
+  generatorPages: number | ((c: Qwen2Config) => number);
+  verifierPages: number | ((c: Qwen2Config) => number);
   trace?: boolean;
 }
 
@@ -35,6 +37,11 @@ export interface SearchModels {
   /** A fresh environment (empty KV pools, new trace) over the loaded runners. */
   makeEnv(): SearchEnv;
   dispose(): void;
+}
+
+/** Pages of `pageSize` tokens that `bytes` of f32 K/V hold for a model (at least 8). */
+export function pagesForBytes(bytes: number, pageSize = 16): (c: Qwen2Config) => number {
+  return (c) => Math.max(8, Math.floor(bytes / (pageSize * kvBytesPerToken(c))));
 }
 
 export async function openSearchModels(o: SearchModelsOptions): Promise<SearchModels> {
@@ -48,8 +55,9 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
     o.backend === 'cpu'
       ? CpuReferenceRunner.create(source, { weightFormat, numPages, pageSize })
       : createWebGpuRunner(o.gpu!, source, { weightFormat, numPages, pageSize });
-  const generator = await make(gen.source, o.generatorPages);
-  const verifier = ver ? await make(ver.source, o.verifierPages) : undefined;
+  const pages = (p: number | ((c: Qwen2Config) => number), c: Qwen2Config): number => (typeof p === 'number' ? p : p(c));
+  const generator = await make(gen.source, pages(o.generatorPages, gen.config));
+  const verifier = ver ? await make(ver.source, pages(o.verifierPages, ver.config)) : undefined;
   const format = promptFormatFor(gen.tokenizer, ver?.tokenizer ?? gen.tokenizer, ver?.config.kind ?? 'prm-value-head');
   const codec = { encode: (t: string) => gen.tokenizer!.encode(t), decode: (ids: ArrayLike<number>) => gen.tokenizer!.decode(ids) };
   return {
