@@ -87,6 +87,11 @@ test('model cache: download, offline reload, corruption, resume', async ({ page,
   expect(manifest.every((m) => m.complete)).toBe(true);
   expect(manifest.find((m) => m.url.endsWith('model.safetensors'))?.size).toBeGreaterThan(6e6);
 
+  // A relative location resolves against the page's origin (and is the same cached URL).
+  const relative = await load({}, '/models/arith-generator/');
+  expect(relative.checksum).toBe(first.checksum);
+  expect(relative.stats.chunksFetched).toBe(0);
+
   // 2. Reload the page, go offline, load again: all from the cache, same bytes, same tokens.
   await page.reload();
   await page.waitForFunction(() => window.modelCache?.ready === true);

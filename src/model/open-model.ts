@@ -21,7 +21,7 @@ export interface OpenModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Fail when the model has no tokenizer (default true; fixtures without one pass false). */
   requireTokenizer?: boolean;
-  /** Browser: keep downloaded files in the Cache API with an IndexedDB manifest (default true there). */
+  /** Browser (page or worker): keep downloaded files in the Cache API with an IndexedDB manifest (default true there). */
   cache?: boolean;
   /** Known sha256 (hex) of model files by name; the browser cache checks each completed download against it. */
   sha256?: Record<string, string>;
@@ -61,14 +61,20 @@ export async function resolveFileSet(location: ModelLocation, opts: OpenModelOpt
   if (isFileSet(location)) return location;
   if (location instanceof URL || (typeof location === 'string' && /^https?:\/\//i.test(location))) {
     const files = httpFileSet(String(location), { fetch: opts.fetch, headers: opts.headers ?? hubToken(String(location)) });
-    const inBrowser = typeof window !== 'undefined' && typeof caches !== 'undefined';
-    if (opts.cache ?? inBrowser) {
+    // Browser pages and workers have Cache Storage and IndexedDB; Node has neither.
+    const canCache = typeof caches !== 'undefined' && typeof indexedDB !== 'undefined';
+    if (opts.cache ?? canCache) {
       return cachedFileSet(files, { chunkBytes: opts.cacheChunkBytes, sha256: opts.sha256 });
     }
     return files;
   }
   if (typeof location === 'string') {
-    if (typeof process === 'undefined' || !process.versions?.node) throw new OptionError(`"${location}" is not an http(s) URL; in the browser pass a URL, File or FileSystemHandle`);
+    if (typeof process === 'undefined' || !process.versions?.node) {
+      // Browser page or worker: a relative location ("/models/x/", "models/x.gguf") is a URL on this origin.
+      const here = (globalThis as { location?: { href: string } }).location?.href;
+      if (here) return resolveFileSet(new URL(location, here).href, opts);
+      throw new OptionError(`"${location}" is not an http(s) URL; in the browser pass a URL, File or FileSystemHandle`);
+    }
     // Node only: imported on demand so browser bundles never see node:fs. (The browser sources above are
     // static imports, so an offline page never needs to fetch a module to read its cache.)
     const { nodeFileSet } = await import('./sources/node-fs.ts');

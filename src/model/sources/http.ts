@@ -47,6 +47,7 @@ export function modelUrlParts(input: string): { base: string; primary?: string }
   return { base: url.href.endsWith('/') ? url.href : url.href + '/' };
 }
 
+const inBrowser = typeof caches !== 'undefined' && typeof indexedDB !== 'undefined';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Total size from `Content-Range: bytes a-b/total`. */
@@ -68,7 +69,7 @@ export function httpFileSet(location: string, opts: HttpOptions = {}): FileSet {
       try {
         // In the browser, keep multi-GB weights out of the HTTP cache (the model cache holds them).
         const all = { ...opts.headers, ...headers };
-        const res = await doFetch(url, typeof window === 'undefined' ? { headers: all } : { headers: all, cache: 'no-store' });
+        const res = await doFetch(url, inBrowser ? { headers: all, cache: 'no-store' } : { headers: all });
         if (res.status >= 500 || res.status === 429) {
           await res.body?.cancel();
           lastError = new Error(`HTTP ${res.status}`);
