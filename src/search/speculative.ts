@@ -10,7 +10,11 @@
 // the copy that inherits the lineage (child 0) would sample, in the baseline's next iteration, exactly
 // the tokens the parent already sampled speculatively: it keeps them all (and their LookAhead scores).
 // Its siblings have new lineages and the baseline would have them sample fresh tokens from the step
-// boundary, so they keep none (R = 0). Every beam's text is then token-for-token the baseline's.
+// boundary, so they keep none of the parent's tokens (R = 0). Every beam's text is then token-for-token
+// the baseline's. Siblings still get a head start: a sibling's tokens depend only on its lineage,
+// childLineage(parent, k), and its start, the parent's step boundary, both known as soon as the parent
+// finishes its step; so speculation also runs these future siblings ("shadows", generation.ts) in free
+// slots, and a surviving parent's copies 1.. take over their shadows' tokens.
 // The paper instead lets every copy keep a fraction R (about 0.85) of the parent's speculative tokens;
 // `siblingKeepFraction` offers that, at the price of exactness: the siblings' kept tokens come from the
 // parent's random stream, so their texts (and possibly the answer) differ from the baseline's.
