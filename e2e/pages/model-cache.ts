@@ -66,7 +66,7 @@ async function openAndSummarize(picked: Blob | Blob[] | FileSystemDirectoryHandl
 window.modelCache = {
   ready: true,
   async load(url, opts = {}) {
-    Object.assign(cacheStats, { chunksFromCache: 0, chunksFetched: 0, corruptChunks: 0 });
+    Object.assign(cacheStats, { chunksFromCache: 0, chunksFetched: 0, corruptChunks: 0, storeFailures: 0 });
     let rangeReads = 0;
     // A network that goes down after a few weight reads: an interrupted download.
     const flaky: typeof fetch = async (input, init) => {

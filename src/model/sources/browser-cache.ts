@@ -33,10 +33,12 @@ export interface CacheStats {
   chunksFromCache: number;
   chunksFetched: number;
   corruptChunks: number;
+  /** Chunks that could not be stored (storage full): used once, fetched again next time. */
+  storeFailures: number;
 }
 
 /** Counters for tests and the UI (how much came from the cache, how much was refetched). */
-export const cacheStats: CacheStats = { chunksFromCache: 0, chunksFetched: 0, corruptChunks: 0 };
+export const cacheStats: CacheStats = { chunksFromCache: 0, chunksFetched: 0, corruptChunks: 0, storeFailures: 0 };
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
@@ -65,7 +67,12 @@ export function cachedFileSet(inner: FileSet, opts: CachedFileSetOptions = {}): 
     primary: inner.primary,
     async open(file) {
       const key = `${KEY_PREFIX}${inner.name}::${file}`;
-      const entry = (await get<ManifestEntry>(key)) ?? null;
+      let entry: ManifestEntry | null;
+      try {
+        entry = (await get<ManifestEntry>(key)) ?? null;
+      } catch {
+        return inner.open(file); // no IndexedDB here (e.g. a private window): read without caching
+      }
       const known = opts.sha256?.[file]?.toLowerCase();
       if (entry?.absent) return null;
       if (entry && known && entry.sha256 !== known) Object.assign(entry, { sha256: known, verified: false });
@@ -113,8 +120,15 @@ function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<B
     if (!file) throw new FormatError(entry.url, `chunk ${index} is not cached and the file cannot be fetched (offline?)`);
     if (file.size !== entry.size) throw new FormatError(entry.url, `the file changed size on the server (${entry.size} -> ${file.size})`);
     const bytes = await file.read(index * chunkBytes, length);
+    try {
+      await cache.put(chunkRequest(entry.url, index), new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
+    } catch {
+      // Storage full (QuotaExceededError) or unavailable: use the bytes, leave the chunk uncached.
+      cacheStats.storeFailures++;
+      cacheStats.chunksFetched++;
+      return bytes;
+    }
     entry.chunks[index] = await sha256Hex(bytes);
-    await cache.put(chunkRequest(entry.url, index), new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
     entry.complete = Object.keys(entry.chunks).length === chunkCount;
     await set(key, entry);
     cacheStats.chunksFetched++;
