@@ -66,4 +66,17 @@ describe('FastTTS techniques at work', () => {
     expect(recomputeFifo).toBeGreaterThan(0);
     expect(recomputePrefix).toBeLessThan(recomputeFifo);
   });
+
+  it('releases every KV page it referenced (no leaks), in every method and mode', async () => {
+    for (const method of ['beam', 'dvts', 'best-of-n'] as const) {
+      for (const extra of [{ techniques: BASELINE_TECHNIQUES }, { techniques: FASTTTS_TECHNIQUES }, { techniques: FASTTTS_TECHNIQUES, siblingKeepFraction: 0.85 }]) {
+        for (const pages of [60, 400]) {
+          const env = syntheticEnv({ generatorPages: pages, verifierPages: pages, pageSize: 4, stats: STATS });
+          await runSearch(env, defaultSearchOptions({ method, n: 8, iterations: 5, speculationBatch: 16, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 3 }, ...extra }), syntheticProblem(3).problem);
+          expect(env.generatorPool.pagesReferenced, `${method} ${pages}`).toBe(0);
+          expect(env.verifierPool.pagesReferenced, `${method} ${pages}`).toBe(0);
+        }
+      }
+    }
+  });
 });

@@ -76,7 +76,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     for (const b of active) if (b.ended === null && b.steps.length >= required) counters.stepsFromSpeculation++;
     const speculate = opts.techniques.speculation && it < K - 1 && opts.speculationBatch > 0;
     const plan = speculate ? speculationPlan(active, opts.beamWidth, opts.agg, it) : null;
-    const copies = opts.method === 'beam' || opts.method === 'dvts' ? opts.beamWidth : 1;
+    // Future siblings are speculated only in the exact variant (R = 0); with R > 0 copies reuse the parent's tokens.
+    const copies = (opts.method === 'beam' || opts.method === 'dvts') && opts.siblingKeepFraction === 0 ? opts.beamWidth : 1;
     await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies }, active);
     if (verify) await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);
     opts.onIteration?.(it, active, required);

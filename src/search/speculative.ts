@@ -57,9 +57,13 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
   parent.shadows = undefined;
   for (let i = 1; i < count; i++) {
     const shadow = shadows[i - 1];
-    if (shadow && opts.siblingKeepFraction === 0) {
-      out.push(promoteShadow(env, counters, parent, shadow, stepCount, now));
-      continue;
+    if (shadow) {
+      shadows[i - 1] = undefined as unknown as Beam;
+      if (opts.siblingKeepFraction === 0) {
+        out.push(promoteShadow(env, counters, parent, shadow, stepCount, now));
+        continue;
+      }
+      discardBeam(env, counters, shadow);
     }
     const child = forkBeam(parent, stepCount, childLineage(parent.lineage, i), env.codec, env.generatorPool, env.verifierPool);
     child.bornAt = now;
@@ -70,7 +74,7 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
     }
     out.push(child);
   }
-  for (const s of shadows.slice(Math.max(0, count - 1))) discardBeam(env, counters, s);
+  for (const s of shadows) if (s) discardBeam(env, counters, s);
   counters.tokensSpeculativeAccepted += parent.speculativeTokens;
   parent.speculativeTokens = 0;
   return out;
