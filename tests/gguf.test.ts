@@ -164,6 +164,8 @@ describe('malformed GGUF', () => {
   });
   it('bad magic', () => { const b = oneTensor(); b[0] = 0x47 + 1; return expectGgufError(b, /bad magic/); });
   it('version 1', () => { const b = oneTensor(); b[4] = 1; return expectGgufError(b, /unsupported GGUF version 1/); });
+  it('big-endian file', () => { const b = oneTensor(); b.set([0, 0, 0, 3], 4); return expectGgufError(b, /big-endian GGUF files are not supported/); });
+  it('version 2 reads like version 3', async () => { const b = oneTensor(); b[4] = 2; expect((await readGgufHeader(memoryFile('v2.gguf', b))).version).toBe(2); });
   it('truncated header', async () => {
     await expectGgufError(oneTensor().subarray(0, 40), /truncated|larger than the file/);
     await expectGgufError(oneTensor().subarray(0, 100), /truncated/);

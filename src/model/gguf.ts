@@ -159,6 +159,7 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
   const magic = await c.bytes(4, 'magic');
   if (String.fromCharCode(...magic) !== 'GGUF') c.fail('not a GGUF file (bad magic)');
   const version = await c.u32('version');
+  if (version === 0x02000000 || version === 0x03000000) c.fail('big-endian GGUF files are not supported');
   if (version !== 2 && version !== 3) c.fail(`unsupported GGUF version ${version} (supported: 2, 3)`);
   const tensorCount = await c.u64('tensor count');
   const kvCount = await c.u64('metadata count');
