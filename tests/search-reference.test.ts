@@ -96,10 +96,14 @@ describe('reference beam search', () => {
         .sort((a, b) => b.score - a.score || a.j - b.j)
         .map(({ text, score }) => ({ text, score }))
         .slice(0, n); // search-and-learn keeps the top n completed beams
+      // search-and-learn's default keeps the first n to complete; sort_completed keeps the best n.
+      const firstN = ref.slice(0, n).map((b) => ({ text: b.steps.join(''), score: b.scores[b.scores.length - 1] ?? 0 }));
       for (const techniques of [BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES]) {
-        const env = syntheticEnv({ generatorPages: 512, verifierPages: 512, pageSize: PAGE, stats: STATS });
-        const r = await runSearch(env, defaultSearchOptions({ method: 'beam', n, beamWidth: bw, iterations: K, techniques, speculationBatch: 16, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 77 + i } }), problem);
-        expect(r.beams.map((b) => ({ text: b.text, score: b.score })), `problem ${i}`).toEqual(expected);
+        for (const sortCompleted of [true, false]) {
+          const env = syntheticEnv({ generatorPages: 512, verifierPages: 512, pageSize: PAGE, stats: STATS });
+          const r = await runSearch(env, defaultSearchOptions({ method: 'beam', n, beamWidth: bw, iterations: K, techniques, speculationBatch: 16, sortCompleted, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 77 + i } }), problem);
+          expect(r.beams.map((b) => ({ text: b.text, score: b.score })), `problem ${i}`).toEqual(sortCompleted ? expected : firstN);
+        }
       }
     }
   });

@@ -63,6 +63,8 @@ export interface SearchOptions {
   /** New tokens per step (and for the final iteration's remainder), as search-and-learn's max_tokens. */
   maxStepTokens: number;
   filterDuplicates: boolean;
+  /** Keep the top n completed beams by score (search-and-learn's sort_completed); off: the first n to complete. */
+  sortCompleted: boolean;
   techniques: Techniques;
   /**
    * Largest decode batch that costs about as much as a batch of one (from calibration.ts); speculation
@@ -177,7 +179,7 @@ export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOpti
   return {
     method: 'beam', n: 8, beamWidth: 4, iterations: 10, agg: 'last', select: 'weighted',
     sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 0 },
-    maxStepTokens: 2048, filterDuplicates: false, techniques: FASTTTS_TECHNIQUES,
+    maxStepTokens: 2048, filterDuplicates: false, sortCompleted: false, techniques: FASTTTS_TECHNIQUES,
     speculationBatch: 0, siblingKeepFraction: 0, maxBatch: 256, maxPrefillTokens: 4096,
     ...o,
   };

@@ -211,9 +211,10 @@ async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchC
       active.push(children.get(s)![k]);
     }
   }
-  // Completed beams by score (search-and-learn's sort_completed), and the vote padded back to n copies.
+  // The first n completed beams, or the top n by score (sort_completed); the vote padded back to n copies.
   const scoreOf = (b: Beam): number => aggregateScore(b.steps, opts.agg);
-  const sorted = completed.map((b, i) => [b, i] as const).sort((a, b) => scoreOf(b[0]) - scoreOf(a[0]) || a[1] - b[1]).map(([b]) => b).slice(0, opts.n);
+  const ordered = opts.sortCompleted ? completed.map((b, i) => [b, i] as const).sort((a, b) => scoreOf(b[0]) - scoreOf(a[0]) || a[1] - b[1]).map(([b]) => b) : completed;
+  const sorted = ordered.slice(0, opts.n);
   const voters = sorted.length === 0 ? [] : Array.from({ length: opts.n }, (_, i) => sorted[i % sorted.length]);
   return [sorted, voters];
 }
