@@ -90,6 +90,18 @@ describe('Qwen tokenizer', () => {
     }
     expect(out).toBe(text);
   });
+
+  it('streams a long sequence with the same result as decoding it whole', () => {
+    const text = MATH_TEXTS.join('\n\n').repeat(20);
+    const ids = tok.encode(text);
+    const dec = new StreamingDecoder(tok);
+    let out = '';
+    const t0 = performance.now();
+    for (const id of ids) out += dec.push(id);
+    expect(out).toBe(text);
+    expect(ids.length).toBeGreaterThan(2000);
+    expect(performance.now() - t0).toBeLessThan(2000); // linear: quadratic re-decoding took far longer
+  });
 });
 
 describe('malformed tokenizer files', () => {

@@ -108,22 +108,29 @@ export class Tokenizer {
 }
 
 /**
- * Decodes a growing token sequence piece by piece without splitting multi-byte characters: text is
- * released only once it no longer ends in an incomplete UTF-8 sequence (U+FFFD from the byte decoder).
+ * Decodes a growing token sequence piece by piece without splitting multi-byte characters, in time
+ * linear in the sequence (incremental detokenization as in vLLM): only the tokens since the last
+ * emitted boundary are decoded, and text is held back while it ends in an incomplete UTF-8 sequence
+ * (U+FFFD from the byte decoder), for at most 4 tokens (a genuinely invalid byte is emitted then).
  */
 export class StreamingDecoder {
   private ids: number[] = [];
-  private emitted = 0;
+  /** Tokens [prefix, read) decode to text already emitted; tokens from `read` on are pending. */
+  private prefix = 0;
+  private read = 0;
 
   constructor(private readonly tokenizer: Tokenizer, private readonly skipSpecialTokens = true) {}
 
   /** Adds tokens and returns the newly completed text (possibly empty). */
   push(...ids: number[]): string {
     this.ids.push(...ids);
-    const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
-    if (text.endsWith('\uFFFD')) return '';
-    const fresh = text.slice(this.emitted);
-    this.emitted = text.length;
+    const opts = { skipSpecialTokens: this.skipSpecialTokens };
+    const before = this.tokenizer.decode(this.ids.slice(this.prefix, this.read), opts);
+    const now = this.tokenizer.decode(this.ids.slice(this.prefix), opts);
+    if (now.endsWith('\uFFFD') && this.ids.length - this.read < 4) return '';
+    const fresh = now.length > before.length ? now.slice(before.length) : '';
+    this.prefix = this.read;
+    this.read = this.ids.length;
     return fresh;
   }
 }
