@@ -42,10 +42,12 @@ function frame(spec: ChartSpec, maxValue: number, body: (x0: number, plotW: numb
   const plotW = width - PAD.left - PAD.right;
   const plotH = height - PAD.top - PAD.bottom;
   const top = niceMax(maxValue);
+  // Round ticks: 2 splits in 4 (0.5 steps), 1, 5 and 10 in 5.
+  const divisions = Math.round(top / 10 ** Math.floor(Math.log10(top))) === 2 ? 4 : 5;
   const y = (v: number) => PAD.top + plotH - (Math.max(0, v) / top) * plotH;
   let grid = '';
-  for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4;
+  for (let i = 0; i <= divisions; i++) {
+    const v = (top * i) / divisions;
     grid += `<line x1="${PAD.left}" x2="${width - PAD.right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`;
     grid += `<text x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#555">${formatTick(v)}</text>`;
   }

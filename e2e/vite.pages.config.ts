@@ -14,6 +14,8 @@ export default defineConfig({
   optimizeDeps: {
     // Scan only the test pages (not the tutor), and never pre-bundle the Node-only Dawn binding.
     entries: ['e2e/pages/**/*.html'],
+    // Also what the engine worker imports: discovering these late would make Vite reload the page mid-test.
+    include: ['comlink', 'idb-keyval', '@huggingface/tokenizers', '@huggingface/jinja'],
     exclude: ['webgpu'],
   },
 });

@@ -55,13 +55,14 @@ async function main(): Promise<void> {
   try {
     const page = await browser.newPage();
     page.on('console', (m) => m.type() === 'error' && console.error(`[page] ${m.text()}`));
+    // The input is installed before the page's scripts on every load (a dev-server reload included).
+    await page.addInitScript((input) => (window.benchInput = input), { problems, modes: modes as Array<'baseline' | 'fasttts'>, ns, options: options as never, memoryMB: args['memory-mb'] ? Number(args['memory-mb']) : undefined });
     await page.goto(`${base}/e2e/pages/bench.html`);
-    await page.evaluate((input) => (window.benchInput = input), { problems, modes: modes as Array<'baseline' | 'fasttts'>, ns, options: options as never, memoryMB: args['memory-mb'] ? Number(args['memory-mb']) : undefined });
     let shown = 0;
     const deadline = Date.now() + Number(args['timeout-min']) * 60_000;
     let result: BenchPage;
     for (;;) {
-      result = await page.evaluate(() => window.bench);
+      result = (await page.evaluate(() => window.bench).catch(() => undefined)) ?? { state: 'running', records: [] };
       for (const r of result.records.slice(shown)) console.log(`${r.id} n=${r.n} ${r.mode}: ${r.metrics.latency_ms.toFixed(0)} ms, answer ${r.answer} (${r.correct ? 'correct' : 'wrong'})`);
       shown = result.records.length;
       if (result.state !== 'running') break;

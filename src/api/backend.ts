@@ -67,7 +67,9 @@ export interface LoadedModels {
 /** The small models shipped with the package (models/arith-generator, models/arith-prm). */
 function bundledLocation(which: 'generator' | 'verifier'): string {
   const dir = which === 'generator' ? 'arith-generator' : 'arith-prm';
-  const url = new URL(`../../models/${dir}/`, import.meta.url);
+  // Not `new URL(literal, import.meta.url)`: bundlers would try to resolve the directory as an asset.
+  const here = import.meta.url;
+  const url = new URL(`../../models/${dir}/`, here);
   return url.protocol === 'file:' ? decodeURIComponent(url.pathname) : url.href;
 }
 
