@@ -75,9 +75,10 @@ export async function resolveFileSet(location: ModelLocation, opts: OpenModelOpt
       if (here) return resolveFileSet(new URL(location, here).href, opts);
       throw new OptionError(`"${location}" is not an http(s) URL; in the browser pass a URL, File or FileSystemHandle`);
     }
-    // Node only: imported on demand so browser bundles never see node:fs. (The browser sources above are
-    // static imports, so an offline page never needs to fetch a module to read its cache.)
-    const { nodeFileSet } = await import('./sources/node-fs.ts');
+    // Node only: imported on demand, through a specifier bundlers leave alone, so browser builds never
+    // see node:fs. (The browser sources above are static imports: an offline page fetches no module.)
+    const nodeFs = new URL('./sources/node-fs.ts', import.meta.url).href;
+    const { nodeFileSet } = (await import(/* @vite-ignore */ nodeFs)) as typeof import('./sources/node-fs.ts');
     return nodeFileSet(location);
   }
   return browserFileSet(location);
