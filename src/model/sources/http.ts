@@ -105,28 +105,83 @@ export function httpFileSet(location: string, opts: HttpOptions = {}): FileSet {
       size,
       etag,
       sha256: /^[0-9a-f]{64}$/.test(linked) ? linked : null,
-      read: (offset, length) => readRange(url, offset, length, rangesOk, etag),
+      read: rangesOk ? (offset, length) => readRange(url, offset, length, etag) : forwardReader(url),
     };
     return file;
   }
 
+  /**
+   * For servers without Range support: one forward-only stream per file, restarted only when a read goes
+   * backwards or the connection drops. Loaders read headers, then tensors in file order, so a whole load
+   * downloads the file about once instead of once per read.
+   */
+  function forwardReader(url: string): (offset: number, length: number) => Promise<Uint8Array> {
+    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+    let pos = 0; // file offset of pending[0]
+    let pending: Uint8Array = new Uint8Array(0);
+    let failures = 0;
+    const restart = async () => {
+      reader?.cancel().catch(() => {});
+      const res = await request(url, {});
+      if (res.status !== 200 || !res.body) {
+        await res.body?.cancel();
+        throw new FormatError(url, `HTTP ${res.status} re-reading the file`);
+      }
+      reader = res.body.getReader();
+      pos = 0;
+      pending = new Uint8Array(0);
+    };
+    return async (offset, length) => {
+      if (!reader || offset < pos) await restart();
+      const out = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        if (pending.length === 0) {
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader!.read();
+          } catch {
+            if (++failures > retries) throw new FormatError(url, `download interrupted at byte ${pos} after ${failures} tries`);
+            await sleep(backoff * 2 ** (failures - 1));
+            await restart();
+            continue;
+          }
+          if (chunk.done) throw new FormatError(url, `truncated: the server sent ${pos} of ${offset + length} bytes`);
+          pending = chunk.value;
+        }
+        const skip = Math.min(pending.length, offset + got - pos);
+        if (skip > 0) {
+          pending = pending.subarray(skip);
+          pos += skip;
+          continue;
+        }
+        const take = Math.min(pending.length, length - got);
+        out.set(pending.subarray(0, take), got);
+        pending = pending.subarray(take);
+        pos += take;
+        got += take;
+      }
+      return out;
+    };
+  }
+
   /** Streams bytes [offset, offset + length) into one buffer, resuming after dropped connections. */
-  async function readRange(url: string, offset: number, length: number, rangesOk: boolean, etag: string | null): Promise<Uint8Array> {
+  async function readRange(url: string, offset: number, length: number, etag: string | null): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     let got = 0;
     let failures = 0;
     while (got < length) {
       const start = offset + got;
-      const headers: Record<string, string> = rangesOk ? { Range: `bytes=${start}-${offset + length - 1}` } : {};
-      if (rangesOk && etag && !etag.startsWith('W/')) headers['If-Range'] = etag;
+      const headers: Record<string, string> = { Range: `bytes=${start}-${offset + length - 1}` };
+      if (etag && !etag.startsWith('W/')) headers['If-Range'] = etag;
       const res = await request(url, headers);
-      let skip = 0;
       if (res.status === 206) {
         const m = /bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
         if (!m || Number(m[1]) !== start) { await res.body?.cancel(); throw new FormatError(url, 'the server answered a different byte range'); }
       } else if (res.status === 200) {
-        if (rangesOk) { await res.body?.cancel(); throw new FormatError(url, 'the file changed on the server during the download'); }
-        skip = start; // no Range support: read from the beginning and drop what precedes the range
+        // If-Range failed: the file is no longer the one whose earlier bytes were read.
+        await res.body?.cancel();
+        throw new FormatError(url, 'the file changed on the server during the download');
       } else {
         await res.body?.cancel();
         throw new FormatError(url, `HTTP ${res.status} reading bytes ${start}..${offset + length}`);
@@ -137,14 +192,8 @@ export function httpFileSet(location: string, opts: HttpOptions = {}): FileSet {
         while (got < length) {
           const { done, value } = await reader.read();
           if (done) break;
-          let chunk = value;
-          if (skip > 0) {
-            const drop = Math.min(skip, chunk.length);
-            skip -= drop;
-            chunk = chunk.subarray(drop);
-          }
-          const take = Math.min(chunk.length, length - got);
-          out.set(chunk.subarray(0, take), got);
+          const take = Math.min(value.length, length - got);
+          out.set(value.subarray(0, take), got);
           got += take;
         }
       } catch {
