@@ -1,7 +1,7 @@
 // The Hugging Face layout loader: single-file and sharded safetensors in f32/f16/bf16 give the random
 // model's tensors (within each dtype's rounding), mismatches are listed in one error, progress is
 // reported, and peak JavaScript memory during a load stays within about twice the largest tensor.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
