@@ -103,6 +103,29 @@ test.describe('tutor', () => {
     await expect(page.locator('#metrics')).toContainText(' ms');
   });
 
+  test('a memory budget too small for the models says so, and a larger one works', async ({ page }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    await page.fill('#memory', '16');
+    await page.click('#load-models');
+    await expect(page.locator('#banner.error')).toBeVisible();
+    await expect(page.locator('#banner-text')).toContainText('memory budget of 16 MiB is too small');
+    await screenshot(page, testInfo, 'memory-too-small.png');
+    await page.fill('#memory', '256');
+    await page.click('#load-models');
+    await waitReady(page);
+    await expect(page.locator('#model-info')).toContainText('budget 256 MiB');
+  });
+
+  test('without WebGPU the tutor explains what it needs', async ({ page }, testInfo) => {
+    await page.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
+    await page.goto('/');
+    await expect(page.locator('body')).toHaveAttribute('data-state', 'error');
+    await expect(page.locator('#banner-text')).toContainText('no WebGPU');
+    await expect(page.locator('#solve')).toBeDisabled();
+    await screenshot(page, testInfo, 'no-webgpu.png');
+  });
+
   test('is installable: manifest, icons and a service worker', async ({ page, context }, testInfo) => {
     await page.goto('/');
     await waitReady(page);

@@ -134,11 +134,11 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
         kv: kv[which], onProgress: prefixed(which, onProgress),
       });
       parts.unshift({ destroy: () => runner.dispose() });
+      onProgress({ model: which, phase: 'done', bytesDone: 0, bytesTotal: 0, tensorsDone: 0, tensorsTotal: 0 });
       return runner;
     };
     const generator = await runnerFor(generatorModel, gFormat, 'generator');
     const verifier = await runnerFor(verifierModel, vFormat, 'verifier');
-    onProgress({ model: 'verifier', phase: 'done', bytesDone: 0, bytesTotal: 0, tensorsDone: 0, tensorsTotal: 0 });
 
     const tokenizer = generatorModel.tokenizer!;
     const verifierTokenizer = verifierModel.tokenizer ?? tokenizer;

@@ -49,6 +49,9 @@ async function weightFiles(files: FileSet): Promise<{ shards: ByteFile[]; index:
     if (!f) throw new FormatError(files.name, 'file not found');
     return { shards: [f], index: null };
   }
+  // The single file first: servers with an SPA fallback answer a missing index.json with an HTML page.
+  const single = await files.open('model.safetensors');
+  if (single) return { shards: [single], index: null };
   const idx = await readJsonFile(files, 'model.safetensors.index.json');
   if (idx) {
     const map = isRecord(idx.json) ? idx.json.weight_map : undefined;
@@ -71,9 +74,7 @@ async function weightFiles(files: FileSet): Promise<{ shards: ByteFile[]; index:
     }
     return { shards, index };
   }
-  const single = await files.open('model.safetensors');
-  if (!single) throw new FormatError(files.name, 'no model.safetensors, model.safetensors.index.json or .gguf file found');
-  return { shards: [single], index: null };
+  throw new FormatError(files.name, 'no model.safetensors, model.safetensors.index.json or .gguf file found');
 }
 
 export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress) => void): Promise<HfModel> {
