@@ -32,13 +32,15 @@ export interface GenerationPhase {
 const needsStandard = (b: Beam, required: number): boolean => b.ended === null && b.steps.length < required;
 
 /** Reserves KV for positions [0, length) of `seq`, preempting victims' KV (in order) when short. */
-export function reserveKv(pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<number>, length: number, victims: Iterable<KvSeq>, counters: SearchCounters, attachLimit = length): boolean {
+export function reserveKv(pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<number>, length: number, victims: Iterable<KvSeq>, counters: SearchCounters, attachLimit = length, speculative?: Set<KvSeq>): boolean {
   // A released sequence first takes back whatever of its prefix is still cached (up to attachLimit - 1).
   if (seq.pages.length === 0 && seq.computed === 0) pool.attach(seq, tokens, attachLimit);
   if (pool.reserve(seq, length)) return true;
   for (const v of victims) {
     if (v === seq || v.pages.length === 0) continue;
-    pool.release(v);
+    // Speculative K/V goes first and is freed outright, so that it does not crowd the prefix cache.
+    if (speculative?.has(v)) pool.discard(v);
+    else pool.release(v);
     counters.preemptions++;
     if (pool.reserve(seq, length)) return true;
   }
@@ -109,11 +111,13 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
       for (let i = beams.length - 1; i >= 0; i--) if (needsStandard(beams[i], p.required) && !inBatch.has(beams[i].kv)) yield beams[i].kv;
     };
     const mates: Array<{ tokens: number[]; computed: number }> = [];
+    const shadowKv = new Set<KvSeq>();
+    for (const b of beams) for (const s of b.shadows ?? []) shadowKv.add(s.kv);
     for (const b of standard) {
       if (batch.length >= opts.maxBatch) break;
       if (opts.techniques.prefixScheduling && b.kv.pages.length === 0 && b.kv.computed === 0 && batch.length > 0 &&
         batchMateComputes(b.tokens, pool.cachedPrefix(b.tokens), mates, pool.pageSize)) continue;
-      if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters)) break; // FIFO: later beams wait
+      if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters, b.tokens.length, shadowKv)) break; // FIFO: later beams wait
       mates.push({ tokens: b.tokens, computed: b.kv.computed });
       batch.push(b);
       inBatch.add(b.kv);
@@ -123,13 +127,19 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     }
     const standardCount = batch.length;
     if (specBudget > standardCount) {
-      // Keep a page per standard beam free for its growth: speculation must not cause preemption.
-      const reserveForStandard = standardCount + 1;
+      // Keep room free for the standard beams' growth (a tenth of the pool, at least a page each):
+      // speculation must not cause preemption or evict cached prefixes.
+      const reserveForStandard = Math.max(standardCount + 1, Math.ceil(pool.capacity / 10));
       const tryAdd = (b: Beam): void => {
         if (batch.length >= specBudget || !canSpeculate(b) || inBatch.has(b.kv)) return;
         // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
-        if (b.kv.pages.length === 0 && b.kv.computed === 0) pool.attach(b.kv, b.tokens, b.tokens.length);
-        if (pool.freePages < reserveForStandard || !pool.reserveFree(b.kv, b.tokens.length)) return;
+        if (pool.freePages < reserveForStandard) return;
+        const attached = b.kv.pages.length === 0 && b.kv.computed === 0;
+        if (attached) pool.attach(b.kv, b.tokens, b.tokens.length);
+        if (!pool.reserveFree(b.kv, b.tokens.length)) {
+          if (attached) pool.release(b.kv); // do not pin cached pages for work that is not running
+          return;
+        }
         batch.push(b);
         inBatch.add(b.kv);
         p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);

@@ -194,6 +194,27 @@ export class SearchKvPool {
     }
   }
 
+  /**
+   * Lets go of `seq` for good: pages only it held are freed at once instead of being cached (its
+   * tokens will never be asked for again: a pruned beam, discarded speculation), so they do not push
+   * useful prefixes out of the LRU cache.
+   */
+  discard(seq: KvSeq): void {
+    for (let i = seq.pages.length - 1; i >= 0; i--) {
+      const page = seq.pages[i];
+      const node = this.nodeOfPage[page];
+      if (this.refs[page] === 1 && node && node.children.size === 0 && node.parent && node.parent.children.get(node.key) === node) {
+        this.refs[page] = 0;
+        this.tree.setReferenced(node, false);
+        this.tree.removeSubtree(node);
+        this.release1(page);
+      } else this.unref(page);
+    }
+    seq.pages = [];
+    seq.nodes = [];
+    seq.computed = 0;
+  }
+
   /** Lets go of all of `seq`'s pages (cached full pages stay until evicted). */
   release(seq: KvSeq): void {
     for (const p of seq.pages) this.unref(p);

@@ -63,7 +63,7 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
         out.push(promoteShadow(env, counters, parent, shadow, stepCount, now));
         continue;
       }
-      discardBeam(env, counters, shadow);
+      discardBeam(env, counters, shadow, true);
     }
     const child = forkBeam(parent, stepCount, childLineage(parent.lineage, i), env.codec, env.generatorPool, env.verifierPool);
     child.bornAt = now;
@@ -74,7 +74,7 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
     }
     out.push(child);
   }
-  for (const s of shadows) if (s) discardBeam(env, counters, s);
+  for (const s of shadows) if (s) discardBeam(env, counters, s, true);
   counters.tokensSpeculativeAccepted += parent.speculativeTokens;
   parent.speculativeTokens = 0;
   return out;
@@ -94,11 +94,14 @@ function promoteShadow(env: SearchEnv, counters: SearchCounters, parent: Beam, s
 }
 
 /** A pruned beam's speculation is wasted. */
-export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam): void {
-  for (const s of b.shadows ?? []) discardBeam(env, counters, s);
+export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam, speculative = false): void {
+  for (const s of b.shadows ?? []) discardBeam(env, counters, s, true);
   b.shadows = undefined;
   counters.tokensSpeculativeWasted += b.speculativeTokens;
   b.speculativeTokens = 0;
-  env.generatorPool.release(b.kv);
+  // A dropped shadow's private pages are freed outright; anything else stays cached, since a released
+  // or later beam may still want a prefix it held.
+  if (speculative) env.generatorPool.discard(b.kv);
+  else env.generatorPool.release(b.kv);
   env.verifierPool.release(b.vkv);
 }
