@@ -30,7 +30,7 @@ const F32_PARAMETER_LIMIT = 50e6;
 /** Tokens per KV page. */
 const PAGE_SIZE = 16;
 /** Rows per forward call the runners' activation buffers are sized for. */
-const MAX_BATCH_TOKENS = 256;
+export const MAX_BATCH_TOKENS = 256;
 /** The engine refuses budgets whose KV cache could not hold this many tokens per model. */
 const MIN_KV_TOKENS = 512;
 

@@ -7,7 +7,7 @@ import { answersEqual } from '../search/answer.ts';
 import { calibrateDecode } from '../search/calibration.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
-import { withScratchPages, type LoadedModels } from './backend.ts';
+import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './backend.ts';
 import { SearchObserver } from './search-events.ts';
 import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult } from './types.ts';
 
@@ -86,6 +86,8 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     clock: wallClock,
     generatorPool,
     verifierPool,
+    // The runners' activation limit: longer verifier batches and recomputes are split (chunked prefill).
+    maxBatchTokens: MAX_BATCH_TOKENS,
   };
   try {
     const out = await solve(env, opts, problem);
