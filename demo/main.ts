@@ -175,10 +175,14 @@ let runs = loadRuns();
 let tree = new SearchTree();
 const treeView = new TreeView(ui.tree, tree);
 
+/** The modes one press of Solve runs: one, or the baseline then FastTTS for the comparison chart. */
+function selectedModes(): Array<NonNullable<SolveOptions['mode']>> {
+  return ui.mode.value === 'both' ? ['baseline', 'fasttts'] : [ui.mode.value as NonNullable<SolveOptions['mode']>];
+}
+
 function solveOptions(): SolveOptions {
   return {
     method: ui.method.value as SolveOptions['method'],
-    mode: ui.mode.value as SolveOptions['mode'],
     n: Number(ui.n.value),
     beamWidth: Number(ui.beamWidth.value),
     iterations: Number(ui.iterations.value),
@@ -199,8 +203,6 @@ async function solve(): Promise<void> {
   ui.solve.disabled = true;
   ui.cancel.disabled = false;
   setState('solving');
-  tree = new SearchTree();
-  treeView.reset(tree);
   ui.answer.className = 'answer muted';
   ui.answer.textContent = 'searching…';
   ui.verdict.textContent = '';
@@ -208,19 +210,23 @@ async function solve(): Promise<void> {
   ui.metrics.textContent = '';
   ui.treeStatus.textContent = '';
   try {
-    const result = await current.solve(problem, options, {
-      signal: running.signal,
-      onEvent: (event) => {
-        tree.apply(event);
-        if (event.type === 'iteration') ui.treeStatus.textContent = `iteration ${event.iteration}, ${event.activeBeams} active beams`;
-        treeView.invalidate();
-      },
-    });
-    treeView.flush();
-    window.tutor.lastResult = result;
-    showResult(problem, result);
-    runs = addRun(runs, result, options.method ?? 'beam', options.n ?? 0);
-    drawRuns();
+    for (const mode of selectedModes()) {
+      tree = new SearchTree();
+      treeView.reset(tree);
+      const result = await current.solve(problem, { ...options, mode }, {
+        signal: running.signal,
+        onEvent: (event) => {
+          tree.apply(event);
+          if (event.type === 'iteration') ui.treeStatus.textContent = `${mode}: iteration ${event.iteration}, ${event.activeBeams} active beams`;
+          treeView.invalidate();
+        },
+      });
+      treeView.flush();
+      window.tutor.lastResult = result;
+      showResult(problem, result);
+      runs = addRun(runs, result, options.method ?? 'beam', options.n ?? 0);
+      drawRuns();
+    }
     setState('ready');
   } catch (error) {
     treeView.flush();

@@ -34,10 +34,11 @@ async function solveFirstExample(page: Page): Promise<void> {
 }
 
 test.describe('tutor', () => {
-  test('solves a synthetic problem with beam search: right answer, live tree, KaTeX', async ({ page }, testInfo) => {
+  test('solves a synthetic problem with beam search: right answer, live tree, KaTeX, both modes charted', async ({ page }, testInfo) => {
     await page.goto('/');
     await waitReady(page);
     await configure(page);
+    await page.selectOption('#mode', 'both');
     await solveFirstExample(page);
     await expect(page.locator('#banner')).toBeHidden();
     await expect(page.locator('#verdict')).toHaveText('✓ correct');
@@ -50,6 +51,9 @@ test.describe('tutor', () => {
     await expect(page.locator('#tree .beam-score .value').first()).toHaveText(/\d\.\d\d/);
     await expect(page.locator('#metrics')).toContainText('ms');
     await expect(page.locator('#run-charts svg')).toHaveCount(2);
+    // One bar per mode in each chart: the baseline run, then the FastTTS run.
+    for (const color of ['#e08a1e', '#1d4e89']) await expect(page.locator(`#run-charts svg rect[fill="${color}"]`)).toHaveCount(2);
+    expect(await page.evaluate(() => window.tutor.lastResult?.mode)).toBe('fasttts');
     await screenshot(page, testInfo, 'solved.png');
   });
 
