@@ -65,10 +65,14 @@ function weightedPick(rng: Rng, choices: Array<[Op, () => Node]>): Node | null {
   return choices[choices.length - 1][1]();
 }
 
+/** How often a node's right operand is a plain number: mostly left-to-right chains (an earlier result
+ * combined with the next number), sometimes a bracketed sub-expression worked out first. */
+const CHAIN_PROBABILITY = 0.85;
+
 /** A random tree of `ops` operations whose every intermediate value is an integer in [0, cap]; null to retry. */
 function buildTree(rng: Rng, ops: number, lv: Level): Expr | null {
   if (ops === 0) return leaf(rng.int(1, lv.leafMax));
-  const leftOps = rng.int(0, ops - 1);
+  const leftOps = rng.next() < CHAIN_PROBABILITY ? ops - 1 : rng.int(0, ops - 1);
   const left = buildTree(rng, leftOps, lv);
   if (!left) return null;
   const a = left.value;

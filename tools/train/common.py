@@ -29,7 +29,7 @@ def prm_prefix(problem: str) -> str:
     return f'{BOS}{problem}\n'
 
 
-def setup(seed: int, threads: int = 2):
+def setup(seed: int, threads: int = 1):
     torch.set_num_threads(threads)
     random.seed(seed)
     np.random.seed(seed)
