@@ -76,10 +76,14 @@ let usingRealModel = false;
 type Source = 'bundled' | 'url' | 'files';
 const selectedSource = (): Source => (document.querySelector<HTMLInputElement>('input[name="model-source"]:checked')?.value ?? 'bundled') as Source;
 
+/** A real Qwen2.5-Math-1.5B generator with a 1.5B PRM needs about 2 GiB (4-bit weights plus KV cache). */
+const REAL_MODEL_MEMORY_MB = 2048;
+
 function selectSource(source: Source): void {
   document.querySelector<HTMLInputElement>(`input[name="model-source"][value="${source}"]`)!.checked = true;
   ui.modelUrl.hidden = source !== 'url';
   ui.modelFiles.hidden = source !== 'files';
+  if (source !== 'bundled' && Number(ui.memory.value) < REAL_MODEL_MEMORY_MB) ui.memory.value = String(REAL_MODEL_MEMORY_MB);
 }
 
 function modelLocations(): { generator: ModelLocation; verifier: ModelLocation; key: string } {
