@@ -1,0 +1,50 @@
+// The command-line contract of solve / eval on the bundled models, end to end through the real engine
+// (WebGPU on whatever device Node finds; the CPU route here).
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+function fasttts(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/fasttts.mjs', ...args], { encoding: 'utf8', timeout: 240_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const METRIC_KEYS = [
+  'latency_ms', 'generator_ms', 'verifier_ms', 'goodput', 'precise_goodput', 'tokens_generated', 'tokens_speculative',
+  'tokens_speculative_accepted', 'prefix_hit_tokens', 'recomputed_tokens', 'iterations', 'peak_kv_pages_generator',
+  'peak_kv_pages_verifier',
+];
+
+describe('fasttts solve / eval (bundled models)', () => {
+  it('solve --json prints the contract object, the same in both modes for the same seed', () => {
+    const outs = (['baseline', 'fasttts'] as const).map((mode) => {
+      const r = fasttts('solve', 'Find the value of 6 - (7 - 7).', '--n', '4', '--beam-width', '2', '--iterations', '6', '--mode', mode, '--seed', '3', '--json');
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { answer: string | null; beams: Array<{ text: string; score: number; answer: string | null; completed: boolean }>; metrics: Record<string, number> };
+    });
+    for (const o of outs) {
+      expect(o.beams.length).toBeGreaterThan(0);
+      for (const b of o.beams) expect(Object.keys(b).sort()).toEqual(['answer', 'completed', 'score', 'text']);
+      for (const k of METRIC_KEYS) expect(typeof o.metrics[k], k).toBe('number');
+      expect(o.metrics.latency_ms).toBeGreaterThan(0);
+    }
+    expect(outs[1].answer).toBe(outs[0].answer);
+    expect(outs[1].beams.map((b) => b.text)).toEqual(outs[0].beams.map((b) => b.text));
+  });
+
+  it('eval --json reports accuracy over the bundled test split', () => {
+    const r = fasttts('eval', '--limit', '2', '--method', 'greedy', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout) as { accuracy: number; problems: number; latency_ms_median: number; records: unknown[] };
+    expect(o.problems).toBe(2);
+    expect(o.records).toHaveLength(2);
+    expect(o.accuracy).toBeGreaterThanOrEqual(0);
+    expect(o.accuracy).toBeLessThanOrEqual(1);
+    expect(o.latency_ms_median).toBeGreaterThan(0);
+  });
+
+  it('rejects an n that beam search cannot split, in one line', () => {
+    const r = fasttts('solve', 'Find 1 + 1.', '--n', '6', '--beam-width', '4');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('Warning: max'))).toEqual(['fasttts solve: --n (6) must be a multiple of --beam-width (4) for beam']);
+  });
+});
