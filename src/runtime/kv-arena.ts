@@ -9,6 +9,10 @@
 //
 // Usage per forward call: `append` the new tokens to each sequence, `schedule` the batch (allocates
 // pages, copies on write, may preempt others), run the runner on the returned chunks, then `commit`.
+// The search (src/search/search-kv.ts) drives the same pool through a second, lower-level front end
+// whose sequences do not copy their tokens (the search keeps them on its beams and passes them in):
+// `open`, `attachPrefix`, `forkAt`, `truncateTo`, `reserve`, `commitTokens`, `release`, `discard`. Both
+// front ends share one implementation of pages, reference counts, the radix cache and eviction.
 import { OutOfMemoryError } from '../errors.ts';
 import type { SequenceChunk } from './types.ts';
 import { RadixTree, type RadixNode } from './radix-tree.ts';
@@ -49,8 +53,14 @@ export class KvSequence {
   lostTokens = 0;
   /** Length the last schedule() covers, until commit(). */
   scheduledTo = -1;
+  /** Highest `computed` ever reached (caller-held sequences): tokens computed again below it are recomputed. */
+  highWater = 0;
 
-  constructor(readonly id: number, readonly pool: PoolName, tokens: ArrayLike<number>, priority: number, root: RadixNode) {
+  /**
+   * @param callerHeld the caller keeps the tokens (the search's front end): `tokens` stays empty and the
+   *   block table may hold pages reserved beyond `computed`.
+   */
+  constructor(readonly id: number, readonly pool: PoolName, tokens: ArrayLike<number>, priority: number, root: RadixNode, readonly callerHeld = false) {
     this.tokens = Array.from(tokens);
     this.priority = priority;
     this.node = root;
@@ -58,6 +68,11 @@ export class KvSequence {
 
   get length(): number {
     return this.tokens.length;
+  }
+
+  /** The block table (the search's name for it). */
+  get pages(): number[] {
+    return this.blockTable;
   }
 
   /** Tokens whose K/V is not in the cache yet. */
@@ -387,6 +402,181 @@ export class KvPool {
     }
   }
 
+  // ---- the search's front end: sequences whose tokens the caller holds ------------------------------
+  //
+  // The search reserves pages itself, builds its own chunks and commits what it computed. Copies for
+  // copy-on-write are queued (takeCopies) and run by the caller before its next forward call.
+
+  /** Page copies (copy-on-write) the caller must run before its next forward call on this pool. */
+  private pendingCopies: Array<[number, number]> = [];
+
+  /** An empty sequence whose tokens the caller keeps (pass them to attach and commitTokens). */
+  open(priority = 0): KvSequence {
+    const seq = new KvSequence(this.nextId++, this.name, [], priority, this.tree.root, true);
+    this.live.add(seq);
+    return seq;
+  }
+
+  /** Attaches the longest cached prefix of `tokens` (whole pages, at most limit - 1 tokens) to a sequence holding no pages. */
+  attachPrefix(seq: KvSequence, tokens: ArrayLike<number>, limit = tokens.length): void {
+    if (seq.blockTable.length > 0) throw new Error('attachPrefix: sequence already holds pages');
+    this.track(seq);
+    seq.lostTokens = 0;
+    this.counters.prefixHitTokens += this.attachCachedPrefix(seq, tokens, Math.floor(Math.max(0, limit - 1) / this.pageSize));
+  }
+
+  /** Tokens of `tokens` (whole pages, at most limit - 1) a sequence holding no pages would find cached now. */
+  cachedPrefix(tokens: ArrayLike<number>, limit = tokens.length): number {
+    return this.tree.match(tokens, Math.floor(Math.max(0, limit - 1) / this.pageSize)).length * this.pageSize;
+  }
+
+  /** A new caller-held sequence sharing `src`'s first `length` tokens of K/V (full pages shared, the partial one copied). */
+  forkAt(src: KvSequence, length: number): KvSequence {
+    const keep = Math.min(length, src.computed);
+    const full = Math.floor(keep / this.pageSize);
+    const child = this.open(src.priority);
+    child.blockTable = src.blockTable.slice(0, full);
+    for (const p of child.blockTable) this.ref(p);
+    child.treePages = Math.min(src.treePages, full);
+    child.node = ancestorAt(src.node, child.treePages);
+    child.computed = full * this.pageSize;
+    child.highWater = keep;
+    if (keep > child.computed) {
+      const page = this.tryAllocate();
+      if (page >= 0) {
+        this.pendingCopies.push([src.blockTable[full], page]);
+        this.counters.copyOnWriteCopies++;
+        child.blockTable.push(page);
+        child.computed = keep;
+      }
+    }
+    this.counters.prefixHitTokens += child.computed;
+    return child;
+  }
+
+  /** Drops K/V from position `length` on; a kept partial page that is shared or cached is copied first. */
+  truncateTo(seq: KvSequence, length: number): void {
+    if (length >= seq.computed && length >= seq.blockTable.length * this.pageSize) return;
+    const keep = Math.ceil(length / this.pageSize);
+    this.releaseAll(seq.blockTable.splice(keep));
+    this.cutTreePath(seq, keep);
+    seq.computed = Math.min(seq.computed, length);
+    if (length % this.pageSize === 0 || seq.blockTable.length !== keep || keep === 0) return;
+    const last = seq.blockTable[keep - 1];
+    if (this.refCount[last] === 1 && this.nodeOfPage[last] === undefined) return;
+    // Its K/V beyond `length` will be overwritten: never in a page someone else reads.
+    seq.blockTable.pop();
+    this.cutTreePath(seq, keep - 1);
+    const page = this.tryAllocate();
+    if (page >= 0 && seq.computed > (keep - 1) * this.pageSize) {
+      this.pendingCopies.push([last, page]);
+      this.counters.copyOnWriteCopies++;
+      seq.blockTable.push(page);
+    } else {
+      if (page >= 0) this.releaseAll([page]);
+      seq.computed = Math.min(seq.computed, (keep - 1) * this.pageSize);
+    }
+    this.releaseAll([last]);
+  }
+
+  /** Makes room for positions [0, length); false (nothing changed) when the pool cannot. May evict cached pages. */
+  reserve(seq: KvSequence, length: number): boolean {
+    const need = Math.ceil(length / this.pageSize) - seq.blockTable.length;
+    if (need <= 0) return true;
+    if (need > this.availablePages) return false;
+    this.track(seq);
+    for (let i = 0; i < need; i++) seq.blockTable.push(this.allocate());
+    return true;
+  }
+
+  /** Like reserve, but only from free pages: never evicts a cached prefix (speculative work). */
+  reserveFree(seq: KvSequence, length: number): boolean {
+    const need = Math.ceil(length / this.pageSize) - seq.blockTable.length;
+    if (need <= 0) return true;
+    return need <= this.freeList.size && this.reserve(seq, length);
+  }
+
+  /** Records that the sequence's K/V now covers `computed` tokens of `tokens`; caches its newly full pages. */
+  commitTokens(seq: KvSequence, tokens: ArrayLike<number>, computed: number): void {
+    const from = seq.computed;
+    if (computed > seq.highWater) {
+      this.counters.recomputedTokens += Math.max(0, seq.highWater - from);
+      seq.highWater = computed;
+    } else {
+      this.counters.recomputedTokens += computed - from;
+    }
+    seq.computed = computed;
+    this.cacheFullPages(seq, tokens);
+  }
+
+  /** Lets go of all of the sequence's pages (cached full pages stay until evicted); attachPrefix() takes it back. */
+  release(seq: KvSequence): void {
+    this.releaseAll(seq.blockTable);
+    this.dropSequencePages(seq);
+  }
+
+  /**
+   * Lets go of a sequence for good: pages only it held are freed at once instead of being cached (its
+   * tokens will never be asked for again: a pruned beam, discarded speculation), so they do not push
+   * useful prefixes out of the LRU cache.
+   */
+  discard(seq: KvSequence): void {
+    for (let i = seq.blockTable.length - 1; i >= 0; i--) {
+      const page = seq.blockTable[i];
+      const node = this.nodeOfPage[page];
+      const soleLeaf = this.refCount[page] === 1 && node !== undefined && node.children.size === 0;
+      this.releaseAll([page]);
+      if (soleLeaf && this.nodeOfPage[page] === node) this.dropCachedSubtree(node);
+    }
+    this.dropSequencePages(seq);
+  }
+
+  /** Takes the copies to run (runner.copyPages) before the next forward call. */
+  takeCopies(): Array<[number, number]> {
+    const c = this.pendingCopies;
+    this.pendingCopies = [];
+    return c;
+  }
+
+  /** Pages free now without evicting anything cached. */
+  get freePageCount(): number {
+    return this.freeList.size;
+  }
+
+  /** Pages referenced by at least one sequence. */
+  get pagesReferenced(): number {
+    return this.inUse;
+  }
+
+  /** Starts a new peak measurement (peakPagesInUse) from the pages in use now. */
+  resetPeak(): void {
+    this.counters.peakPagesInUse = this.inUse;
+  }
+
+  private track(seq: KvSequence): void {
+    if (seq.pool !== this.name) throw new Error(`kv pool ${this.name}: sequence ${seq.id} belongs to the ${seq.pool} pool`);
+    if (seq.state !== 'live') seq.state = 'live';
+    this.live.add(seq);
+  }
+
+  private dropSequencePages(seq: KvSequence): void {
+    seq.blockTable = [];
+    seq.treePages = 0;
+    seq.node = this.tree.root;
+    seq.computed = 0;
+    seq.scheduledTo = -1;
+    seq.state = 'freed';
+    this.live.delete(seq);
+  }
+
+  /** Keeps at most `pages` leading pages of the sequence's cached tree path. */
+  private cutTreePath(seq: KvSequence, pages: number): void {
+    while (seq.treePages > pages) {
+      seq.node = seq.node.parent!;
+      seq.treePages--;
+    }
+  }
+
   // ---- pool size ------------------------------------------------------------------------------------
 
   /**
@@ -397,6 +587,7 @@ export class KvPool {
   async setRange(lo: number, hi: number): Promise<void> {
     if (lo < 0 || hi > this.regionPages || lo > hi) throw new RangeError(`${this.name} KV pool: page range [${lo}, ${hi}) outside [0, ${this.regionPages})`);
     if (this.live.size > 0 && [...this.live].some((q) => q.scheduledTo >= 0)) throw new Error(`${this.name} KV pool: resize between schedule and commit`);
+    if (this.pendingCopies.length > 0) throw new Error(`${this.name} KV pool: resize with copy-on-write copies not yet run (takeCopies first)`);
     const inside = (p: number) => p >= lo && p < hi;
     this.lo = lo;
     this.hi = hi;
@@ -539,7 +730,7 @@ export class KvPool {
         refs[p]++;
       }
       const expectPages = Math.ceil((s.scheduledTo >= 0 ? s.scheduledTo : s.computed) / this.pageSize);
-      if (s.blockTable.length !== expectPages) throw new Error(`sequence ${s.id}: ${s.blockTable.length} pages for ${s.computed} tokens`);
+      if (s.callerHeld ? s.blockTable.length < Math.ceil(s.computed / this.pageSize) : s.blockTable.length !== expectPages) throw new Error(`sequence ${s.id}: ${s.blockTable.length} pages for ${s.computed} tokens`);
       let n = s.node;
       for (let i = s.treePages - 1; i >= 0; i--, n = n.parent!) {
         if (n.depth !== i || s.blockTable[i] !== n.page) throw new Error(`sequence ${s.id}: page ${i} is not its cached tree page`);
@@ -579,8 +770,8 @@ export class KvPool {
   }
 
   /** Takes the cached pages of the sequence's longest prefix; returns the tokens reused. */
-  private attachCachedPrefix(seq: KvSequence): number {
-    const path = this.tree.match(seq.tokens, Math.floor((seq.tokens.length - 1) / this.pageSize));
+  private attachCachedPrefix(seq: KvSequence, tokens: ArrayLike<number> = seq.tokens, maxPages = Math.floor((tokens.length - 1) / this.pageSize)): number {
+    const path = this.tree.match(tokens, maxPages);
     for (const node of path) {
       this.ref(node.page);
       seq.blockTable.push(node.page);
@@ -642,9 +833,15 @@ export class KvPool {
   }
 
   private allocate(): number {
-    const p = this.freeList.size > 0 ? this.freeList.pop() : this.evictOne();
+    const p = this.tryAllocate();
     if (p < 0) throw new Error(`${this.name} KV pool: allocation past the checked capacity`);
-    this.ref(p);
+    return p;
+  }
+
+  /** A fresh page with one reference (a free one, else an evicted cached one); -1 when none is left. */
+  private tryAllocate(): number {
+    const p = this.freeList.size > 0 ? this.freeList.pop() : this.evictOne();
+    if (p >= 0) this.ref(p);
     return p;
   }
 
@@ -690,11 +887,11 @@ export class KvPool {
   }
 
   /** Puts the sequence's newly completed pages into the radix tree (or onto the identical cached ones). */
-  private cacheFullPages(seq: KvSequence): void {
+  private cacheFullPages(seq: KvSequence, tokens: ArrayLike<number> = seq.tokens): void {
     while ((seq.treePages + 1) * this.pageSize <= seq.computed) {
       const i = seq.treePages;
       const own = seq.blockTable[i];
-      const node = this.tree.insert(seq.node, seq.tokens, own);
+      const node = this.tree.insert(seq.node, tokens, own);
       if (node.page !== own) {
         // The same prefix is already cached in another page (K/V is a function of the tokens): share it.
         this.ref(node.page);
@@ -713,6 +910,13 @@ export class KvPool {
     for (let p = 0; p < this.regionPages; p++) if (this.refCount[p] > 0) used++;
     this.inUse = used;
   }
+}
+
+/** The node at depth pages - 1 on the path from the root to `node` (the root for 0). */
+function ancestorAt(node: RadixNode, pages: number): RadixNode {
+  let n = node;
+  while (n.depth > pages - 1) n = n.parent!;
+  return n;
 }
 
 function range(lo: number, hi: number): number[] {
@@ -803,6 +1007,19 @@ export class KvArena {
   verifierPagesFor(generatorPages: number): number {
     const [, v] = this.rangesFor(generatorPages);
     return v[1] - v[0];
+  }
+
+  /** The most generator pages that leave `verifierPages` verifier pages (or as many as fit beside none). */
+  generatorPagesBeside(verifierPages: number): number {
+    let lo = 0;
+    let hi = this.maxGeneratorPages;
+    if (this.verifierPagesFor(0) < verifierPages) return 0;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (this.verifierPagesFor(mid) >= verifierPages) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   /** Page ranges of both pools for a split, with no byte of one inside the other. */

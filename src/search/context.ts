@@ -158,7 +158,7 @@ export async function timedForward(
 }
 
 /** Copies in conflict-free groups: a page written by one copy is never read or written by another of its group. */
-async function flushCopies(runner: ModelRunner, copies: Array<[number, number]>): Promise<void> {
+export async function flushCopies(runner: ModelRunner, copies: Array<[number, number]>): Promise<void> {
   let group: Array<[number, number]> = [];
   const touched = new Set<number>();
   for (const [src, dst] of copies) {

@@ -7,7 +7,7 @@ import { ROOT_LINEAGE, childLineage, validateSampling } from '../runtime/sampler
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import { extractBoxed, selectAnswer, type Candidate } from './answer.ts';
 import { aggregateScore, beamText, beamTokens, completionTime, forkBeam, rootBeam, type Beam } from './beam.ts';
-import { newCounters, timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import { flushCopies, newCounters, timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import { generatePhase } from './generation.ts';
 import { verifyPhase } from './verification.ts';
 import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
@@ -72,7 +72,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   const phase = async (active: Beam[], it: number): Promise<void> => {
     const required = it === K - 1 ? Infinity : it + 1;
     counters.iterations++;
-    planMemory(env, opts, active, it);
+    await planMemory(env, opts, active, it);
     for (const b of active) if (b.ended === null && b.steps.length >= required) counters.stepsFromSpeculation++;
     const speculate = opts.techniques.speculation && it < K - 1 && opts.speculationBatch > 0;
     const plan = speculate ? speculationPlan(active, opts.beamWidth, opts.agg, it) : null;
@@ -126,7 +126,7 @@ async function prefillRoot(env: SearchEnv, root: Beam, verify: boolean): Promise
   }
 }
 
-function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: number): void {
+async function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: number): Promise<void> {
   if (!opts.techniques.memoryPlanner || !opts.planMemory || active.length === 0) return;
   const mean = (f: (b: Beam) => number): number => active.reduce((a, b) => a + f(b), 0) / active.length;
   const stepLengths = active.filter((b) => b.steps.length > 0).map((b) => b.steps[b.steps.length - 1].end - b.steps[b.steps.length - 1].start);
@@ -141,8 +141,28 @@ function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], it: num
     minVerifierPages: Math.ceil((Math.max(...active.map((b) => b.verifierTokens.length)) + 512) / env.verifierPool.pageSize) + 1,
   });
   if (!split) return;
-  env.generatorPool.setCapacity(split.generatorPages);
-  env.verifierPool.setCapacity(split.verifierPages);
+  await applySplit(env, split);
+}
+
+/**
+ * Re-splits KV pages between the pools: through the arena when they share one (the verifier gets what
+ * the generator leaves, so the budget is never exceeded), else each pool's own capacity. Pending
+ * copy-on-write copies run first; live pages the move displaces are copied by the runners or preempted.
+ */
+async function applySplit(env: SearchEnv, split: { generatorPages: number; verifierPages: number }): Promise<void> {
+  const models = [[env.generatorPool, env.generator], [env.verifierPool, env.verifier]] as const;
+  for (const [pool, runner] of models) {
+    if (!runner) continue;
+    await flushCopies(runner, pool.takeCopies());
+    pool.kv.attach(runner);
+  }
+  const arena = env.generatorPool.arena;
+  if (arena && arena === env.verifierPool.arena) {
+    await arena.setSplit(split.generatorPages);
+  } else {
+    await env.generatorPool.setCapacity(split.generatorPages);
+    await env.verifierPool.setCapacity(split.verifierPages);
+  }
 }
 
 /** Tokens in the trie of the sequences: each sequence minus its common prefix with its predecessor in greedy-LCP order. */
