@@ -1,0 +1,158 @@
+// The search's KV pools are pools of the arena (SearchKvPool over KvPool's caller-held front end):
+// seeded random beam operations (fork, decode, truncate, release, discard, re-attach) and splits moved
+// while sequences are live keep the arena's invariants, the budget, and every sequence's K/V equal to
+// its contiguous shadow; and a pool's capacity change never leaves more pages in use than the new cap.
+import { describe, expect, it } from 'vitest';
+import { KvArena } from '../src/runtime/kv-arena.ts';
+import { SearchKvPool, type KvSeq } from '../src/search/search-kv.ts';
+import { mulberry32 } from '../src/model/random-model.ts';
+import { HostPageStore, tokenKv } from './kv-page-store.ts';
+
+/** Runs queued copy-on-write copies in groups where no page is both a source and a destination. */
+async function runCopies(pool: SearchKvPool, store: HostPageStore): Promise<void> {
+  let group: Array<[number, number]> = [];
+  const touched = new Set<number>();
+  for (const [src, dst] of pool.takeCopies()) {
+    if (touched.has(src) || touched.has(dst)) {
+      await store.copyPages(group);
+      group = [];
+      touched.clear();
+    }
+    group.push([src, dst]);
+    touched.add(src).add(dst);
+  }
+  if (group.length > 0) await store.copyPages(group);
+}
+
+/** The search's forward for one sequence: reserve, run copies, write the pending tokens' K/V, commit. */
+async function compute(pool: SearchKvPool, store: HostPageStore, seq: KvSeq, tokens: number[]): Promise<boolean> {
+  if (seq.pages.length === 0 && seq.computed === 0) pool.attach(seq, tokens);
+  if (!pool.reserve(seq, tokens.length)) return false;
+  await runCopies(pool, store);
+  for (let pos = seq.computed; pos < tokens.length; pos++) {
+    const page = seq.pages[Math.floor(pos / pool.pageSize)];
+    // No page has two writers: the one written is this sequence's alone and not a cached prefix page.
+    if (pool.kv.referencesOf(page) !== 1 || pool.kv.isCached(page)) throw new Error(`page ${page} written while shared or cached`);
+  }
+  store.write({ blockTable: seq.pages, start: seq.computed, tokens: tokens.slice(seq.computed), outputRows: [] }, tokens);
+  pool.commit(seq, tokens, tokens.length);
+  return true;
+}
+
+function checkShadow(live: Map<KvSeq, number[]>, store: HostPageStore): void {
+  for (const [seq, tokens] of live) {
+    for (let pos = 0; pos < seq.computed; pos++) {
+      const got = store.read(seq.pages, pos);
+      const want = tokenKv(tokens, pos);
+      if (got.some((v, j) => v !== want[j])) throw new Error(`sequence ${seq.id} position ${pos}: K/V differs from its contiguous shadow`);
+    }
+  }
+}
+
+describe('SearchKvPool over the KV arena', () => {
+  for (const seed of [1, 2, 3]) {
+    it(`keeps the arena's invariants through 2000 random beam operations and splits, seed ${seed}`, async () => {
+      const rand = mulberry32(seed);
+      const ri = (n: number) => Math.floor(rand() * n);
+      const pageSize = 4;
+      const total = 100 * 8;
+      const arena = new KvArena({ totalBytes: total, pageSize, generatorPageBytes: 8, verifierPageBytes: 12 });
+      const pools = { generator: new SearchKvPool({ arena, name: 'generator' }), verifier: new SearchKvPool({ arena, name: 'verifier' }) };
+      const stores = { generator: new HostPageStore(arena.generatorRegion.numPages, pageSize), verifier: new HostPageStore(arena.verifierRegion.numPages, pageSize) };
+      arena.generator.attach(stores.generator);
+      arena.verifier.attach(stores.verifier);
+      const live = { generator: new Map<KvSeq, number[]>(), verifier: new Map<KvSeq, number[]>() };
+      const history: number[][] = [];
+      let splits = 0;
+      for (let op = 0; op < 2000; op++) {
+        const name = rand() < 0.6 ? 'generator' : 'verifier';
+        const pool = pools[name];
+        const seqs = [...live[name].keys()];
+        const pick = () => seqs[ri(seqs.length)];
+        const r = rand();
+        if ((r < 0.12 && seqs.length < 16) || seqs.length === 0) {
+          const base = history.length > 0 && rand() < 0.7 ? history[ri(history.length)] : [];
+          const tokens = [...base.slice(0, ri(base.length + 1)), ...Array.from({ length: 1 + ri(10) }, () => ri(3))];
+          const seq = pool.newSeq();
+          live[name].set(seq, tokens);
+          if (!(await compute(pool, stores[name], seq, tokens))) pool.release(seq);
+        } else if (r < 0.45) {
+          // Decode: a beam grows (after a preemption or release it takes back its cached prefix first).
+          const seq = pick();
+          const tokens = live[name].get(seq)!;
+          tokens.push(...Array.from({ length: 1 + ri(5) }, () => ri(3)));
+          if (!(await compute(pool, stores[name], seq, tokens))) pool.release(seq);
+        } else if (r < 0.6) {
+          if (seqs.length < 16) {
+            const src = pick();
+            const tokens = live[name].get(src)!;
+            const length = ri(tokens.length + 1);
+            live[name].set(pool.fork(src, length), tokens.slice(0, length));
+          }
+        } else if (r < 0.7) {
+          const seq = pick();
+          const tokens = live[name].get(seq)!;
+          const length = ri(tokens.length + 1);
+          tokens.length = length;
+          pool.truncate(seq, length);
+        } else if (r < 0.8) {
+          const seq = pick();
+          history.push(live[name].get(seq)!.slice());
+          live[name].delete(seq);
+          if (rand() < 0.5) pool.discard(seq);
+          else pool.release(seq);
+        } else if (r < 0.88) {
+          pool.release(pick()); // preempted by the search: re-attaches on its next compute
+        } else if (r < 0.94) {
+          // The planner moves the split between iterations: copies first, then relocation or preemption.
+          for (const n of ['generator', 'verifier'] as const) await runCopies(pools[n], stores[n]);
+          const g = ri(arena.maxGeneratorPages + 1);
+          await (rand() < 0.5 ? pools.generator.setCapacity(g) : pools.verifier.setCapacity(arena.verifierPagesFor(g)));
+          stores.generator.scribble(arena.generator);
+          stores.verifier.scribble(arena.verifier);
+          splits++;
+        }
+        for (const n of ['generator', 'verifier'] as const) {
+          arena.pool(n).checkInvariants();
+          // The search reads K/V only in a forward call, after the queued copies have run.
+          await runCopies(pools[n], stores[n]);
+          checkShadow(live[n], stores[n]);
+          expect(pools[n].pagesInUse).toBeLessThanOrEqual(pools[n].capacity);
+        }
+        expect(arena.committedBytes).toBeLessThanOrEqual(total);
+        const [, gHi] = arena.generator.pageRange;
+        const [vLo, vHi] = arena.verifier.pageRange;
+        // The two pools never share a byte.
+        if (vHi > vLo) expect(gHi * 8).toBeLessThanOrEqual(arena.verifierRegion.offsetBytes + vLo * 12);
+      }
+      expect(splits).toBeGreaterThan(0);
+      const s = arena.stats();
+      for (const st of [s.generator, s.verifier]) {
+        expect(st.prefixHitTokens).toBeGreaterThan(0);
+        expect(st.copyOnWriteCopies).toBeGreaterThan(0);
+        expect(st.evictions).toBeGreaterThan(0);
+      }
+      expect(s.generator.relocatedPages + s.verifier.relocatedPages).toBeGreaterThan(0);
+      expect(s.generator.recomputedTokens + s.verifier.recomputedTokens).toBeGreaterThan(0);
+    }, 60_000);
+  }
+
+  it('a standalone pool shrunk below its live pages relocates or preempts them: no more in use than the cap', async () => {
+    const pool = new SearchKvPool(16, 4);
+    const store = new HostPageStore(16, 4);
+    pool.kv.attach(store);
+    const seqs = Array.from({ length: 3 }, () => pool.newSeq());
+    const tokens = seqs.map((_, i) => Array.from({ length: 14 }, (_, j) => (i * 7 + j) % 5));
+    for (let i = 0; i < 3; i++) expect(await compute(pool, store, seqs[i], tokens[i])).toBe(true);
+    expect(pool.pagesReferenced).toBe(12);
+    await pool.setCapacity(10);
+    expect(pool.capacity).toBe(10);
+    expect(pool.pagesInUse).toBeLessThanOrEqual(10);
+    pool.kv.checkInvariants();
+    // Survivors read back their K/V; a preempted sequence holds nothing and recomputes.
+    const live = new Map(seqs.map((s, i) => [s, tokens[i]] as [KvSeq, number[]]).filter(([s]) => s.pages.length > 0));
+    expect(live.size).toBe(2);
+    checkShadow(live, store);
+    expect(pool.stats.preemptions).toBe(1);
+  });
+});
