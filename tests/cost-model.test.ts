@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   calibrationSample, replayTrace, forwardCost, modelShape, predictDecodeMs, predictForwardMs, weightBytes, kvBytesPerTokenOf, nearlyFreeDecodeBatch, hostTransferMs,
 } from '../src/metrics/cost-model.ts';
-import { hardwareProfile, measuredProfile, HARDWARE_PROFILES } from '../src/metrics/hardware-profiles.ts';
+import { hardwareProfile, measuredProfile, withTensorCores, HARDWARE_PROFILES } from '../src/metrics/hardware-profiles.ts';
 import { OptionError } from '../src/errors.ts';
 
 const rtx = hardwareProfile('rtx4090');
@@ -73,6 +73,37 @@ describe('roofline on the RTX 4090 profile', () => {
 
   it('prices host transfers by the host link', () => {
     expect(hostTransferMs(rtx, 25e9)).toBeCloseTo(1000, 6);
+  });
+});
+
+describe('shared K/V and the cache', () => {
+  const f16 = modelShape('qwen2.5-math-1.5b', { weightFormat: 'f16', kvBytesPerElement: 2, activationBytesPerElement: 2 });
+  it('pages shared by the sequences of a call are read from DRAM once while a layer of them fits in L2', () => {
+    const call = { sequences: 64, newTokens: 64, contextTokens: 64 * 1000 };
+    const unshared = forwardCost(rtx, f16, call);
+    const shared = forwardCost(rtx, f16, { ...call, distinctContextTokens: 1000 + 63 * 100 });
+    const kv = kvBytesPerTokenOf(f16);
+    expect(unshared.attention.bytes - shared.attention.bytes).toBeCloseTo((64 * 1000 - (1000 + 63 * 100)) * kv, -3);
+    // Past L2 (72 MiB per layer here), the repeated reads miss in proportion.
+    const huge = { sequences: 64, newTokens: 64, contextTokens: 64 * 200000 };
+    const big = forwardCost(rtx, f16, { ...huge, distinctContextTokens: 100000 });
+    const missRate = 1 - rtx.l2Bytes! / ((100000 * kv) / f16.config.numLayers);
+    expect(big.attention.bytes).toBeCloseTo((100000 + (64 * 200000 - 100000) * missRate + 128) * kv + 64 * 28 * 2 * 1536 * 4, -3);
+    // Without a published L2 nothing is reused.
+    const m2 = hardwareProfile('m2');
+    expect(forwardCost(m2, f16, { ...call, distinctContextTokens: 1000 }).attention.bytes).toBe(forwardCost(m2, f16, call).attention.bytes);
+  });
+
+  it('the tensor-core view of a profile has the tensor rate, and f16 activations move half the bytes', () => {
+    const t = withTensorCores(rtx);
+    expect(t.name).toBe('rtx4090-tensor');
+    expect(t.peakFlops).toBe(rtx.tensorPeakFlops);
+    expect(t.peakFlops).toBeCloseTo(2 * rtx.peakFlops, -11);
+    expect(withTensorCores(hardwareProfile('m2'))).toBe(hardwareProfile('m2'));
+    const big = { sequences: 512, newTokens: 512, contextTokens: 512 * 100 };
+    expect(forwardCost(t, f16, big).linear.ms).toBeLessThan(forwardCost(rtx, f16, big).linear.ms);
+    const a32 = forwardCost(rtx, modelShape('qwen2.5-math-1.5b', { weightFormat: 'f16' }), big).linear.bytes;
+    expect(forwardCost(rtx, f16, big).linear.bytes).toBeLessThan(a32);
   });
 });
 

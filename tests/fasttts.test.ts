@@ -28,11 +28,31 @@ describe('speculation budget from calibration', () => {
     const c1 = new VirtualClock();
     const cpu = await calibrateDecode(new LinearCostRunner(c1), c1, { maxBatch: 32 });
     expect(cpu.nearlyFreeBatch).toBe(1);
-    expect(cpu.ms[cpu.ms.length - 1]).toBeGreaterThan(10 * cpu.ms[0]);
+    // The scan stops at the first batch that is not nearly free: 2 sequences cost twice one.
+    expect(cpu.batches).toEqual([1, 2]);
+    expect(cpu.ms[1]).toBeGreaterThan(1.9 * cpu.ms[0]);
     const c2 = new VirtualClock();
     const gpu = await calibrateDecode(new CostModelRunner('causal-lm', 4096, 16, modelShape('qwen2.5-math-1.5b'), hardwareProfile('rtx4090'), c2), c2, { maxBatch: 256, context: 256 });
     expect(gpu.nearlyFreeBatch).toBeGreaterThan(1);
     expect(gpu.ms[gpu.batches.indexOf(gpu.nearlyFreeBatch)]).toBeLessThanOrEqual(gpu.ms[0] * 1.15);
+  });
+
+  it('bisects past the last free power of two, and finds more free slots when the sequences share a prefix (as beams do)', async () => {
+    const f16 = modelShape('qwen2.5-math-1.5b', { weightFormat: 'f16', kvBytesPerElement: 2, activationBytesPerElement: 2 });
+    const run = async (sharedContext: number) => {
+      const c = new VirtualClock();
+      return calibrateDecode(new CostModelRunner('causal-lm', 1 << 14, 16, f16, hardwareProfile('rtx4090'), c), c, { maxBatch: 512, context: 1024, sharedContext });
+    };
+    const own = await run(0);
+    const shared = await run(1024 - 128);
+    expect(shared.nearlyFreeBatch).toBeGreaterThan(2 * own.nearlyFreeBatch);
+    for (const cal of [own, shared]) {
+      const at = (b: number) => cal.ms[cal.batches.indexOf(b)];
+      expect(at(cal.nearlyFreeBatch)).toBeLessThanOrEqual(cal.ms[0] * 1.15);
+      // Every larger batch measured is past the slack, and at least one lies below the next power of two.
+      for (const b of cal.batches) if (b > cal.nearlyFreeBatch) expect(at(b)).toBeGreaterThan(cal.ms[0] * 1.15);
+      expect(cal.batches.some((b) => b > cal.nearlyFreeBatch && (b & (b - 1)) !== 0)).toBe(true);
+    }
   });
 });
 

@@ -3,8 +3,8 @@
 // cost model: the search runs unchanged on the cost-model runner at Qwen2.5-Math shapes on a hardware
 // profile, replaying step-length and score statistics, with each FastTTS technique switched off in turn.
 import { OptionError } from '../errors.ts';
-import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type ModelShape } from '../metrics/cost-model.ts';
-import { hardwareProfile, type HardwareProfile } from '../metrics/hardware-profiles.ts';
+import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type KnownModel, type ModelShape, type ShapeOptions } from '../metrics/cost-model.ts';
+import { hardwareProfile, withTensorCores, type HardwareProfile } from '../metrics/hardware-profiles.ts';
 import { syntheticEnv, CostModelRunner } from '../metrics/cost-model-runner.ts';
 import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../metrics/synthetic-model.ts';
 import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
@@ -31,13 +31,44 @@ export const INEXACT_MODES: Record<string, { techniques: Techniques; siblingKeep
   'fasttts-paper-r0.85': { techniques: FASTTTS_TECHNIQUES, siblingKeepFraction: 0.85 },
 };
 
-export const PAIRINGS: Record<string, { generator: ModelShape; verifier: ModelShape }> = {
-  '1.5b+1.5b': { generator: modelShape('qwen2.5-math-1.5b'), verifier: modelShape('skywork-prm-1.5b') },
-  '7b+1.5b': { generator: modelShape('qwen2.5-math-7b'), verifier: modelShape('skywork-prm-1.5b') },
+/**
+ * How the models are stored and run. 'engine': this engine's default (q4 weights, f32 K/V) on the
+ * WGSL kernels, which use the ordinary ALUs. 'paper': the FastTTS paper's setting, vLLM with f16
+ * weights and f16 K/V, matmuls on the tensor cores (the profile's tensor-core rate).
+ */
+export interface BenchSetting {
+  label: string;
+  weightFormat: ShapeOptions['weightFormat'];
+  kvBytesPerElement: number;
+  activationBytesPerElement: number;
+  tensorCores: boolean;
+}
+
+export const BENCH_SETTINGS: Record<string, BenchSetting> = {
+  engine: { label: 'q4 weights, f32 K/V, WGSL on the fp32 ALUs', weightFormat: 'q4', kvBytesPerElement: 4, activationBytesPerElement: 4, tensorCores: false },
+  paper: { label: "f16 weights, K/V and activations, fp16 tensor cores (the paper's vLLM)", weightFormat: 'f16', kvBytesPerElement: 2, activationBytesPerElement: 2, tensorCores: true },
 };
+
+const PAIRING_MODELS: Record<string, [KnownModel, KnownModel]> = {
+  '1.5b+1.5b': ['qwen2.5-math-1.5b', 'skywork-prm-1.5b'],
+  '7b+1.5b': ['qwen2.5-math-7b', 'skywork-prm-1.5b'],
+};
+
+/** The generator and verifier shapes of a pairing in a setting. */
+export function pairingShapes(pairing: string, setting: BenchSetting = BENCH_SETTINGS.engine): { generator: ModelShape; verifier: ModelShape } {
+  const m = PAIRING_MODELS[pairing];
+  if (!m) throw new OptionError(`unknown pairing "${pairing}" (known: ${Object.keys(PAIRING_MODELS).join(', ')})`);
+  const o = { weightFormat: setting.weightFormat, kvBytesPerElement: setting.kvBytesPerElement, activationBytesPerElement: setting.activationBytesPerElement };
+  return { generator: modelShape(m[0], o), verifier: modelShape(m[1], o) };
+}
+
+/** The pairings in the engine setting. */
+export const PAIRINGS: Record<string, { generator: ModelShape; verifier: ModelShape }> = Object.fromEntries(Object.keys(PAIRING_MODELS).map((p) => [p, pairingShapes(p)]));
 
 export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
   source: 'measured' | 'cost-model';
+  /** BENCH_SETTINGS key (cost model), or 'measured'. */
+  setting: string;
   profile: string;
   pairing: string;
   budget: string;
@@ -46,15 +77,22 @@ export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
   problems: number;
   accuracy: number | null;
   speculation_batch: number;
+  /** Which step statistics the cost model replayed (StepStatistics.source). */
+  statistics?: string;
 }
 
 export interface BenchOptions {
   modes?: string[];
   n?: number[];
   profile?: string;
+  /** BENCH_SETTINGS keys; default both. */
+  settings?: string[];
   pairings?: string[];
-  /** Memory budgets: 'full' (the profile's memory) and/or a number of MB. */
-  budgets?: Array<'full' | number>;
+  /**
+   * Memory budgets: 'full' (90% of the profile's memory), 'tight' (the weights and activations plus
+   * TIGHT_KV_BYTES of K/V for both models, whatever the setting), and/or a number of MiB.
+   */
+  budgets?: Array<'full' | 'tight' | number>;
   problems?: number;
   iterations?: number;
   beamWidth?: number;
@@ -68,6 +106,7 @@ export interface BenchOptions {
 
 export interface RatioRow {
   source: string;
+  setting: string;
   profile: string;
   pairing: string;
   budget: string;
@@ -76,6 +115,8 @@ export interface RatioRow {
   precise_goodput_ratio: number;
   goodput_ratio: number;
   latency_reduction: number;
+  /** The step statistics replayed (cost model). */
+  statistics?: string;
 }
 
 function average(rows: ProblemMetrics[]): Omit<ProblemMetrics, 'beam_completion_ms'> {
@@ -111,9 +152,16 @@ export async function benchRow(
   return { ...label, ...avg, problems: problems.length, accuracy: isCorrect ? correct / problems.length : null };
 }
 
+/** K/V bytes (both models together) of the 'tight' budget: the paper's deliberately small budget. */
+export const TIGHT_KV_BYTES = 2 * 2 ** 30;
+
 /** KV pages each model's pool may address under a budget: all the KV bytes, in its own page size. */
+function fixedBytes(pair: { generator: ModelShape; verifier: ModelShape }): number {
+  return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, 256) + activationBytes(pair.verifier, 256);
+}
+
 function kvPlan(profile: HardwareProfile, pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
-  const fixed = weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, 256) + activationBytes(pair.verifier, 256);
+  const fixed = fixedBytes(pair);
   const kvBytes = budgetBytes - fixed;
   if (kvBytes <= 0) throw new OptionError(`memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`);
   const gPage = pageSize * kvBytesPerTokenOf(pair.generator);
@@ -122,8 +170,8 @@ function kvPlan(profile: HardwareProfile, pair: { generator: ModelShape; verifie
 }
 
 /** The cost-model half of `bench`: rows for every (pairing, budget, n, mode). */
-export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: BenchRow[]; ratios: RatioRow[] }> {
-  const profile = hardwareProfile(o.profile ?? 'rtx4090');
+export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: BenchRow[]; ratios: RatioRow[]; statistics: string }> {
+  const baseProfile = hardwareProfile(o.profile ?? 'rtx4090');
   const nList = o.n ?? DEFAULT_BENCH_N;
   const modes = o.modes ?? (o.ablations === false ? ['baseline', 'fasttts'] : Object.keys(BENCH_MODES));
   for (const m of modes) if (!BENCH_MODES[m] && !INEXACT_MODES[m]) throw new OptionError(`unknown bench mode "${m}" (known: ${[...Object.keys(BENCH_MODES), ...Object.keys(INEXACT_MODES)].join(', ')})`);
@@ -131,66 +179,81 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
   const pageSize = 16;
   const problems = Array.from({ length: o.problems ?? 2 }, (_, i) => syntheticProblem(i));
   const rows: BenchRow[] = [];
-  for (const pairing of o.pairings ?? ['1.5b+1.5b']) {
-    const pair = PAIRINGS[pairing];
-    if (!pair) throw new OptionError(`unknown pairing "${pairing}" (known: ${Object.keys(PAIRINGS).join(', ')})`);
-    for (const budget of o.budgets ?? ['full', 4096]) {
-      const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget * 2 ** 20;
-      const kv = kvPlan(profile, pair, budgetBytes, pageSize);
-      // Speculation budget: decode calibration of the generator shape on this profile (virtual clock).
-      const clock = new VirtualClock();
-      const probe = new CostModelRunner('causal-lm', 4096, pageSize, pair.generator, profile, clock, stats);
-      const cal = await calibrateDecode(probe, clock, { maxBatch: 512, context: 512, slack: o.speculationSlack ?? 0.15 });
-      for (const n of nList) {
-        for (const mode of modes) {
-          const techniques = BENCH_MODES[mode] ?? INEXACT_MODES[mode].techniques;
-          const planner = new MemoryPlanner({ kvBytes: kv.kvBytes, profile, generator: pair.generator, verifier: pair.verifier, pageSize, allowOffload: false });
-          const options = defaultSearchOptions({
-            method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 40, techniques, speculationBatch: cal.nearlyFreeBatch,
-            siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0,
-            sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
-            planMemory: (w) => {
-              const p = planner.plan(w);
-              // Each pool must hold its longest beam; move bytes from the other pool when the plan does not.
-              let g = p.generatorPages, v = p.verifierPages;
-              if (v < w.minVerifierPages) { v = w.minVerifierPages; g = Math.floor((kv.kvBytes - v * kv.vPage) / kv.gPage); }
-              if (g < w.minGeneratorPages) { g = w.minGeneratorPages; v = Math.floor((kv.kvBytes - g * kv.gPage) / kv.vPage); }
-              return { generatorPages: g, verifierPages: v };
-            },
-          });
-          const makeEnv = (): SearchEnv => {
-            const env = syntheticEnv({ generatorPages: kv.gMax, verifierPages: kv.vMax, pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier } });
-            // The static split of the baseline (and of the planner ablation): half of the KV bytes each.
-            env.generatorPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.gPage));
-            env.verifierPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.vPage));
-            return env;
-          };
-          const row = await benchRow(makeEnv, options, problems, {
-            source: 'cost-model', profile: profile.name, pairing, budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : `${budget}MiB`, n, mode,
-            speculation_batch: cal.nearlyFreeBatch,
-          });
-          rows.push(row);
-          o.onRow?.(row);
+  for (const settingName of o.settings ?? Object.keys(BENCH_SETTINGS)) {
+    const setting = BENCH_SETTINGS[settingName];
+    if (!setting) throw new OptionError(`unknown bench setting "${settingName}" (known: ${Object.keys(BENCH_SETTINGS).join(', ')})`);
+    const profile = setting.tensorCores ? withTensorCores(baseProfile) : baseProfile;
+    for (const pairing of o.pairings ?? ['1.5b+1.5b']) {
+      const pair = pairingShapes(pairing, setting);
+      for (const budget of o.budgets ?? ['full', 'tight']) {
+        const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget === 'tight' ? fixedBytes(pair) + TIGHT_KV_BYTES : budget * 2 ** 20;
+        const kv = kvPlan(profile, pair, budgetBytes, pageSize);
+        // Speculation budget: decode calibration of the generator shape on this profile (virtual clock),
+        // over sequences laid out as beams are: a shared prefix (prompt and earlier steps) and a private
+        // tail of about one step each (CALIBRATION_CONTEXT).
+        const clock = new VirtualClock();
+        const probe = new CostModelRunner('causal-lm', 1 << 15, pageSize, pair.generator, profile, clock, stats);
+        const cal = await calibrateDecode(probe, clock, { maxBatch: 512, ...CALIBRATION_CONTEXT, slack: o.speculationSlack ?? 0.15 });
+        for (const n of nList) {
+          for (const mode of modes) {
+            const techniques = BENCH_MODES[mode] ?? INEXACT_MODES[mode].techniques;
+            const planner = new MemoryPlanner({ kvBytes: kv.kvBytes, profile, generator: pair.generator, verifier: pair.verifier, pageSize, allowOffload: false });
+            const options = defaultSearchOptions({
+              method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 40, techniques, speculationBatch: cal.nearlyFreeBatch,
+              siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0,
+              sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
+              planMemory: (w) => {
+                const p = planner.plan(w);
+                // Each pool must hold its longest beam; move bytes from the other pool when the plan does not.
+                let g = p.generatorPages, v = p.verifierPages;
+                if (v < w.minVerifierPages) { v = w.minVerifierPages; g = Math.floor((kv.kvBytes - v * kv.vPage) / kv.gPage); }
+                if (g < w.minGeneratorPages) { g = w.minGeneratorPages; v = Math.floor((kv.kvBytes - g * kv.gPage) / kv.vPage); }
+                return { generatorPages: g, verifierPages: v };
+              },
+            });
+            const makeEnv = (): SearchEnv => {
+              const env = syntheticEnv({ generatorPages: kv.gMax, verifierPages: kv.vMax, pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier } });
+              // The static split of the baseline (and of the planner ablation): half of the KV bytes each.
+              env.generatorPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.gPage));
+              env.verifierPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.vPage));
+              return env;
+            };
+            const row = await benchRow(makeEnv, options, problems, {
+              source: 'cost-model', setting: settingName, profile: profile.name, pairing, budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : budget === 'tight' ? `kv${TIGHT_KV_BYTES / 2 ** 30}GiB` : `${budget}MiB`, n, mode,
+              speculation_batch: cal.nearlyFreeBatch, statistics: stats.source ?? 'unstated',
+            });
+            rows.push(row);
+            o.onRow?.(row);
+          }
         }
       }
     }
   }
-  return { rows, ratios: ratioTable(rows) };
+  return { rows, ratios: ratioTable(rows), statistics: stats.source ?? 'unstated' };
 }
+
+/**
+ * The decode calibration's sequences: 1024 tokens of context of which all but the last 128 (about one
+ * step of DEFAULT_STEP_STATISTICS, mean 110 tokens) are shared, as siblings and speculative beams share
+ * everything but their latest step.
+ */
+export const CALIBRATION_CONTEXT = { context: 1024, sharedContext: 1024 - 128 };
 
 /** Each non-baseline row against the baseline row of the same (source, profile, pairing, budget, n). */
 export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
-  const key = (r: BenchRow): string => [r.source, r.profile, r.pairing, r.budget, r.n].join('|');
+  // Rows built elsewhere (bench-cli's measured rows) may lack a setting.
+  const key = (r: BenchRow): string => [r.source, r.setting ?? 'measured', r.profile, r.pairing, r.budget, r.n].join('|');
   const base = new Map(rows.filter((r) => r.mode === 'baseline').map((r) => [key(r), r]));
   const out: RatioRow[] = [];
   for (const r of rows) {
     const b = base.get(key(r));
     if (!b || r.mode === 'baseline') continue;
     out.push({
-      source: r.source, profile: r.profile, pairing: r.pairing, budget: r.budget, n: r.n, mode: r.mode,
+      source: r.source, setting: r.setting ?? 'measured', profile: r.profile, pairing: r.pairing, budget: r.budget, n: r.n, mode: r.mode,
       precise_goodput_ratio: r.precise_goodput / b.precise_goodput,
       goodput_ratio: r.goodput / b.goodput,
       latency_reduction: 1 - r.latency_ms / b.latency_ms,
+      statistics: r.statistics,
     });
   }
   return out;
@@ -198,10 +261,13 @@ export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
 
 /** A fixed-width table of the ratios for the terminal. */
 export function formatRatios(ratios: readonly RatioRow[]): string {
-  const lines = ['source      profile  pairing    budget     n     mode                           precise_goodput  goodput  latency'];
+  const lines = ['source      setting  profile         pairing    budget     n     mode                           precise_goodput  goodput  latency'];
   for (const r of ratios) {
-    lines.push(`${r.source.padEnd(11)} ${r.profile.padEnd(8)} ${r.pairing.padEnd(10)} ${r.budget.padEnd(10)} ${String(r.n).padEnd(5)} ${r.mode.padEnd(30)} ${r.precise_goodput_ratio.toFixed(2).padStart(6)}x         ${r.goodput_ratio.toFixed(2).padStart(5)}x   ${(-100 * r.latency_reduction).toFixed(0).padStart(4)}%`);
+    lines.push(`${r.source.padEnd(11)} ${(r.setting ?? 'measured').padEnd(8)} ${r.profile.padEnd(15)} ${r.pairing.padEnd(10)} ${r.budget.padEnd(10)} ${String(r.n).padEnd(5)} ${r.mode.padEnd(30)} ${r.precise_goodput_ratio.toFixed(2).padStart(6)}x         ${r.goodput_ratio.toFixed(2).padStart(5)}x   ${(-100 * r.latency_reduction).toFixed(0).padStart(4)}%`);
   }
+  // Say what the estimates assume: the settings and the step statistics replayed.
+  for (const name of new Set(ratios.map((r) => r.setting))) if (name && BENCH_SETTINGS[name]) lines.push(`setting ${name}: ${BENCH_SETTINGS[name].label}`);
+  for (const st of new Set(ratios.map((r) => r.statistics))) if (st) lines.push(`step statistics replayed: ${st}`);
   return lines.join('\n');
 }
 
@@ -227,6 +293,7 @@ export function recordStepStatistics(results: ReadonlyArray<{ beams: ReadonlyArr
   }
   if (stepLengths.length === 0 || stepsPerSolution.length === 0) return DEFAULT_STEP_STATISTICS;
   return {
+    source: `recorded from ${results.length} real search result(s): ${stepLengths.length} steps, ${stepsPerSolution.length} completed solutions`,
     stepLengths: stepLengths.sort((a, b) => a - b),
     stepsPerSolution: stepsPerSolution.sort((a, b) => a - b),
     stepErrorRate: scored > 0 ? Math.min(0.9, low / scored) : DEFAULT_STEP_STATISTICS.stepErrorRate,
@@ -253,7 +320,7 @@ export async function benchMeasured(
         method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 10, techniques, speculationBatch: o.speculationBatch,
         siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
       });
-      const row = await benchRow(makeEnv, options, problems, { source: 'measured', profile: o.device, pairing: 'bundled', budget: 'pools', n, mode, speculation_batch: o.speculationBatch }, isCorrect);
+      const row = await benchRow(makeEnv, options, problems, { source: 'measured', setting: 'measured', profile: o.device, pairing: 'bundled', budget: 'pools', n, mode, speculation_batch: o.speculationBatch }, isCorrect);
       rows.push(row);
       o.onRow?.(row);
     }

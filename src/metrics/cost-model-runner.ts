@@ -33,14 +33,23 @@ export class CostModelRunner implements ModelRunner {
 
   async forward(batch: ForwardBatch): Promise<ForwardResult> {
     let newTokens = 0, context = 0, rows = 0, pairs = 0;
+    // Cached tokens per distinct physical page: shared prefix pages are read once (cost-model.ts).
+    const pageTokens = new Map<number, number>();
     for (const c of batch.chunks) {
+      for (let j = 0; j * this.pageSize < c.start; j++) {
+        const used = Math.min(this.pageSize, c.start - j * this.pageSize);
+        const page = c.blockTable[j];
+        if (used > (pageTokens.get(page) ?? 0)) pageTokens.set(page, used);
+      }
       newTokens += c.tokens.length;
       context += c.start;
       rows += c.outputRows.length;
       // Exact attended (query, key) pairs of a causal chunk.
       pairs += c.tokens.length * c.start + (c.tokens.length * (c.tokens.length + 1)) / 2;
     }
-    this.clock.advance(predictForwardMs(this.profile, this.shape, { sequences: batch.chunks.length, newTokens, contextTokens: context, outputRows: rows, attendedPairs: pairs }));
+    let distinct = 0;
+    for (const t of pageTokens.values()) distinct += t;
+    this.clock.advance(predictForwardMs(this.profile, this.shape, { sequences: batch.chunks.length, newTokens, contextTokens: context, outputRows: rows, attendedPairs: pairs, distinctContextTokens: distinct }));
     return this.model.forward(batch);
   }
 

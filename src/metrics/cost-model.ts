@@ -24,6 +24,8 @@ export interface ModelShape {
   weightFormat: CostWeightFormat;
   /** Bytes per K or V element in the cache (4: f32, the engine's default; 2: f16). */
   kvBytesPerElement: number;
+  /** Bytes per activation element between kernels (4: the engine's f32 WGSL; 2: an f16 stack such as vLLM). */
+  activationBytesPerElement: number;
 }
 
 /** One forward call, in the terms of ForwardTrace (src/runtime/types.ts). */
@@ -38,6 +40,11 @@ export interface ForwardCall {
   outputRows?: number;
   /** Exact (query, key) pairs attended, when known; default assumes equal sequences. */
   attendedPairs?: number;
+  /**
+   * Cached tokens in distinct K/V pages (pages shared by several sequences, a common prefix, counted
+   * once), when known; default: contextTokens (nothing shared).
+   */
+  distinctContextTokens?: number;
 }
 
 export interface CostPart {
@@ -83,6 +90,7 @@ export const KNOWN_MODELS = Object.keys(KNOWN_CONFIGS) as KnownModel[];
 export interface ShapeOptions {
   weightFormat?: CostWeightFormat;
   kvBytesPerElement?: number;
+  activationBytesPerElement?: number;
 }
 
 /** The shape of a published model (Qwen2.5-Math-1.5B/7B, Skywork PRM 1.5B, Qwen2.5-Math-PRM-7B). */
@@ -93,7 +101,7 @@ export function modelShape(name: KnownModel, options: ShapeOptions = {}): ModelS
 
 /** A shape for any config (the bundled models, test models). Defaults: q4 weights, f32 KV. */
 export function shapeFromConfig(config: Qwen2Config, options: ShapeOptions = {}, name = config.architecture): ModelShape {
-  return { name, config, weightFormat: options.weightFormat ?? 'q4', kvBytesPerElement: options.kvBytesPerElement ?? 4 };
+  return { name, config, weightFormat: options.weightFormat ?? 'q4', kvBytesPerElement: options.kvBytesPerElement ?? 4, activationBytesPerElement: options.activationBytesPerElement ?? 4 };
 }
 
 // ---- sizes ----------------------------------------------------------------------------------------
@@ -159,12 +167,18 @@ export function forwardCost(profile: HardwareProfile, shape: ModelShape, call: F
 
   // Linear layers: weights read once per call (tiles reuse them across tokens), activations in and out.
   const linParams = c.numLayers * linearParamsPerLayer(c);
-  const actBytes = n * c.numLayers * (6 * c.hiddenSize + 3 * c.intermediateSize) * 4 + n * c.hiddenSize * bpw;
+  const actBytes = n * c.numLayers * (6 * c.hiddenSize + 3 * c.intermediateSize) * (shape.activationBytesPerElement ?? 4) + n * c.hiddenSize * bpw;
   const linear = part(profile, linParams * bpw + actBytes, 2 * linParams * n);
 
-  // Attention: every sequence's cached K/V read once, the new K/V written; QK^T and PV per pair.
+  // Attention: every sequence's cached K/V read, the new K/V written; QK^T and PV per pair. A page that
+  // several sequences share comes from DRAM once; the other reads hit L2 while one layer's distinct K/V
+  // fits there (a layer's attention runs as one dispatch over the batch), and miss in proportion past it.
   const pairs = call.attendedPairs ?? (n * call.contextTokens) / seqs + (n * (n / seqs + 1)) / 2;
-  const attnBytes = (call.contextTokens + 2 * n) * kvPerToken + n * c.numLayers * 2 * qDim * 4;
+  const distinct = Math.min(call.contextTokens, call.distinctContextTokens ?? call.contextTokens);
+  const layerDistinctBytes = (distinct * kvPerToken) / c.numLayers;
+  const missRate = layerDistinctBytes <= (profile.l2Bytes ?? 0) ? 0 : 1 - (profile.l2Bytes ?? 0) / layerDistinctBytes;
+  const kvReadTokens = distinct + (call.contextTokens - distinct) * missRate;
+  const attnBytes = (kvReadTokens + 2 * n) * kvPerToken + n * c.numLayers * 2 * qDim * 4;
   const attention = part(profile, attnBytes, 4 * qDim * c.numLayers * pairs);
 
   // Head: only the requested rows go through it.

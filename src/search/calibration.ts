@@ -7,7 +7,7 @@ import type { Clock } from '../metrics/trace.ts';
 import { forwardInParts } from './context.ts';
 
 export interface DecodeCalibration {
-  /** Batch sizes measured and their decode-step times, ms. */
+  /** Batch sizes measured (powers of two, then a bisection) and their decode-step times, ms. */
   batches: number[];
   ms: number[];
   /** The largest nearly-free batch. */
@@ -19,21 +19,29 @@ const cache = new Map<string, DecodeCalibration>();
 /**
  * Times one decode step at each batch size (powers of two up to maxBatch) over sequences holding
  * `context` tokens (pages 0.. of the runner are used as scratch: call before the search allocates).
+ * With `sharedContext`, the sequences share their first sharedContext tokens (whole pages) as the beams
+ * of a search do (the prompt and the steps before the latest), so a device that serves shared K/V from
+ * its cache shows it; the rest of each context is its own.
  */
-export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
+export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; sharedContext?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
   if (opts.key && cache.has(opts.key)) return cache.get(opts.key)!;
   const maxBatch = opts.maxBatch ?? 64;
   const context = Math.max(1, opts.context ?? 16);
   const slack = opts.slack ?? 0.15;
   const repeats = opts.repeats ?? 2;
-  const pagesPerSeq = Math.ceil((context + 1) / runner.pageSize);
+  const sharedPages = Math.floor(Math.min(opts.sharedContext ?? 0, context) / runner.pageSize);
+  const shared = sharedPages * runner.pageSize;
+  const ownPages = Math.ceil((context + 1) / runner.pageSize) - sharedPages;
   const token = runner.config.bosTokenId ?? 0;
   const batches: number[] = [];
   const ms: number[] = [];
-  for (let b = 1; b <= maxBatch && b * pagesPerSeq <= runner.numPages && b <= (opts.maxBatchTokens ?? Infinity); b *= 2) {
-    const tables = Array.from({ length: b }, (_, i) => Array.from({ length: pagesPerSeq }, (_, j) => i * pagesPerSeq + j));
-    // Fill the context once (within the runner's batch limit), then time decode steps.
-    await forwardInParts(runner, { chunks: tables.map((t) => ({ blockTable: t, start: 0, tokens: new Array(context).fill(token), outputRows: [context - 1] })) }, opts.maxBatchTokens ?? Infinity);
+  const fits = (b: number): boolean => b <= maxBatch && sharedPages + b * ownPages <= runner.numPages && b <= (opts.maxBatchTokens ?? Infinity);
+  const measure = async (b: number): Promise<number> => {
+    const common = Array.from({ length: sharedPages }, (_, j) => j);
+    const tables = Array.from({ length: b }, (_, i) => [...common, ...Array.from({ length: ownPages }, (_, j) => sharedPages + i * ownPages + j)]);
+    // Fill the context once (the shared part by the first sequence, within the runner's batch limit), then time decode steps.
+    if (shared > 0) await forwardInParts(runner, { chunks: [{ blockTable: tables[0], start: 0, tokens: new Array(shared).fill(token), outputRows: [shared - 1] }] }, opts.maxBatchTokens ?? Infinity);
+    if (context > shared) await forwardInParts(runner, { chunks: tables.map((t) => ({ blockTable: t, start: shared, tokens: new Array(context - shared).fill(token), outputRows: [context - shared - 1] })) }, opts.maxBatchTokens ?? Infinity);
     let best = Infinity;
     for (let r = 0; r < repeats; r++) {
       const t0 = clock.now();
@@ -42,9 +50,22 @@ export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: {
     }
     batches.push(b);
     ms.push(best);
+    return best;
+  };
+  const free = (t: number): boolean => t <= ms[0] * (1 + slack);
+  // Powers of two until a batch is no longer nearly free, then bisection between the last two.
+  let lo = 1, hi = 0;
+  await measure(1);
+  for (let b = 2; fits(b); b *= 2) {
+    if (!free(await measure(b))) { hi = b; break; }
+    lo = b;
   }
-  let nearlyFreeBatch = 1;
-  for (let i = 0; i < batches.length && ms[i] <= ms[0] * (1 + slack); i++) nearlyFreeBatch = batches[i];
+  while (hi > 0 && hi - lo > Math.max(1, lo / 16)) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (free(await measure(mid))) lo = mid;
+    else hi = mid;
+  }
+  const nearlyFreeBatch = lo;
   const result = { batches, ms, nearlyFreeBatch };
   if (opts.key) cache.set(opts.key, result);
   return result;
