@@ -115,6 +115,39 @@ describe('engine API (Node, in-process)', () => {
   });
 });
 
+describe('engine API under a tight KV budget (the arena and its planner)', () => {
+  it('FastTTS moves the split while beams are live and still gives the baseline beams; the arena accounting reaches the metrics', async () => {
+    const engine = await createEngine({ memoryMB: 21 }); // about 80 KV pages for both models
+    try {
+      await engine.ready;
+      const options = { method: 'beam', n: 16, beamWidth: 4, iterations: 4, seed: 3 } as const;
+      const base = await engine.solve(PROBLEM, { ...options, mode: 'baseline' });
+      const fast = await engine.solve(PROBLEM, { ...options, mode: 'fasttts' });
+      const again = await engine.solve(PROBLEM, { ...options, mode: 'baseline' });
+      expect(fast.answer).toBe(base.answer);
+      expect(fast.beams.map((b) => b.text)).toEqual(base.beams.map((b) => b.text));
+      const b = base.metrics, f = fast.metrics;
+      // Memory pressure is real: cached prefixes evicted, beams preempted and recomputed.
+      expect(b.kv_evictions).toBeGreaterThan(0);
+      expect(b.kv_preemptions).toBeGreaterThan(0);
+      expect(b.recomputed_tokens).toBeGreaterThan(0);
+      expect(b.kv_copy_on_write_copies).toBeGreaterThan(0);
+      expect(b.prefix_hit_tokens).toBeGreaterThan(0);
+      // Baseline keeps the static split (every call); the planner moved it and live pages with it.
+      expect(b.kv_relocated_pages).toBe(0);
+      expect([again.metrics.kv_pages_generator, again.metrics.kv_pages_verifier]).toEqual([b.kv_pages_generator, b.kv_pages_verifier]);
+      expect(f.kv_relocated_pages + Math.abs(f.kv_pages_generator - b.kv_pages_generator)).toBeGreaterThan(0);
+      for (const m of [b, f]) {
+        expect(m.peak_kv_pages_generator).toBeLessThanOrEqual(Math.max(b.kv_pages_generator, f.kv_pages_generator));
+        expect(m.peak_kv_pages_verifier).toBeLessThanOrEqual(Math.max(b.kv_pages_verifier, f.kv_pages_verifier));
+      }
+      expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
+    } finally {
+      await engine.dispose();
+    }
+  }, 120_000);
+});
+
 describe('engine API errors at load', () => {
   it('a budget too small for the models is an OutOfMemoryError', async () => {
     const engine = await createEngine({ memoryMB: 4 });

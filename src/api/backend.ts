@@ -1,18 +1,20 @@
 // The engine's working parts behind the API: the GPU device, the two models loaded onto it (weights
-// streamed and quantized tensor by tensor), one KV arena buffer split between them, and the search.
+// streamed and quantized tensor by tensor), one KV arena (runtime/gpu-arena.ts) whose two pools the
+// search uses and whose split the memory planner moves in FastTTS mode, and the search.
 // Runs wherever the GPU lives (the web worker, or Node in-process); engine-core.ts queues calls into it.
 import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
-import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
+import { activationBytes, shapeFromConfig, weightBytes, type ModelShape } from '../metrics/cost-model.ts';
+import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
 import type { WeightFormat } from '../model/quant.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
-import { createKvSplit, type KvSplit } from './kv-split.ts';
+import { createGpuKvArena, type GpuKvArena } from '../runtime/gpu-arena.ts';
 import { promptFormat } from './prompt-format.ts';
 import { EngineKvPool } from './search-events.ts';
 import { solveWithSearch } from './solve-search.ts';
@@ -52,13 +54,18 @@ export interface LoadedModels {
   verifierModel: OpenedModel;
   tokenizer: Tokenizer;
   verifierTokenizer: Tokenizer;
-  kv: KvSplit;
+  /** The KV arena: one buffer, the generator's pool from the start, the verifier's from the end. */
+  kv: GpuKvArena;
+  /** The models as the cost model sees them (weights in the format loaded), for the memory planner. */
+  shapes: { generator: ModelShape; verifier: ModelShape };
   format: PromptFormat;
   /** Largest nearly-free decode batch (FastTTS speculation budget), measured on first use. */
   speculationBatch: number | null;
+  /** The device's cost-model profile fitted from that calibration (the planner's), or null when too few samples. */
+  plannerProfile: HardwareProfile | null;
   mode: EngineOptions['mode'];
   memoryMB: number;
-  /** The search's KV pools over the two regions of `kv`, kept between calls (their radix caches too). */
+  /** The search's KV pools: the arena's two pools, kept between calls (their radix caches too). */
   pools: { generatorPool: EngineKvPool; verifierPool: EngineKvPool };
   /** KV pages referenced by sequences, updated as calls run, for stats(). */
   livePages: { generator: number; verifier: number };
@@ -126,14 +133,18 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const gpu = await createGpu();
   const parts: { destroy(): void }[] = [gpu];
   try {
-    const kv = createKvSplit(gpu, kvBytes, gPageBytes, vPageBytes);
+    // Static 50/50 split by bytes to start with; FastTTS mode re-splits between iterations (solve-search.ts).
+    const kv = createGpuKvArena(gpu, { totalBytes: kvBytes, pageSize: PAGE_SIZE, generator: generatorModel.config, verifier: verifierModel.config });
     parts.unshift(kv);
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
+      const region = kv.region(which);
       const runner = await createWebGpuRunner(gpu, model.source, {
-        weightFormat: format, numPages: kv[which].numPages, pageSize: PAGE_SIZE, maxBatchTokens: MAX_BATCH_TOKENS,
-        kv: kv[which], onProgress: prefixed(which, onProgress),
+        weightFormat: format, numPages: region.numPages, pageSize: PAGE_SIZE, maxBatchTokens: MAX_BATCH_TOKENS,
+        kv: region, onProgress: prefixed(which, onProgress),
       });
       parts.unshift({ destroy: () => runner.dispose() });
+      // The pool's copy-on-write and relocation copies run on its runner.
+      kv.arena.pool(which).attach(runner);
       onProgress({ model: which, phase: 'done', bytesDone: 0, bytesTotal: 0, tensorsDone: 0, tensorsTotal: 0 });
       return runner;
     };
@@ -144,8 +155,9 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const verifierTokenizer = verifierModel.tokenizer ?? tokenizer;
     const loaded: LoadedModels = {
       gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer, kv, mode, memoryMB,
-      format: promptFormat(tokenizer, verifierTokenizer), speculationBatch: null, livePages: { generator: 0, verifier: 0 },
-      pools: { generatorPool: new EngineKvPool(kv.generator.numPages, PAGE_SIZE), verifierPool: new EngineKvPool(kv.verifier.numPages, PAGE_SIZE) },
+      shapes: { generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }), verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }) },
+      format: promptFormat(tokenizer, verifierTokenizer), speculationBatch: null, plannerProfile: null, livePages: { generator: 0, verifier: 0 },
+      pools: { generatorPool: new EngineKvPool({ arena: kv.arena, name: 'generator' }), verifierPool: new EngineKvPool({ arena: kv.arena, name: 'verifier' }) },
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {

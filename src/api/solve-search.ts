@@ -1,10 +1,15 @@
 // solve(): one problem through the search (src/search) on the loaded models, with the API's options,
-// event stream, cancellation and the command-line contract's metrics.
+// event stream, cancellation and the command-line contract's metrics. The search's pools are the KV
+// arena's; baseline mode keeps its static 50/50 split, FastTTS mode lets the asymmetric memory planner
+// re-split it every iteration (with a cost-model profile fitted to this device's decode calibration).
 import { CancelledError, OptionError } from '../errors.ts';
 import { wallClock } from '../metrics/trace.ts';
 import { solve } from '../commands/solve.ts';
 import { answersEqual } from '../search/answer.ts';
-import { calibrateDecode } from '../search/calibration.ts';
+import { calibrateDecode, type DecodeCalibration } from '../search/calibration.ts';
+import { calibrationSample } from '../metrics/cost-model.ts';
+import { measuredProfile } from '../metrics/hardware-profiles.ts';
+import { MemoryPlanner, plannerHook } from '../runtime/memory-planner.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './backend.ts';
@@ -40,6 +45,32 @@ function guarded(runner: ModelRunner, m: LoadedModels, signal: AbortSignal | und
   };
 }
 
+/** The device's profile for the planner, fitted to the decode calibration's timings (null: too few). */
+function profileFromCalibration(m: LoadedModels, cal: DecodeCalibration) {
+  const samples = cal.batches.map((b, i) => calibrationSample(m.shapes.generator, { sequences: b, newTokens: b, contextTokens: b * CALIBRATION_CONTEXT }, cal.ms[i]));
+  return samples.length >= 2 ? measuredProfile(samples, 'measured on this device (decode calibration)') : null;
+}
+
+/**
+ * The planner as the search's per-iteration hook: the fastest split by the cost model, then moved so
+ * that each pool holds its longest beam; the verifier gets what the generator leaves (KvArena).
+ */
+function arenaPlanner(m: LoadedModels): SearchOptions['planMemory'] {
+  if (!m.plannerProfile) return undefined;
+  const arena = m.kv.arena;
+  const planner = new MemoryPlanner({
+    kvBytes: arena.options.totalBytes, profile: m.plannerProfile, generator: m.shapes.generator, verifier: m.shapes.verifier,
+    pageSize: arena.pageSize, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: false, verifierPagesFor: (g) => arena.verifierPagesFor(g),
+  });
+  const hook = plannerHook(planner, { clock: wallClock });
+  return (w) => {
+    let g = hook(w).generatorPages;
+    if (arena.verifierPagesFor(g) < w.minVerifierPages) g = arena.generatorPagesBeside(w.minVerifierPages);
+    if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, arena.maxGeneratorPages);
+    return { generatorPages: g, verifierPages: arena.verifierPagesFor(g) };
+  };
+}
+
 function searchOptions(options: SolveOptions, mode: EngineMode, speculationBatch: number): SearchOptions {
   if (options.mode !== undefined && options.mode !== 'fasttts' && options.mode !== 'baseline') {
     throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(options.mode)}"`);
@@ -54,8 +85,7 @@ function searchOptions(options: SolveOptions, mode: EngineMode, speculationBatch
     select: options.select ?? d.select,
     sampling: { ...d.sampling, temperature: options.temperature ?? d.sampling.temperature, seed: options.seed ?? d.sampling.seed },
     maxStepTokens: options.maxTokens ?? DEFAULT_MAX_STEP_TOKENS,
-    // The KV split is fixed for a call (see kv-split.ts), so the asymmetric planner is not consulted here.
-    techniques: mode === 'fasttts' ? { ...FASTTTS_TECHNIQUES, memoryPlanner: false } : BASELINE_TECHNIQUES,
+    techniques: mode === 'fasttts' ? FASTTTS_TECHNIQUES : BASELINE_TECHNIQUES,
     speculationBatch: mode === 'fasttts' ? speculationBatch : 0,
   });
 }
@@ -65,14 +95,25 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
   if (mode === 'fasttts' && m.speculationBatch === null) {
     // How many sequences a decode step takes for about the price of one, on this device (1 on a CPU route).
     const maxBatch = 16;
-    const pages = Math.min(m.kv.generator.numPages, maxBatch * Math.ceil((CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
-    m.speculationBatch = (await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: CALIBRATION_CONTEXT }))).nearlyFreeBatch;
+    const pages = Math.min(m.pools.generatorPool.capacity, maxBatch * Math.ceil((CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
+    const cal = await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: CALIBRATION_CONTEXT }));
+    m.speculationBatch = cal.nearlyFreeBatch;
+    m.plannerProfile = profileFromCalibration(m, cal);
   }
   const opts = searchOptions(options, mode, m.speculationBatch ?? 0);
+  if (mode === 'fasttts') opts.planMemory = arenaPlanner(m);
   const emit = onEvent ?? (() => {});
   const observer = new SearchObserver(m.tokenizer, opts.iterations, opts.agg, emit);
   opts.onIteration = (iteration, beams) => observer.onIteration(iteration, beams);
   const { generatorPool, verifierPool } = m.pools;
+  const arena = m.kv.arena;
+  // Every call starts from the static 50/50 split (baseline keeps it); the pools hold only cached pages now.
+  generatorPool.releaseAll();
+  verifierPool.releaseAll();
+  await arena.setSplit(m.kv.layout.arenaOptions.generatorPages ?? arena.generator.capacityPages);
+  arena.generator.resetPeak();
+  arena.verifier.resetPeak();
+  const kv0 = arena.stats();
   generatorPool.observer = observer;
   const countPages = () => {
     m.livePages.generator = generatorPool.pagesReferenced;
@@ -98,12 +139,18 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
       if (out.answer !== null && answersEqual(b.answer, out.answer) && (chosen < 0 || b.score > beams[chosen].score)) chosen = i;
     });
     const x = out.metrics;
+    // KV accounting straight from the arena: this call's change in each pool's counters.
+    const kv1 = arena.stats();
+    const delta = (k: 'prefixHitTokens' | 'recomputedTokens' | 'evictions' | 'preemptions' | 'copyOnWriteCopies' | 'relocatedPages') =>
+      kv1.generator[k] - kv0.generator[k] + kv1.verifier[k] - kv0.verifier[k];
     const metrics: SolveMetrics = {
       latency_ms: x.latency_ms, generator_ms: x.generator_ms, verifier_ms: x.verifier_ms, goodput: x.goodput,
       precise_goodput: x.precise_goodput, tokens_generated: x.tokens_generated, tokens_speculative: x.tokens_speculative,
-      tokens_speculative_accepted: x.tokens_speculative_accepted, prefix_hit_tokens: x.prefix_hit_tokens,
-      recomputed_tokens: x.recomputed_tokens, iterations: x.iterations, peak_kv_pages_generator: x.peak_kv_pages_generator,
-      peak_kv_pages_verifier: x.peak_kv_pages_verifier,
+      tokens_speculative_accepted: x.tokens_speculative_accepted, prefix_hit_tokens: delta('prefixHitTokens'),
+      recomputed_tokens: delta('recomputedTokens'), iterations: x.iterations, peak_kv_pages_generator: kv1.generator.peakPagesInUse,
+      peak_kv_pages_verifier: kv1.verifier.peakPagesInUse, kv_evictions: delta('evictions'), kv_preemptions: delta('preemptions'),
+      kv_copy_on_write_copies: delta('copyOnWriteCopies'), kv_relocated_pages: delta('relocatedPages'),
+      kv_pages_generator: kv1.generator.capacityPages, kv_pages_verifier: kv1.verifier.capacityPages,
     };
     const result: SolveResult = { answer: out.answer, chosen, beams, metrics, mode };
     emit({ type: 'answer', result });

@@ -85,6 +85,17 @@ export interface SolveMetrics {
   iterations: number;
   peak_kv_pages_generator: number;
   peak_kv_pages_verifier: number;
+  /** KV arena accounting of the call (both pools): cached pages evicted. */
+  kv_evictions: number;
+  /** Sequences whose K/V was dropped for memory (recomputed when they run again). */
+  kv_preemptions: number;
+  /** Partly filled shared pages copied on write. */
+  kv_copy_on_write_copies: number;
+  /** Live pages moved when the planner changed the split. */
+  kv_relocated_pages: number;
+  /** Each pool's pages at the end of the call (the last split: 50/50 in baseline, the planner's in FastTTS). */
+  kv_pages_generator: number;
+  kv_pages_verifier: number;
 }
 
 export interface SolveResult {

@@ -538,6 +538,11 @@ export class KvPool {
     return c;
   }
 
+  /** Counts a preemption the caller made by releasing a sequence to make room. */
+  countPreemption(): void {
+    this.counters.preemptions++;
+  }
+
   /** Pages free now without evicting anything cached. */
   get freePageCount(): number {
     return this.freeList.size;

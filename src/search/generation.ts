@@ -39,8 +39,7 @@ export function reserveKv(pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<numb
   for (const v of victims) {
     if (v === seq || v.pages.length === 0) continue;
     // Speculative K/V goes first and is freed outright, so that it does not crowd the prefix cache.
-    if (speculative?.has(v)) pool.discard(v);
-    else pool.release(v);
+    pool.preempt(v, speculative?.has(v) ?? false);
     counters.preemptions++;
     if (pool.reserve(seq, length)) return true;
   }

@@ -151,6 +151,16 @@ export class SearchKvPool {
     this.kv.release(seq);
   }
 
+  /**
+   * Preempts `seq` to make room (the arena counts it): its pages go (freed outright for speculative
+   * K/V, else cached) and it is recomputed from its cached prefix when it runs again.
+   */
+  preempt(seq: KvSeq, speculative = false): void {
+    if (speculative) this.discard(seq);
+    else this.release(seq);
+    this.kv.countPreemption();
+  }
+
   /** Takes the copies to run (runner.copyPages) before the next forward. */
   takeCopies(): Array<[number, number]> {
     return this.kv.takeCopies();
