@@ -27,7 +27,7 @@ describe('metrics', () => {
   });
 
   it('the cost-model bench returns baseline and FastTTS rows and their ratios', async () => {
-    const r = await benchCostModel({ n: [8], problems: 1, budgets: ['full'], settings: ['engine'], modes: ['baseline', 'fasttts'], stats: STATS, iterations: 8 });
+    const r = await benchCostModel({ n: [8], problems: 1, budgets: ['full'], settings: ['engine'], pairings: ['1.5b+1.5b'], modes: ['baseline', 'fasttts'], stats: STATS, iterations: 8 });
     expect(r.rows.map((x) => x.mode)).toEqual(['baseline', 'fasttts']);
     expect(r.rows.every((x) => x.source === 'cost-model' && x.latency_ms > 0 && x.precise_goodput > 0)).toBe(true);
     expect(r.ratios).toHaveLength(1);
@@ -36,7 +36,7 @@ describe('metrics', () => {
 
   it("the paper's setting (f16, tensor cores) and a tight budget are rows of their own, and the table says what it replays", async () => {
     const { formatRatios, TIGHT_KV_BYTES } = await import('../src/commands/bench.ts');
-    const r = await benchCostModel({ n: [8], problems: 1, budgets: ['tight'], settings: ['engine', 'paper'], modes: ['baseline', 'fasttts'], stats: { ...STATS, source: 'test statistics' }, iterations: 6 });
+    const r = await benchCostModel({ n: [8], problems: 1, budgets: ['tight'], settings: ['engine', 'paper'], pairings: ['1.5b+1.5b'], modes: ['baseline', 'fasttts'], stats: { ...STATS, source: 'test statistics' }, iterations: 6 });
     expect(r.rows.map((x) => `${x.setting} ${x.profile} ${x.budget}`)).toEqual([
       `engine rtx4090 kv${TIGHT_KV_BYTES / 2 ** 30}GiB`, `engine rtx4090 kv${TIGHT_KV_BYTES / 2 ** 30}GiB`,
       `paper rtx4090-tensor kv${TIGHT_KV_BYTES / 2 ** 30}GiB`, `paper rtx4090-tensor kv${TIGHT_KV_BYTES / 2 ** 30}GiB`]);

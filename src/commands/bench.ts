@@ -183,7 +183,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
     const setting = BENCH_SETTINGS[settingName];
     if (!setting) throw new OptionError(`unknown bench setting "${settingName}" (known: ${Object.keys(BENCH_SETTINGS).join(', ')})`);
     const profile = setting.tensorCores ? withTensorCores(baseProfile) : baseProfile;
-    for (const pairing of o.pairings ?? ['1.5b+1.5b']) {
+    for (const pairing of o.pairings ?? Object.keys(PAIRING_MODELS)) {
       const pair = pairingShapes(pairing, setting);
       for (const budget of o.budgets ?? ['full', 'tight']) {
         const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget === 'tight' ? fixedBytes(pair) + TIGHT_KV_BYTES : budget * 2 ** 20;
