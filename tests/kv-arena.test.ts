@@ -145,6 +145,18 @@ describe('KvPool basics', () => {
 });
 
 describe('KvArena: two pools in one buffer', () => {
+  it('generatorPagesBeside gives the most generator pages that leave the verifier what it asks', () => {
+    for (const separateGeneratorBytes of [undefined, 500]) {
+      const arena = new KvArena({ totalBytes: 1000, pageSize: 4, generatorPageBytes: 10, verifierPageBytes: 30, separateGeneratorBytes });
+      for (let v = 0; v <= arena.verifierPagesFor(0); v++) {
+        const g = arena.generatorPagesBeside(v);
+        expect(arena.verifierPagesFor(g)).toBeGreaterThanOrEqual(v);
+        if (g < arena.maxGeneratorPages) expect(arena.verifierPagesFor(g + 1)).toBeLessThan(v);
+        expect(g * 10 + arena.verifierPagesFor(g) * 30).toBeLessThanOrEqual(1000);
+      }
+    }
+  });
+
   it('moves the split through free pages without copying', async () => {
     const arena = new KvArena({ totalBytes: 1000, pageSize: 4, generatorPageBytes: 10, verifierPageBytes: 20, generatorPages: 50 });
     expect(arena.generator.capacityPages).toBe(50);

@@ -188,24 +188,22 @@ export class SearchObserver {
 }
 
 /**
- * A search KV pool that lives as long as the engine (its radix cache keeps prompts and shared prefixes
- * between calls) and knows every sequence it holds, so a call that ends early (cancelled, failed) can
- * give back every page it referenced. Reports each sequence's life to the current call's observer.
+ * A search KV pool (one of the engine's KV arena pools) that lives as long as the engine: its radix
+ * cache keeps prompts and shared prefixes between calls, and the arena knows every sequence it holds,
+ * so a call that ends early (cancelled, failed) can give back every page it referenced. Reports each
+ * sequence's life to the current call's observer.
  */
 export class EngineKvPool extends SearchKvPool {
   observer: SearchObserver | null = null;
-  private readonly live = new Set<KvSeq>();
 
   override newSeq(): KvSeq {
     const seq = super.newSeq();
-    this.live.add(seq);
     this.observer?.seqCreated(seq, null, 0);
     return seq;
   }
 
   override fork(src: KvSeq, length: number): KvSeq {
     const seq = super.fork(src, length);
-    this.live.add(seq);
     this.observer?.seqCreated(seq, src, length);
     return seq;
   }
@@ -217,19 +215,17 @@ export class EngineKvPool extends SearchKvPool {
 
   override attach(seq: KvSeq, tokens: ArrayLike<number>, limit?: number): void {
     super.attach(seq, tokens, limit);
-    this.live.add(seq);
     this.observer?.seqAttached(seq);
   }
 
   override release(seq: KvSeq): void {
     super.release(seq);
-    this.live.delete(seq);
     this.observer?.seqReleased(seq);
   }
 
-  /** Releases every sequence still holding pages and drops copies not yet run (after an aborted call). */
+  /** Releases every sequence the pool still knows and drops copies not yet run (after an aborted call). */
   releaseAll(): void {
-    for (const seq of [...this.live]) this.release(seq);
+    for (const seq of [...this.kv.sequences]) this.release(seq);
     this.takeCopies();
   }
 }
