@@ -189,7 +189,7 @@ async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchC
     for (const b of active) {
       if (endedWithin(b, required)) {
         completed.push(b);
-        discardBeam(env, counters, b);
+        discardBeam(env, counters, b, false, opts.techniques.speculation);
       } else remaining.push(b);
     }
     if (remaining.length === 0 || it === K - 1) {
@@ -212,7 +212,7 @@ async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchC
     const scores = pool.map((b) => aggregateScore(b.steps, opts.agg, required));
     const keep = new Set(pool.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, Math.max(1, Math.floor(opts.n / opts.beamWidth))));
     const survivors = pool.filter((_, i) => keep.has(i));
-    for (const [i, b] of pool.entries()) if (!keep.has(i)) discardBeam(env, counters, b);
+    for (const [i, b] of pool.entries()) if (!keep.has(i)) discardBeam(env, counters, b, false, opts.techniques.speculation);
     // search-and-learn's (survivors * repeats)[:n]: copy k of a survivor is its k-th occurrence.
     const copies = new Map<Beam, number>();
     for (let i = 0; i < opts.n; i++) {
@@ -272,7 +272,7 @@ async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounter
         }
         continue;
       }
-      for (const b of candidates) if (b !== chosen) discardBeam(env, counters, b);
+      for (const b of candidates) if (b !== chosen) discardBeam(env, counters, b, false, opts.techniques.speculation);
       next.push(duplicateBeam(env, opts, counters, K, chosen, required, bw, now));
     }
     subtrees = next;

@@ -93,15 +93,23 @@ function promoteShadow(env: SearchEnv, counters: SearchCounters, parent: Beam, s
   return shadow;
 }
 
-/** A pruned beam's speculation is wasted. */
-export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam, speculative = false): void {
+/**
+ * A pruned beam's speculation is wasted. `dead`: the search will never extend this beam again (pruned,
+ * or complete), so its private generator pages are freed at once rather than left in the prefix cache:
+ * speculation only takes free pages (generation.ts), and under a tight budget a pool whose cache holds
+ * dead branches has none, so speculation would stop exactly where memory is short. FastTTS mode only
+ * (search.ts passes it with speculation on): the baseline keeps vLLM's behaviour, finished requests'
+ * blocks cached until evicted least-recently-used.
+ */
+export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam, speculative = false, dead = false): void {
   for (const s of b.shadows ?? []) discardBeam(env, counters, s, true);
   b.shadows = undefined;
   counters.tokensSpeculativeWasted += b.speculativeTokens;
   b.speculativeTokens = 0;
   // A dropped shadow's private pages are freed outright; anything else stays cached, since a released
-  // or later beam may still want a prefix it held.
-  if (speculative) env.generatorPool.discard(b.kv);
+  // or later beam may still want a prefix it held. Shared pages stay either way (discard frees only
+  // pages no other sequence or cached branch uses).
+  if (speculative || dead) env.generatorPool.discard(b.kv);
   else env.generatorPool.release(b.kv);
   env.verifierPool.release(b.vkv);
 }
