@@ -4,7 +4,7 @@
 // its contiguous shadow; and a pool's capacity change never leaves more pages in use than the new cap.
 import { describe, expect, it } from 'vitest';
 import { KvArena } from '../src/runtime/kv-arena.ts';
-import { SearchKvPool, type KvSeq } from '../src/search/search-kv.ts';
+import { SearchKvPool, arenaSearchPools, type KvSeq } from '../src/search/search-kv.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
 import { HostPageStore, tokenKv } from './kv-page-store.ts';
 import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
@@ -61,7 +61,8 @@ describe('SearchKvPool over the KV arena', () => {
       const pageSize = 4;
       const total = 100 * 8;
       const arena = new KvArena({ totalBytes: total, pageSize, generatorPageBytes: 8, verifierPageBytes: 12 });
-      const pools = { generator: new SearchKvPool({ arena, name: 'generator' }), verifier: new SearchKvPool({ arena, name: 'verifier' }) };
+      const { generatorPool, verifierPool } = arenaSearchPools(arena);
+      const pools = { generator: generatorPool, verifier: verifierPool };
       const stores = { generator: new HostPageStore(arena.generatorRegion.numPages, pageSize), verifier: new HostPageStore(arena.verifierRegion.numPages, pageSize) };
       arena.generator.attach(stores.generator);
       arena.verifier.attach(stores.verifier);
@@ -170,7 +171,7 @@ describe('SearchKvPool over the KV arena', () => {
       if (arenaPages !== null) {
         // One arena of arenaPages pages (1 byte each) for both models; each runner addresses the whole of it.
         arena = new KvArena({ totalBytes: arenaPages, pageSize: 4, generatorPageBytes: 1, verifierPageBytes: 1 });
-        env = { ...syntheticEnv({ generatorPages: arenaPages, verifierPages: arenaPages, pageSize: 4, stats: STATS }), generatorPool: new SearchKvPool({ arena, name: 'generator' }), verifierPool: new SearchKvPool({ arena, name: 'verifier' }) };
+        env = { ...syntheticEnv({ generatorPages: arenaPages, verifierPages: arenaPages, pageSize: 4, stats: STATS }), ...arenaSearchPools(arena) };
       }
       const result = await runSearch(env, defaultSearchOptions({
         method: 'beam', n: 8, beamWidth: 4, iterations: 5, techniques: { ...techniques, memoryPlanner: arena !== null }, speculationBatch: 16, maxStepTokens: 64,

@@ -166,3 +166,8 @@ export class SearchKvPool {
     return this.kv.takeCopies();
   }
 }
+
+/** The search's two pools over one arena: a capacity change of either moves the arena's split. */
+export function arenaSearchPools(arena: KvArena): { generatorPool: SearchKvPool; verifierPool: SearchKvPool } {
+  return { generatorPool: new SearchKvPool({ arena, name: 'generator' }), verifierPool: new SearchKvPool({ arena, name: 'verifier' }) };
+}
