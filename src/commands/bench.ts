@@ -2,6 +2,12 @@
 // search environment the caller builds (the real runners and bundled models), and (ii) estimated by the
 // cost model: the search runs unchanged on the cost-model runner at Qwen2.5-Math shapes on a hardware
 // profile, replaying step-length and score statistics, with each FastTTS technique switched off in turn.
+// The cost model runs in two settings (BENCH_SETTINGS): the engine's own (q4 weights, f32 K/V, WGSL on
+// the ordinary ALUs) and the paper's (vLLM: f16 weights, K/V and activations, tensor cores). Findings
+// (see the issue 6 report): exact FastTTS gains come from filling the straggler tail with speculation;
+// they shrink from n = 64 up because the exact variant needs a speculative sequence per future child
+// (4x the paper's R = 0.85 work) within the nearly-free batch, and because a child's step can only
+// start when its parent's ends, so a late parent's long child stays on the iteration's critical path.
 import { OptionError } from '../errors.ts';
 import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type KnownModel, type ModelShape, type ShapeOptions } from '../metrics/cost-model.ts';
 import { hardwareProfile, withTensorCores, type HardwareProfile } from '../metrics/hardware-profiles.ts';
