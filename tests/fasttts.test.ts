@@ -28,9 +28,7 @@ describe('speculation budget from calibration', () => {
     const c1 = new VirtualClock();
     const cpu = await calibrateDecode(new LinearCostRunner(c1), c1, { maxBatch: 32 });
     expect(cpu.nearlyFreeBatch).toBe(1);
-    // The scan stops at the first batch that is not nearly free: 2 sequences cost twice one.
-    expect(cpu.batches).toEqual([1, 2]);
-    expect(cpu.ms[1]).toBeGreaterThan(1.9 * cpu.ms[0]);
+    expect(cpu.ms[cpu.batches.indexOf(32)]).toBeGreaterThan(10 * cpu.ms[0]);
     const c2 = new VirtualClock();
     const gpu = await calibrateDecode(new CostModelRunner('causal-lm', 4096, 16, modelShape('qwen2.5-math-1.5b'), hardwareProfile('rtx4090'), c2), c2, { maxBatch: 256, context: 256 });
     expect(gpu.nearlyFreeBatch).toBeGreaterThan(1);
@@ -49,7 +47,8 @@ describe('speculation budget from calibration', () => {
     for (const cal of [own, shared]) {
       const at = (b: number) => cal.ms[cal.batches.indexOf(b)];
       expect(at(cal.nearlyFreeBatch)).toBeLessThanOrEqual(cal.ms[0] * 1.15);
-      // Every larger batch measured is past the slack, and at least one lies below the next power of two.
+      // Every larger batch measured is past the slack (the curve is monotone here), and the bisection
+      // measured at least one batch between two powers of two.
       for (const b of cal.batches) if (b > cal.nearlyFreeBatch) expect(at(b)).toBeGreaterThan(cal.ms[0] * 1.15);
       expect(cal.batches.some((b) => b > cal.nearlyFreeBatch && (b & (b - 1)) !== 0)).toBe(true);
     }

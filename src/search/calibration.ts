@@ -53,12 +53,14 @@ export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: {
     return best;
   };
   const free = (t: number): boolean => t <= ms[0] * (1 + slack);
-  // Powers of two until a batch is no longer nearly free, then bisection between the last two.
+  // Every power of two (callers fit a profile to the whole curve), then a bisection between the last
+  // nearly-free power and the next one.
   let lo = 1, hi = 0;
   await measure(1);
   for (let b = 2; fits(b); b *= 2) {
-    if (!free(await measure(b))) { hi = b; break; }
-    lo = b;
+    const t = await measure(b);
+    if (hi === 0 && free(t)) lo = b;
+    else if (hi === 0) hi = b;
   }
   while (hi > 0 && hi - lo > Math.max(1, lo / 16)) {
     const mid = Math.floor((lo + hi) / 2);
