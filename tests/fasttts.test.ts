@@ -86,6 +86,19 @@ describe('FastTTS techniques at work', () => {
     expect(recomputePrefix).toBeLessThan(recomputeFifo);
   });
 
+  it('FastTTS frees the pages of beams it will never extend; the baseline leaves them cached (vLLM)', async () => {
+    const run = async (techniques: typeof BASELINE_TECHNIQUES) => {
+      const env = syntheticEnv({ generatorPages: 400, verifierPages: 400, pageSize: 4, stats: STATS });
+      const r = await runSearch(env, defaultSearchOptions({ n: 16, iterations: 6, techniques, speculationBatch: 32, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 5 } }), syntheticProblem(5).problem);
+      return { r, free: env.generatorPool.freePages };
+    };
+    const base = await run(BASELINE_TECHNIQUES);
+    const fast = await run(FASTTTS_TECHNIQUES);
+    expect(fast.r.beams.map((b) => b.text)).toEqual(base.r.beams.map((b) => b.text));
+    // Pruned and complete beams' private pages: cached in the baseline, free in FastTTS.
+    expect(fast.free).toBeGreaterThan(base.free);
+  });
+
   it('releases every KV page it referenced (no leaks), in every method and mode', async () => {
     for (const method of ['beam', 'dvts', 'best-of-n'] as const) {
       for (const extra of [{ techniques: BASELINE_TECHNIQUES }, { techniques: FASTTTS_TECHNIQUES }, { techniques: FASTTTS_TECHNIQUES, siblingKeepFraction: 0.85 }]) {
