@@ -22,16 +22,3 @@ export async function solve(env: SearchEnv, options: SearchOptions, problem: str
   );
   return { answer: r.answer, beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed })), metrics };
 }
-
-/** `fasttts solve "<problem>"` with parsed options: opens the models, solves, disposes. */
-export async function solveCommand(problem: string, o: import('./command-options.ts').SearchCommandOptions): Promise<SolveOutput> {
-  const { openCommandModels, searchOptionsFrom } = await import('./command-options.ts');
-  const method = o.method ?? 'beam';
-  const needsVerifier = method === 'best-of-n' || method === 'beam' || method === 'dvts';
-  const { models, speculationBatch } = await openCommandModels(o, needsVerifier);
-  try {
-    return await solve(models.makeEnv(), searchOptionsFrom(o, speculationBatch), problem);
-  } finally {
-    models.dispose();
-  }
-}
