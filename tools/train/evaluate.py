@@ -19,7 +19,7 @@ from sampling import generate  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--seed', type=int, default=77)
-ap.add_argument('--per-level', type=int, default=12)
+ap.add_argument('--per-level', type=int, default=30)
 ap.add_argument('--n', type=int, default=16)
 ap.add_argument('--beam-width', type=int, default=4)
 ap.add_argument('--max-iterations', type=int, default=12)

@@ -19,3 +19,5 @@ cp $W/generator.pt $W/generator-stage1.pt
 /usr/bin/python3 tools/train/train_prm.py --seed 4321
 /usr/bin/python3 tools/train/export.py
 /usr/bin/python3 tools/train/evaluate.py --seed 77
+/usr/bin/python3 tools/train/prm_auc.py
+/usr/bin/python3 tools/train/summarize.py

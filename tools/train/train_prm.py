@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 
@@ -31,6 +32,7 @@ ap.add_argument('--epochs', type=int, default=2)
 ap.add_argument('--batch', type=int, default=32)
 ap.add_argument('--lr', type=float, default=1e-3)
 ap.add_argument('--first-train-index', type=int, default=101000, help='train-split problems the generator never saw')
+ap.add_argument('--synthetic', type=int, default=0, help='reference solutions with one corrupted step, added to the samples (experiment: 8000 did not train in 350 steps)')
 args = ap.parse_args()
 setup(args.seed)
 vocab = Vocab()
@@ -68,6 +70,47 @@ def sample_labelled(problems, k, cache_name):
             f.write(json.dumps(r) + '\n')
     print(f'sampled {len(records)} solutions in {time.time() - t0:.0f}s', flush=True)
     return records
+
+
+def corrupt_number(c, r):
+    while True:
+        kind = r.random()
+        if kind < 0.4:
+            d = r.choice([1, 1, 2, 3, 10])
+        elif kind < 0.8:
+            d = r.randint(1, 9) * 10 ** r.randint(0, max(0, len(str(c)) - 1))
+        else:
+            d = r.randint(1, max(2, c))
+        out = c + d if r.random() < 0.5 else c - d
+        if out >= 0 and out != c:
+            return out
+
+
+def synthetic_records(problems, seed):
+    """Reference solutions, half kept whole (all steps good), half cut after one corrupted step: a wrong
+    result, a wrong operand (with the arithmetic done right on it), or a wrong final answer. These teach
+    the PRM to check the arithmetic itself, which the generator's own samples alone did not."""
+    r = random.Random(seed)
+    out = []
+    for p in problems:
+        steps = p['solution'].split(STEP_SEPARATOR)
+        if r.random() < 0.5:
+            out.append({'problem': p['problem'], 'steps': steps, 'labels': [True] * len(steps)})
+            continue
+        k = r.randrange(len(steps))
+        m = re.match(r'^(\d+) ([-+*/]) (\d+) = (\d+)$', steps[k])
+        if m is None:  # the final step: a wrong boxed answer
+            bad = f'The answer is \\boxed{{{corrupt_number(int(p["answer"]), r)}}}.'
+        elif r.random() < 0.7:
+            bad = f'{m[1]} {m[2]} {m[3]} = {corrupt_number(int(m[4]), r)}'
+        else:
+            a = corrupt_number(int(m[1]), r)
+            b = int(m[3])
+            val = a + b if m[2] == '+' else a - b if m[2] == '-' else a * b if m[2] == '*' else a // b
+            bad = f'{a} {m[2]} {m[3]} = {val}'
+        steps = steps[:k] + [bad]
+        out.append({'problem': p['problem'], 'steps': steps, 'labels': label_steps(p['problem'], steps)})
+    return out
 
 
 def encode(records):
@@ -136,7 +179,11 @@ n_good = sum(sum(r['labels']) for r in train_records)
 print(f'train steps {n_steps}, good {n_good / n_steps:.3f}; solutions correct '
       f'{np.mean([bool(r["labels"]) and r["labels"][-1] for r in train_records]):.3f}', flush=True)
 
-train_ex = [e for e in encode(train_records) if e[1]]
+synthetic = synthetic_records(train_split[args.first_train_index + args.problems:args.first_train_index + args.problems + args.synthetic], args.seed)
+if synthetic:
+    print(f'synthetic: {len(synthetic)} solutions, {sum(len(r["labels"]) for r in synthetic)} steps, '
+          f'good {np.mean([x for r in synthetic for x in r["labels"]]):.3f}', flush=True)
+train_ex = [e for e in encode(train_records + synthetic) if e[1]]
 heldout_ex = [e for e in encode(heldout_records) if e[1]]
 
 prm = Qwen2ForPrmModel(config)
