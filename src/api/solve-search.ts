@@ -63,7 +63,14 @@ function arenaPlanner(m: LoadedModels): SearchOptions['planMemory'] {
     pageSize: arena.pageSize, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: false, verifierPagesFor: (g) => arena.verifierPagesFor(g),
   });
   const hook = plannerHook(planner, { clock: wallClock });
+  // Pages a pool needs for this iteration: the beams' distinct tokens, plus room for every beam to grow
+  // by twice the longest step seen, plus a partly filled page per beam.
+  const need = (distinct: number, w: { beams: number; stepLengths: number[] }) =>
+    Math.ceil((distinct + w.beams * 2 * Math.max(64, ...w.stepLengths)) / arena.pageSize) + w.beams;
   return (w) => {
+    // When the current split already holds both working sets, no split is faster than it (nothing is
+    // evicted or recomputed either way): keep it, and spend neither planning time nor page moves.
+    if (need(w.distinctGeneratorTokens, w) <= arena.generator.capacityPages && need(w.distinctVerifierTokens, w) <= arena.verifier.capacityPages) return null;
     let g = hook(w).generatorPages;
     if (arena.verifierPagesFor(g) < w.minVerifierPages) g = arena.generatorPagesBeside(w.minVerifierPages);
     if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, arena.maxGeneratorPages);
@@ -151,6 +158,7 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
       peak_kv_pages_verifier: kv1.verifier.peakPagesInUse, kv_evictions: delta('evictions'), kv_preemptions: delta('preemptions'),
       kv_copy_on_write_copies: delta('copyOnWriteCopies'), kv_relocated_pages: delta('relocatedPages'),
       kv_pages_generator: kv1.generator.capacityPages, kv_pages_verifier: kv1.verifier.capacityPages,
+      completed_beams: x.completed_beams, mean_tokens_per_completed_beam: x.mean_tokens_per_completed_beam, mean_completion_ms: x.mean_completion_ms,
     };
     const result: SolveResult = { answer: out.answer, chosen, beams, metrics, mode };
     emit({ type: 'answer', result });

@@ -96,6 +96,11 @@ export interface SolveMetrics {
   /** Each pool's pages at the end of the call (the last split: 50/50 in baseline, the planner's in FastTTS). */
   kv_pages_generator: number;
   kv_pages_verifier: number;
+  /** Completed beams, their mean length in tokens and mean completion time (the paper's precise goodput
+   *  over problems is the sum of the means of tokens over the sum of the means of times). */
+  completed_beams: number;
+  mean_tokens_per_completed_beam: number;
+  mean_completion_ms: number;
 }
 
 export interface SolveResult {
