@@ -25,9 +25,14 @@ async function configure(page: Page, settings = SEARCH): Promise<void> {
   await page.fill('#iterations', settings.iterations);
 }
 
-/** Solves the first example (the easiest) and returns the reference answer the page knows for it. */
+// The bundled models are small and imperfect on purpose (search has to help them); these tests check
+// that the tutor shows a right answer, not the models' accuracy (`npx fasttts eval` measures that), so
+// they solve an example the bundled models get right at these settings ("Compute (20 - 18) / 2 - 1 + 5.").
+const EXAMPLE_INDEX = 2;
+
+/** Solves the example and waits until the tutor is ready again. */
 async function solveFirstExample(page: Page): Promise<void> {
-  await page.selectOption('#examples', { index: 0 });
+  await page.selectOption('#examples', { index: EXAMPLE_INDEX });
   await page.click('#solve');
   await expect(page.locator('body')).toHaveAttribute('data-state', 'solving');
   await expect(page.locator('body')).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
@@ -52,7 +57,7 @@ test.describe('tutor', () => {
     await expect(page.locator('#metrics')).toContainText('ms');
     await expect(page.locator('#run-charts svg')).toHaveCount(2);
     // One bar per mode in each chart: the baseline run, then the FastTTS run.
-    for (const color of ['#e08a1e', '#1d4e89']) await expect(page.locator(`#run-charts svg rect[fill="${color}"]`)).toHaveCount(2);
+    for (const color of ['#e08a1e', '#1d4e89']) await expect(page.locator(`#run-charts svg rect[fill="${color}"]:has(title)`)).toHaveCount(2);
     expect(await page.evaluate(() => window.tutor.lastResult?.mode)).toBe('fasttts');
     await screenshot(page, testInfo, 'solved.png');
   });
@@ -110,10 +115,10 @@ test.describe('tutor', () => {
   test('a memory budget too small for the models says so, and a larger one works', async ({ page }, testInfo) => {
     await page.goto('/');
     await waitReady(page);
-    await page.fill('#memory', '16');
+    await page.fill('#memory', '4');
     await page.click('#load-models');
     await expect(page.locator('#banner.error')).toBeVisible();
-    await expect(page.locator('#banner-text')).toContainText('memory budget of 16 MiB is too small');
+    await expect(page.locator('#banner-text')).toContainText('memory budget of 4 MiB is too small');
     await screenshot(page, testInfo, 'memory-too-small.png');
     await page.fill('#memory', '256');
     await page.click('#load-models');
