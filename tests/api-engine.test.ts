@@ -117,13 +117,15 @@ describe('engine API (Node, in-process)', () => {
 
 describe('engine API under a tight KV budget (the arena and its planner)', () => {
   it('FastTTS moves the split while beams are live and still gives the baseline beams; the arena accounting reaches the metrics', async () => {
-    const engine = await createEngine({ memoryMB: 21 }); // about 80 KV pages for both models
+    const engine = await createEngine({ memoryMB: 16 }); // the smallest budget: 3 MiB of KV pages for both models
     try {
       await engine.ready;
-      const options = { method: 'beam', n: 16, beamWidth: 4, iterations: 4, seed: 3 } as const;
-      const base = await engine.solve(PROBLEM, { ...options, mode: 'baseline' });
-      const fast = await engine.solve(PROBLEM, { ...options, mode: 'fasttts' });
-      const again = await engine.solve(PROBLEM, { ...options, mode: 'baseline' });
+      // A four-step problem at n = 32: enough live K/V to overflow the static split.
+      const problem = 'Find the value of 14 * 6 + 24 * 6 - 41.';
+      const options = { method: 'beam', n: 32, beamWidth: 4, iterations: 6, seed: 3 } as const;
+      const base = await engine.solve(problem, { ...options, mode: 'baseline' });
+      const fast = await engine.solve(problem, { ...options, mode: 'fasttts' });
+      const again = await engine.solve(problem, { ...options, mode: 'baseline' });
       expect(fast.answer).toBe(base.answer);
       expect(fast.beams.map((b) => b.text)).toEqual(base.beams.map((b) => b.text));
       const b = base.metrics, f = fast.metrics;
@@ -137,15 +139,19 @@ describe('engine API under a tight KV budget (the arena and its planner)', () =>
       expect(b.kv_relocated_pages).toBe(0);
       expect([again.metrics.kv_pages_generator, again.metrics.kv_pages_verifier]).toEqual([b.kv_pages_generator, b.kv_pages_verifier]);
       expect(f.kv_relocated_pages + Math.abs(f.kv_pages_generator - b.kv_pages_generator)).toBeGreaterThan(0);
-      for (const m of [b, f]) {
-        expect(m.peak_kv_pages_generator).toBeLessThanOrEqual(Math.max(b.kv_pages_generator, f.kv_pages_generator));
-        expect(m.peak_kv_pages_verifier).toBeLessThanOrEqual(Math.max(b.kv_pages_verifier, f.kv_pages_verifier));
-      }
+      // Baseline never exceeds its static split; FastTTS's split moves during the call, so its peaks are
+      // bounded by the whole arena (both models have the same page size here).
+      expect(b.peak_kv_pages_generator).toBeLessThanOrEqual(b.kv_pages_generator);
+      expect(b.peak_kv_pages_verifier).toBeLessThanOrEqual(b.kv_pages_verifier);
+      const arenaPages = b.kv_pages_generator + b.kv_pages_verifier;
+      expect(f.kv_pages_generator + f.kv_pages_verifier).toBe(arenaPages);
+      expect(f.peak_kv_pages_generator).toBeLessThanOrEqual(arenaPages);
+      expect(f.peak_kv_pages_verifier).toBeLessThanOrEqual(arenaPages);
       expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
     } finally {
       await engine.dispose();
     }
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('engine API errors at load', () => {
