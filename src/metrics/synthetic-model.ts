@@ -8,6 +8,7 @@ import { parseQwen2Config, type Qwen2Config } from '../model/config.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
 import type { TextCodec } from '../search/step-text.ts';
 import { FormatError } from '../errors.ts';
+import { fmix32 } from '../runtime/sampler.ts';
 
 /** Workload statistics the synthetic model reproduces (recorded from real runs, or defaults). */
 export interface StepStatistics {
@@ -115,14 +116,7 @@ export class SyntheticTokenizer implements TextCodec {
 
 // ---- state machine --------------------------------------------------------------------------------
 
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+const fmix = fmix32;
 const unit = (h: number, salt: number): number => fmix((h ^ Math.imul(salt, 0x9e3779b1)) >>> 0) / 4294967296;
 const quantile = (xs: number[], u: number): number => xs[Math.min(xs.length - 1, Math.floor(u * xs.length))];
 

@@ -25,7 +25,7 @@ export function validateSampling(o: SamplingOptions): SamplingOptions {
 }
 
 /** murmur3's 32-bit finalizer: a cheap, well-mixed bijection on u32. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
