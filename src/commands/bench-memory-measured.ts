@@ -18,6 +18,7 @@ import { childLineage, ROOT_LINEAGE, sampleToken, type SamplingOptions } from '.
 import type { ModelRunner } from '../runtime/types.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { DEFAULT_GENERATOR, DEFAULT_VERIFIER } from './default-models.ts';
+import type { MemoryBenchFields } from './bench-memory.ts';
 
 export interface MeasuredMemoryBenchOptions {
   /** Beam counts (default 8, 16). */
@@ -36,23 +37,11 @@ export interface MeasuredMemoryBenchOptions {
   checkInvariants?: boolean;
 }
 
-export interface MeasuredMemoryRow {
+export interface MeasuredMemoryRow extends MemoryBenchFields {
   source: 'measured';
   route: string;
-  n: number;
-  split: 'planner' | 'static-50/50';
-  latencyMs: number;
-  generatorMs: number;
-  verifierMs: number;
-  prefixHitRate: number;
-  prefixHitTokens: number;
-  recomputedTokens: number;
-  preemptions: number;
-  evictions: number;
   copyOnWriteCopies: number;
   relocatedPages: number;
-  meanGeneratorPages: number;
-  meanVerifierPages: number;
 }
 
 const PAGE_SIZE = 16;

@@ -28,13 +28,11 @@ export interface MemoryBenchOptions {
   onPlannerLog?: (line: string) => void;
 }
 
-export interface MemoryBenchRow {
-  source: 'cost-model';
-  profile: string;
+/** What both memory benchmarks (cost model here, measured in bench-memory-measured.ts) report per row. */
+export interface MemoryBenchFields {
   n: number;
   split: 'planner' | 'static-50/50';
-  problems: number;
-  /** Mean completion latency per problem, ms (estimated by the cost model). */
+  /** Completion latency per problem, ms. */
   latencyMs: number;
   generatorMs: number;
   verifierMs: number;
@@ -47,6 +45,12 @@ export interface MemoryBenchRow {
   /** Mean pages each pool was given over the iterations. */
   meanGeneratorPages: number;
   meanVerifierPages: number;
+}
+
+export interface MemoryBenchRow extends MemoryBenchFields {
+  source: 'cost-model';
+  profile: string;
+  problems: number;
 }
 
 export async function benchMemory(o: MemoryBenchOptions = {}): Promise<MemoryBenchRow[]> {
