@@ -52,6 +52,12 @@ describe('engine API (Node, in-process)', () => {
       expect(events.filter((e) => e.type === 'iteration').length).toBe(r.metrics.iterations);
       expect(events[events.length - 1]).toEqual({ type: 'answer', result: r });
       for (const b of r.beams) expect(created.has(b.id)).toBe(true);
+      // Pruned beams are reported as the search drops them, not all at the end (the tutor fades them live).
+      const firstPruned = events.findIndex((e) => e.type === 'beam-pruned');
+      const lastIteration = events.map((e) => e.type).lastIndexOf('iteration');
+      expect(r.metrics.iterations).toBeGreaterThan(1);
+      expect(firstPruned).toBeGreaterThanOrEqual(0);
+      expect(firstPruned).toBeLessThan(lastIteration);
       // Each final beam's text is what the events built for it and its ancestors.
       const text = new Map<number, string>();
       const parent = new Map<number, number | null>();

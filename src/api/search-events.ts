@@ -223,6 +223,12 @@ export class EngineKvPool extends SearchKvPool {
     this.observer?.seqReleased(seq);
   }
 
+  /** FastTTS frees a dead beam's pages at once instead of releasing them to the cache: still a release to the tree. */
+  override discard(seq: KvSeq): void {
+    super.discard(seq);
+    this.observer?.seqReleased(seq);
+  }
+
   /** Releases every sequence the pool still knows and drops copies not yet run (after an aborted call). */
   releaseAll(): void {
     for (const seq of [...this.kv.sequences]) this.release(seq);
