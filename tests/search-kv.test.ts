@@ -55,7 +55,7 @@ function checkShadow(live: Map<KvSeq, number[]>, store: HostPageStore): void {
 
 describe('SearchKvPool over the KV arena', () => {
   for (const seed of [1, 2, 3]) {
-    it(`keeps the arena's invariants through 2000 random beam operations and splits, seed ${seed}`, async () => {
+    it(`keeps the arena's invariants through 2000 random beam operations, splits and offloads, seed ${seed}`, async () => {
       const rand = mulberry32(seed);
       const ri = (n: number) => Math.floor(rand() * n);
       const pageSize = 4;
@@ -64,18 +64,40 @@ describe('SearchKvPool over the KV arena', () => {
       const { generatorPool, verifierPool } = arenaSearchPools(arena);
       const pools = { generator: generatorPool, verifier: verifierPool };
       const stores = { generator: new HostPageStore(arena.generatorRegion.numPages, pageSize), verifier: new HostPageStore(arena.verifierRegion.numPages, pageSize) };
-      arena.generator.attach(stores.generator);
-      arena.verifier.attach(stores.verifier);
+      for (const n of ['generator', 'verifier'] as const) {
+        arena.pool(n).attach(stores[n]);
+        arena.pool(n).attachIo(stores[n]);
+      }
       const live = { generator: new Map<KvSeq, number[]>(), verifier: new Map<KvSeq, number[]>() };
       const history: number[][] = [];
       let splits = 0;
+      let opsWhileOffloaded = 0;
       for (let op = 0; op < 2000; op++) {
+        if (rand() < 0.04) {
+          // Offload mode, as the search uses it between phases: one model on the device with the whole
+          // arena, the other's K/V in host memory, its device pages overwritten by the active model.
+          for (const n of ['generator', 'verifier'] as const) await runCopies(pools[n], stores[n]);
+          if (rand() < 0.7) {
+            const active = rand() < 0.5 ? 'generator' : 'verifier';
+            await arena.activate(active);
+            stores[active === 'generator' ? 'verifier' : 'generator'].data.fill(-2);
+          } else {
+            await arena.share(ri(arena.maxGeneratorPages + 1));
+          }
+          stores.generator.scribble(arena.generator);
+          stores.verifier.scribble(arena.verifier);
+        }
         const name = rand() < 0.6 ? 'generator' : 'verifier';
         const pool = pools[name];
+        // An offloaded pool's bookkeeping still forks, truncates and releases; only forward calls wait.
+        const offloaded = pool.kv.isOffloaded;
+        if (offloaded) opsWhileOffloaded++;
         const seqs = [...live[name].keys()];
         const pick = () => seqs[ri(seqs.length)];
         const r = rand();
-        if ((r < 0.12 && seqs.length < 16) || seqs.length === 0) {
+        if (offloaded && (r < 0.45 || seqs.length === 0)) {
+          // no forward call while offloaded
+        } else if ((r < 0.12 && seqs.length < 16) || seqs.length === 0) {
           const base = history.length > 0 && rand() < 0.7 ? history[ri(history.length)] : [];
           const tokens = [...base.slice(0, ri(base.length + 1)), ...Array.from({ length: 1 + ri(10) }, () => ri(3))];
           const seq = pool.newSeq();
@@ -119,18 +141,23 @@ describe('SearchKvPool over the KV arena', () => {
         }
         for (const n of ['generator', 'verifier'] as const) {
           arena.pool(n).checkInvariants();
+          expect(pools[n].pagesInUse).toBeLessThanOrEqual(pools[n].capacity);
+          if (pools[n].kv.isOffloaded) {
+            expect(pools[n].takeCopies()).toEqual([]); // made on the host bytes at once
+            continue;
+          }
           // The search reads K/V only in a forward call, after the queued copies have run.
           await runCopies(pools[n], stores[n]);
           checkShadow(live[n], stores[n]);
-          expect(pools[n].pagesInUse).toBeLessThanOrEqual(pools[n].capacity);
         }
         expect(arena.committedBytes).toBeLessThanOrEqual(total);
         const [, gHi] = arena.generator.pageRange;
         const [vLo, vHi] = arena.verifier.pageRange;
-        // The two pools never share a byte.
-        if (vHi > vLo) expect(gHi * 8).toBeLessThanOrEqual(arena.verifierRegion.offsetBytes + vLo * 12);
+        // The two pools never share a byte while both are on the device.
+        if (vHi > vLo && !arena.offloading) expect(gHi * 8).toBeLessThanOrEqual(arena.verifierRegion.offsetBytes + vLo * 12);
       }
       expect(splits).toBeGreaterThan(0);
+      expect(opsWhileOffloaded).toBeGreaterThan(50);
       const s = arena.stats();
       for (const st of [s.generator, s.verifier]) {
         expect(st.prefixHitTokens).toBeGreaterThan(0);
@@ -139,6 +166,7 @@ describe('SearchKvPool over the KV arena', () => {
       }
       expect(s.generator.relocatedPages + s.verifier.relocatedPages).toBeGreaterThan(0);
       expect(s.generator.recomputedTokens + s.verifier.recomputedTokens).toBeGreaterThan(0);
+      expect(s.generator.hostTransferBytes + s.verifier.hostTransferBytes).toBeGreaterThan(0);
     }, 60_000);
   }
 

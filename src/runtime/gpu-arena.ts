@@ -126,12 +126,16 @@ export function createGpuKvArena(gpu: GpuContext, options: GpuArenaOptions): Gpu
       },
     };
   };
+  const pageIo = { generator: pageIoFor('generator'), verifier: pageIoFor('verifier') };
+  // Offload mode (KvArena.activate) moves a pool's pages through these by default.
+  arena.generator.attachIo(pageIo.generator);
+  arena.verifier.attachIo(pageIo.verifier);
   return {
     arena,
     buffers,
     layout,
     region,
-    pageIo: { generator: pageIoFor('generator'), verifier: pageIoFor('verifier') },
+    pageIo,
     destroy() {
       for (const b of buffers) b.destroy();
     },

@@ -13,6 +13,12 @@
 // whose sequences do not copy their tokens (the search keeps them on its beams and passes them in):
 // `open`, `attachPrefix`, `forkAt`, `truncateTo`, `reserve`, `commitTokens`, `release`, `discard`. Both
 // front ends share one implementation of pages, reference counts, the radix cache and eviction.
+//
+// Offloading (the memory planner's offload mode): a pool's K/V can move to host memory while the other
+// pool uses the whole arena. Its bookkeeping stays as it was (page ids, counts, the radix tree), so the
+// search can still fork, truncate and release its sequences between phases; copies it asks for meanwhile
+// are made on the host bytes, and the bytes go back to the same page ids (or, if the pool's range shrank,
+// relocated ones) when it is restored. Only forward calls need the pool on the device.
 import { OutOfMemoryError } from '../errors.ts';
 import type { SequenceChunk } from './types.ts';
 import { RadixTree, type RadixNode } from './radix-tree.ts';
@@ -87,8 +93,9 @@ export interface KvPoolStats {
   pagesInUse: number;
   cachedPages: number;
   freePages: number;
-  /** Pages referenced by more than one sequence. */
+  /** Pages referenced by more than one sequence now, and the most at once since resetPeak. */
   sharedPages: number;
+  peakSharedPages: number;
   peakPagesInUse: number;
   liveSequences: number;
   prefixHitTokens: number;
@@ -100,7 +107,7 @@ export interface KvPoolStats {
   relocatedPages: number;
   /** Bytes moved to and from host memory by KV offloading. */
   hostTransferBytes: number;
-  /** The pool's K/V is in host memory now. */
+  /** The pool's K/V is in host memory now (its pages are lent to the other pool). */
   offloaded: boolean;
 }
 
@@ -183,9 +190,14 @@ export class KvPool {
   private readonly counters = {
     prefixHitTokens: 0, recomputedTokens: 0, evictions: 0, preemptions: 0, copyOnWriteCopies: 0, relocatedPages: 0, peakPagesInUse: 0, hostTransferBytes: 0,
   };
-  /** While offloaded: the pages that were live, their counts and tree nodes, and their bytes. */
-  private offloaded: { pages: number[]; refs: number[]; nodes: Array<RadixNode | undefined>; data: Uint8Array } | null = null;
+  /** While offloaded: the bytes of each page that holds K/V, by page id (the device pages are lent out). */
+  private offloaded: Map<number, Uint8Array> | null = null;
+  /** Host <-> device transfers of this pool's pages (offload mode). */
+  private io: PageIo | null = null;
   private inUse = 0;
+  /** Pages referenced by more than one sequence now, and the most at once since resetPeak. */
+  private sharedNow = 0;
+  private peakShared = 0;
 
   /**
    * @param regionPages page ids the model's runner can address (its KV region)
@@ -205,6 +217,11 @@ export class KvPool {
   /** The runner whose copyPages performs copy-on-write and relocation. */
   attach(copier: PageCopier): void {
     this.copier = copier;
+  }
+
+  /** The page transfers offloadToHost / restoreFromHost use when not given one. */
+  attachIo(io: PageIo): void {
+    this.io = io;
   }
 
   get capacityPages(): number {
@@ -300,6 +317,11 @@ export class KvPool {
   /** Drops a sequence's K/V (keeping its tokens); the next schedule recomputes what the cache lost. */
   preempt(seq: KvSequence): void {
     this.assertUsable(seq);
+    this.dropKv(seq);
+  }
+
+  /** preempt() without the front end's checks (a shrinking or offloaded pool preempts its own sequences). */
+  private dropKv(seq: KvSequence): void {
     if (seq.state === 'preempted') return;
     seq.lostTokens = Math.max(seq.lostTokens, seq.computed);
     this.releaseAll(seq.blockTable);
@@ -444,7 +466,7 @@ export class KvPool {
     if (keep > child.computed) {
       const page = this.tryAllocate();
       if (page >= 0) {
-        this.pendingCopies.push([src.blockTable[full], page]);
+        this.queueCopy(src.blockTable[full], page);
         this.counters.copyOnWriteCopies++;
         child.blockTable.push(page);
         child.computed = keep;
@@ -469,7 +491,7 @@ export class KvPool {
     this.cutTreePath(seq, keep - 1);
     const page = this.tryAllocate();
     if (page >= 0 && seq.computed > (keep - 1) * this.pageSize) {
-      this.pendingCopies.push([last, page]);
+      this.queueCopy(last, page);
       this.counters.copyOnWriteCopies++;
       seq.blockTable.push(page);
     } else {
@@ -531,6 +553,16 @@ export class KvPool {
     this.dropSequencePages(seq);
   }
 
+  /** A copy-on-write copy: queued for the runner, or made at once on the host bytes while offloaded. */
+  private queueCopy(src: number, dst: number): void {
+    if (!this.offloaded) {
+      this.pendingCopies.push([src, dst]);
+      return;
+    }
+    const bytes = this.offloaded.get(src);
+    if (bytes) this.offloaded.set(dst, bytes.slice());
+  }
+
   /** Takes the copies to run (runner.copyPages) before the next forward call. */
   takeCopies(): Array<[number, number]> {
     const c = this.pendingCopies;
@@ -553,9 +585,10 @@ export class KvPool {
     return this.inUse;
   }
 
-  /** Starts a new peak measurement (peakPagesInUse) from the pages in use now. */
+  /** Starts a new peak measurement (peakPagesInUse, peakSharedPages) from the pages in use now. */
   resetPeak(): void {
     this.counters.peakPagesInUse = this.inUse;
+    this.peakShared = this.sharedNow;
   }
 
   private track(seq: KvSequence): void {
@@ -590,6 +623,7 @@ export class KvPool {
    * left, their sequences are preempted.
    */
   async setRange(lo: number, hi: number): Promise<void> {
+    // While offloaded the same moves happen on the host bytes (restoreFromHost writes them back).
     if (lo < 0 || hi > this.regionPages || lo > hi) throw new RangeError(`${this.name} KV pool: page range [${lo}, ${hi}) outside [0, ${this.regionPages})`);
     if (this.live.size > 0 && [...this.live].some((q) => q.scheduledTo >= 0)) throw new Error(`${this.name} KV pool: resize between schedule and commit`);
     if (this.pendingCopies.length > 0) throw new Error(`${this.name} KV pool: resize with copy-on-write copies not yet run (takeCopies first)`);
@@ -609,13 +643,20 @@ export class KvPool {
       if (this.refCount[p] === 0) continue; // dropped by a preemption above
       const dst = this.freeList.size > 0 ? this.freeList.pop() : this.evictOne();
       if (dst < 0) {
-        for (const q of [...this.live]) if (q.blockTable.includes(p)) this.preempt(q);
+        for (const q of [...this.live]) if (q.blockTable.includes(p)) this.dropKv(q);
         continue;
       }
       moved.set(p, dst);
     }
     const copies = [...moved].filter(([src]) => this.refCount[src] > 0);
-    if (copies.length > 0) {
+    if (copies.length > 0 && this.offloaded) {
+      const host = this.offloaded;
+      for (const [src, dst] of copies) {
+        const bytes = host.get(src);
+        host.delete(src);
+        if (bytes) host.set(dst, bytes);
+      }
+    } else if (copies.length > 0) {
       if (!this.copier) throw new Error(`${this.name} KV pool: relocation needs attach(runner) first`);
       await this.copier.copyPages(copies);
     }
@@ -646,74 +687,71 @@ export class KvPool {
     return this.offloaded !== null;
   }
 
-  /** Pages the pool needs back to restore its offloaded K/V (0 when resident). */
+  /** Pages whose K/V waits in host memory (0 when resident). */
   get offloadedPages(): number {
-    return this.offloaded?.pages.length ?? 0;
+    return this.offloaded ? this.capacityPages - this.freeList.size - this.tree.unreferencedCount : 0;
   }
 
   /**
-   * Moves the K/V of every live page to host memory and frees the pool's device pages (cached pages
-   * nobody references are evicted instead). Sequences keep their state; the pool is unusable until
-   * restoreFromHost(). Returns the bytes moved.
+   * Moves the K/V of every referenced page to host memory; cached pages nobody references are evicted
+   * rather than moved. The bookkeeping stays (sequences, block tables, counts), and the caller-held
+   * front end keeps working on it, but no forward call may run until restoreFromHost(). The device
+   * pages may be used by the other pool meanwhile. Returns the bytes moved.
    */
-  async offloadToHost(io: PageIo): Promise<number> {
+  async offloadToHost(io: PageIo | null = this.io): Promise<number> {
     if (this.offloaded) return 0;
+    if (!io) throw new Error(`${this.name} KV pool: offloading needs attachIo(...) first`);
     if ([...this.live].some((q) => q.scheduledTo >= 0)) throw new Error(`${this.name} KV pool: offload between schedule and commit`);
+    if (this.pendingCopies.length > 0) throw new Error(`${this.name} KV pool: offload with copy-on-write copies not yet run (takeCopies first)`);
     this.evict(Infinity);
     const pages: number[] = [];
     for (let p = this.lo; p < this.hi; p++) if (this.refCount[p] > 0) pages.push(p);
     const data = pages.length > 0 ? await io.readPages(pages) : new Uint8Array(0);
-    this.offloaded = { pages, refs: pages.map((p) => this.refCount[p]), nodes: pages.map((p) => this.nodeOfPage[p]), data };
-    for (const p of pages) {
-      this.refCount[p] = 0;
-      this.nodeOfPage[p] = undefined;
-      this.freeList.push(p);
-    }
-    this.inUse = 0;
+    const each = pages.length > 0 ? data.byteLength / pages.length : 0;
+    this.offloaded = new Map(pages.map((p, i) => [p, data.subarray(i * each, (i + 1) * each)]));
     this.counters.hostTransferBytes += data.byteLength;
     return data.byteLength;
   }
 
-  /** Brings offloaded K/V back into free pages (any ids) and remaps block tables. Returns the bytes moved. */
-  async restoreFromHost(io: PageIo): Promise<number> {
-    const o = this.offloaded;
-    if (!o) return 0;
-    if (this.freeList.size < o.pages.length) {
-      throw new OutOfMemoryError(`${this.name} KV pool: ${o.pages.length} offloaded pages do not fit its ${this.freeList.size} free pages`);
+  /**
+   * Writes the offloaded K/V back to the device, at the page ids the bookkeeping holds now (the pool's
+   * current range: a shrink while offloaded relocated them on the host). Returns the bytes moved.
+   */
+  async restoreFromHost(io: PageIo | null = this.io): Promise<number> {
+    const host = this.offloaded;
+    if (!host) return 0;
+    if (!io) throw new Error(`${this.name} KV pool: restoring needs attachIo(...) first`);
+    const pages: number[] = [];
+    const parts: Uint8Array[] = [];
+    for (const [p, bytes] of host) {
+      // Pages freed while offloaded are skipped; pages reserved meanwhile hold nothing yet.
+      if (this.refCount[p] === 0 && this.nodeOfPage[p] === undefined) continue;
+      pages.push(p);
+      parts.push(bytes);
     }
-    const dst = o.pages.map(() => this.freeList.pop());
-    if (dst.length > 0) await io.writePages(dst, o.data);
-    const moved = new Map<number, number>();
-    o.pages.forEach((src, i) => {
-      const d = dst[i];
-      moved.set(src, d);
-      this.refCount[d] = o.refs[i];
-      const node = o.nodes[i];
-      if (node) {
-        node.page = d;
-        this.nodeOfPage[d] = node;
-      }
-    });
-    for (const q of this.live) q.blockTable = q.blockTable.map((p) => moved.get(p)!);
-    this.inUse = dst.length;
-    this.counters.peakPagesInUse = Math.max(this.counters.peakPagesInUse, this.inUse);
-    this.counters.hostTransferBytes += o.data.byteLength;
+    const data = new Uint8Array(parts.reduce((a, b) => a + b.byteLength, 0));
+    let at = 0;
+    for (const b of parts) {
+      data.set(b, at);
+      at += b.byteLength;
+    }
+    if (pages.length > 0) await io.writePages(pages, data);
     this.offloaded = null;
-    return o.data.byteLength;
+    this.counters.hostTransferBytes += data.byteLength;
+    return data.byteLength;
   }
 
   // ---- accounting -----------------------------------------------------------------------------------
 
   stats(): KvPoolStats {
-    let shared = 0;
-    for (let p = this.lo; p < this.hi; p++) if (this.refCount[p] > 1) shared++;
     return {
       pool: this.name,
       capacityPages: this.capacityPages,
       pagesInUse: this.inUse,
       cachedPages: this.tree.unreferencedCount,
       freePages: this.freeList.size,
-      sharedPages: shared,
+      sharedPages: this.sharedNow,
+      peakSharedPages: this.peakShared,
       liveSequences: this.live.size,
       offloaded: this.offloaded !== null,
       ...this.counters,
@@ -722,10 +760,6 @@ export class KvPool {
 
   /** Throws if any bookkeeping invariant is broken (tests call it after every operation). */
   checkInvariants(): void {
-    if (this.offloaded) {
-      if (this.inUse !== 0 || this.freeList.size !== this.capacityPages) throw new Error(`offloaded pool holds device pages`);
-      return;
-    }
     const refs = new Int32Array(this.regionPages);
     for (const s of this.live) {
       const seen = new Set<number>();
@@ -750,6 +784,9 @@ export class KvPool {
       if (refs[p] > 0) used++;
     }
     if (used !== this.inUse) throw new Error(`pages in use ${this.inUse}, counted ${used}`);
+    let shared = 0;
+    for (let p = 0; p < this.regionPages; p++) if (refs[p] > 1) shared++;
+    if (shared !== this.sharedNow) throw new Error(`shared pages ${this.sharedNow}, counted ${shared}`);
     let cached = 0;
     for (const node of this.tree.walk()) {
       if (this.nodeOfPage[node.page] !== node) throw new Error(`tree page ${node.page} not mapped back`);
@@ -860,6 +897,7 @@ export class KvPool {
   }
 
   private ref(p: number): void {
+    if (this.refCount[p] === 1 && ++this.sharedNow > this.peakShared) this.peakShared = this.sharedNow;
     if (this.refCount[p]++ === 0) {
       this.inUse++;
       this.counters.peakPagesInUse = Math.max(this.counters.peakPagesInUse, this.inUse);
@@ -872,6 +910,7 @@ export class KvPool {
   private releaseAll(pages: number[]): void {
     for (let i = pages.length - 1; i >= 0; i--) {
       const p = pages[i];
+      if (this.refCount[p] === 2) this.sharedNow--;
       if (--this.refCount[p] > 0) continue;
       this.inUse--;
       const node = this.nodeOfPage[p];
@@ -1040,8 +1079,12 @@ export class KvArena {
     return [[0, g], [vLo, vr.numPages]];
   }
 
-  /** Re-splits the arena between iterations: the shrinking pool moves first, then the growing one. */
-  async setSplit(generatorPages: number): Promise<void> {
+  /**
+   * Re-splits the arena between iterations: the shrinking pool moves first, then the growing one. In
+   * offload mode this leaves it: both pools move into their ranges (the offloaded one on its host
+   * bytes), then the offloaded one is written back, so nothing it restores lands on a live page.
+   */
+  async setSplit(generatorPages: number, io?: Partial<Record<PoolName, PageIo>>): Promise<void> {
     const [g, v] = this.rangesFor(generatorPages);
     if (g[1] < this.generator.capacityPages) {
       await this.generator.setRange(g[0], g[1]);
@@ -1050,29 +1093,47 @@ export class KvArena {
       await this.verifier.setRange(v[0], v[1]);
       await this.generator.setRange(g[0], g[1]);
     }
+    await this.generator.restoreFromHost(io?.generator);
+    await this.verifier.restoreFromHost(io?.verifier);
+  }
+
+  /** Offload mode: one pool is on the device with the whole arena, the other's K/V in host memory. */
+  get offloading(): boolean {
+    return this.generator.isOffloaded || this.verifier.isOffloaded;
+  }
+
+  /** The generator's pages of an even split of the bytes (the static split). */
+  get evenGeneratorPages(): number {
+    return Math.min(this.maxGeneratorPages, Math.floor(this.options.totalBytes / 2 / this.generatorRegion.pageBytes));
   }
 
   /**
-   * Offload mode: makes `name` the only pool on the device. The other pool's K/V goes to host memory,
-   * `name` gets the whole arena, and its own K/V comes back if it was offloaded. Returns bytes moved.
+   * Offload mode: makes `name` the only pool on the device. The other pool's K/V goes to host memory
+   * (its bookkeeping and range stay, on pages now lent out), `name` gets the whole arena, and its own
+   * K/V comes back if it was offloaded. Returns bytes moved. Pools use their attached PageIo by default.
    */
-  async activate(name: PoolName, io: Record<PoolName, PageIo>): Promise<number> {
+  async activate(name: PoolName, io?: Partial<Record<PoolName, PageIo>>): Promise<number> {
     const other: PoolName = name === 'generator' ? 'verifier' : 'generator';
-    let bytes = await this.pool(other).offloadToHost(io[other]);
-    await this.setSplit(name === 'generator' ? this.maxGeneratorPages : 0);
-    bytes += await this.pool(name).restoreFromHost(io[name]);
+    let bytes = await this.pool(other).offloadToHost(io?.[other]);
+    const [g, v] = this.rangesFor(name === 'generator' ? this.maxGeneratorPages : 0);
+    const [lo, hi] = name === 'generator' ? g : v;
+    await this.pool(name).setRange(lo, hi);
+    bytes += await this.pool(name).restoreFromHost(io?.[name]);
     return bytes;
   }
 
-  /** Leaves offload mode: both pools resident with the given split (each must fit its offloaded pages). */
-  async share(generatorPages: number, io: Record<PoolName, PageIo>): Promise<number> {
-    await this.setSplit(generatorPages);
-    return (await this.generator.restoreFromHost(io.generator)) + (await this.verifier.restoreFromHost(io.verifier));
+  /** Leaves offload mode: both pools resident with the given split (pages that no longer fit are relocated or preempted). */
+  async share(generatorPages: number, io?: Partial<Record<PoolName, PageIo>>): Promise<number> {
+    const before = this.generator.stats().hostTransferBytes + this.verifier.stats().hostTransferBytes;
+    await this.setSplit(generatorPages, io);
+    return this.generator.stats().hostTransferBytes + this.verifier.stats().hostTransferBytes - before;
   }
 
-  /** Bytes in use by both pools' capacities (never above totalBytes). */
+  /** Device bytes the resident pools' capacities take (never above totalBytes; an offloaded pool takes none). */
   get committedBytes(): number {
-    return this.generator.capacityPages * this.generatorRegion.pageBytes + this.verifier.capacityPages * this.verifierRegion.pageBytes;
+    const g = this.generator.isOffloaded ? 0 : this.generator.capacityPages * this.generatorRegion.pageBytes;
+    const v = this.verifier.isOffloaded ? 0 : this.verifier.capacityPages * this.verifierRegion.pageBytes;
+    return g + v;
   }
 
   stats(): { generator: KvPoolStats; verifier: KvPoolStats } {
