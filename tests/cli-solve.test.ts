@@ -34,11 +34,16 @@ describe('fasttts solve / eval (bundled models)', () => {
   it('eval --json reports accuracy over the bundled test split', () => {
     const r = fasttts('eval', '--limit', '2', '--method', 'greedy', '--json');
     expect(r.status, r.stderr).toBe(0);
-    const o = JSON.parse(r.stdout) as { accuracy: number; problems: number; latency_ms_median: number; records: unknown[] };
+    const o = JSON.parse(r.stdout) as {
+      accuracy: number; problems: number; latency_ms_median: number; accuracy_by_difficulty: Record<string, number>;
+      records: Array<{ difficulty: number; correct: boolean }>;
+    };
     expect(o.problems).toBe(2);
     expect(o.records).toHaveLength(2);
-    expect(o.accuracy).toBeGreaterThanOrEqual(0);
-    expect(o.accuracy).toBeLessThanOrEqual(1);
+    expect(o.accuracy).toBe(o.records.filter((x) => x.correct).length / 2);
+    // The split cycles difficulties 1, 2, ...: one problem of each of the first two levels.
+    expect(o.records.map((x) => x.difficulty)).toEqual([1, 2]);
+    expect(o.accuracy_by_difficulty).toEqual({ 1: Number(o.records[0].correct), 2: Number(o.records[1].correct) });
     expect(o.latency_ms_median).toBeGreaterThan(0);
   });
 

@@ -1,20 +1,12 @@
-// `fasttts eval`: a JSONL problem set ({problem, answer} per line) through `solve`, with accuracy.
+// `fasttts eval`: the JSONL problem sets it reads ({problem, answer, optional id and difficulty} per line).
 import { FormatError } from '../errors.ts';
-import { answersEqual } from '../search/answer.ts';
-import type { SearchEnv, SearchOptions } from '../search/context.ts';
-import { solve, type SolveOutput } from './solve.ts';
 
 export interface EvalProblem {
   id: string;
   problem: string;
   answer: string;
-}
-
-export interface EvalOutput {
-  accuracy: number;
-  problems: number;
-  latency_ms_median: number;
-  records: Array<{ id: string; reference: string; answer: string | null; correct: boolean; metrics: SolveOutput['metrics'] }>;
+  /** The data set's difficulty label, when it has one (the arithmetic splits: 1..7). */
+  difficulty?: number;
 }
 
 /** Parses a JSONL data set; each line needs a string "problem" and an "answer". */
@@ -34,7 +26,8 @@ export function parseDataset(text: string, file: string, limit = Infinity): Eval
     if (typeof r !== 'object' || r === null || typeof r.problem !== 'string' || (typeof r.answer !== 'string' && typeof r.answer !== 'number')) {
       throw new FormatError(file, `line ${i + 1} needs a string "problem" and an "answer"`);
     }
-    out.push({ id: typeof r.id === 'string' ? r.id : String(out.length), problem: r.problem, answer: String(r.answer) });
+    const difficulty = typeof r.difficulty === 'number' ? r.difficulty : undefined;
+    out.push({ id: typeof r.id === 'string' ? r.id : String(out.length), problem: r.problem, answer: String(r.answer), ...(difficulty === undefined ? {} : { difficulty }) });
   }
   if (out.length === 0) throw new FormatError(file, 'no problems');
   return out;

@@ -105,11 +105,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const problems = parseDataset(text, file, intOption('limit', values.limit, 1 << 30, 1));
   const engine = await engineFrom(values);
   try {
-    const records: Array<{ id: string; reference: string; answer: string | null; correct: boolean; metrics: SolveResult['metrics'] }> = [];
+    const records: Array<{ id: string; difficulty?: number; reference: string; answer: string | null; correct: boolean; metrics: SolveResult['metrics'] }> = [];
     for (const p of problems) {
       const r = await engine.solve(p.problem, options);
       const correct = answersEqual(r.answer, p.answer);
-      records.push({ id: p.id, reference: p.answer, answer: r.answer, correct, metrics: r.metrics });
+      records.push({ id: p.id, ...(p.difficulty === undefined ? {} : { difficulty: p.difficulty }), reference: p.answer, answer: r.answer, correct, metrics: r.metrics });
       if (!flags.json) console.error(`${p.id}: ${correct ? 'ok ' : 'BAD'} answer=${r.answer ?? '-'} reference=${p.answer} ${r.metrics.latency_ms.toFixed(0)} ms`);
     }
     const lat = records.map((r) => r.metrics.latency_ms).sort((a, b) => a - b);
@@ -118,15 +118,31 @@ export async function evalCommand(argv: string[]): Promise<number> {
       accuracy: records.filter((r) => r.correct).length / records.length,
       problems: records.length,
       latency_ms_median: lat.length % 2 ? lat[mid] : (lat[mid - 1] + lat[mid]) / 2,
+      accuracy_by_difficulty: accuracyByDifficulty(records),
       method: options.method,
       n: options.n,
       mode: options.mode,
       records,
     };
     if (flags.json) console.log(JSON.stringify(out));
-    else console.log(`accuracy ${(out.accuracy * 100).toFixed(1)}% on ${out.problems} problems (${options.method}, n=${options.n}, ${options.mode}); median latency ${out.latency_ms_median.toFixed(0)} ms`);
+    else {
+      console.log(`accuracy ${(out.accuracy * 100).toFixed(1)}% on ${out.problems} problems (${options.method}, n=${options.n}, ${options.mode}); median latency ${out.latency_ms_median.toFixed(0)} ms`);
+      const levels = Object.entries(out.accuracy_by_difficulty);
+      if (levels.length) console.log(`by difficulty: ${levels.map(([d, a]) => `${d}: ${(a * 100).toFixed(0)}%`).join(', ')}`);
+    }
     return 0;
   } finally {
     await engine.dispose();
   }
+}
+
+/** Accuracy per difficulty label, for data sets that have them ({} otherwise). */
+function accuracyByDifficulty(records: ReadonlyArray<{ difficulty?: number; correct: boolean }>): Record<string, number> {
+  const tally = new Map<number, [number, number]>();
+  for (const r of records) {
+    if (r.difficulty === undefined) continue;
+    const t = tally.get(r.difficulty) ?? [0, 0];
+    tally.set(r.difficulty, [t[0] + Number(r.correct), t[1] + 1]);
+  }
+  return Object.fromEntries([...tally].sort((a, b) => a[0] - b[0]).map(([d, [right, all]]) => [String(d), right / all]));
 }
