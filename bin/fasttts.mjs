@@ -1,9 +1,6 @@
 #!/usr/bin/env node
-// Entry point of `npx fasttts`: runs the TypeScript CLI directly (tsx), with WGSL files importable as text.
-import { register } from 'node:module';
+// Entry point of `npx fasttts`: runs the TypeScript CLI directly, with WGSL files importable as text.
+import { importSource } from './ts-import.mjs';
 
-register('./wgsl-loader.mjs', import.meta.url);
-const { register: registerTsx } = await import('tsx/esm/api');
-registerTsx();
-const { main } = await import('../src/cli.ts');
+const { main } = await importSource('../src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));
