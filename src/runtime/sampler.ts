@@ -3,6 +3,7 @@
 // on batch order, or on whether the token was produced speculatively. FastTTS's exact equivalence with
 // the baseline rests on this.
 import { OptionError } from '../errors.ts';
+import { keepNucleus, topKIds } from './sampler-select.ts';
 
 export interface SamplingOptions {
   /** 0 means greedy (argmax, lowest index on ties). */
@@ -71,9 +72,20 @@ function argmax(logits: Float32Array, offset: number, n: number): number {
   return best;
 }
 
+// Candidate ids and weights, reused from call to call (sampling is synchronous): a token of a 151,936-entry
+// vocabulary allocates nothing.
+let candidateIds = new Int32Array(0);
+let candidateWeights = new Float64Array(0);
+
 /**
  * Picks the next token from one row of logits. `position` is the position the sampled token will
  * occupy in the sequence.
+ *
+ * The definition (tests keep it as a reference): the candidates are every token, or the top-k (logit
+ * descending, ties to the lower id), ascending by id; their weights are exp((l - max) / T); top-p keeps
+ * the fewest most likely (weight descending, ties to the lower id) whose mass, accumulated in that order,
+ * reaches top_p times the total in id order; the token is the first, in id order, whose running weight
+ * sum exceeds u * total for the counter-based u. Logits holding NaN give an unspecified token.
  */
 export function sampleToken(
   logits: Float32Array,
@@ -84,48 +96,37 @@ export function sampleToken(
   position: number,
 ): number {
   if (o.temperature === 0) return argmax(logits, offset, vocab);
+  if (candidateIds.length < vocab) {
+    candidateIds = new Int32Array(vocab);
+    candidateWeights = new Float64Array(vocab);
+  }
+  const ids = candidateIds;
+  const weights = candidateWeights;
   const maxLogit = logits[offset + argmax(logits, offset, vocab)];
   const invT = 1 / o.temperature;
-  // Candidates: all tokens, or the top-k; probabilities are unnormalised exp((l - max) / T).
-  let ids: number[];
+  let n = vocab;
   if (o.topK > 0 && o.topK < vocab) {
-    ids = topKIndices(logits, offset, vocab, o.topK);
+    n = o.topK;
+    topKIds(logits, offset, vocab, n, ids);
   } else {
-    ids = Array.from({ length: vocab }, (_, i) => i);
-  }
-  const weights = ids.map((i) => Math.exp((logits[offset + i] - maxLogit) * invT));
-  if (o.topP < 1) {
-    // Nucleus: the smallest set of most likely tokens whose mass reaches top_p (ties broken by id).
-    const order = ids.map((_, j) => j).sort((a, b) => weights[b] - weights[a] || ids[a] - ids[b]);
-    let total = 0;
-    for (const w of weights) total += w;
-    let mass = 0;
-    const keep: number[] = [];
-    for (const j of order) {
-      keep.push(j);
-      mass += weights[j];
-      if (mass >= o.topP * total) break;
-    }
-    keep.sort((a, b) => ids[a] - ids[b]);
-    ids = keep.map((j) => ids[j]);
-    const kept = keep.map((j) => weights[j]);
-    weights.length = 0;
-    weights.push(...kept);
+    for (let i = 0; i < vocab; i++) ids[i] = i;
   }
   let total = 0;
-  for (const w of weights) total += w;
+  for (let j = 0; j < n; j++) {
+    const w = Math.exp((logits[offset + ids[j]] - maxLogit) * invT);
+    weights[j] = w;
+    total += w;
+  }
+  if (o.topP < 1) {
+    n = keepNucleus(ids, weights, n, total, o.topP);
+    total = 0;
+    for (let j = 0; j < n; j++) total += weights[j];
+  }
   const u = uniformAt(o.seed, lineage, position) * total;
   let acc = 0;
-  for (let j = 0; j < ids.length; j++) {
+  for (let j = 0; j < n; j++) {
     acc += weights[j];
     if (u < acc) return ids[j];
   }
-  return ids[ids.length - 1];
-}
-
-/** Indices of the k largest logits, ascending by id (ties at the boundary go to the lower id). */
-function topKIndices(logits: Float32Array, offset: number, vocab: number, k: number): number[] {
-  const idx = Array.from({ length: vocab }, (_, i) => i);
-  idx.sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);
-  return idx.slice(0, k).sort((a, b) => a - b);
+  return ids[n - 1];
 }
