@@ -1,5 +1,5 @@
 // The tutor PWA (demo/): `vite` serves it for development, `vite build` writes dist/demo/, `vite preview`
-// serves that build. The bundled models (models/) and, when present, the competition problem sets are
+// serves that build. The bundled models (models/) and the competition problem sets (data/competition/) are
 // part of the build and of the service worker's precache, so the tutor works offline after one visit.
 import { defineConfig, type Plugin } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const modelsDir = join(repoRoot, 'models');
-// MATH-500, AIME 2024, AMC 2023: one JSON object a line ({id, problem, answer, ...}).
-const datasetsDir = process.env.FASTTTS_DATASETS ?? [join(repoRoot, 'datasets'), '/work/shared/datasets'].find(existsSync);
+// MATH-500, AIME 2024, AMC 2023 (data/competition/): one JSON object a line ({id, problem, answer, ...}).
+const datasetsDir = process.env.FASTTTS_DATASETS ?? join(repoRoot, 'data', 'competition');
 const competitionSets = ['math500', 'aime24', 'amc23'];
 
 function filesUnder(dir: string): string[] {
@@ -68,8 +68,8 @@ function competitionProblems(): Plugin {
   const source = () => {
     const sets: Record<string, Array<{ id: string; problem: string; answer: string }>> = {};
     for (const set of competitionSets) {
-      const file = datasetsDir && join(datasetsDir, `${set}.jsonl`);
-      if (!file || !existsSync(file)) continue;
+      const file = join(datasetsDir, `${set}.jsonl`);
+      if (!existsSync(file)) continue;
       sets[set] = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim())
         .map((line) => JSON.parse(line)).map(({ id, problem, answer }) => ({ id, problem, answer }));
     }

@@ -166,6 +166,12 @@ test.describe('tutor', () => {
     await screenshot(page, testInfo, 'installable.png');
   });
 
+  test('ships the competition sets it offers with a real model (MATH-500, AIME 2024, AMC 2023)', async ({ page }) => {
+    const sets = await (await page.request.get('/datasets/competition.json')).json() as Record<string, Array<{ problem: string; answer: string }>>;
+    expect(Object.fromEntries(Object.entries(sets).map(([name, problems]) => [name, problems.length]))).toEqual({ math500: 500, aime24: 30, amc23: 40 });
+    for (const problems of Object.values(sets)) for (const p of problems) expect(p.problem.length > 0 && p.answer.length > 0).toBe(true);
+  });
+
   test('fits a phone-sized screen', async ({ browser }, testInfo) => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await phone.newPage();
