@@ -28,11 +28,27 @@ const ARCHITECTURES: Record<string, ModelKind> = {
   Qwen2ForProcessRewardModel: 'prm-two-class',
 };
 
-function positiveInt(file: string, raw: Record<string, unknown>, key: string, fallback?: number): number {
+/**
+ * The largest value accepted for each size in config.json: far above any released Qwen2 model (Qwen2.5-72B
+ * has hidden 8192, 80 layers, 64 heads, intermediate 29568, vocab 152064; the 1M-context Qwen2.5 models
+ * 1,010,000 positions), small enough that nothing sized from them can ask for absurd memory.
+ */
+export const CONFIG_LIMITS = {
+  hidden_size: 1 << 16,
+  num_hidden_layers: 1 << 10,
+  num_attention_heads: 1 << 10,
+  num_key_value_heads: 1 << 10,
+  intermediate_size: 1 << 18,
+  vocab_size: 1 << 21,
+  max_position_embeddings: 1 << 22,
+} as const;
+
+function positiveInt(file: string, raw: Record<string, unknown>, key: keyof typeof CONFIG_LIMITS, fallback?: number): number {
   const v = raw[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 1 << 24) {
-    throw new FormatError(file, `"${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new FormatError(file, `"${key}" must be a positive integer, got ${JSON.stringify(v)?.slice(0, 40)}`);
   }
+  if (v > CONFIG_LIMITS[key]) throw new FormatError(file, `"${key}" is ${v}, above the engine's limit of ${CONFIG_LIMITS[key]}`);
   return v;
 }
 

@@ -13,7 +13,7 @@
 // layer; layout in shaders/rope-kv.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
 // the runner's own, or a region of a shared arena passed as options.kv (offsetBytes must be a multiple of
 // the device's minStorageBufferOffsetAlignment, 256 in practice).
-import { FormatError, NoGpuError, OptionError, OutOfMemoryError } from '../errors.ts';
+import { FormatError, NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { storageBuffer, storageBufferWith, uniformBuffer, writeArray, writeUniform } from '../gpu/buffers.ts';
 import { createGpuMatrix, destroyGpuMatrix, writeMatrixRows, type GpuMatrix } from '../gpu/weights.ts';
@@ -261,7 +261,10 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   // Every buffer is created here, in one error scope; activations are sized for maxBatchTokens rows.
   const T = maxBatchTokens;
   const headRows = headSliceRows(c, T, maxBinding);
-  const maxTableEntries = T * Math.ceil(c.maxPositions / pageSize);
+  // Positions and block tables are sized by what this runner can hold, not by the config's
+  // max_position_embeddings (up to millions): one sequence never spans more than the runner's pages.
+  const contextLimit = Math.min(c.maxPositions, numPages * pageSize);
+  const maxTableEntries = Math.min(T * Math.ceil(contextLimit / pageSize), Math.floor(maxBinding / 4));
   // The widest activation must fit one binding.
   const widestRow = Math.max(I, qkvCols) * 4;
   if (T * widestRow > maxBinding) {
@@ -287,7 +290,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
       headOut: storageBuffer(device, headRows * (c.kind === 'causal-lm' ? c.vocabSize : 2) * 4, 'head_out'),
       scores: storageBuffer(device, headRows * 4, 'scores'),
       pairs: storageBuffer(device, 2 * 4 * Math.max(1, numPages), 'page_pairs'),
-      ropeTable: storageBufferWith(device, ropeTable(c.headDim, c.ropeTheta, c.maxPositions), 'rope_table'),
+      ropeTable: storageBufferWith(device, ropeTable(c.headDim, c.ropeTheta, contextLimit), 'rope_table'),
     };
     return { ownKv, kvBinding, weights, buf };
   };
@@ -376,6 +379,11 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   async function forward(batch: ForwardBatch): Promise<ForwardResult> {
     checkUsable();
     const flat = flattenBatch(c, pageSize, numPages, batch);
+    // Only a block table naming a page twice reaches past the runner's pages (and its RoPE table).
+    for (const ch of batch.chunks) {
+      const end = ch.start + ch.tokens.length;
+      if (end > contextLimit) throw new PromptTooLongError(end, contextLimit);
+    }
     const outRows = flat.outputIndex.length;
     if (flat.rows > maxBatchTokens) throw new OptionError(`forward: ${flat.rows} tokens exceed maxBatchTokens ${maxBatchTokens}`);
     if (flat.blockTables.length > maxTableEntries) throw new OptionError(`forward: ${flat.blockTables.length} block-table entries exceed ${maxTableEntries}`);
