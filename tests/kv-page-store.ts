@@ -59,3 +59,19 @@ export class HostPageStore implements PageCopier, PageIo {
   }
 }
 
+
+/**
+ * A pool's page transfers as offload mode uses them on one arena: once its pages are read out they
+ * belong to the other model, which overwrites them (junk here), so only K/V that really went to host
+ * memory and came back survives.
+ */
+export function lentOut(io: PageIo): PageIo {
+  return {
+    async readPages(pages) {
+      const bytes = await io.readPages(pages);
+      await io.writePages(pages, new Uint8Array(bytes.byteLength).fill(0x5a));
+      return bytes;
+    },
+    writePages: (pages, data) => io.writePages(pages, data),
+  };
+}

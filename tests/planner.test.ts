@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { modelShape } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, type HardwareProfile } from '../src/metrics/hardware-profiles.ts';
-import { IterationModel, MemoryPlanner, formatPlannerEntry, kvBudgetBytes, type IterationWorkload } from '../src/runtime/memory-planner.ts';
+import { IterationModel, MemoryPlanner, formatPlannerEntry, kvBudgetBytes, plannerHook, type IterationWorkload } from '../src/runtime/memory-planner.ts';
 import { OutOfMemoryError } from '../src/errors.ts';
+import { kvBytesPerTokenOf } from '../src/metrics/cost-model.ts';
+import { syntheticEnv, type CostModelRunner } from '../src/metrics/cost-model-runner.ts';
+import { syntheticProblem } from '../src/metrics/synthetic-model.ts';
+import { KvArena } from '../src/runtime/kv-arena.ts';
+import { arenaSearchPools } from '../src/search/search-kv.ts';
+import { runSearch, type SearchResult } from '../src/search/search.ts';
+import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchOptions, type Techniques } from '../src/search/context.ts';
+import { lentOut } from './kv-page-store.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
 
 const profile = hardwareProfile('rtx4090');
@@ -79,4 +87,38 @@ describe('memory planner', () => {
     const tiny = new MemoryPlanner({ kvBytes: 2 ** 20, profile, generator, verifier });
     expect(() => tiny.plan({ beams: 4, stepLengths: [10], generatorContext: 100, verifierContext: 100, sharedPrefixTokens: 0 })).toThrow(OutOfMemoryError);
   });
+});
+
+describe('the planner in the search loop (cost-model runner, one KV arena)', () => {
+  it('under memory too tight for any split it chooses offload mode, the arena really moves the idle pool to host memory and back, and the beams are the roomy baseline\'s', async () => {
+    const pageSize = 16;
+    const gpb = pageSize * kvBytesPerTokenOf(generator), vpb = pageSize * kvBytesPerTokenOf(verifier);
+    const options = (techniques: Techniques, planMemory?: SearchOptions['planMemory'], onIteration?: SearchOptions['onIteration']) => defaultSearchOptions({
+      method: 'beam', n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 16, planMemory, onIteration,
+      sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 3 },
+    });
+    const key = (r: SearchResult) => JSON.stringify([r.answer, r.beams.map((b) => [b.text, b.score, b.completed, b.stepScores])]);
+    const { problem } = syntheticProblem(1);
+    // The reference: the baseline with room for everything (static pools of 8 GiB each).
+    const roomy = await runSearch(syntheticEnv({ generatorPages: Math.floor(8 * GiB / gpb), verifierPages: Math.floor(8 * GiB / vpb), pageSize, cost: { profile, generator, verifier } }), options(BASELINE_TECHNIQUES), problem);
+
+    // 256 MiB of KV (146 pages per model at an even split): 16 beams of ~600 tokens need ~600 pages per model.
+    const kvBytes = 256 * 2 ** 20;
+    const arena = new KvArena({ totalBytes: kvBytes, pageSize, generatorPageBytes: gpb, verifierPageBytes: vpb });
+    const env = { ...syntheticEnv({ generatorPages: arena.generatorRegion.numPages, verifierPages: arena.verifierRegion.numPages, pageSize, cost: { profile, generator, verifier } }), ...arenaSearchPools(arena) };
+    arena.generator.attachIo(lentOut(env.generator as CostModelRunner));
+    arena.verifier.attachIo(lentOut(env.verifier as CostModelRunner));
+    const planner = new MemoryPlanner({ kvBytes, profile, generator, verifier, pageSize, verifierPagesFor: (g) => arena.verifierPagesFor(g) });
+    const fast = await runSearch(env, options(FASTTTS_TECHNIQUES, plannerHook(planner), (it, _beams, _required, ms) => planner.observe(ms, it)), problem);
+
+    expect(key(fast)).toBe(key(roomy));
+    expect(planner.log.filter((e) => e.choice.offload).length).toBeGreaterThan(0);
+    const s = arena.stats();
+    expect(s.generator.hostTransferBytes).toBeGreaterThan(0);
+    expect(s.verifier.hostTransferBytes).toBeGreaterThan(0);
+    expect(arena.offloading).toBe(false); // handed back with both pools on the device
+    // Every iteration's entry has its own measured time (virtual clock: transfers charged at the host link).
+    expect(planner.log.map((e) => e.iteration)).toEqual([...Array(planner.log.length).keys()]);
+    for (const e of planner.log) expect(e.observedMs).toBeGreaterThan(0);
+  }, 60_000);
 });

@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { KvArena } from '../src/runtime/kv-arena.ts';
 import { SearchKvPool, arenaSearchPools, type KvSeq } from '../src/search/search-kv.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
-import { HostPageStore, tokenKv } from './kv-page-store.ts';
+import { HostPageStore, lentOut, tokenKv } from './kv-page-store.ts';
 import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem, type StepStatistics } from '../src/metrics/synthetic-model.ts';
+import { syntheticProblem, type StepStatistics, type SyntheticRunner } from '../src/metrics/synthetic-model.ts';
 import { runSearch, type SearchResult } from '../src/search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Techniques } from '../src/search/context.ts';
 
@@ -189,40 +189,55 @@ describe('SearchKvPool over the KV arena', () => {
     expect(pool.stats.preemptions).toBe(1);
   });
 
-  it('a search whose split moves every iteration (live pages relocated or preempted) gives the roomy static run\'s results', async () => {
+  it('a search whose split moves or offloads every iteration (live pages relocated, preempted or sent to host memory) gives the roomy static run\'s results', async () => {
     const STATS: StepStatistics = { stepLengths: [2, 3, 3, 4, 4, 5, 6, 8, 12, 20], stepsPerSolution: [3, 4, 5, 6], stepErrorRate: 0.15 };
     const key = (r: SearchResult): string => JSON.stringify([r.answer, r.beams.map((b) => [b.text, b.score, b.completed, b.stepScores])]);
     const run = async (i: number, techniques: Techniques, arenaPages: number | null) => {
       const rand = mulberry32(77 + i);
       let env = syntheticEnv({ generatorPages: 4000, verifierPages: 4000, pageSize: 4, stats: STATS });
       let arena: KvArena | null = null;
+      let offloads = 0;
       if (arenaPages !== null) {
         // One arena of arenaPages pages (1 byte each) for both models; each runner addresses the whole of it.
         arena = new KvArena({ totalBytes: arenaPages, pageSize: 4, generatorPageBytes: 1, verifierPageBytes: 1 });
         env = { ...syntheticEnv({ generatorPages: arenaPages, verifierPages: arenaPages, pageSize: 4, stats: STATS }), ...arenaSearchPools(arena) };
+        arena.generator.attachIo(lentOut(env.generator as SyntheticRunner));
+        arena.verifier.attachIo(lentOut(env.verifier as SyntheticRunner));
       }
       const result = await runSearch(env, defaultSearchOptions({
         method: 'beam', n: 8, beamWidth: 4, iterations: 5, techniques: { ...techniques, memoryPlanner: arena !== null }, speculationBatch: 16, maxStepTokens: 64,
         sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 500 + i },
-        // A planner stand-in: a random split between 30% and 70% of the arena every iteration.
+        // A planner stand-in: a random split between 30% and 70% of the arena, or offload mode, every iteration.
         planMemory: () => {
           const g = Math.floor(arenaPages! * (0.3 + 0.4 * rand()));
-          return { generatorPages: g, verifierPages: arenaPages! - g };
+          const offload = rand() < 0.4;
+          if (offload) offloads++;
+          return { generatorPages: g, verifierPages: arenaPages! - g, offload };
         },
       }), syntheticProblem(i).problem);
-      return { result, stats: arena?.stats() };
+      if (arena) {
+        // The search hands the arena back with both pools on the device.
+        expect(arena.offloading).toBe(false);
+        arena.generator.checkInvariants();
+        arena.verifier.checkInvariants();
+      }
+      return { result, stats: arena?.stats(), offloads };
     };
-    let relocated = 0, preempted = 0;
+    let relocated = 0, preempted = 0, hostBytes = 0, offloads = 0;
     for (let i = 0; i < 12; i++) {
       const roomy = key((await run(i, BASELINE_TECHNIQUES, null)).result);
       for (const techniques of [BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES]) {
-        const { result, stats } = await run(i, techniques, 120);
-        expect(key(result), `problem ${i}`).toBe(roomy);
-        relocated += stats!.generator.relocatedPages + stats!.verifier.relocatedPages;
-        preempted += stats!.generator.preemptions + stats!.verifier.preemptions;
+        const r = await run(i, techniques, 120);
+        expect(key(r.result), `problem ${i}`).toBe(roomy);
+        relocated += r.stats!.generator.relocatedPages + r.stats!.verifier.relocatedPages;
+        preempted += r.stats!.generator.preemptions + r.stats!.verifier.preemptions;
+        hostBytes += r.stats!.generator.hostTransferBytes + r.stats!.verifier.hostTransferBytes;
+        offloads += r.offloads;
       }
     }
     expect(relocated).toBeGreaterThan(0);
     expect(preempted).toBeGreaterThan(0);
+    expect(offloads).toBeGreaterThan(10);
+    expect(hostBytes).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -186,6 +186,8 @@ async function generateText(m: LoadedModels, prompt: string, options: GenerateOp
   const promptTokens = m.tokenizer.encode(text);
   const limit = m.generator.config.maxPositions;
   if (promptTokens.length + maxTokens > limit) throw new PromptTooLongError(promptTokens.length + maxTokens, limit);
+  // A FastTTS search that stopped in offload mode (cancelled) left a pool's K/V in host memory: bring it back.
+  if (m.kv.arena.offloading) await m.kv.arena.setSplit(m.kv.arena.evenGeneratorPages);
   // Pages come from the search's generator pool, so cached prefixes of earlier solves are never overwritten.
   const pool = m.pools.generatorPool;
   const seq = pool.newSeq();

@@ -2,7 +2,8 @@
 export { createEngine, type CreateEngineOptions } from './create-engine.ts';
 export type {
   AnswerSelection, BeamResult, CallOptions, Engine, EngineEvent, EngineInfo, EngineMode, EngineOptions, EngineStats,
-  GenerateCallOptions, GenerateOptions, GenerateResult, LoadPhase, LoadProgress, ModelLocation, ScoreAggregation,
+  GenerateCallOptions, GenerateOptions, GenerateResult, LoadPhase, LoadProgress, ModelLocation, PlannerChoice, PlannerInputs,
+  PlannerPrediction, ScoreAggregation,
   SearchMethod, SolveMetrics, SolveOptions, SolveResult,
 } from './types.ts';
 export {

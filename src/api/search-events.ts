@@ -7,6 +7,7 @@ import { aggregateScore, beamText, type Aggregation, type Beam } from '../search
 import { SearchKvPool, type KvSeq } from '../search/search-kv.ts';
 import { STEP_DELIMITER, type TextCodec } from '../search/step-text.ts';
 import type { EngineEvent } from './types.ts';
+import type { PlannerLogEntry } from '../runtime/memory-planner.ts';
 
 interface BeamNode {
   id: number;
@@ -185,6 +186,26 @@ export class SearchObserver {
       this.emit({ type: 'beam-pruned', beam: node.id });
     }
   }
+}
+
+/** A planner log entry, once its iteration ran, as the API's `planner` event (plain data, summarised inputs). */
+export function plannerEvent(e: PlannerLogEntry & { observedMs: number }): EngineEvent {
+  const w = e.inputs;
+  const c = e.choice;
+  const steps = w.stepLengths;
+  return {
+    type: 'planner',
+    iteration: e.iteration,
+    inputs: {
+      beams: w.beams, stepLengthsSeen: steps.length, meanStepLength: steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length),
+      maxStepLength: Math.max(0, ...steps), generatorContext: w.generatorContext, verifierContext: w.verifierContext,
+      sharedPrefixTokens: w.sharedPrefixTokens, distinctGeneratorTokens: w.distinctGeneratorTokens ?? 0,
+      distinctVerifierTokens: w.distinctVerifierTokens ?? 0, kvBytes: e.kvBytes,
+    },
+    choice: { generatorPages: c.generatorPages, verifierPages: c.verifierPages, offload: c.offload, kept: e.kept, candidates: e.candidates },
+    predicted: { ms: c.ms, generatorMs: c.generatorMs, verifierMs: c.verifierMs, transferMs: c.transferMs, recomputedTokens: c.recomputedTokens },
+    observedMs: e.observedMs,
+  };
 }
 
 /**

@@ -10,10 +10,10 @@ import { calibrateDecode, type DecodeCalibration } from '../search/calibration.t
 import { calibrationSample } from '../metrics/cost-model.ts';
 import { measuredProfile } from '../metrics/hardware-profiles.ts';
 import { MemoryPlanner, plannerHook } from '../runtime/memory-planner.ts';
-import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
+import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type IterationWorkload, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './backend.ts';
-import { SearchObserver } from './search-events.ts';
+import { SearchObserver, plannerEvent } from './search-events.ts';
 import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult } from './types.ts';
 
 /** Tokens per step (and for the last iteration's remainder) unless the caller says otherwise. */
@@ -52,30 +52,40 @@ function profileFromCalibration(m: LoadedModels, cal: DecodeCalibration) {
 }
 
 /**
- * The planner as the search's per-iteration hook: the fastest split by the cost model, then moved so
- * that each pool holds its longest beam; the verifier gets what the generator leaves (KvArena).
+ * The planner as the search's per-iteration hook: the fastest split by the cost model (or offload mode
+ * when no split holds both working sets and moving the idle model's K/V to host memory is predicted
+ * faster), then moved so that each pool holds its longest beam; the verifier gets what the generator
+ * leaves (KvArena). The planner's log gets each iteration's measured time through `observe`.
  */
-function arenaPlanner(m: LoadedModels): SearchOptions['planMemory'] {
-  if (!m.plannerProfile) return undefined;
+function arenaPlanner(m: LoadedModels): { planner: MemoryPlanner; planMemory: NonNullable<SearchOptions['planMemory']> } | null {
+  if (!m.plannerProfile) return null;
   const arena = m.kv.arena;
   const planner = new MemoryPlanner({
     kvBytes: arena.options.totalBytes, profile: m.plannerProfile, generator: m.shapes.generator, verifier: m.shapes.verifier,
-    pageSize: arena.pageSize, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: false, verifierPagesFor: (g) => arena.verifierPagesFor(g),
+    pageSize: arena.pageSize, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: true, verifierPagesFor: (g) => arena.verifierPagesFor(g),
   });
-  const hook = plannerHook(planner, { clock: wallClock });
   // Pages a pool needs for this iteration: the beams' distinct tokens, plus room for every beam to grow
   // by twice the longest step seen, plus a partly filled page per beam.
   const need = (distinct: number, w: { beams: number; stepLengths: number[] }) =>
     Math.ceil((distinct + w.beams * 2 * Math.max(64, ...w.stepLengths)) / arena.pageSize) + w.beams;
-  return (w) => {
+  const planMemory = plannerHook<IterationWorkload>(planner, {
     // When the current split already holds both working sets, no split is faster than it (nothing is
     // evicted or recomputed either way): keep it, and spend neither planning time nor page moves.
-    if (need(w.distinctGeneratorTokens, w) <= arena.generator.capacityPages && need(w.distinctVerifierTokens, w) <= arena.verifier.capacityPages) return null;
-    let g = hook(w).generatorPages;
-    if (arena.verifierPagesFor(g) < w.minVerifierPages) g = arena.generatorPagesBeside(w.minVerifierPages);
-    if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, arena.maxGeneratorPages);
-    return { generatorPages: g, verifierPages: arena.verifierPagesFor(g) };
-  };
+    // In offload mode both pools span the arena, so the question is the planner's.
+    keep: (w) => {
+      const g = arena.generator.capacityPages, v = arena.verifier.capacityPages;
+      if (arena.offloading || need(w.distinctGeneratorTokens, w) > g || need(w.distinctVerifierTokens, w) > v) return null;
+      return { generatorPages: g, verifierPages: v, offload: false };
+    },
+    adjust: (choice, w) => {
+      if (choice.offload) return choice;
+      let g = choice.generatorPages;
+      if (arena.verifierPagesFor(g) < w.minVerifierPages) g = arena.generatorPagesBeside(w.minVerifierPages);
+      if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, arena.maxGeneratorPages);
+      return { generatorPages: g, verifierPages: arena.verifierPagesFor(g), offload: false };
+    },
+  });
+  return { planner, planMemory };
 }
 
 function searchOptions(options: SolveOptions, mode: EngineMode, speculationBatch: number): SearchOptions {
@@ -108,10 +118,15 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     m.plannerProfile = profileFromCalibration(m, cal);
   }
   const opts = searchOptions(options, mode, m.speculationBatch ?? 0);
-  if (mode === 'fasttts') opts.planMemory = arenaPlanner(m);
+  const memory = mode === 'fasttts' ? arenaPlanner(m) : null;
+  if (memory) opts.planMemory = memory.planMemory;
   const emit = onEvent ?? (() => {});
   const observer = new SearchObserver(m.tokenizer, opts.iterations, opts.agg, emit);
-  opts.onIteration = (iteration, beams) => observer.onIteration(iteration, beams);
+  opts.onIteration = (iteration, beams, _required, ms) => {
+    observer.onIteration(iteration, beams);
+    const entry = memory?.planner.observe(ms, iteration);
+    if (entry) emit(plannerEvent({ ...entry, observedMs: ms }));
+  };
   const { generatorPool, verifierPool } = m.pools;
   const arena = m.kv.arena;
   // Every call starts from the static 50/50 split (baseline keeps it); the pools hold only cached pages now.
@@ -148,7 +163,7 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     const x = out.metrics;
     // KV accounting straight from the arena: this call's change in each pool's counters.
     const kv1 = arena.stats();
-    const delta = (k: 'prefixHitTokens' | 'recomputedTokens' | 'evictions' | 'preemptions' | 'copyOnWriteCopies' | 'relocatedPages') =>
+    const delta = (k: 'prefixHitTokens' | 'recomputedTokens' | 'evictions' | 'preemptions' | 'copyOnWriteCopies' | 'relocatedPages' | 'hostTransferBytes') =>
       kv1.generator[k] - kv0.generator[k] + kv1.verifier[k] - kv0.verifier[k];
     const metrics: SolveMetrics = {
       latency_ms: x.latency_ms, generator_ms: x.generator_ms, verifier_ms: x.verifier_ms, goodput: x.goodput,
@@ -158,6 +173,7 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
       peak_kv_pages_verifier: kv1.verifier.peakPagesInUse, kv_evictions: delta('evictions'), kv_preemptions: delta('preemptions'),
       kv_copy_on_write_copies: delta('copyOnWriteCopies'), kv_relocated_pages: delta('relocatedPages'),
       kv_pages_generator: kv1.generator.capacityPages, kv_pages_verifier: kv1.verifier.capacityPages,
+      kv_host_transfer_bytes: delta('hostTransferBytes'),
       completed_beams: x.completed_beams, mean_tokens_per_completed_beam: x.mean_tokens_per_completed_beam, mean_completion_ms: x.mean_completion_ms,
     };
     const result: SolveResult = { answer: out.answer, chosen, beams, metrics, mode };

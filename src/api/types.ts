@@ -93,9 +93,12 @@ export interface SolveMetrics {
   kv_copy_on_write_copies: number;
   /** Live pages moved when the planner changed the split. */
   kv_relocated_pages: number;
-  /** Each pool's pages at the end of the call (the last split: 50/50 in baseline, the planner's in FastTTS). */
+  /** Each pool's pages at the end of the call (the last split: 50/50 in baseline, the planner's in FastTTS;
+   *  even again after offload mode). */
   kv_pages_generator: number;
   kv_pages_verifier: number;
+  /** Bytes of K/V moved to host memory and back by offload mode (the planner's choice under tight memory). */
+  kv_host_transfer_bytes: number;
   /** Completed beams, their mean length in tokens and mean completion time (the paper's precise goodput
    *  over problems is the sum of the means of tokens over the sum of the means of times). */
   completed_beams: number;
@@ -113,6 +116,44 @@ export interface SolveResult {
   mode: EngineMode;
 }
 
+/** What the memory planner saw before an iteration (its step lengths: every one observed so far). */
+export interface PlannerInputs {
+  beams: number;
+  stepLengthsSeen: number;
+  meanStepLength: number;
+  maxStepLength: number;
+  /** Mean tokens per beam in each model's context. */
+  generatorContext: number;
+  verifierContext: number;
+  sharedPrefixTokens: number;
+  /** Distinct tokens over all beams (shared prefixes once), per model. */
+  distinctGeneratorTokens: number;
+  distinctVerifierTokens: number;
+  /** KV arena bytes the split divides. */
+  kvBytes: number;
+}
+
+/** The split applied: pages per pool, or offload mode (each phase the whole arena, the idle model's K/V in host memory). */
+export interface PlannerChoice {
+  generatorPages: number;
+  verifierPages: number;
+  offload: boolean;
+  /** The split in place already held both working sets and was kept without a search. */
+  kept: boolean;
+  /** Splits the linear search evaluated. */
+  candidates: number;
+}
+
+/** The cost model's prediction of the iteration under the choice, ms. */
+export interface PlannerPrediction {
+  ms: number;
+  generatorMs: number;
+  verifierMs: number;
+  /** Host transfers of offload mode. */
+  transferMs: number;
+  recomputedTokens: number;
+}
+
 /** The search as it happens. Beam ids are unique within one solve call. */
 export type EngineEvent =
   | { type: 'load'; progress: LoadProgress }
@@ -126,6 +167,9 @@ export type EngineEvent =
   | { type: 'beam-pruned'; beam: number }
   | { type: 'beam-completed'; beam: number; answer: string | null; score: number }
   | { type: 'iteration'; iteration: number; activeBeams: number; ms: number }
+  /** FastTTS mode, after each iteration: the memory planner's inputs and choice, predicted against the
+   *  iteration's measured time (from applying its split to the end of its verifier phase). */
+  | { type: 'planner'; iteration: number; inputs: PlannerInputs; choice: PlannerChoice; predicted: PlannerPrediction; observedMs: number }
   | { type: 'answer'; result: SolveResult };
 
 export interface GenerateOptions {

@@ -80,13 +80,14 @@ export async function benchMemory(o: MemoryBenchOptions = {}): Promise<MemoryBen
           kvBytes, profile, generator, verifier, pageSize, allowOffload: false,
           onLog: o.onPlannerLog ? (e) => o.onPlannerLog!(formatPlannerEntry(e)) : undefined,
         });
-        const hook = plannerHook(planner, { clock: env.clock });
+        const hook = plannerHook(planner);
         const base = o.mode === 'fasttts' ? FASTTTS_TECHNIQUES : BASELINE_TECHNIQUES;
         const result = await runSearch(env, defaultSearchOptions({
           method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 10,
           techniques: { ...base, memoryPlanner: split === 'planner' },
           speculationBatch: o.mode === 'fasttts' ? n : 0,
           sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 100 + i },
+          onIteration: (iteration, _beams, _required, ms) => planner.observe(ms, iteration),
           planMemory: (searchWorkload) => {
             // The pools know how many distinct tokens the beams hold (siblings share their prefixes).
             const w: IterationWorkload & { iteration?: number } = searchWorkload;

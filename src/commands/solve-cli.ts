@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { choiceOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
 import { createEngine } from '../api/create-engine.ts';
-import type { Engine, LoadProgress, SolveOptions, SolveResult } from '../api/types.ts';
+import type { Engine, EngineEvent, LoadProgress, SolveOptions, SolveResult } from '../api/types.ts';
 import { FormatError, OptionError } from '../errors.ts';
 import { answersEqual } from '../search/answer.ts';
 import { parseDataset } from './eval.ts';
@@ -60,6 +60,26 @@ async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
   return engine;
 }
 
+type PlannerEvent = Extract<EngineEvent, { type: 'planner' }>;
+
+/** One stderr line per iteration under --verbose: the planner's inputs, choice, predicted against observed. */
+export function formatPlannerEvent(e: PlannerEvent): string {
+  const w = e.inputs, c = e.choice, p = e.predicted;
+  const split = c.offload ? 'offload (each phase the whole arena, idle model in host memory)' : `gen ${c.generatorPages}p ver ${c.verifierPages}p`;
+  return `planner it=${e.iteration} beams=${w.beams} step mean ${w.meanStepLength.toFixed(0)} max ${w.maxStepLength} (${w.stepLengthsSeen} seen) ` +
+    `ctx ${w.generatorContext.toFixed(0)}/${w.verifierContext.toFixed(0)} distinct ${w.distinctGeneratorTokens}/${w.distinctVerifierTokens} kv ${(w.kvBytes / 2 ** 20).toFixed(1)} MiB ` +
+    `-> ${c.kept ? 'kept ' : ''}${split} predicted ${p.ms.toFixed(1)} ms (gen ${p.generatorMs.toFixed(1)}, ver ${p.verifierMs.toFixed(1)}, xfer ${p.transferMs.toFixed(1)}) ` +
+    `observed ${e.observedMs.toFixed(1)} ms`;
+}
+
+/** --verbose: the planner's log on stderr as the search runs. */
+function verboseEvents(verbose: boolean | undefined): ((e: EngineEvent) => void) | undefined {
+  if (!verbose) return undefined;
+  return (e) => {
+    if (e.type === 'planner') console.error(formatPlannerEvent(e));
+  };
+}
+
 /** The contract's `solve --json` object. */
 export function solveJson(r: SolveResult) {
   return {
@@ -76,7 +96,7 @@ export async function solveCommand(argv: string[]): Promise<number> {
   const options = solveOptionsFrom(values);
   const engine = await engineFrom(values);
   try {
-    const r = await engine.solve(problem, options);
+    const r = await engine.solve(problem, options, { onEvent: verboseEvents(flags.verbose) });
     if (flags.json) {
       console.log(JSON.stringify(solveJson(r)));
     } else {
@@ -107,7 +127,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   try {
     const records: Array<{ id: string; difficulty?: number; reference: string; answer: string | null; correct: boolean; metrics: SolveResult['metrics'] }> = [];
     for (const p of problems) {
-      const r = await engine.solve(p.problem, options);
+      const r = await engine.solve(p.problem, options, { onEvent: verboseEvents(flags.verbose) });
       const correct = answersEqual(r.answer, p.answer);
       records.push({ id: p.id, ...(p.difficulty === undefined ? {} : { difficulty: p.difficulty }), reference: p.answer, answer: r.answer, correct, metrics: r.metrics });
       if (!flags.json) console.error(`${p.id}: ${correct ? 'ok ' : 'BAD'} answer=${r.answer ?? '-'} reference=${p.answer} ${r.metrics.latency_ms.toFixed(0)} ms`);

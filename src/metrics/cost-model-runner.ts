@@ -4,7 +4,8 @@
 // model shape on a hardware profile. The search runs unchanged on it, so baseline and FastTTS can be
 // compared for Qwen2.5-Math-sized models on an RTX 4090 without either.
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
-import { predictForwardMs, kvBytesPerTokenOf, type ModelShape } from './cost-model.ts';
+import type { PageIo } from '../runtime/kv-arena.ts';
+import { hostTransferMs, predictForwardMs, kvBytesPerTokenOf, type ModelShape } from './cost-model.ts';
 import type { HardwareProfile } from './hardware-profiles.ts';
 import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, DEFAULT_STEP_STATISTICS, type StepStatistics } from './synthetic-model.ts';
 import { VirtualClock, wallClock, type Clock } from './trace.ts';
@@ -12,7 +13,7 @@ import { SearchKvPool } from '../search/search-kv.ts';
 import type { PromptFormat, SearchEnv } from '../search/context.ts';
 import { TraceRecorder } from './trace.ts';
 
-export class CostModelRunner implements ModelRunner {
+export class CostModelRunner implements ModelRunner, PageIo {
   private readonly model: SyntheticRunner;
 
   constructor(
@@ -58,6 +59,17 @@ export class CostModelRunner implements ModelRunner {
     const bytes = 2 * pairs.length * this.pageSize * kvBytesPerTokenOf(this.shape);
     this.clock.advance((bytes / (this.profile.bandwidth * this.profile.bandwidthEfficiency)) * 1000 + this.profile.dispatchMs);
     return this.model.copyPages(pairs);
+  }
+
+  /** Offloading: the pages cross the host link, charged at the real shape's page size. */
+  async readPages(pages: number[]): Promise<Uint8Array> {
+    this.clock.advance(hostTransferMs(this.profile, pages.length * this.pageSize * kvBytesPerTokenOf(this.shape)));
+    return this.model.readPages(pages);
+  }
+
+  async writePages(pages: number[], data: Uint8Array): Promise<void> {
+    this.clock.advance(hostTransferMs(this.profile, pages.length * this.pageSize * kvBytesPerTokenOf(this.shape)));
+    return this.model.writePages(pages, data);
   }
 
   dispose(): void {}

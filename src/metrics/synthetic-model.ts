@@ -6,6 +6,7 @@
 // replayed from recorded statistics (StepStatistics), so the search sees a realistic workload.
 import { parseQwen2Config, type Qwen2Config } from '../model/config.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
+import type { PageIo } from '../runtime/kv-arena.ts';
 import type { TextCodec } from '../search/step-text.ts';
 import { FormatError } from '../errors.ts';
 import { fmix32 } from '../runtime/sampler.ts';
@@ -232,7 +233,7 @@ export function syntheticConfig(kind: 'causal-lm' | 'prm-value-head'): Qwen2Conf
 }
 
 /** The synthetic model behind the ModelRunner interface; its "K/V" pages hold the per-position states. */
-export class SyntheticRunner implements ModelRunner {
+export class SyntheticRunner implements ModelRunner, PageIo {
   readonly config: Qwen2Config;
   private readonly kv: Int32Array;
 
@@ -283,6 +284,20 @@ export class SyntheticRunner implements ModelRunner {
   async copyPages(pairs: Array<[number, number]>): Promise<void> {
     const n = this.pageSize * FIELDS;
     for (const [src, dst] of pairs) this.kv.copyWithin(dst * n, src * n, src * n + n);
+  }
+
+  /** Offloading (PageIo): the pages' states, concatenated. */
+  async readPages(pages: number[]): Promise<Uint8Array> {
+    const n = this.pageSize * FIELDS;
+    const out = new Int32Array(pages.length * n);
+    pages.forEach((p, i) => out.set(this.kv.subarray(p * n, p * n + n), i * n));
+    return new Uint8Array(out.buffer);
+  }
+
+  async writePages(pages: number[], data: Uint8Array): Promise<void> {
+    const n = this.pageSize * FIELDS;
+    const states = new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    pages.forEach((p, i) => this.kv.set(states.subarray(i * n, i * n + n), p * n));
   }
 
   dispose(): void {}

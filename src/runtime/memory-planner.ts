@@ -79,12 +79,17 @@ export interface IterationPrediction extends Split {
 }
 
 export interface PlannerLogEntry {
+  /** The search iteration planned (or the entry's index when the caller does not say). */
   iteration: number;
   inputs: IterationWorkload;
   kvBytes: number;
+  /** The split applied and its predicted time. */
   choice: IterationPrediction;
-  /** Splits evaluated by the linear search. */
+  /** Splits evaluated by the linear search (1 for a split kept as it was). */
   candidates: number;
+  /** The split in place was kept without a search (both working sets fit it). */
+  kept: boolean;
+  /** The iteration's measured time (SearchOptions.onIteration's ms), once it ran. */
   observedMs?: number;
 }
 
@@ -294,7 +299,7 @@ export class MemoryPlanner {
   }
 
   /** The fastest split for this workload (linear search over generator pages; offload when tight). */
-  plan(w: IterationWorkload): IterationPrediction {
+  plan(w: IterationWorkload, iteration?: number): IterationPrediction {
     if (w.stepLengths.length === 0) throw new RangeError('memory planner: at least one observed step length is needed');
     const m = this.model;
     const max = m.maxGeneratorPages;
@@ -320,7 +325,7 @@ export class MemoryPlanner {
     if (!Number.isFinite(best!.ms)) {
       throw new OutOfMemoryError(`memory planner: ${(m.kvBytes / 2 ** 20).toFixed(1)} MB of KV cannot hold one beam of each model`);
     }
-    this.record(w, best!, candidates);
+    this.record(w, best!, candidates, false, iteration);
     return best!;
   }
 
@@ -329,20 +334,37 @@ export class MemoryPlanner {
     const m = this.model;
     const g = Math.floor((m.kvBytes * generatorFraction) / m.generatorPageBytes);
     const p = m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false });
-    this.record(w, p, 1);
+    this.record(w, p, 1, false);
     return p;
   }
 
-  /** Attaches the measured time of the iteration last planned. */
-  observe(observedMs: number): void {
-    const last = this.log[this.log.length - 1];
-    if (!last) return;
-    last.observedMs = observedMs;
-    this.options.onLog?.(last);
+  /** Logs a split kept as it is (no search), with its predicted time. */
+  keep(w: IterationWorkload, split: Split, iteration?: number): IterationPrediction {
+    const p = this.model.predict(w, split);
+    this.record(w, p, 1, true, iteration);
+    return p;
   }
 
-  private record(inputs: IterationWorkload, choice: IterationPrediction, candidates: number): void {
-    this.log.push({ iteration: this.log.length, inputs: { ...inputs, stepLengths: inputs.stepLengths.slice() }, kvBytes: this.model.kvBytes, choice, candidates });
+  /** The caller applies `split` instead of the last choice (e.g. room for its longest beam): log that one's prediction. */
+  amend(split: Split): IterationPrediction | null {
+    const last = this.log[this.log.length - 1];
+    if (!last) return null;
+    const c = last.choice;
+    if (c.generatorPages !== split.generatorPages || c.verifierPages !== split.verifierPages || c.offload !== split.offload) last.choice = this.model.predict(last.inputs, split);
+    return last.choice;
+  }
+
+  /** Attaches the measured time of an iteration to its entry (the last one, if it is that iteration's). */
+  observe(observedMs: number, iteration?: number): PlannerLogEntry | null {
+    const last = this.log[this.log.length - 1];
+    if (!last || (iteration !== undefined && last.iteration !== iteration) || last.observedMs !== undefined) return null;
+    last.observedMs = observedMs;
+    this.options.onLog?.(last);
+    return last;
+  }
+
+  private record(inputs: IterationWorkload, choice: IterationPrediction, candidates: number, kept: boolean, iteration = this.log.length): void {
+    this.log.push({ iteration, inputs: { ...inputs, stepLengths: inputs.stepLengths.slice() }, kvBytes: this.model.kvBytes, choice, candidates, kept });
   }
 }
 
@@ -351,32 +373,49 @@ export function formatPlannerEntry(e: PlannerLogEntry): string {
   const c = e.choice;
   const w = e.inputs;
   const observed = e.observedMs === undefined ? 'n/a' : `${e.observedMs.toFixed(1)} ms`;
-  return `planner it=${e.iteration} beams=${w.beams} step~${mean(w.stepLengths).toFixed(0)} ctx=${w.generatorContext}/${w.verifierContext} ` +
-    `kv=${(e.kvBytes / 2 ** 20).toFixed(0)}MB -> gen ${c.generatorPages}p ver ${c.verifierPages}p${c.offload ? ' offload' : ''} ` +
+  return `planner it=${e.iteration} beams=${w.beams} step~${mean(w.stepLengths).toFixed(0)} ctx=${w.generatorContext.toFixed(0)}/${w.verifierContext.toFixed(0)} ` +
+    `kv=${(e.kvBytes / 2 ** 20).toFixed(1)}MB -> ${e.kept ? 'kept ' : ''}${c.offload ? 'offload (each phase the whole arena)' : `gen ${c.generatorPages}p ver ${c.verifierPages}p`} ` +
     `predicted ${c.ms.toFixed(1)} ms (gen ${c.generatorMs.toFixed(1)}, ver ${c.verifierMs.toFixed(1)}, xfer ${c.transferMs.toFixed(1)}) observed ${observed}`;
+}
+
+export interface PlannerHookOptions<W extends IterationWorkload = IterationWorkload> {
+  /** Step lengths remembered for the next plans (default 2048). */
+  historyLimit?: number;
+  /**
+   * Asked first: the split in place when it should be kept as it is (no search, no page moves), else
+   * null. A kept split is still predicted and logged; the hook then returns null (keep).
+   */
+  keep?: (w: W) => Split | null;
+  /** Changes the planner's choice before it is applied (e.g. room for the longest beam); the prediction logged is the applied split's. */
+  adjust?: (choice: Split, w: W) => Split;
 }
 
 /**
  * Adapts a MemoryPlanner to the search's per-iteration hook (SearchOptions.planMemory, which passes an
- * IterationWorkload plus the iteration number): plans, logs the previous iteration's observed time
- * when given the search's clock, and returns the pages per pool. Offload choices need the arena's
- * offload mode (KvArena.activate); a search without it should plan with allowOffload: false.
+ * IterationWorkload plus the iteration number): plans with every step length seen so far, logs the
+ * choice, and returns the pages per pool (null: keep the split in place). The measured time comes
+ * later, from SearchOptions.onIteration (planner.observe(ms, iteration)). An offload choice needs pools
+ * of one KvArena with page transfers attached (KvArena.activate); other searches plan with allowOffload: false.
  */
-export function plannerHook(planner: MemoryPlanner, o: { clock?: { now(): number }; historyLimit?: number } = {}): (w: IterationWorkload & { iteration?: number }) => Split {
-  let lastStart: number | null = null;
+export function plannerHook<W extends IterationWorkload>(planner: MemoryPlanner, o: PlannerHookOptions<W> = {}): (w: W & { iteration?: number }) => Split | null {
   // The next step's length is a fresh draw, not the survivors' last step: plan with every length seen.
   const history: number[] = [];
   const limit = o.historyLimit ?? 2048;
   return (w) => {
-    if (o.clock) {
-      const now = o.clock.now();
-      if (lastStart !== null) planner.observe(now - lastStart);
-      lastStart = now;
-    }
     history.push(...w.stepLengths);
     if (history.length > limit) history.splice(0, history.length - limit);
-    const { iteration: _iteration, ...workload } = w;
-    const choice = planner.plan({ ...workload, stepLengths: history.slice() });
-    return { generatorPages: choice.generatorPages, verifierPages: choice.verifierPages, offload: choice.offload };
+    const { iteration, ...rest } = w;
+    const workload = { ...rest, stepLengths: history.slice() } as unknown as W;
+    const kept = o.keep?.(workload);
+    if (kept) {
+      planner.keep(workload, kept, iteration);
+      return null;
+    }
+    const choice = planner.plan(workload, iteration);
+    const split = { generatorPages: choice.generatorPages, verifierPages: choice.verifierPages, offload: choice.offload };
+    if (!o.adjust) return split;
+    const applied = o.adjust(split, workload);
+    planner.amend(applied);
+    return applied;
   };
 }

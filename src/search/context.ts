@@ -81,10 +81,25 @@ export interface SearchOptions {
   maxBatch: number;
   /** New tokens per verifier forward call (vLLM's max_num_batched_tokens). */
   maxPrefillTokens: number;
-  /** Called between iterations with the workload to re-split KV pages (the asymmetric planner). */
-  planMemory?: (w: IterationWorkload) => { generatorPages: number; verifierPages: number } | null;
-  /** Observes each iteration after verification, before selection (tests, progress reports). */
-  onIteration?: (iteration: number, beams: readonly Beam[], required: number) => void;
+  /** Called between iterations with the workload to re-split KV pages (the asymmetric planner); null keeps the split. */
+  planMemory?: (w: IterationWorkload) => MemorySplit | null;
+  /**
+   * Observes each iteration after verification, before selection (tests, progress reports, the
+   * planner's observed time). `ms`: the iteration's own time, from applying its split to the end of
+   * its verifier phase (offload transfers included).
+   */
+  onIteration?: (iteration: number, beams: readonly Beam[], required: number, ms: number) => void;
+}
+
+/** KV pages per pool for an iteration, as the memory planner chose them. */
+export interface MemorySplit {
+  generatorPages: number;
+  verifierPages: number;
+  /**
+   * Offload mode (pools of one arena only): each phase gets the whole arena and the idle model's K/V
+   * waits in host memory (KvArena.activate); the page counts are then not used.
+   */
+  offload?: boolean;
 }
 
 /** What the memory planner sees before an iteration (runtime/memory-planner.ts's IterationWorkload). */
@@ -140,6 +155,8 @@ export async function timedForward(
 ): Promise<{ result: ForwardResult; ms: number }> {
   const runner = model === 'generator' ? env.generator : env.verifier!;
   const pool = model === 'generator' ? env.generatorPool : env.verifierPool;
+  // Offload mode brings a pool back before its phase (search.ts); a forward on lent-out pages would be garbage.
+  if (pool.kv.isOffloaded) throw new Error(`${model} forward call while its KV pool is offloaded to host memory`);
   const t0 = env.clock.now();
   await flushCopies(runner, pool.takeCopies());
   const result = await forwardInParts(runner, batch, env.maxBatchTokens ?? Infinity);

@@ -7,7 +7,8 @@ import { ROOT_LINEAGE, childLineage, validateSampling } from '../runtime/sampler
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import { extractBoxed, selectAnswer, type Candidate } from './answer.ts';
 import { aggregateScore, beamText, beamTokens, completionTime, forkBeam, rootBeam, type Beam } from './beam.ts';
-import { flushCopies, newCounters, timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import { flushCopies, newCounters, timedForward, type MemorySplit, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import type { KvArena } from '../runtime/kv-arena.ts';
 import { generatePhase } from './generation.ts';
 import { verifyPhase } from './verification.ts';
 import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
@@ -72,15 +73,20 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   const phase = async (active: Beam[], it: number): Promise<void> => {
     const required = it === K - 1 ? Infinity : it + 1;
     counters.iterations++;
+    const t0 = env.clock.now();
     await planMemory(env, opts, active, it);
+    await enterPhase(env, 'generator');
     for (const b of active) if (b.ended === null && b.steps.length >= required) counters.stepsFromSpeculation++;
     const speculate = opts.techniques.speculation && it < K - 1 && opts.speculationBatch > 0;
     const plan = speculate ? speculationPlan(active, opts.beamWidth, opts.agg, it) : null;
     // Future siblings are speculated only in the exact variant (R = 0); with R > 0 copies reuse the parent's tokens.
     const copies = (opts.method === 'beam' || opts.method === 'dvts') && opts.siblingKeepFraction === 0 ? opts.beamWidth : 1;
     await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies }, active);
-    if (verify) await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);
-    opts.onIteration?.(it, active, required);
+    if (verify) {
+      await enterPhase(env, 'verifier');
+      await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);
+    }
+    opts.onIteration?.(it, active, required, env.clock.now() - t0);
   };
   const endedWithin = (b: Beam, required: number): boolean => b.ended !== null && b.steps.length <= required;
 
@@ -100,6 +106,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     voters = active;
   }
   discardBeam(env, counters, root);
+  await leaveOffloadMode(env);
   const latencyMs = env.clock.now() - start;
   const toResult = (b: Beam): BeamResult => ({
     text: beamText(b), score: aggregateScore(b.steps, opts.agg), answer: extractBoxed(beamText(b)), completed: b.ended !== null,
@@ -148,21 +155,52 @@ async function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], i
  * Re-splits KV pages between the pools: through the arena when they share one (the verifier gets what
  * the generator leaves, so the budget is never exceeded), else each pool's own capacity. Pending
  * copy-on-write copies run first; live pages the move displaces are copied by the runners or preempted.
+ * An offload split puts the arena in offload mode (enterPhase then swaps the models before each phase);
+ * any other split of an arena in offload mode brings both pools back.
  */
-async function applySplit(env: SearchEnv, split: { generatorPages: number; verifierPages: number }): Promise<void> {
+async function applySplit(env: SearchEnv, split: MemorySplit): Promise<void> {
+  await flushPoolCopies(env);
+  const arena = sharedArena(env);
+  if (arena && split.offload) {
+    await arena.activate('generator');
+  } else if (arena) {
+    await arena.setSplit(split.generatorPages);
+  } else {
+    await env.generatorPool.setCapacity(split.generatorPages);
+    await env.verifierPool.setCapacity(split.verifierPages);
+  }
+}
+
+/** The arena both pools belong to, if they share one. */
+function sharedArena(env: SearchEnv): KvArena | null {
+  const arena = env.generatorPool.arena;
+  return arena && arena === env.verifierPool.arena ? arena : null;
+}
+
+/** Runs both pools' pending copies (their runners attached for relocation) before the arena moves pages. */
+async function flushPoolCopies(env: SearchEnv): Promise<void> {
   const models = [[env.generatorPool, env.generator], [env.verifierPool, env.verifier]] as const;
   for (const [pool, runner] of models) {
     if (!runner) continue;
     await flushCopies(runner, pool.takeCopies());
     pool.kv.attach(runner);
   }
-  const arena = env.generatorPool.arena;
-  if (arena && arena === env.verifierPool.arena) {
-    await arena.setSplit(split.generatorPages);
-  } else {
-    await env.generatorPool.setCapacity(split.generatorPages);
-    await env.verifierPool.setCapacity(split.verifierPages);
-  }
+}
+
+/** In offload mode, puts `model`'s K/V on the device (the whole arena) and the other's in host memory. */
+async function enterPhase(env: SearchEnv, model: 'generator' | 'verifier'): Promise<void> {
+  const arena = sharedArena(env);
+  if (!arena?.offloading || !arena.pool(model).isOffloaded) return;
+  await flushPoolCopies(env);
+  await arena.activate(model);
+}
+
+/** Hands the arena back with both pools on the device (an even split: no beam is left to place). */
+async function leaveOffloadMode(env: SearchEnv): Promise<void> {
+  const arena = sharedArena(env);
+  if (!arena?.offloading) return;
+  await flushPoolCopies(env);
+  await arena.setSplit(arena.evenGeneratorPages);
 }
 
 /** Tokens in the trie of the sequences: each sequence minus its common prefix with its predecessor in greedy-LCP order. */
