@@ -81,6 +81,10 @@ describe('engine API (Node, in-process)', () => {
         expect(e.observedMs).toBeLessThanOrEqual(iterationMs[e.iteration]);
         expect(events.indexOf(e)).toBeGreaterThan(events.findIndex((x) => x.type === 'iteration' && x.iteration === e.iteration));
       }
+      // Beams share the prompt's pages; the radix cache keeps pages for the next call.
+      expect(r.metrics.kv_shared_pages_generator).toBeGreaterThan(0);
+      expect(r.metrics.kv_shared_pages_verifier).toBeGreaterThan(0);
+      expect(r.metrics.kv_cached_pages_generator).toBeGreaterThan(0);
       expect(r.metrics.kv_host_transfer_bytes).toBe(0); // 256 MiB: no offloading
     }
     baselineTexts = results[0].beams.map((b) => b.text);

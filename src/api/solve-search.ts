@@ -173,6 +173,8 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
       peak_kv_pages_verifier: kv1.verifier.peakPagesInUse, kv_evictions: delta('evictions'), kv_preemptions: delta('preemptions'),
       kv_copy_on_write_copies: delta('copyOnWriteCopies'), kv_relocated_pages: delta('relocatedPages'),
       kv_pages_generator: kv1.generator.capacityPages, kv_pages_verifier: kv1.verifier.capacityPages,
+      kv_shared_pages_generator: kv1.generator.peakSharedPages, kv_shared_pages_verifier: kv1.verifier.peakSharedPages,
+      kv_cached_pages_generator: kv1.generator.cachedPages, kv_cached_pages_verifier: kv1.verifier.cachedPages,
       kv_host_transfer_bytes: delta('hostTransferBytes'),
       completed_beams: x.completed_beams, mean_tokens_per_completed_beam: x.mean_tokens_per_completed_beam, mean_completion_ms: x.mean_completion_ms,
     };

@@ -97,6 +97,12 @@ export interface SolveMetrics {
    *  even again after offload mode). */
   kv_pages_generator: number;
   kv_pages_verifier: number;
+  /** Most pages referenced by more than one sequence at once (prefix sharing between beams), per pool. */
+  kv_shared_pages_generator: number;
+  kv_shared_pages_verifier: number;
+  /** Pages left cached (unreferenced, reusable by the next call's prefixes) when the call ended, per pool. */
+  kv_cached_pages_generator: number;
+  kv_cached_pages_verifier: number;
   /** Bytes of K/V moved to host memory and back by offload mode (the planner's choice under tight memory). */
   kv_host_transfer_bytes: number;
   /** Completed beams, their mean length in tokens and mean completion time (the paper's precise goodput
