@@ -47,6 +47,15 @@ describe('fasttts solve / eval (bundled models)', () => {
     expect(o.latency_ms_median).toBeGreaterThan(0);
   });
 
+  it('solve --verbose logs the memory planner on stderr each iteration: inputs, choice, predicted against observed', () => {
+    const r = fasttts('solve', 'Find the value of 6 - (7 - 7).', '--n', '4', '--beam-width', '2', '--iterations', '6', '--seed', '3', '--json', '--verbose');
+    expect(r.status, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout) as { metrics: { iterations: number } };
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('planner '));
+    expect(lines).toHaveLength(o.metrics.iterations);
+    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^planner it=${i} beams=\\d+ step mean \\d+ .* kv [\\d.]+ MiB -> .* predicted [\\d.]+ ms .* observed [\\d.]+ ms$`)));
+  });
+
   it('rejects an n that beam search cannot split, in one line', () => {
     const r = fasttts('solve', 'Find 1 + 1.', '--n', '6', '--beam-width', '4');
     expect(r.status).not.toBe(0);
