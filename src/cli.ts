@@ -2,11 +2,11 @@
 // non-zero exit, with the stack only under --verbose.
 import { FastTTSError, OptionError } from './errors.ts';
 
-const USAGE = `usage: fasttts <command> [options]
+export const USAGE = `usage: fasttts <command> [options]
 
 commands:
   generate [--model <dir|file.gguf|url>] --prompt <text> [--max-tokens N] [--temperature T] [--top-p P]
-           [--top-k K] [--seed S] [--weights f32|q8|q4] [--chat] [--json]
+           [--top-k K] [--seed S] [--weights f32|q8|q4] [--raw] [--json]
   solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]

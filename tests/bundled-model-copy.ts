@@ -12,10 +12,11 @@ export function bundledJson(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(BUNDLED_GENERATOR, file), 'utf8')) as Record<string, unknown>;
 }
 
-/** A directory holding the bundled generator's files, `replaced` ones written instead (objects as JSON). */
+/** A directory holding the bundled generator's files, `replaced` ones written instead (bytes and strings as
+ *  they are, anything else as JSON). */
 export function bundledGeneratorWith(replaced: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'fasttts-model-'));
   for (const f of readdirSync(BUNDLED_GENERATOR)) if (!(f in replaced)) copyFileSync(join(BUNDLED_GENERATOR, f), join(dir, f));
-  for (const [f, content] of Object.entries(replaced)) writeFileSync(join(dir, f), typeof content === 'string' ? content : JSON.stringify(content));
+  for (const [f, content] of Object.entries(replaced)) writeFileSync(join(dir, f), typeof content === 'string' || content instanceof Uint8Array ? content : JSON.stringify(content));
   return dir;
 }

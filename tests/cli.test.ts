@@ -1,14 +1,18 @@
 // The CLI's error contract: malformed arguments and bad files give one line on stderr and a non-zero
-// exit, never a stack trace.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// exit, never a stack trace, also when the error comes after the GPU has started.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { USAGE } from '../src/cli.ts';
+import { GENERATE_OPTIONS } from '../src/commands/generate.ts';
+import { BUNDLED_GENERATOR, bundledGeneratorWith, bundledJson } from './bundled-model-copy.ts';
+import { runCli } from './cli-run.ts';
 
-function fasttts(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/fasttts.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: max')).join('\n') };
+function expectOneLine(r: ReturnType<typeof runCli>, message: RegExp) {
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toHaveLength(1);
+  expect(r.stderr[0]).toMatch(message);
 }
 
 describe('fasttts CLI errors', () => {
@@ -20,14 +24,14 @@ describe('fasttts CLI errors', () => {
     ['bad weight format', ['generate', '--prompt', 'x', '--weights', 'q3'], /--weights must be one of f32\|q8\|q4/],
     ['missing prompt', ['generate'], /--prompt <text> is required/],
     ['missing model directory', ['generate', '--prompt', 'x', '--model', '/nonexistent/model'], /\/nonexistent\/model/],
+    // Sized from --max-tokens, the KV cache would pass the storage binding limit: the length is checked first.
+    ['max tokens past the context', ['generate', '--max-tokens', '100000', '--prompt', 'hi'], /^fasttts generate: prompt of \d+ tokens exceeds the limit of 512$/],
   ];
   for (const [name, args, message] of cases) {
     it(`${name}: one line, non-zero exit`, () => {
-      const r = fasttts(...args);
-      expect(r.status).not.toBe(0);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr.split('\n')).toHaveLength(1);
-      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const r = runCli(args);
+      expectOneLine(r, message);
+      expect(r.stderr.join('\n')).not.toMatch(/\n\s+at /);
     });
   }
 
@@ -38,9 +42,30 @@ describe('fasttts CLI errors', () => {
     const bad = Buffer.alloc(16);
     bad.writeBigUInt64LE(1n << 40n, 0);
     writeFileSync(join(dir, 'model.safetensors'), bad);
-    const r = fasttts('generate', '--prompt', 'x', '--model', dir);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr.split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/model\.safetensors|tokenizer/);
+    expectOneLine(runCli(['generate', '--prompt', 'x', '--model', dir]), /model\.safetensors|tokenizer/);
+  });
+
+  it('a tokenizer with ids past vocab_size names tokenizer.json in one line', () => {
+    const tokenizer = bundledJson('tokenizer.json');
+    const added = [...(tokenizer.added_tokens as object[]), { id: 400, content: '<|far|>', special: true }];
+    const dir = bundledGeneratorWith({ 'tokenizer.json': { ...tokenizer, added_tokens: added } });
+    expectOneLine(runCli(['generate', '--prompt', 'x', '--model', dir]), new RegExp(`${join(dir, 'tokenizer.json')}: token id 400 is outside`));
+  });
+
+  it('an error after the GPU has started (a NaN in the weights, found on upload) is still one line', () => {
+    const weights = readFileSync(join(BUNDLED_GENERATOR, 'model.safetensors'));
+    const dataStart = 8 + Number(weights.readBigUInt64LE(0));
+    weights.writeFloatLE(NaN, dataStart);
+    const dir = bundledGeneratorWith({ 'model.safetensors': weights });
+    // Dawn's Vulkan probe used to add a multi-line warning here on machines without libvulkan.
+    expectOneLine(runCli(['generate', '--prompt', 'x', '--model', dir]), new RegExp(`^fasttts generate: ${dir}: tensor model\\.embed_tokens\\.weight holds a non-finite value \\(NaN\\) at index 0$`));
+  });
+});
+
+describe('fasttts --help', () => {
+  it('lists exactly the options generate accepts', () => {
+    const section = USAGE.slice(USAGE.indexOf('\n  generate'), USAGE.indexOf('\n  solve'));
+    const listed = [...new Set([...section.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]))].sort();
+    expect(listed).toEqual(Object.keys(GENERATE_OPTIONS).sort());
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyConfigJson } from '../src/model/random-model.ts';
 import { writeFixtureModel } from '../tools/make-fixture-model.ts';
+import { stderrLines } from './cli-run.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -18,7 +19,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function generate(model: string) {
   const r = spawnSync(process.execPath, ['bin/fasttts.mjs', 'generate', '--prompt', 'x', '--model', model], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stderr: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: max')) };
+  return { status: r.status, stderr: stderrLines(r.stderr) };
 }
 
 describe('hostile model files on the command line', () => {

@@ -5,25 +5,28 @@ import { OptionError } from '../errors.ts';
 import { createGpu, describeGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';
 import { StreamingDecoder } from '../model/tokenizer.ts';
-import { generate } from '../runtime/generate.ts';
+import { checkRequestsFit, generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { DEFAULT_GENERATOR } from './default-models.ts';
 import { progressBar } from './progress-bar.ts';
 
+/** The options `generate` accepts (the help in cli.ts lists the same ones). */
+export const GENERATE_OPTIONS = {
+  model: { type: 'string' },
+  prompt: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'top-k': { type: 'string' },
+  seed: { type: 'string' },
+  weights: { type: 'string' },
+  raw: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
 export async function generateCommand(argv: string[]): Promise<number> {
-  const { values, flags } = parseCommandArgs('generate', argv, {
-    model: { type: 'string' },
-    prompt: { type: 'string' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-p': { type: 'string' },
-    'top-k': { type: 'string' },
-    seed: { type: 'string' },
-    weights: { type: 'string' },
-    raw: { type: 'boolean' },
-    json: { type: 'boolean' },
-  });
+  const { values, flags } = parseCommandArgs('generate', argv, GENERATE_OPTIONS);
   if (values.prompt === undefined) throw new OptionError('--prompt <text> is required');
   const maxTokens = intOption('max-tokens', values['max-tokens'], 128, 1, 1 << 20);
   const sampling = validateSampling({
@@ -39,6 +42,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const tokenizer = model.tokenizer!;
   const promptText = flags.raw ? values.prompt : tokenizer.applyChatTemplate([{ role: 'user', content: values.prompt }]);
   const prompt = tokenizer.encode(promptText);
+  // Before the KV cache is sized from it (and before the GPU starts).
+  checkRequestsFit([{ prompt, maxTokens }], model.config.maxPositions);
 
   const gpu = await createGpu();
   const pageSize = 16;

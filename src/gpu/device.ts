@@ -3,6 +3,7 @@
 // variants from `deviceClass`: CPU devices (llvmpipe, SwiftShader) want barrier-free kernels with one
 // output per invocation; GPUs want cooperative workgroup reductions.
 import { DeviceLostError, NoGpuError } from '../errors.ts';
+import { vulkanLoaderMissing } from './vulkan-loader.ts';
 
 export type DeviceClass = 'cpu' | 'gpu';
 
@@ -76,11 +77,12 @@ async function nodeAdapter(power: GPUPowerPreference | undefined): Promise<Adapt
     throw new NoGpuError(`the "webgpu" package could not be loaded: ${(e as Error).message.split('\n')[0]}`);
   }
   Object.assign(globalThis, mod.globals);
-  // FASTTTS_NODE_BACKEND=opengles skips probing Dawn's default backend (and its warnings on machines
-  // without Vulkan); =default uses only that.
+  // FASTTTS_NODE_BACKEND=opengles skips probing Dawn's default backend; =default uses only that. Auto
+  // skips it where it can only fail noisily (Linux without the Vulkan loader).
   const backend = env?.FASTTTS_NODE_BACKEND ?? 'auto';
   if (!['auto', 'default', 'opengles'].includes(backend)) throw new NoGpuError(`FASTTTS_NODE_BACKEND must be auto, default or opengles, got "${backend}"`);
-  const hardware = backend === 'opengles' ? null : await tryAdapter(mod.create([]), 'node-dawn-default', power);
+  const probeDefault = backend === 'default' || (backend === 'auto' && !vulkanLoaderMissing());
+  const hardware = probeDefault ? await tryAdapter(mod.create([]), 'node-dawn-default', power) : null;
   if (backend === 'default') {
     if (!hardware) throw new NoGpuError('no WebGPU adapter on Dawn\'s default backend (FASTTTS_NODE_BACKEND=default)');
     return hardware;

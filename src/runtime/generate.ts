@@ -52,12 +52,17 @@ async function forwardInGroups(runner: ModelRunner, chunks: SequenceChunk[], max
   return out;
 }
 
-export async function generate(runner: ModelRunner, requests: GenerateRequest[], o: GenerateOptions): Promise<GenerateResult> {
-  const limit = runner.config.maxPositions;
+/** Throws a PromptTooLongError unless every prompt (non-empty) plus its new tokens fits `limit` positions.
+ *  Callers sizing a KV cache for the requests check this first, so the user sees the length problem. */
+export function checkRequestsFit(requests: GenerateRequest[], limit: number): void {
   for (const r of requests) {
     if (r.prompt.length === 0) throw new PromptTooLongError(0, limit);
     if (r.prompt.length + r.maxTokens > limit) throw new PromptTooLongError(r.prompt.length + r.maxTokens, limit);
   }
+}
+
+export async function generate(runner: ModelRunner, requests: GenerateRequest[], o: GenerateOptions): Promise<GenerateResult> {
+  checkRequestsFit(requests, runner.config.maxPositions);
   const allocator = new PageAllocator(runner.numPages, runner.pageSize);
   const seqs = requests.map(() => new SequencePages(allocator));
   const tokens: number[][] = requests.map(() => []);
