@@ -131,11 +131,22 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
   const expected = expectedTensors(c);
   const layers = w.layers;
   const seen = new Set<string>();
-  const putMatrix = (m: GpuMatrix, rowStart: number, values: Float32Array, rows: number, cols: number) => {
-    writeMatrixRows(device, m, rowStart, packMatrix(values, rows, cols, m.format));
-  };
-  const putVector = (b: GPUBuffer, offsetFloats: number, values: Float32Array) => writeArray(device, b, offsetFloats * 4, values);
+  // Quantize and upload progress count bytes written to the GPU: packed matrices and f32 vectors.
+  let bytesTotal = w.bytes;
+  for (const shape of expected.values()) if (shape.length === 1) bytesTotal += shape[0] * 4;
+  let bytesDone = 0;
   let tensorsDone = 0;
+  const report = (phase: 'quantize' | 'upload') => onProgress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal: expected.size });
+  const putMatrix = (m: GpuMatrix, rowStart: number, values: Float32Array, rows: number, cols: number) => {
+    if (m.format !== 'f32') report('quantize');
+    const packed = packMatrix(values, rows, cols, m.format);
+    writeMatrixRows(device, m, rowStart, packed);
+    bytesDone += packed.data.byteLength + packed.scales.byteLength;
+  };
+  const putVector = (b: GPUBuffer, offsetFloats: number, values: Float32Array) => {
+    writeArray(device, b, offsetFloats * 4, values);
+    bytesDone += values.byteLength;
+  };
   for await (const t of source.tensors(onProgress)) {
     const shape = expected.get(t.name);
     if (!shape) continue; // e.g. lm_head.weight of a tied checkpoint, rotary caches: not used
@@ -175,7 +186,7 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
     else if (t.name === 'score.2.weight' && w.score) putMatrix(w.score.w2, 0, t.values, rows, cols);
     else if (t.name === 'score.2.bias' && w.score) putVector(w.score.b2, 0, t.values);
     tensorsDone++;
-    onProgress?.({ phase: 'upload', bytesDone: 0, bytesTotal: 0, tensorsDone, tensorsTotal: expected.size });
+    report('upload');
   }
   const missing = [...expected.keys()].filter((n) => !seen.has(n));
   if (missing.length) throw new FormatError(file, `missing tensor ${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
