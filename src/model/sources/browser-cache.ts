@@ -16,7 +16,7 @@ const KEY_PREFIX = 'fasttts-model:';
 export interface ManifestEntry {
   /** The file's URL; the chunks live under it in the Cache API. */
   url: string;
-  /** The server answered 404: remembered so that an offline reload need not ask again. */
+  /** The server answered 404: remembered so that an offline reload need not ask (online it asks again). */
   absent?: boolean;
   size: number;
   etag: string | null;
@@ -74,13 +74,18 @@ export function cachedFileSet(inner: FileSet, opts: CachedFileSetOptions = {}): 
         return inner.open(file); // no IndexedDB here (e.g. a private window): read without caching
       }
       const known = opts.sha256?.[file]?.toLowerCase();
-      if (entry?.absent) return null;
+      // A 404 is remembered for offline reloads only: online the server is asked again, since the file
+      // may exist by now (or the 404 came from a server or proxy failing at the time).
+      const absent = entry?.absent === true;
+      if (absent && navigator.onLine === false) return null;
+      if (absent) entry = null;
       if (entry && known && entry.sha256 !== known) Object.assign(entry, { sha256: known, verified: false });
       if (entry?.complete) return cachedFile(key, entry, () => inner.open(file), chunkBytes).verified();
       let live: ByteFile | null;
       try {
         live = await inner.open(file);
       } catch (e) {
+        if (absent) return null; // offline after all: the remembered answer
         if (entry) return cachedFile(key, entry, () => inner.open(file), chunkBytes); // offline with a partial file
         throw e;
       }
