@@ -186,6 +186,37 @@ describe('engine API under a tight KV budget (the arena and its planner)', () =>
   }, 300_000);
 });
 
+describe('disposing an engine while it solves', () => {
+  it('rejects the running and the queued call with CancelledError, stops the search before freeing the GPU, and refuses later calls', async () => {
+    const engine = await createEngine({ memoryMB: 64 });
+    await engine.ready;
+    let disposing: Promise<void> | null = null;
+    let disposed = false;
+    const late: EngineEvent[] = [];
+    const running = engine.solve(PROBLEM, { ...SEARCH, iterations: 30, mode: 'baseline' }, {
+      onEvent: (e) => {
+        if (disposed) late.push(e);
+        if (e.type === 'beam-extended' && !disposing) disposing = engine.dispose();
+      },
+    });
+    const queued = engine.solve(PROBLEM, { ...SEARCH, mode: 'baseline' });
+    const outcomes = await Promise.allSettled([running, queued]);
+    for (const o of outcomes) {
+      expect(o.status).toBe('rejected');
+      expect((o as PromiseRejectedResult).reason).toBeInstanceOf(CancelledError);
+    }
+    expect(disposing).not.toBeNull();
+    await disposing;
+    disposed = true;
+    // The search had stopped (its pages given back) before the GPU went: nothing arrives afterwards.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(late).toEqual([]);
+    await expect(engine.solve(PROBLEM, SEARCH)).rejects.toBeInstanceOf(CancelledError);
+    await expect(engine.stats()).rejects.toBeInstanceOf(CancelledError);
+    await engine.dispose(); // twice is fine
+  }, 120_000);
+});
+
 describe('engine API errors at load', () => {
   it('a budget too small for the models is an OutOfMemoryError', async () => {
     const engine = await createEngine({ memoryMB: 4 });

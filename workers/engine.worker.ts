@@ -62,7 +62,7 @@ async function withCall<T>(callId: number, work: (signal: AbortSignal) => Promis
 
 const api: WorkerApi = {
   async start(options: CoreOptions, onProgress: (p: LoadProgress) => void) {
-    core?.dispose();
+    await core?.dispose();
     core = new EngineCore(options, 'worker', (p) => void onProgress(p));
     return envelope(() => engine().ready);
   },
@@ -81,10 +81,11 @@ const api: WorkerApi = {
   stats() {
     return core?.stats() ?? { kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 };
   },
-  dispose() {
+  async dispose() {
     for (const controller of running.values()) controller.abort();
-    core?.dispose();
+    const disposing = core;
     core = null;
+    await disposing?.dispose();
   },
 };
 

@@ -18,6 +18,10 @@ export class EngineCore {
   private readonly queue = new CallQueue();
   private readonly loadWatchers = new Set<(p: LoadProgress) => void>();
   private disposed = false;
+  /** Aborted by dispose(): every call's signal follows it, so running and queued calls end as cancelled. */
+  private readonly disposal = new AbortController();
+  /** The call running now (settles once it has stopped touching the GPU). */
+  private running: Promise<unknown> | null = null;
 
   constructor(options: CoreOptions, runsIn: EngineInfo['runsIn'], onProgress?: (p: LoadProgress) => void) {
     this.ready = this.queue.run(async () => {
@@ -26,18 +30,22 @@ export class EngineCore {
         onProgress?.(p);
         for (const watch of this.loadWatchers) watch(p);
       });
-      if (this.disposed) this.backend.dispose();
-      return { ...this.backend.info, runsIn };
+      const info = { ...this.backend.info, runsIn };
+      if (this.disposed) {
+        this.backend.dispose();
+        this.backend = null;
+      }
+      return info;
     });
     this.ready.catch(() => {}); // reported to whoever awaits `ready` or makes a call
   }
 
   solve(problem: string, options: SolveOptions = {}, signal?: AbortSignal, onEvent?: (e: EngineEvent) => void): Promise<SolveResult> {
-    return this.enqueue(signal, onEvent, (backend) => backend.solve(problem, options, signal, onEvent));
+    return this.enqueue(signal, onEvent, (backend, s) => backend.solve(problem, options, s, onEvent));
   }
 
   generate(prompt: string, options: GenerateOptions = {}, signal?: AbortSignal, onText?: (delta: string) => void): Promise<GenerateResult> {
-    return this.enqueue(signal, undefined, (backend) => backend.generate(prompt, options, signal, onText));
+    return this.enqueue(signal, undefined, (backend, s) => backend.generate(prompt, options, s, onText));
   }
 
   stats(): EngineStats {
@@ -45,21 +53,61 @@ export class EngineCore {
     return { kvPagesInUseGenerator: pages.generator, kvPagesInUseVerifier: pages.verifier, queuedCalls: this.queue.waiting };
   }
 
-  /** Frees the GPU; calls already queued fail with the load error or run against nothing. */
-  dispose(): void {
+  /**
+   * Cancels queued and running calls (they reject with CancelledError), waits until the running one has
+   * stopped at its next forward call and given back its KV pages, then frees the GPU. A load still in
+   * progress frees it when it finishes.
+   */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
     this.disposed = true;
+    this.disposal.abort();
+    await this.running?.catch(() => {});
     this.backend?.dispose();
     this.backend = null;
   }
 
-  private enqueue<T>(signal: AbortSignal | undefined, onEvent: ((e: EngineEvent) => void) | undefined, work: (b: Backend) => Promise<T>): Promise<T> {
+  private enqueue<T>(signal: AbortSignal | undefined, onEvent: ((e: EngineEvent) => void) | undefined, work: (b: Backend, signal: AbortSignal) => Promise<T>): Promise<T> {
     const watch = onEvent && ((progress: LoadProgress) => onEvent({ type: 'load', progress }));
     if (watch && !this.backend) this.loadWatchers.add(watch);
+    const { signal: callSignal, release } = eitherAborted(signal, this.disposal.signal);
     return this.queue.run(async () => {
       if (watch) this.loadWatchers.delete(watch);
       await this.ready;
-      if (!this.backend) throw new CancelledError('the engine was disposed');
-      return work(this.backend);
-    }, signal).finally(() => watch && this.loadWatchers.delete(watch));
+      if (!this.backend || this.disposed) throw new CancelledError('the engine was disposed');
+      const call = work(this.backend, callSignal);
+      this.running = call;
+      try {
+        return await call;
+      } catch (e) {
+        // A call stopped by dispose() is cancelled, whatever the GPU said as it went.
+        if (this.disposed && !(e instanceof CancelledError)) throw new CancelledError('the engine was disposed');
+        throw e;
+      } finally {
+        if (this.running === call) this.running = null;
+      }
+    }, callSignal).finally(() => {
+      release();
+      if (watch) this.loadWatchers.delete(watch);
+    });
   }
+}
+
+/**
+ * A signal aborted as soon as either is (AbortSignal.any, which not every supported runtime has);
+ * `release` unhooks it once the call is over, so a long-lived signal does not collect listeners.
+ */
+function eitherAborted(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; release: () => void } {
+  const both = new AbortController();
+  const abort = () => both.abort();
+  if (a?.aborted || b.aborted) abort();
+  a?.addEventListener('abort', abort, { once: true });
+  b.addEventListener('abort', abort, { once: true });
+  return {
+    signal: both.signal,
+    release: () => {
+      a?.removeEventListener('abort', abort);
+      b.removeEventListener('abort', abort);
+    },
+  };
 }

@@ -17,8 +17,9 @@ export function createLocalEngine(options: EngineOptions): Engine {
     generate: async (prompt, generateOptions, call = {}) => live().generate(prompt, generateOptions, call.signal, call.onText),
     stats: async () => live().stats(),
     async dispose() {
-      core?.dispose();
+      const disposing = core;
       core = null;
+      await disposing?.dispose();
     },
   };
 }

@@ -16,5 +16,5 @@ export interface WorkerApi {
   generate(callId: number, prompt: string, options: GenerateOptions, onText: ((delta: string) => void) | null): Promise<Envelope<GenerateResult>>;
   cancel(callId: number): void;
   stats(): EngineStats;
-  dispose(): void;
+  dispose(): Promise<void>;
 }
