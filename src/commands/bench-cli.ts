@@ -1,9 +1,10 @@
 // `fasttts bench`: baseline and FastTTS side by side in one run.
 //   (i)  measured on this device: the bundled models through the engine, same seeds, same problems;
 //   (ii) estimated by the cost model at Qwen2.5-Math shapes on a hardware profile (bench.ts).
-// `--decode` measures decode tokens/s and weight bandwidth; `--memory` the planner against a static split.
+// `--decode` measures decode tokens/s and weight bandwidth; `--memory` the planner against a static split,
+// both halves again: the cost model at Qwen2.5-Math shapes and the bundled models measured here.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { intListOption, intOption, parseCommandArgs } from '../cli-args.ts';
+import { intListOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
 import { createEngine } from '../api/create-engine.ts';
 import type { SolveMetrics, SolveResult } from '../api/types.ts';
 import { OptionError } from '../errors.ts';
@@ -11,6 +12,7 @@ import { answersEqual } from '../search/answer.ts';
 import { benchCostModel, formatRatios, ratioTable, type BenchRow } from './bench.ts';
 import { benchDecode } from './bench-decode.ts';
 import { benchMemory, formatMemoryBench } from './bench-memory.ts';
+import { benchMemoryMeasured, formatMeasuredMemoryBench } from './bench-memory-measured.ts';
 import { parseDataset } from './eval.ts';
 import { DEFAULT_DATASET, solveOptionsFrom } from './solve-cli.ts';
 
@@ -73,6 +75,28 @@ async function benchMeasured(nList: number[], modes: readonly string[], problems
   return rows;
 }
 
+/**
+ * `bench --memory`: the planner against a static 50/50 split, estimated by the cost model and measured on
+ * this device, one table each. The defaults keep it under a minute on a 2-core CPU route:
+ * --n 8,16,32,64 --problems 1 --kv-mib 1024 (cost model), --measured-n 8 --measured-kv-mib 2 (bundled
+ * models: tight enough to evict and preempt; smaller budgets or more beams recompute for minutes on a
+ * CPU device), --iterations (both halves; defaults 10 and 4).
+ */
+async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknown[] }> {
+  const iterations = values.iterations === undefined ? undefined : intOption('iterations', values.iterations, 0, 1, 1000);
+  const kvMiB = numberOption('kv-mib', values['kv-mib'], 1024, 1, 1 << 20);
+  const ns = intListOption('n', values.n, [8, 16, 32, 64], 1, 4096);
+  console.error(`estimating with the cost model: ${values.profile ?? 'rtx4090'} profile, n=${ns.join(',')}, ${kvMiB} MiB of KV ...`);
+  const estimated = await benchMemory({ ns, problems: intOption('problems', values.problems, 1, 1, 10000), kvBudgetMiB: kvMiB, profile: values.profile, iterations });
+  console.log(formatMemoryBench(estimated, kvMiB));
+  const measuredKvMiB = numberOption('measured-kv-mib', values['measured-kv-mib'], 2, 0.25, 1 << 16);
+  const measuredNs = intListOption('measured-n', values['measured-n'], [8], 1, 4096);
+  console.error(`measuring on this device: bundled models, n=${measuredNs.join(',')}, ${measuredKvMiB} MiB of KV ...`);
+  const measured = await benchMemoryMeasured({ ns: measuredNs, kvBudgetMiB: measuredKvMiB, iterations });
+  console.log(formatMeasuredMemoryBench(measured, measuredKvMiB));
+  return { rows: [...estimated, ...measured] };
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, flags } = parseCommandArgs('bench', argv, {
     modes: { type: 'string' },
@@ -83,6 +107,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     json: { type: 'string' },
     decode: { type: 'boolean' },
     memory: { type: 'boolean' },
+    iterations: { type: 'string' },
+    'kv-mib': { type: 'string' },
+    'measured-n': { type: 'string' },
+    'measured-kv-mib': { type: 'string' },
   });
   if (flags.decode) {
     const r = await benchDecode({});
@@ -91,9 +119,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (flags.memory) {
-    const rows = await benchMemory({});
-    console.log(formatMemoryBench(rows));
-    if (values.json) writeFileSync(values.json, JSON.stringify({ rows }, null, 2));
+    const out = await memoryBench(values);
+    if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
     return 0;
   }
   const profile = values.profile;
