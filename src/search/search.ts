@@ -161,6 +161,7 @@ async function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], i
 async function applySplit(env: SearchEnv, split: MemorySplit): Promise<void> {
   await flushPoolCopies(env);
   const arena = sharedArena(env);
+  if (split.offload && !arena) throw new OptionError('offload mode needs both KV pools in one arena (plan with allowOffload: false)');
   if (arena && split.offload) {
     await arena.activate('generator');
   } else if (arena) {
