@@ -10,10 +10,15 @@ commands:
   solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]
-           [--mode fasttts|baseline] [--memory-mb M] [--seed S] [--json]
+           [--mode fasttts|baseline] [--memory-mb M] [--temperature T] [--max-tokens N (per step)]
+           [--seed S] [--json]
   eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
-  bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--json <file>]
-        [--decode]   decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
+  bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]
+        [--seed S] [--json <file>]
+        --decode     decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
+        --memory     the memory planner against a static 50/50 split, estimated by the cost model
+                     ([--n ...] [--problems K] [--kv-mib M]) and measured on the bundled models
+                     ([--measured-n ...] [--measured-kv-mib M]), side by side; [--iterations K]
 
 Defaults are the bundled models in models/ and the bundled test split: every command works offline.
 Add --verbose for stack traces.`;

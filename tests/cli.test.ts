@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { USAGE } from '../src/cli.ts';
 import { GENERATE_OPTIONS } from '../src/commands/generate.ts';
+import { BENCH_OPTIONS } from '../src/commands/bench-cli.ts';
+import { SOLVE_OPTIONS } from '../src/commands/solve-cli.ts';
 import { BUNDLED_GENERATOR, bundledGeneratorWith, bundledJson } from './bundled-model-copy.ts';
 import { runCli } from './cli-run.ts';
 
@@ -63,9 +65,17 @@ describe('fasttts CLI errors', () => {
 });
 
 describe('fasttts --help', () => {
-  it('lists exactly the options generate accepts', () => {
-    const section = USAGE.slice(USAGE.indexOf('\n  generate'), USAGE.indexOf('\n  solve'));
-    const listed = [...new Set([...section.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]))].sort();
-    expect(listed).toEqual(Object.keys(GENERATE_OPTIONS).sort());
-  });
+  /** The --options named in the usage text between two markers. */
+  const listed = (from: string, to: string): string[] => {
+    const section = USAGE.slice(USAGE.indexOf(from), USAGE.indexOf(to));
+    return [...new Set([...section.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]))].sort();
+  };
+  const cases: Array<[string, string, string, Record<string, unknown>]> = [
+    ['generate', '\n  generate', '\n  solve', GENERATE_OPTIONS],
+    ['solve', '\n  solve', '\n  eval', SOLVE_OPTIONS],
+    ['bench', '\n  bench', '\n\nDefaults', BENCH_OPTIONS],
+  ];
+  for (const [command, from, to, options] of cases) {
+    it(`lists exactly the options ${command} accepts`, () => expect(listed(from, to)).toEqual(Object.keys(options).sort()));
+  }
 });

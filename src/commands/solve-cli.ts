@@ -12,7 +12,8 @@ import { progressBar } from './progress-bar.ts';
 
 export const DEFAULT_DATASET = fileURLToPath(new URL('../../data/arith-test.jsonl', import.meta.url));
 
-const SOLVE_OPTIONS = {
+/** The options `solve` takes (`eval` adds --dataset and --limit); src/cli.ts's usage lists the same. */
+export const SOLVE_OPTIONS = {
   generator: { type: 'string' },
   verifier: { type: 'string' },
   method: { type: 'string' },
