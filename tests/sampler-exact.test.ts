@@ -2,6 +2,7 @@
 // the plain definition, kept here as a reference: sort everything, accumulate in order. The search's
 // equivalence guarantee compares tokens computed on different paths, so "close" is not enough.
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../src/model/random-model.ts';
 import { sampleToken, uniformAt, type SamplingOptions } from '../src/runtime/sampler.ts';
 
 /** The sampler as first written: JS arrays and full sorts (slow, obviously right). */
@@ -52,17 +53,8 @@ function referenceSample(logits: Float32Array, offset: number, vocab: number, o:
   return ids[ids.length - 1];
 }
 
-/** A seeded generator for the test inputs (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator for the test inputs. */
+const rng = mulberry32;
 
 type Shape = 'gaussian' | 'peaked' | 'flat' | 'few-values' | 'masked' | 'all-equal' | 'with-infinity';
 
