@@ -91,7 +91,8 @@ function parameterCount(c: Qwen2Config): number {
   return total;
 }
 
-function weightFormatFor(c: Qwen2Config): WeightFormat {
+/** The weight format the engine runs a model in: f32 for small models, 4-bit for the rest. */
+export function weightFormatFor(c: Qwen2Config): WeightFormat {
   return parameterCount(c) <= F32_PARAMETER_LIMIT ? 'f32' : 'q4';
 }
 

@@ -1,0 +1,30 @@
+// Step-level AUC of a PRM on labelled solutions, through the engine's WebGPU runner in the engine's own
+// weight format and PRM input format (what `npx fasttts` scores steps with). Node only: reads files.
+import { readFileSync } from 'node:fs';
+import { createGpu } from '../gpu/device.ts';
+import { openModel } from '../model/open-model.ts';
+import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { weightFormatFor } from '../api/backend.ts';
+import { promptFormat } from '../api/prompt-format.ts';
+import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from './step-auc.ts';
+
+const PAGE_SIZE = 16;
+const BATCH_TOKENS = 1024;
+
+export async function measurePrmQuality(verifierDir: string, generatorDir: string, solutionsFile: string, limit = Infinity): Promise<StepAuc> {
+  const solutions = parseLabelledSolutions(readFileSync(solutionsFile, 'utf8')).slice(0, limit);
+  const verifier = await openModel(verifierDir);
+  const generator = await openModel(generatorDir);
+  const gpu = await createGpu();
+  try {
+    // Pages for one batch: its tokens plus one partly filled page per solution.
+    const numPages = BATCH_TOKENS / PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
+    const runner = await createWebGpuRunner(gpu, verifier.source, { weightFormat: weightFormatFor(verifier.config), numPages, pageSize: PAGE_SIZE, maxBatchTokens: BATCH_TOKENS });
+    const format = promptFormat(generator.tokenizer!, verifier.tokenizer!);
+    const scores = await scoreSolutions(runner, format, solutions, BATCH_TOKENS, PAGE_SIZE);
+    runner.dispose();
+    return stepAuc(solutions, scores);
+  } finally {
+    gpu.destroy();
+  }
+}
