@@ -10,7 +10,7 @@ commands:
   solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]
-           [--mode fasttts|baseline] [--memory-mb M] [--temperature T] [--max-tokens N (per step)]
+           [--mode fasttts|baseline] [--memory-mb M] [--kv-page-size 16] [--temperature T] [--max-tokens N (per step)]
            [--seed S] [--json]
   eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
   bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]

@@ -225,3 +225,30 @@ describe('engine API errors at load', () => {
     await engine.dispose();
   });
 });
+
+describe('the KV page size', () => {
+  it('is an engine option: 8-token pages give the beams of 16-token pages, with more pages', async () => {
+    const results = [];
+    for (const kvPageSize of [16, 8]) {
+      const engine = await createEngine({ memoryMB: 64, kvPageSize });
+      try {
+        expect((await engine.ready).kvPageSize).toBe(kvPageSize);
+        results.push(await engine.solve(PROBLEM, { ...SEARCH, mode: 'fasttts' }));
+      } finally {
+        await engine.dispose();
+      }
+    }
+    expect(results[1].beams.map((b) => b.text)).toEqual(results[0].beams.map((b) => b.text));
+    expect(results[1].answer).toBe(results[0].answer);
+    expect(results[1].metrics.kv_pages_generator + results[1].metrics.kv_pages_verifier)
+      .toBe(2 * (results[0].metrics.kv_pages_generator + results[0].metrics.kv_pages_verifier));
+  }, 120_000);
+
+  it('must be a whole number of tokens in 1..256', async () => {
+    for (const kvPageSize of [0, 2.5, 1000]) {
+      const engine = await createEngine({ kvPageSize });
+      await expect(engine.ready).rejects.toBeInstanceOf(OptionError);
+      await engine.dispose();
+    }
+  });
+});

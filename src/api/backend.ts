@@ -29,8 +29,9 @@ const MiB = 1024 * 1024;
 export const DEFAULT_MEMORY_MB = 512;
 /** Models at or below this many parameters keep f32 weights (exact); larger ones are quantized to 4 bits. */
 const F32_PARAMETER_LIMIT = 50e6;
-/** Tokens per KV page. */
-const PAGE_SIZE = 16;
+/** Tokens per KV page unless the engine is told otherwise. */
+export const DEFAULT_KV_PAGE_SIZE = 16;
+const MAX_KV_PAGE_SIZE = 256;
 /** Rows per forward call the runners' activation buffers are sized for. */
 export const MAX_BATCH_TOKENS = 256;
 /** The engine refuses budgets whose KV cache could not hold this many tokens per model. */
@@ -109,6 +110,8 @@ function prefixed(model: LoadProgress['model'], onProgress: (p: LoadProgress) =>
 export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, onProgress: (p: LoadProgress) => void): Promise<Backend> {
   const memoryMB = options.memoryMB ?? DEFAULT_MEMORY_MB;
   if (!(memoryMB > 0) || !Number.isFinite(memoryMB)) throw new OptionError(`memoryMB must be a positive number, got ${memoryMB}`);
+  const pageSize = options.kvPageSize ?? DEFAULT_KV_PAGE_SIZE;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_KV_PAGE_SIZE) throw new OptionError(`kvPageSize must be an integer in 1..${MAX_KV_PAGE_SIZE}, got ${pageSize}`);
   const mode = options.mode ?? 'fasttts';
   if (mode !== 'fasttts' && mode !== 'baseline') throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(mode)}"`);
 
@@ -123,9 +126,9 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const gFormat = weightFormatFor(generatorModel.config);
   const vFormat = weightFormatFor(verifierModel.config);
   const fixed = fixedBytes(generatorModel.config, gFormat) + fixedBytes(verifierModel.config, vFormat);
-  const gPageBytes = PAGE_SIZE * kvBytesPerToken(generatorModel.config);
-  const vPageBytes = PAGE_SIZE * kvBytesPerToken(verifierModel.config);
-  const minKv = (MIN_KV_TOKENS / PAGE_SIZE) * (gPageBytes + vPageBytes);
+  const gPageBytes = pageSize * kvBytesPerToken(generatorModel.config);
+  const vPageBytes = pageSize * kvBytesPerToken(verifierModel.config);
+  const minKv = (MIN_KV_TOKENS / pageSize) * (gPageBytes + vPageBytes);
   const kvBytes = memoryMB * MiB - fixed;
   if (kvBytes < minKv) {
     throw new OutOfMemoryError(`a budget of ${memoryMB} MiB leaves ${Math.max(0, kvBytes / MiB).toFixed(1)} MiB for the KV cache after ${(fixed / MiB).toFixed(1)} MiB of weights and activations; at least ${((fixed + minKv) / MiB).toFixed(0)} MiB are needed`);
@@ -135,12 +138,12 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const parts: { destroy(): void }[] = [gpu];
   try {
     // Static 50/50 split by bytes to start with; FastTTS mode re-splits between iterations (solve-search.ts).
-    const kv = createGpuKvArena(gpu, { totalBytes: kvBytes, pageSize: PAGE_SIZE, generator: generatorModel.config, verifier: verifierModel.config });
+    const kv = createGpuKvArena(gpu, { totalBytes: kvBytes, pageSize, generator: generatorModel.config, verifier: verifierModel.config });
     parts.unshift(kv);
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
       const region = kv.region(which);
       const runner = await createWebGpuRunner(gpu, model.source, {
-        weightFormat: format, numPages: region.numPages, pageSize: PAGE_SIZE, maxBatchTokens: MAX_BATCH_TOKENS,
+        weightFormat: format, numPages: region.numPages, pageSize, maxBatchTokens: MAX_BATCH_TOKENS,
         kv: region, onProgress: prefixed(which, onProgress),
       });
       parts.unshift({ destroy: () => runner.dispose() });
@@ -162,7 +165,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {
-      info: { adapter: describeGpu(gpu), generator: describe(generatorModel, gFormat), verifier: describe(verifierModel, vFormat), memoryMB },
+      info: { adapter: describeGpu(gpu), generator: describe(generatorModel, gFormat), verifier: describe(verifierModel, vFormat), memoryMB, kvPageSize: pageSize },
       solve: (problem, solveOptions, signal, onEvent) => solveWithSearch(loaded, problem, solveOptions, signal, onEvent),
       generate: (prompt, generateOptions, signal, onText) => generateText(loaded, prompt, generateOptions, signal, onText),
       kvPagesInUse: () => ({ ...loaded.livePages }),

@@ -31,6 +31,8 @@ export interface EngineOptions {
   verifier?: ModelLocation;
   /** Total GPU memory budget for weights, KV cache and activations, in MiB. */
   memoryMB?: number;
+  /** Tokens per KV-cache page (both models' pools); default 16. Smaller pages share prefixes more finely. */
+  kvPageSize?: number;
   /** Default mode of solve(); each call may override it. Default 'fasttts'. */
   mode?: EngineMode;
   /** Model download / parse / quantize / upload progress. */
@@ -206,6 +208,7 @@ export interface EngineInfo {
   generator: string;
   verifier: string;
   memoryMB: number;
+  kvPageSize: number;
   /** Where the engine runs: 'worker' (browser) or 'in-process' (Node). */
   runsIn: 'worker' | 'in-process';
 }

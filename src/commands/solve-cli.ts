@@ -24,6 +24,7 @@ export const SOLVE_OPTIONS = {
   select: { type: 'string' },
   mode: { type: 'string' },
   'memory-mb': { type: 'string' },
+  'kv-page-size': { type: 'string' },
   'max-tokens': { type: 'string' },
   temperature: { type: 'string' },
   seed: { type: 'string' },
@@ -55,6 +56,7 @@ async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
     generator: values.generator ?? 'bundled',
     verifier: values.verifier ?? 'bundled',
     memoryMB: values['memory-mb'] === undefined ? undefined : numberOption('memory-mb', values['memory-mb'], 0, 1, 1 << 22),
+    kvPageSize: values['kv-page-size'] === undefined ? undefined : intOption('kv-page-size', values['kv-page-size'], 16, 1, 256),
     onProgress: bar ? (p: LoadProgress) => bar(p) : undefined,
   });
   await engine.ready;
