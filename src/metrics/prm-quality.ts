@@ -12,7 +12,9 @@ const PAGE_SIZE = 16;
 const BATCH_TOKENS = 1024;
 
 export async function measurePrmQuality(verifierDir: string, generatorDir: string, solutionsFile: string, limit = Infinity): Promise<StepAuc> {
-  const solutions = parseLabelledSolutions(readFileSync(solutionsFile, 'utf8')).slice(0, limit);
+  const all = parseLabelledSolutions(readFileSync(solutionsFile, 'utf8'));
+  // An evenly spaced sample, not the first ones: held-out files are ordered by difficulty.
+  const solutions = limit >= all.length ? all : Array.from({ length: limit }, (_, i) => all[Math.floor((i * all.length) / limit)]);
   const verifier = await openModel(verifierDir);
   const generator = await openModel(generatorDir);
   const gpu = await createGpu();

@@ -35,15 +35,17 @@ interface Level {
   division: boolean;
 }
 
-/** Magnitudes grow with the level; operation count is difficulty + 1. */
+/** Magnitudes grow with the level (one-digit numbers at level 1, up to three digits at level 7); the
+ * operation count is difficulty + 1. Multipliers and divisors stay one-digit, so every step is a
+ * computation the small bundled generator can learn yet still gets wrong sometimes when sampling. */
 const LEVELS: Record<number, Level> = {
-  1: { leafMax: 20, smallMax: 9, cap: 200, division: false },
-  2: { leafMax: 30, smallMax: 9, cap: 500, division: false },
-  3: { leafMax: 50, smallMax: 9, cap: 1000, division: true },
-  4: { leafMax: 99, smallMax: 12, cap: 2000, division: true },
-  5: { leafMax: 150, smallMax: 12, cap: 5000, division: true },
-  6: { leafMax: 300, smallMax: 15, cap: 9999, division: true },
-  7: { leafMax: 500, smallMax: 20, cap: 9999, division: true },
+  1: { leafMax: 9, smallMax: 9, cap: 100, division: false },
+  2: { leafMax: 15, smallMax: 9, cap: 150, division: false },
+  3: { leafMax: 20, smallMax: 9, cap: 200, division: true },
+  4: { leafMax: 30, smallMax: 9, cap: 300, division: true },
+  5: { leafMax: 50, smallMax: 9, cap: 500, division: true },
+  6: { leafMax: 75, smallMax: 9, cap: 750, division: true },
+  7: { leafMax: 99, smallMax: 9, cap: 999, division: true },
 };
 
 const OP_WEIGHTS: Record<Op, number> = { '+': 3, '-': 3, '*': 2, '/': 1 };

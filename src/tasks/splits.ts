@@ -5,7 +5,7 @@
 import { generateProblems, type ArithmeticProblem } from './arithmetic.ts';
 
 export const SPLIT_SEEDS = { test: 1001, validation: 2002, train: 3003 } as const;
-export const SPLIT_SIZES = { test: 1050, validation: 700 } as const;
+export const SPLIT_SIZES = { test: 1120, validation: 700 } as const;
 
 export interface Splits {
   test: ArithmeticProblem[];

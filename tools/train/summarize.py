@@ -14,7 +14,7 @@ def rows(name):
 
 
 out = []
-for name, label in [('generator-stage1.csv', 'generator stage 1'), ('generator-stage2.csv', 'generator stage 2')]:
+for name, label in [('generator.csv', 'generator')]:
     r = [x for x in rows(name) if x['val_loss']]
     if r:
         out.append(f'- {label} (`curves/{name}`), validation loss (solution tokens) by step: '
