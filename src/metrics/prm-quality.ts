@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { createGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
-import { weightFormatFor } from '../api/backend.ts';
+import { DEFAULT_KV_PAGE_SIZE, weightFormatFor } from '../api/backend.ts';
 import { promptFormat } from '../api/prompt-format.ts';
 import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from './step-auc.ts';
 
-const PAGE_SIZE = 16;
+const PAGE_SIZE = DEFAULT_KV_PAGE_SIZE;
 const BATCH_TOKENS = 1024;
 
 export async function measurePrmQuality(verifierDir: string, generatorDir: string, solutionsFile: string, limit = Infinity): Promise<StepAuc> {
