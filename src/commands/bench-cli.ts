@@ -9,7 +9,7 @@ import { createEngine } from '../api/create-engine.ts';
 import type { SolveMetrics, SolveResult } from '../api/types.ts';
 import { OptionError } from '../errors.ts';
 import { answersEqual } from '../search/answer.ts';
-import { benchCostModel, formatRatios, ratioTable, type BenchRow } from './bench.ts';
+import { benchCostModel, formatRatios, ratioTable, type BenchRow, type PairedComparison } from './bench.ts';
 import { benchDecode } from './bench-decode.ts';
 import { benchMemory, formatMemoryBench } from './bench-memory.ts';
 import { benchMemoryMeasured, formatMeasuredMemoryBench } from './bench-memory-measured.ts';
@@ -29,6 +29,12 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The same final answer and the same completed beams, text for text, in order. */
+function sameResult(a: SolveResult, b: SolveResult): boolean {
+  const texts = (r: SolveResult): string => JSON.stringify(r.beams.filter((x) => x.completed).map((x) => x.text));
+  return a.answer === b.answer && texts(a) === texts(b);
+}
+
 /** Measured rows: each problem solved in both modes back to back (interleaved, so machine noise hits both). */
 async function benchMeasured(nList: number[], modes: readonly string[], problemsCount: number, seed: number): Promise<BenchRow[]> {
   const problems = parseDataset(readFileSync(DEFAULT_DATASET, 'utf8'), DEFAULT_DATASET, problemsCount);
@@ -44,9 +50,15 @@ async function benchMeasured(nList: number[], modes: readonly string[], problems
           results.get(mode)!.push({ r, ok: answersEqual(r.answer, p.answer) });
         }
       }
+      const baseline = results.get('baseline');
       for (const mode of modes) {
         const rs = results.get(mode)!;
         const metrics = rs.map((x) => x.r.metrics);
+        const paired: PairedComparison | undefined = baseline && mode !== 'baseline' ? {
+          latency_ratio_median: median(rs.map((x, i) => x.r.metrics.latency_ms / baseline[i].r.metrics.latency_ms)),
+          same_as_baseline: rs.filter((x, i) => sameResult(x.r, baseline[i].r)).length,
+          problems: rs.length,
+        } : undefined;
         const mean = (k: keyof SolveResult['metrics']) => metrics.reduce((a, m) => a + (m[k] as number), 0) / metrics.length;
         rows.push({
           source: 'measured', profile: info.adapter, pairing: 'bundled', budget: `${info.memoryMB}MiB`, n, mode,
@@ -66,6 +78,7 @@ async function benchMeasured(nList: number[], modes: readonly string[], problems
           iterations: mean('iterations'),
           peak_kv_pages_generator: mean('peak_kv_pages_generator'),
           peak_kv_pages_verifier: mean('peak_kv_pages_verifier'),
+          paired,
         } as BenchRow);
       }
     }

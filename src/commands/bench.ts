@@ -85,6 +85,17 @@ export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
   speculation_batch: number;
   /** Which step statistics the cost model replayed (StepStatistics.source). */
   statistics?: string;
+  /** Measured rows of a non-baseline mode: per-problem comparisons with the baseline run next to it. */
+  paired?: PairedComparison;
+}
+
+/** One mode against the baseline, problem by problem (each problem ran in both modes back to back). */
+export interface PairedComparison {
+  /** Median over problems of this mode's latency over the baseline's: robust to one slow outlier. */
+  latency_ratio_median: number;
+  /** Problems whose answer and completed beam texts equal the baseline's, out of `problems`. */
+  same_as_baseline: number;
+  problems: number;
 }
 
 export interface BenchOptions {
@@ -123,6 +134,7 @@ export interface RatioRow {
   latency_reduction: number;
   /** The step statistics replayed (cost model). */
   statistics?: string;
+  paired?: PairedComparison;
 }
 
 function average(rows: ProblemMetrics[]): Omit<ProblemMetrics, 'beam_completion_ms'> {
@@ -260,6 +272,7 @@ export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
       goodput_ratio: r.goodput / b.goodput,
       latency_reduction: 1 - r.latency_ms / b.latency_ms,
       statistics: r.statistics,
+      paired: r.paired,
     });
   }
   return out;
@@ -274,6 +287,12 @@ export function formatRatios(ratios: readonly RatioRow[]): string {
   // Say what the estimates assume: the settings and the step statistics replayed.
   for (const name of new Set(ratios.map((r) => r.setting))) if (name && BENCH_SETTINGS[name]) lines.push(`setting ${name}: ${BENCH_SETTINGS[name].label}`);
   for (const st of new Set(ratios.map((r) => r.statistics))) if (st) lines.push(`step statistics replayed: ${st}`);
+  for (const r of ratios) {
+    if (!r.paired) continue;
+    const p = r.paired;
+    lines.push(`measured n=${r.n} ${r.mode}: median per-problem latency ratio ${p.latency_ratio_median.toFixed(2)} (${p.problems} problems); ` +
+      `same answer and beam texts as the baseline on ${p.same_as_baseline}/${p.problems}`);
+  }
   return lines.join('\n');
 }
 
