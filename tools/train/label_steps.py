@@ -89,10 +89,46 @@ def label_steps(problem: str, steps):
     return labels
 
 
+def result_digit_labels(problem: str, steps):
+    """Per step, one bool per digit of the result it writes (of the boxed number for the final step), or []
+    when the step does not parse: the digit is good when everything before it is (earlier steps, the
+    operation and its operands) and the digits so far are the start of the right result. A dense signal at
+    the point where a wrong result becomes visible ("9 + 6 = 1" is still fine, "9 + 6 = 16" is not at "6")."""
+    tree = parse_expression(problem)
+    out, ok = [], True
+    for step in steps:
+        step = step.strip()
+        m, f = _STEP.match(step), _FINAL.match(step)
+        if m:
+            a, op, b, written = int(m[1]), m[2], int(m[3]), m[4]
+            node = next((n for n in _ready_nodes(tree, []) if n.op == op and n.left.value == a and n.right.value == b), None) if ok else None
+            value = _OPS[op](a, b) if node is not None else None
+        elif f:
+            written = f[1]
+            value = tree.value if ok and tree.op is None else None
+        else:
+            out.append([])
+            ok = False
+            continue
+        right = '' if value is None else str(value)
+        out.append([value is not None and written[:i + 1] == right[:i + 1] for i in range(len(written))])
+        step_ok = value is not None and written == right
+        if step_ok and m:
+            node.op, node.left, node.right, node.value = None, None, None, value
+        ok = ok and step_ok
+    return out
+
+
 if __name__ == '__main__':
     p = 'Compute 3 + 4 * (5 - 2).'
     assert label_steps(p, ['5 - 2 = 3', '4 * 3 = 12', '3 + 12 = 15', 'The answer is \\boxed{15}.']) == [True] * 4
     assert label_steps(p, ['5 - 2 = 3', '4 * 3 = 13', '3 + 13 = 16', 'The answer is \\boxed{16}.']) == [True, False, False, False]
     assert label_steps(p, ['3 + 4 = 7', '7 * 3 = 21']) == [False, False]
     assert label_steps(p, ['5 - 2 = 3', 'The answer is \\boxed{3}.']) == [True, False]
+    assert result_digit_labels(p, ['5 - 2 = 3', '4 * 3 = 13', '3 + 13 = 16', 'The answer is \\boxed{16}.']) == [
+        [True], [True, False], [False, False], [False, False]]
+    assert result_digit_labels(p, ['5 - 2 = 3', '4 * 3 = 12', '3 + 12 = 15', 'The answer is \\boxed{15}.']) == [[True], [True, True], [True, True], [True, True]]
+    assert result_digit_labels(p, ['3 + 4 = 7', 'oops']) == [[False], []]
+    for steps in (['5 - 2 = 3', '4 * 3 = 13'], ['5 - 2 = 3', '4 * 3 = 12', '3 + 12 = 15', 'The answer is \\boxed{15}.'], ['3 + 4 = 7']):
+        assert [all(d) for d in result_digit_labels(p, steps)] == label_steps(p, steps)
     print('label_steps self-check ok')

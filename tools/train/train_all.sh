@@ -15,7 +15,11 @@ rm -f $W/prm-train-samples.jsonl $W/prm-heldout-samples.jsonl
 # after 4500 (lr already down to 7% of peak; the session that trained the bundled model ran out of time there).
 /usr/bin/python3 tools/train/train_generator.py --seed 1234 --steps 5000 --batch 32 --hidden 160 --intermediate 448 --warmup 100 --stop-after 4500 \
   --curve generator.csv
-/usr/bin/python3 tools/train/train_prm.py --seed 4321
+# Contested sibling steps of validation problems (same prefix, some sampled next steps right, some wrong): the
+# ranking beam search asks of the PRM, measured by train_prm.py alongside the step AUC.
+/usr/bin/python3 tools/train/sample_siblings.py --split validation --seed 777 --first 350 --problems 140 --siblings 8 \
+  --keep-agreeing 0 --out prm-siblings-heldout.jsonl
+/usr/bin/python3 tools/train/train_prm.py --seed 4321 --heldout-siblings prm-siblings-heldout.jsonl
 /usr/bin/python3 tools/train/export.py
 /usr/bin/python3 tools/train/evaluate.py --seed 77
 /usr/bin/python3 tools/train/prm_auc.py

@@ -2,6 +2,9 @@
 samples K solutions per problem at temperature 0.8, labels each step automatically (label_steps.py), and
 fine-tunes generator-initialised weights with a binary cross-entropy at every step-separator token.
 Also writes data/prm-heldout.jsonl (labelled steps of validation problems) for the engine's AUC check.
+With --heldout-siblings it also measures how often the PRM orders a right next step above a wrong sibling
+(sample_siblings.py), the ranking beam search relies on. --init-from, --siblings and --digit-weight run the
+second-stage experiment described in tools/train/README.md (not used for the bundled PRM).
 Logs tools/train/curves/prm.csv.  Usage: /usr/bin/python3 tools/train/train_prm.py"""
 import argparse
 import csv
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
-from label_steps import label_steps  # noqa: E402
+from label_steps import label_steps, result_digit_labels  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel, param_count  # noqa: E402
 from sampling import generate  # noqa: E402
 
@@ -33,6 +36,14 @@ ap.add_argument('--batch', type=int, default=32)
 ap.add_argument('--lr', type=float, default=1e-3)
 ap.add_argument('--first-train-index', type=int, default=200000, help='train-split problems the generator never saw (it trained on the first 5000 x 32)')
 ap.add_argument('--synthetic', type=int, default=0, help='reference solutions with one corrupted step, added to the samples (experiment: 8000 did not train in 350 steps)')
+ap.add_argument('--init-from', default=None, help='a PRM checkpoint in tools/train/.work to fine-tune (default: start from the generator)')
+ap.add_argument('--siblings', nargs='*', default=[], help='sibling-step files from sample_siblings.py in tools/train/.work, added to the samples')
+ap.add_argument('--heldout-siblings', default=None, help='contested sibling groups (sample_siblings.py on validation problems) for the pairwise metric')
+ap.add_argument('--max-samples', type=int, default=None, help='use only the first N sampled solutions (with --siblings: keep the mix short)')
+ap.add_argument('--out', default='prm.pt')
+ap.add_argument('--curve', default='prm.csv')
+ap.add_argument('--digit-weight', type=float, default=0.0,
+                help='weight of an extra loss on the value head at every result digit (result_digit_labels); 0: off')
 args = ap.parse_args()
 setup(args.seed)
 vocab = Vocab()
@@ -113,16 +124,41 @@ def synthetic_records(problems, seed):
     return out
 
 
-def encode(records):
-    """PRM sequences: prefix ids, then per step its ids + the separator; targets at the separators."""
+DIGIT_IDS = {i for i, t in vocab.id_to_token.items() if len(t) == 1 and t.isdigit()}
+
+
+def digit_positions(step_ids, n_digits, final):
+    """Where a step's result digits sit in its own ids (the boxed number's, before "}.", for the final step);
+    None when those ids are not n_digits digit tokens."""
+    end = len(step_ids) - (1 if final else 0)
+    span = list(range(end - n_digits, end))
+    ok = n_digits > 0 and span[0] >= 0 and all(step_ids[i] in DIGIT_IDS for i in span)
+    return span if ok else None
+
+
+def encode(records, last_only=False, digit_weight=0.0):
+    """PRM sequences: prefix ids, then per step its ids + the separator; targets at the separators (at the
+    last one only with last_only: a sibling record's earlier steps are the reference's, right by construction).
+    With digit_weight > 0, also targets at the result digits of the same steps, with that weight."""
     toks = tokenize([[prm_prefix(r['problem'])] + r['steps'] for r in records])
     out = []
     for r, t in zip(records, toks):
-        ids, pos = list(t[0]), []
-        for step_ids in t[1:]:
+        ids, pos, ys, ws = list(t[0]), [], [], []
+        digits = result_digit_labels(r['problem'], r['steps']) if digit_weight > 0 else [[] for _ in r['steps']]
+        for k, step_ids in enumerate(t[1:]):
+            start = len(ids)
             ids += step_ids + [vocab.prm_sep]
+            if last_only and k < len(r['steps']) - 1:
+                continue
+            span = digit_positions(step_ids, len(digits[k]), r['steps'][k].startswith('The answer')) if digits[k] else None
+            if span:
+                pos += [start + i for i in span]
+                ys += [float(x) for x in digits[k]]
+                ws += [digit_weight] * len(span)
             pos.append(len(ids) - 1)
-        out.append((ids, pos, [float(x) for x in r['labels']]))
+            ys.append(float(r['labels'][k]))
+            ws.append(1.0)
+        out.append((ids, pos, ys, ws))
     return out
 
 
@@ -145,13 +181,14 @@ def roc_auc(scores, labels):
 def collate(exs):
     T = max(len(e[0]) for e in exs)
     ids = torch.zeros(len(exs), T, dtype=torch.long)
-    rows, cols, ys = [], [], []
-    for r, (seq, pos, lab) in enumerate(exs):
+    rows, cols, ys, ws = [], [], [], []
+    for r, (seq, pos, lab, wt) in enumerate(exs):
         ids[r, :len(seq)] = torch.tensor(seq)
         rows += [r] * len(pos)
         cols += pos
         ys += lab
-    return ids, torch.tensor(rows), torch.tensor(cols), torch.tensor(ys)
+        ws += wt
+    return ids, torch.tensor(rows), torch.tensor(cols), torch.tensor(ys), torch.tensor(ws)
 
 
 @torch.no_grad()
@@ -159,7 +196,7 @@ def step_scores(prm, exs):
     prm.eval()
     scores, labels = [], []
     for s in range(0, len(exs), 64):
-        ids, rows, cols, ys = collate(exs[s:s + 64])
+        ids, rows, cols, ys, _ = collate(exs[s:s + 64])
         scores += torch.sigmoid(prm(ids)[rows, cols]).tolist()
         labels += ys.tolist()
     prm.train()
@@ -183,13 +220,48 @@ synthetic = synthetic_records(train_split[args.first_train_index + args.problems
 if synthetic:
     print(f'synthetic: {len(synthetic)} solutions, {sum(len(r["labels"]) for r in synthetic)} steps, '
           f'good {np.mean([x for r in synthetic for x in r["labels"]]):.3f}', flush=True)
-train_ex = [e for e in encode(train_records + synthetic) if e[1]]
+if args.max_samples is not None:
+    train_records = train_records[:args.max_samples]
+sibling_records = [r for name in args.siblings for r in read_jsonl(os.path.join(WORK, name))]
+if sibling_records:
+    print(f'siblings: {len(sibling_records)} steps, good {np.mean([r["labels"][-1] for r in sibling_records]):.3f}', flush=True)
+train_ex = ([e for e in encode(train_records + synthetic, digit_weight=args.digit_weight) if e[1]]
+            + encode(sibling_records, last_only=True, digit_weight=args.digit_weight))
 heldout_ex = [e for e in encode(heldout_records) if e[1]]
+heldout_groups = []  # contested sibling groups: lists of (example, good?)
+if args.heldout_siblings:
+    records = read_jsonl(os.path.join(WORK, args.heldout_siblings))
+    groups = {}
+    for r, e in zip(records, encode(records, last_only=True)):  # one tokenizer call for all
+        groups.setdefault((r['problem'], len(r['steps'])), []).append((e, r['labels'][-1]))
+    heldout_groups = list(groups.values())
+
+
+def sibling_pair_accuracy(prm):
+    """Over contested sibling groups (same prefix, some next steps right and some wrong): the fraction of
+    (right, wrong) pairs the PRM orders right, ties counting half. This is the ranking beam search uses."""
+    if not heldout_groups:
+        return None
+    wins = pairs = 0.0
+    for g in heldout_groups:
+        scores, _ = step_scores(prm, [e for e, _ in g])
+        good = [s for s, (_, ok) in zip(scores, g) if ok]
+        bad = [s for s, (_, ok) in zip(scores, g) if not ok]
+        for a in good:
+            for b in bad:
+                wins += 1.0 if a > b else 0.5 if a == b else 0.0
+                pairs += 1
+    return wins / pairs
 
 prm = Qwen2ForPrmModel(config)
-prm.model.load_state_dict(generator.model.state_dict())  # backbone starts from the generator
-torch.nn.init.zeros_(prm.v_head.summary.weight)
-torch.nn.init.zeros_(prm.v_head.summary.bias)
+if args.init_from:
+    prm.load_state_dict(torch.load(os.path.join(WORK, args.init_from))['state'])
+    print(f'from {args.init_from}: held-out step AUC {roc_auc(*step_scores(prm, heldout_ex)):.4f}, '
+          f'sibling pairs {sibling_pair_accuracy(prm)}', flush=True)
+else:
+    prm.model.load_state_dict(generator.model.state_dict())  # backbone starts from the generator
+    torch.nn.init.zeros_(prm.v_head.summary.weight)
+    torch.nn.init.zeros_(prm.v_head.summary.bias)
 print(f'prm: {param_count(prm)} parameters', flush=True)
 opt = torch.optim.AdamW(prm.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
 total = args.epochs * math.ceil(len(train_ex) / args.batch)
@@ -203,9 +275,9 @@ def lr_at(step):
 
 
 os.makedirs(CURVES, exist_ok=True)
-curve = open(os.path.join(CURVES, 'prm.csv'), 'w', newline='')
+curve = open(os.path.join(CURVES, args.curve), 'w', newline='')
 log = csv.writer(curve)
-log.writerow(['step', 'epoch', 'lr', 'train_bce', 'heldout_auc', 'elapsed_s'])
+log.writerow(['step', 'epoch', 'lr', 'train_bce', 'heldout_auc', 'sibling_pairs', 'elapsed_s'])
 shuffle = random.Random(args.seed)
 step, running, start = 0, None, time.time()
 for epoch in range(args.epochs):
@@ -214,8 +286,8 @@ for epoch in range(args.epochs):
     for s in range(0, len(order), args.batch):
         for g in opt.param_groups:
             g['lr'] = lr_at(step)
-        ids, rows, cols, ys = collate([train_ex[i] for i in order[s:s + args.batch]])
-        loss = F.binary_cross_entropy_with_logits(prm(ids)[rows, cols], ys)
+        ids, rows, cols, ys, ws = collate([train_ex[i] for i in order[s:s + args.batch]])
+        loss = F.binary_cross_entropy_with_logits(prm(ids)[rows, cols], ys, weight=ws, reduction='sum') / ws.sum()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(prm.parameters(), 1.0)
@@ -223,10 +295,13 @@ for epoch in range(args.epochs):
         step += 1
         running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
         if step % 50 == 0 or step == total:
-            auc = roc_auc(*step_scores(prm, heldout_ex)) if step % 200 == 0 or step == total else None
-            log.writerow([step, epoch, f'{lr_at(step):.6f}', f'{running:.4f}', '' if auc is None else f'{auc:.4f}', f'{time.time() - start:.0f}'])
+            evaluate = step % 200 == 0 or step == total
+            auc = roc_auc(*step_scores(prm, heldout_ex)) if evaluate else None
+            pairs = sibling_pair_accuracy(prm) if evaluate else None
+            log.writerow([step, epoch, f'{lr_at(step):.6f}', f'{running:.4f}', '' if auc is None else f'{auc:.4f}',
+                          '' if pairs is None else f'{pairs:.4f}', f'{time.time() - start:.0f}'])
             curve.flush()
-            print(f'step {step}/{total} bce {running:.4f} auc {auc} {time.time() - start:.0f}s', flush=True)
-    torch.save({'config': config.to_dict(), 'state': prm.state_dict()}, os.path.join(WORK, 'prm.pt'))
+            print(f'step {step}/{total} bce {running:.4f} auc {auc} sibling pairs {pairs} {time.time() - start:.0f}s', flush=True)
+    torch.save({'config': config.to_dict(), 'state': prm.state_dict()}, os.path.join(WORK, args.out))
 curve.close()
-print(f'held-out step AUC (PyTorch) {roc_auc(*step_scores(prm, heldout_ex)):.4f}', flush=True)
+print(f'held-out step AUC (PyTorch) {roc_auc(*step_scores(prm, heldout_ex)):.4f}, sibling pairs {sibling_pair_accuracy(prm)}', flush=True)
