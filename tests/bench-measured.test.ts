@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchCommand } from '../src/commands/bench-cli.ts';
+import { OptionError } from '../src/errors.ts';
 
 describe('measured bench', () => {
   it('pairs each FastTTS run with the baseline run of the same problem and finds the same results', async () => {
@@ -26,4 +27,13 @@ describe('measured bench', () => {
     expect(out.rows.find((r: { mode: string }) => r.mode === 'baseline').paired).toBeUndefined();
     expect(printed.join('\n')).toMatch(/measured n=4 fasttts: median per-problem latency ratio \d+\.\d\d \(2 problems\); same answer and beam texts as the baseline on 2\/2/);
   }, 120_000);
+
+  it('rejects an n the search cannot run before starting the engine', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      await expect(benchCommand(['--profile', 'measured', '--n', '4,6'])).rejects.toThrow(new OptionError('--n (6) must be a multiple of --beam-width (4) for beam'));
+    } finally {
+      err.mockRestore();
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { wallClock } from '../metrics/trace.ts';
 import { solve } from '../commands/solve.ts';
 import { answersEqual } from '../search/answer.ts';
 import { calibrateDecode, type DecodeCalibration } from '../search/calibration.ts';
+import { normalizeOptions } from '../search/search.ts';
 import { calibrationSample } from '../metrics/cost-model.ts';
 import { measuredProfile } from '../metrics/hardware-profiles.ts';
 import { MemoryPlanner, plannerHook } from '../runtime/memory-planner.ts';
@@ -86,6 +87,11 @@ function arenaPlanner(m: LoadedModels): { planner: MemoryPlanner; planMemory: No
     },
   });
   return { planner, planMemory };
+}
+
+/** Throws the OptionError a solve with these options would, without a model or a device. */
+export function checkSolveOptions(options: SolveOptions): void {
+  normalizeOptions(searchOptions(options, 'fasttts', 0));
 }
 
 function searchOptions(options: SolveOptions, mode: EngineMode, speculationBatch: number): SearchOptions {

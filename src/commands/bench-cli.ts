@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { intListOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
 import { createEngine } from '../api/create-engine.ts';
+import { checkSolveOptions } from '../api/solve-search.ts';
 import type { SolveMetrics, SolveResult } from '../api/types.ts';
 import { OptionError } from '../errors.ts';
 import { answersEqual } from '../search/answer.ts';
@@ -38,6 +39,7 @@ function sameResult(a: SolveResult, b: SolveResult): boolean {
 /** Measured rows: each problem solved in both modes back to back (interleaved, so machine noise hits both). */
 async function benchMeasured(nList: number[], modes: readonly string[], problemsCount: number, seed: number): Promise<BenchRow[]> {
   const problems = parseDataset(readFileSync(DEFAULT_DATASET, 'utf8'), DEFAULT_DATASET, problemsCount);
+  for (const n of nList) checkSolveOptions({ ...solveOptionsFrom({}), n }); // before minutes of work, not after
   const engine = await createEngine({});
   const info = await engine.ready;
   const rows: BenchRow[] = [];
