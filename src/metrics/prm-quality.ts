@@ -8,7 +8,6 @@ import { DEFAULT_KV_PAGE_SIZE, weightFormatFor } from '../api/backend.ts';
 import { promptFormat } from '../api/prompt-format.ts';
 import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from './step-auc.ts';
 
-const PAGE_SIZE = DEFAULT_KV_PAGE_SIZE;
 const BATCH_TOKENS = 1024;
 
 export async function measurePrmQuality(verifierDir: string, generatorDir: string, solutionsFile: string, limit = Infinity): Promise<StepAuc> {
@@ -20,10 +19,10 @@ export async function measurePrmQuality(verifierDir: string, generatorDir: strin
   const gpu = await createGpu();
   try {
     // Pages for one batch: its tokens plus one partly filled page per solution.
-    const numPages = BATCH_TOKENS / PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
-    const runner = await createWebGpuRunner(gpu, verifier.source, { weightFormat: weightFormatFor(verifier.config), numPages, pageSize: PAGE_SIZE, maxBatchTokens: BATCH_TOKENS });
+    const numPages = BATCH_TOKENS / DEFAULT_KV_PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
+    const runner = await createWebGpuRunner(gpu, verifier.source, { weightFormat: weightFormatFor(verifier.config), numPages, pageSize: DEFAULT_KV_PAGE_SIZE, maxBatchTokens: BATCH_TOKENS });
     const format = promptFormat(generator.tokenizer!, verifier.tokenizer!);
-    const scores = await scoreSolutions(runner, format, solutions, BATCH_TOKENS, PAGE_SIZE);
+    const scores = await scoreSolutions(runner, format, solutions, BATCH_TOKENS, DEFAULT_KV_PAGE_SIZE);
     runner.dispose();
     return stepAuc(solutions, scores);
   } finally {
