@@ -11,7 +11,7 @@ function fasttts(...args: string[]) {
 
 const METRIC_KEYS = [
   'latency_ms', 'generator_ms', 'verifier_ms', 'goodput', 'precise_goodput', 'tokens_generated', 'tokens_speculative',
-  'tokens_speculative_accepted', 'prefix_hit_tokens', 'recomputed_tokens', 'iterations', 'peak_kv_pages_generator',
+  'tokens_speculative_accepted', 'speculation_batch', 'prefix_hit_tokens', 'recomputed_tokens', 'iterations', 'peak_kv_pages_generator',
   'peak_kv_pages_verifier',
 ];
 
@@ -28,6 +28,8 @@ describe('fasttts solve / eval (bundled models)', () => {
       for (const k of METRIC_KEYS) expect(typeof o.metrics[k], k).toBe('number');
       expect(o.metrics.latency_ms).toBeGreaterThan(0);
     }
+    expect(outs[0].metrics.speculation_batch).toBe(0); // baseline never speculates
+    expect(outs[1].metrics.speculation_batch).toBeGreaterThanOrEqual(1); // the device's calibration
     expect(outs[1].answer).toBe(outs[0].answer);
     expect(outs[1].beams.map((b) => b.text)).toEqual(outs[0].beams.map((b) => b.text));
   });

@@ -174,7 +174,7 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     const metrics: SolveMetrics = {
       latency_ms: x.latency_ms, generator_ms: x.generator_ms, verifier_ms: x.verifier_ms, goodput: x.goodput,
       precise_goodput: x.precise_goodput, tokens_generated: x.tokens_generated, tokens_speculative: x.tokens_speculative,
-      tokens_speculative_accepted: x.tokens_speculative_accepted, prefix_hit_tokens: delta('prefixHitTokens'),
+      tokens_speculative_accepted: x.tokens_speculative_accepted, speculation_batch: opts.speculationBatch, prefix_hit_tokens: delta('prefixHitTokens'),
       recomputed_tokens: delta('recomputedTokens'), iterations: x.iterations, peak_kv_pages_generator: kv1.generator.peakPagesInUse,
       peak_kv_pages_verifier: kv1.verifier.peakPagesInUse, kv_evictions: delta('evictions'), kv_preemptions: delta('preemptions'),
       kv_copy_on_write_copies: delta('copyOnWriteCopies'), kv_relocated_pages: delta('relocatedPages'),

@@ -82,6 +82,9 @@ export interface SolveMetrics {
   tokens_generated: number;
   tokens_speculative: number;
   tokens_speculative_accepted: number;
+  /** The speculation budget the call ran with: the batch size a decode step takes for about the price of
+   *  one, from the device's calibration (0 in baseline mode; 1, i.e. speculation off, on a CPU route). */
+  speculation_batch: number;
   prefix_hit_tokens: number;
   recomputed_tokens: number;
   iterations: number;

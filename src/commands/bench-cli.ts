@@ -64,7 +64,7 @@ async function benchMeasured(nList: number[], modes: readonly string[], problems
         const mean = (k: keyof SolveResult['metrics']) => metrics.reduce((a, m) => a + (m[k] as number), 0) / metrics.length;
         rows.push({
           source: 'measured', profile: info.adapter, pairing: 'bundled', budget: `${info.memoryMB}MiB`, n, mode,
-          problems: rs.length, accuracy: rs.filter((x) => x.ok).length / rs.length, speculation_batch: 0,
+          problems: rs.length, accuracy: rs.filter((x) => x.ok).length / rs.length, speculation_batch: median(metrics.map((m) => m.speculation_batch)),
           latency_ms: median(metrics.map((m) => m.latency_ms)),
           generator_ms: median(metrics.map((m) => m.generator_ms)),
           verifier_ms: median(metrics.map((m) => m.verifier_ms)),
