@@ -86,6 +86,25 @@ describe('FastTTS techniques at work', () => {
     expect(recomputePrefix).toBeLessThan(recomputeFifo);
   });
 
+  it('speculation runs more than one selection ahead: shadows of speculative steps are promoted, and the beams stay the baseline\'s', async () => {
+    let promoted = 0, nested = 0;
+    for (let i = 0; i < 6; i++) {
+      const run = async (techniques: typeof BASELINE_TECHNIQUES) => {
+        const env = syntheticEnv({ generatorPages: 2000, verifierPages: 2000, pageSize: 4, stats: STATS });
+        return runSearch(env, defaultSearchOptions({ n: 8, iterations: 6, techniques, speculationBatch: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }), syntheticProblem(i).problem);
+      };
+      const base = await run(BASELINE_TECHNIQUES);
+      const fast = await run(FASTTTS_TECHNIQUES);
+      expect(fast.beams.map((b) => b.text)).toEqual(base.beams.map((b) => b.text));
+      expect(fast.answer).toBe(base.answer);
+      expect(base.counters.shadowsPromoted).toBe(0);
+      promoted += fast.counters.shadowsPromoted;
+      nested += fast.counters.nestedShadowsPromoted;
+    }
+    expect(nested).toBeGreaterThan(0);
+    expect(promoted).toBeGreaterThan(nested);
+  });
+
   it('FastTTS frees the pages of beams it will never extend; the baseline leaves them cached (vLLM)', async () => {
     const run = async (techniques: typeof BASELINE_TECHNIQUES) => {
       const env = syntheticEnv({ generatorPages: 400, verifierPages: 400, pageSize: 4, stats: STATS });

@@ -45,10 +45,24 @@ export interface Beam {
   /** Tokens this beam generated speculatively that are still in it, for the metrics. */
   speculativeTokens: number;
   /**
-   * Speculative future siblings: shadows[k - 1] is the would-be child k (its own lineage), started at
-   * this beam's step boundary while batch slots were free. Promoted if this beam survives.
+   * Speculative future children, by step boundary: shadows.get(c)[k - 1] is the would-be child k (its own
+   * lineage) that a selection after this beam's first c steps would make, started at that boundary while
+   * batch slots were free. Promoted if this beam survives that selection; a shadow has shadows of its own.
    */
-  shadows?: Beam[];
+  shadows?: Map<number, Beam[]>;
+  /** A shadow started after a speculative step: two or more selections ahead when it was made. */
+  nestedShadow?: boolean;
+}
+
+/** Every shadow under a beam, nested ones included. */
+export function allShadows(b: Beam, out: Beam[] = []): Beam[] {
+  for (const level of b.shadows?.values() ?? []) {
+    for (const s of level) {
+      out.push(s);
+      allShadows(s, out);
+    }
+  }
+  return out;
 }
 
 export type Aggregation = 'last' | 'min' | 'prod' | 'mean';

@@ -136,13 +136,17 @@ export interface SearchCounters {
   stepsFromSpeculation: number;
   /** Steps scored ahead of time by LookAhead verification. */
   lookaheadSteps: number;
+  /** Children that took over a speculative shadow's tokens at a selection, and of them those started more
+   *  than one selection ahead (a shadow of a speculative step, speculative.ts). */
+  shadowsPromoted: number;
+  nestedShadowsPromoted: number;
 }
 
 export function newCounters(): SearchCounters {
   return {
     tokensGenerated: 0, tokensSpeculative: 0, tokensSpeculativeAccepted: 0, tokensSpeculativeWasted: 0,
     generatorMs: 0, verifierMs: 0, generatorCalls: 0, verifierCalls: 0, preemptions: 0, iterations: 0,
-    stepsFromSpeculation: 0, lookaheadSteps: 0,
+    stepsFromSpeculation: 0, lookaheadSteps: 0, shadowsPromoted: 0, nestedShadowsPromoted: 0,
   };
 }
 

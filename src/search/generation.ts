@@ -7,7 +7,7 @@ import { sampleToken } from '../runtime/sampler.ts';
 import type { SequenceChunk } from '../runtime/types.ts';
 import { OutOfMemoryError } from '../errors.ts';
 import { StepTextDecoder } from './step-text.ts';
-import { forkBeam, type Beam } from './beam.ts';
+import { allShadows, forkBeam, type Beam } from './beam.ts';
 import { childLineage } from '../runtime/sampler.ts';
 import { timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import { batchMateComputes, prefixAwareOrder } from './prefix-scheduler.ts';
@@ -105,13 +105,13 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     // Victims in reverse arrival (FIFO) order even when admission follows prefix order: taking the
     // last-arrived beams spreads preemption over sibling groups, so their shared prefixes stay referenced.
     const victims = function* (): Generator<KvSeq> {
-      for (const b of beams) for (const s of b.shadows ?? []) if (!inBatch.has(s.kv)) yield s.kv;
+      for (const b of beams) for (const s of allShadows(b)) if (!inBatch.has(s.kv)) yield s.kv;
       for (let i = beams.length - 1; i >= 0; i--) if (!needsStandard(beams[i], p.required) && !inBatch.has(beams[i].kv)) yield beams[i].kv;
       for (let i = beams.length - 1; i >= 0; i--) if (needsStandard(beams[i], p.required) && !inBatch.has(beams[i].kv)) yield beams[i].kv;
     };
     const mates: Array<{ tokens: number[]; computed: number }> = [];
     const shadowKv = new Set<KvSeq>();
-    for (const b of beams) for (const s of b.shadows ?? []) shadowKv.add(s.kv);
+    for (const b of beams) for (const s of allShadows(b)) shadowKv.add(s.kv);
     for (const b of standard) {
       if (batch.length >= opts.maxBatch) break;
       if (opts.techniques.prefixScheduling && b.kv.pages.length === 0 && b.kv.computed === 0 && batch.length > 0 &&
@@ -143,33 +143,45 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
         inBatch.add(b.kv);
         p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
       };
-      // Candidates: each beam done with its step and its future siblings (created when first scheduled),
-      // shallowest speculation first (the next iteration's critical path), then by score bin.
-      const cands: Array<{ beam: Beam | null; parent: Beam; k: number; depth: number; rank: number }> = [];
-      (p.speculationOrder ?? []).forEach((b, rank) => {
-        if (b.ended !== null || b.steps.length < p.required) return;
-        cands.push({ beam: b, parent: b, k: 0, depth: b.steps.length - p.required, rank });
+      // Candidates: each beam done with its step, and the children a selection would make from it, after
+      // this step or after one of its speculative steps (shadows, nested: a shadow's own children too),
+      // within the beam's M steps ahead; shallowest first (the next iteration's critical path), then by
+      // score bin. Ended beams have no children after their final step.
+      const cands: Array<{ beam: Beam | null; parent: Beam; level: number; k: number; depth: number; rank: number }> = [];
+      const aheadLimit = (b: Beam): number => p.required + (p.speculativeSteps!.get(b) ?? 0);
+      const visit = (x: Beam, firstLevel: number, rank: number): void => {
+        if (x.ended === null) cands.push({ beam: x, parent: x, level: -1, k: 0, depth: x.steps.length - p.required, rank });
         if ((p.copies ?? 1) <= 1 || p.required === Infinity) return;
-        for (let k = 1; k < p.copies!; k++) {
-          const sh = b.shadows?.[k - 1] ?? null;
-          cands.push({ beam: sh, parent: b, k, depth: sh ? sh.steps.length - p.required : 0, rank });
+        const lastLevel = Math.min(x.steps.length - (x.ended === null ? 0 : 1), aheadLimit(x) - 1);
+        for (let level = firstLevel; level <= lastLevel; level++) {
+          for (let k = 1; k < p.copies!; k++) {
+            const sh = x.shadows?.get(level)?.[k - 1] ?? null;
+            cands.push({ beam: sh, parent: x, level, k, depth: (sh ? sh.steps.length : level) - p.required, rank });
+            if (sh) visit(sh, level + 1, rank);
+          }
         }
+      };
+      (p.speculationOrder ?? []).forEach((b, rank) => {
+        if (b.steps.length >= p.required) visit(b, p.required, rank);
       });
       cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
       for (const c of cands) {
         if (batch.length >= specBudget) break;
         let beam = c.beam;
         if (!beam) {
-          // Future sibling k: a sibling's tokens depend only on its lineage and start, both known now.
+          // Future child k: its tokens depend only on its lineage and start, both known now.
           const parent = c.parent;
           if (pool.freePages < reserveForStandard + 1) continue; // a fork copies one partial page
-          parent.shadows ??= [];
-          while (parent.shadows.length < c.k) {
-            const sh = forkBeam(parent, p.required, childLineage(parent.lineage, parent.shadows.length + 1), env.codec, pool, env.verifierPool);
+          parent.shadows ??= new Map();
+          const level = parent.shadows.get(c.level) ?? [];
+          parent.shadows.set(c.level, level);
+          while (level.length < c.k) {
+            const sh = forkBeam(parent, c.level, childLineage(parent.lineage, level.length + 1), env.codec, pool, env.verifierPool);
             p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
-            parent.shadows.push(sh);
+            sh.nestedShadow = c.level > p.required;
+            level.push(sh);
           }
-          beam = parent.shadows[c.k - 1];
+          beam = level[c.k - 1];
         }
         tryAdd(beam);
       }

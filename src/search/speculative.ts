@@ -14,7 +14,10 @@
 // the baseline's. Siblings still get a head start: a sibling's tokens depend only on its lineage,
 // childLineage(parent, k), and its start, the parent's step boundary, both known as soon as the parent
 // finishes its step; so speculation also runs these future siblings ("shadows", generation.ts) in free
-// slots, and a surviving parent's copies 1.. take over their shadows' tokens.
+// slots, and a surviving parent's copies 1.. take over their shadows' tokens. The same holds one level
+// down: once a beam (or a shadow) holds a speculative step, the children a later selection would make
+// from it are known too, so shadows have shadows, up to the beam's M steps ahead. Without them the search
+// could only get one step ahead of a straggler; with them a beam that keeps surviving keeps its head start.
 // The paper instead lets every copy keep a fraction R (about 0.85) of the parent's speculative tokens;
 // `siblingKeepFraction` offers that, at the price of exactness: the siblings' kept tokens come from the
 // parent's random stream, so their texts (and possibly the answer) differ from the baseline's.
@@ -53,8 +56,9 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
   parent.bornAt = now;
   const boundary = stepCount === 0 ? parent.promptLength : parent.steps[stepCount - 1].end;
   const ahead = parent.tokens.length - boundary;
-  const shadows = parent.shadows ?? [];
-  parent.shadows = undefined;
+  // This selection's shadows; those at later boundaries stay with copy 0 (the parent continues from there).
+  const shadows = parent.shadows?.get(stepCount) ?? [];
+  parent.shadows?.delete(stepCount);
   for (let i = 1; i < count; i++) {
     const shadow = shadows[i - 1];
     if (shadow) {
@@ -90,6 +94,8 @@ function promoteShadow(env: SearchEnv, counters: SearchCounters, parent: Beam, s
   shadow.bornAt = now;
   counters.tokensSpeculativeAccepted += shadow.speculativeTokens;
   shadow.speculativeTokens = 0;
+  counters.shadowsPromoted++;
+  if (shadow.nestedShadow) counters.nestedShadowsPromoted++;
   return shadow;
 }
 
@@ -102,7 +108,7 @@ function promoteShadow(env: SearchEnv, counters: SearchCounters, parent: Beam, s
  * blocks cached until evicted least-recently-used.
  */
 export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam, speculative = false, dead = false): void {
-  for (const s of b.shadows ?? []) discardBeam(env, counters, s, true);
+  for (const level of b.shadows?.values() ?? []) for (const s of level) discardBeam(env, counters, s, true);
   b.shadows = undefined;
   counters.tokensSpeculativeWasted += b.speculativeTokens;
   b.speculativeTokens = 0;
