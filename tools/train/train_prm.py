@@ -40,6 +40,8 @@ ap.add_argument('--init-from', default=None, help='a PRM checkpoint in tools/tra
 ap.add_argument('--siblings', nargs='*', default=[], help='sibling-step files from sample_siblings.py in tools/train/.work, added to the samples')
 ap.add_argument('--heldout-siblings', default=None, help='contested sibling groups (sample_siblings.py on validation problems) for the pairwise metric')
 ap.add_argument('--max-samples', type=int, default=None, help='use only the first N sampled solutions (with --siblings: keep the mix short)')
+ap.add_argument('--result-pairs', type=int, default=0,
+                help='reference-solution prefixes ending in one step written twice, with its right result and a wrong one, labelled at that step only')
 ap.add_argument('--out', default='prm.pt')
 ap.add_argument('--curve', default='prm.csv')
 ap.add_argument('--digit-weight', type=float, default=0.0,
@@ -121,6 +123,23 @@ def synthetic_records(problems, seed):
             bad = f'{a} {m[2]} {m[3]} = {val}'
         steps = steps[:k] + [bad]
         out.append({'problem': p['problem'], 'steps': steps, 'labels': label_steps(p['problem'], steps)})
+    return out
+
+
+def result_pair_records(problems, seed):
+    """Per problem, two records sharing a reference prefix: the next reference step, and the same step with a
+    wrong result (the generator's commonest mistake, 72% of its wrong sibling steps). The contrast beam search
+    needs: only the result differs, so only checking the arithmetic separates them."""
+    r = random.Random(seed)
+    out = []
+    for p in problems:
+        steps = p['solution'].split(STEP_SEPARATOR)
+        k = r.randrange(len(steps))
+        m = re.match(r'^(\d+) ([-+*/]) (\d+) = (\d+)$', steps[k])
+        bad = (f'{m[1]} {m[2]} {m[3]} = {corrupt_number(int(m[4]), r)}' if m else
+               f'The answer is \\boxed{{{corrupt_number(int(p["answer"]), r)}}}.')
+        for last in (steps[k], bad):
+            out.append({'problem': p['problem'], 'steps': steps[:k] + [last], 'labels': label_steps(p['problem'], steps[:k] + [last])})
     return out
 
 
@@ -222,11 +241,15 @@ if synthetic:
           f'good {np.mean([x for r in synthetic for x in r["labels"]]):.3f}', flush=True)
 if args.max_samples is not None:
     train_records = train_records[:args.max_samples]
+pair_start = args.first_train_index + args.problems + args.synthetic
+pair_records = result_pair_records(train_split[pair_start:pair_start + args.result_pairs], args.seed + 1)
+if pair_records:
+    print(f'result pairs: {len(pair_records)} steps, good {np.mean([r["labels"][-1] for r in pair_records]):.3f}', flush=True)
 sibling_records = [r for name in args.siblings for r in read_jsonl(os.path.join(WORK, name))]
 if sibling_records:
     print(f'siblings: {len(sibling_records)} steps, good {np.mean([r["labels"][-1] for r in sibling_records]):.3f}', flush=True)
 train_ex = ([e for e in encode(train_records + synthetic, digit_weight=args.digit_weight) if e[1]]
-            + encode(sibling_records, last_only=True, digit_weight=args.digit_weight))
+            + encode(sibling_records + pair_records, last_only=True, digit_weight=args.digit_weight))
 heldout_ex = [e for e in encode(heldout_records) if e[1]]
 heldout_groups = []  # contested sibling groups: lists of (example, good?)
 if args.heldout_siblings:
