@@ -148,21 +148,22 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
       // within the beam's M steps ahead; shallowest first (the next iteration's critical path), then by
       // score bin. Ended beams have no children after their final step.
       const cands: Array<{ beam: Beam | null; parent: Beam; level: number; k: number; depth: number; rank: number }> = [];
-      const aheadLimit = (b: Beam): number => p.required + (p.speculativeSteps!.get(b) ?? 0);
-      const visit = (x: Beam, firstLevel: number, rank: number): void => {
+      // A shadow runs as far ahead as the beam it descends from may (this iteration's plan, M).
+      const visit = (x: Beam, firstLevel: number, rank: number, ahead: number): void => {
+        p.speculativeSteps!.set(x, ahead);
         if (x.ended === null) cands.push({ beam: x, parent: x, level: -1, k: 0, depth: x.steps.length - p.required, rank });
         if ((p.copies ?? 1) <= 1 || p.required === Infinity) return;
-        const lastLevel = Math.min(x.steps.length - (x.ended === null ? 0 : 1), aheadLimit(x) - 1);
+        const lastLevel = Math.min(x.steps.length - (x.ended === null ? 0 : 1), p.required + ahead - 1);
         for (let level = firstLevel; level <= lastLevel; level++) {
           for (let k = 1; k < p.copies!; k++) {
             const sh = x.shadows?.get(level)?.[k - 1] ?? null;
             cands.push({ beam: sh, parent: x, level, k, depth: (sh ? sh.steps.length : level) - p.required, rank });
-            if (sh) visit(sh, level + 1, rank);
+            if (sh) visit(sh, level + 1, rank, ahead);
           }
         }
       };
       (p.speculationOrder ?? []).forEach((b, rank) => {
-        if (b.steps.length >= p.required) visit(b, p.required, rank);
+        if (b.steps.length >= p.required) visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0);
       });
       cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
       for (const c of cands) {
