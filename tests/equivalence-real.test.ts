@@ -17,7 +17,7 @@ describe('equivalence on the bundled models (CPU reference runner)', () => {
       // temperature 0.8 its beams mostly write the same steps and finish them together (no speculative
       // token at all on these problems), so the test samples hot enough for the beams to diverge.
       .filter((p) => p.difficulty >= 5).slice(0, 3);
-    let speculative = 0;
+    let speculative = 0, early = 0;
     for (const [i, p] of problems.entries()) {
       const run = (techniques: typeof BASELINE_TECHNIQUES) =>
         runSearch(m.makeEnv(), defaultSearchOptions({ n: 4, beamWidth: 2, iterations: 5, techniques, speculationBatch: 8, maxStepTokens: 48, sampling: { temperature: 2, topK: 0, topP: 1, seed: i } }), p.problem);
@@ -26,8 +26,10 @@ describe('equivalence on the bundled models (CPU reference runner)', () => {
       expect(fast.answer).toBe(base.answer);
       expect(fast.beams.map((b) => [b.text, b.score, b.completed])).toEqual(base.beams.map((b) => [b.text, b.score, b.completed]));
       speculative += fast.counters.tokensSpeculativeAccepted;
+      early += fast.counters.stepsScoredEarly;
     }
     expect(speculative).toBeGreaterThan(0);
+    expect(early).toBeGreaterThan(0); // PRM scores from mid-phase requests equal the verifier phase's
     m.dispose();
   });
 });

@@ -22,7 +22,7 @@ const key = (r: SearchResult): string => JSON.stringify([r.answer, r.beams.map((
 describe('FastTTS is exactly equivalent to the baseline', () => {
   for (const n of [8, 16]) {
     it(`beam search, n = ${n}, 200 problems`, async () => {
-      let speculative = 0, accepted = 0, lookahead = 0, skipped = 0;
+      let speculative = 0, accepted = 0, lookahead = 0, skipped = 0, early = 0, nested = 0;
       for (let i = 0; i < 200; i++) {
         const base = await solve(i, 'beam', n, BASELINE_TECHNIQUES);
         const fast = await solve(i, 'beam', n, FASTTTS_TECHNIQUES);
@@ -31,10 +31,16 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
         accepted += fast.counters.tokensSpeculativeAccepted;
         lookahead += fast.counters.lookaheadSteps;
         skipped += fast.counters.stepsFromSpeculation;
+        early += fast.counters.stepsScoredEarly;
+        nested += fast.counters.nestedShadowsPromoted;
         expect(base.counters.tokensSpeculative).toBe(0);
+        expect(base.counters.stepsScoredEarly).toBe(0);
       }
-      // The techniques really ran: speculation was produced, reused, and scored ahead.
+      // The techniques really ran: speculation was produced, reused (also from shadows of speculative
+      // steps), and scored ahead; standard steps were scored during the generator phase.
       expect(speculative).toBeGreaterThan(0);
+      expect(nested).toBeGreaterThan(0);
+      expect(early).toBeGreaterThan(0);
       expect(accepted).toBeGreaterThan(0);
       expect(lookahead).toBeGreaterThan(0);
       expect(skipped).toBeGreaterThan(0);
@@ -50,7 +56,8 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
   });
 
   it('each technique alone, and under a tight KV budget with preemption', async () => {
-    const alone: Techniques[] = (['speculation', 'lookahead', 'prefixScheduling'] as const).map((t) => ({ ...BASELINE_TECHNIQUES, [t]: true, ...(t === 'lookahead' ? { speculation: true } : {}) }));
+    // LookAhead and early verification act on speculation: each comes with it.
+    const alone: Techniques[] = (['speculation', 'lookahead', 'prefixScheduling', 'earlyVerification'] as const).map((t) => ({ ...BASELINE_TECHNIQUES, [t]: true, ...(t === 'lookahead' || t === 'earlyVerification' ? { speculation: true } : {}) }));
     for (let i = 0; i < 30; i++) {
       const base = key(await solve(i, 'beam', 8, BASELINE_TECHNIQUES));
       for (const t of alone) expect(key(await solve(i, 'beam', 8, t)), `problem ${i} ${JSON.stringify(t)}`).toBe(base);

@@ -30,6 +30,7 @@ export const BENCH_MODES: Record<string, Techniques> = {
   'fasttts-no-lookahead': { ...FASTTTS_TECHNIQUES, lookahead: false },
   'fasttts-no-prefix-scheduling': { ...FASTTTS_TECHNIQUES, prefixScheduling: false },
   'fasttts-no-memory-planner': { ...FASTTTS_TECHNIQUES, memoryPlanner: false },
+  'fasttts-no-early-verification': { ...FASTTTS_TECHNIQUES, earlyVerification: false },
 };
 
 /** Modes that are not exactly equivalent to the baseline, reported apart: the paper's R = 0.85 truncation. */

@@ -46,10 +46,13 @@ export interface Techniques {
   prefixScheduling: boolean;
   /** Asymmetric generator/verifier memory split; off = static even split. */
   memoryPlanner: boolean;
+  /** With speculation: score each standard step as soon as it is done, so that speculation skips the beams
+   *  the selection will surely prune and serves likely survivors first (generation.ts). */
+  earlyVerification: boolean;
 }
 
-export const BASELINE_TECHNIQUES: Techniques = { speculation: false, lookahead: false, prefixScheduling: false, memoryPlanner: false };
-export const FASTTTS_TECHNIQUES: Techniques = { speculation: true, lookahead: true, prefixScheduling: true, memoryPlanner: true };
+export const BASELINE_TECHNIQUES: Techniques = { speculation: false, lookahead: false, prefixScheduling: false, memoryPlanner: false, earlyVerification: false };
+export const FASTTTS_TECHNIQUES: Techniques = { speculation: true, lookahead: true, prefixScheduling: true, memoryPlanner: true, earlyVerification: true };
 
 export interface SearchOptions {
   method: SearchMethod;
@@ -140,13 +143,15 @@ export interface SearchCounters {
    *  than one selection ahead (a shadow of a speculative step, speculative.ts). */
   shadowsPromoted: number;
   nestedShadowsPromoted: number;
+  /** Standard steps scored during the generator phase (early verification). */
+  stepsScoredEarly: number;
 }
 
 export function newCounters(): SearchCounters {
   return {
     tokensGenerated: 0, tokensSpeculative: 0, tokensSpeculativeAccepted: 0, tokensSpeculativeWasted: 0,
     generatorMs: 0, verifierMs: 0, generatorCalls: 0, verifierCalls: 0, preemptions: 0, iterations: 0,
-    stepsFromSpeculation: 0, lookaheadSteps: 0, shadowsPromoted: 0, nestedShadowsPromoted: 0,
+    stepsFromSpeculation: 0, lookaheadSteps: 0, shadowsPromoted: 0, nestedShadowsPromoted: 0, stepsScoredEarly: 0,
   };
 }
 

@@ -3,11 +3,13 @@
 // FastTTS enables it. A sequence's forward chunk is always "its tokens not yet in the KV cache", so a
 // decode step, a prompt prefill, a prefill after a step cut and a recompute after preemption are the
 // same operation; the next token is sampled at position = sequence length with the beam's lineage.
+// With early verification, steps finished mid-phase are scored every few decode steps (best effort: free
+// verifier pages only), and the scores order the speculative candidates.
 import { sampleToken } from '../runtime/sampler.ts';
 import type { SequenceChunk } from '../runtime/types.ts';
 import { OutOfMemoryError } from '../errors.ts';
 import { StepTextDecoder } from './step-text.ts';
-import { allShadows, forkBeam, type Beam } from './beam.ts';
+import { aggregateScore, allShadows, forkBeam, type Beam } from './beam.ts';
 import { childLineage } from '../runtime/sampler.ts';
 import { timedForward, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import { batchMateComputes, prefixAwareOrder } from './prefix-scheduler.ts';
@@ -27,7 +29,18 @@ export interface GenerationPhase {
   speculationOrder?: Beam[];
   /** Copies each surviving beam will get: speculation also runs its future siblings 1 .. copies - 1. */
   copies?: number;
+  /**
+   * Scores standard steps as soon as they are done, while stragglers still generate (speculation only):
+   * knowing them, speculation skips the beams this selection will surely prune and serves likely
+   * survivors first. The scores are the ones the verifier phase would compute (verification.ts).
+   */
+  verifyEarly?: (beams: Beam[]) => Promise<void>;
+  /** Beams this selection keeps (beam search: n / beam width); with verifyEarly, ranks speculation. */
+  survivors?: number;
 }
+
+/** Early verification batches the steps finished over this many decode steps: one verifier call per batch. */
+const EARLY_VERIFY_EVERY = 8;
 
 const needsStandard = (b: Beam, required: number): boolean => b.ended === null && b.steps.length < required;
 
@@ -93,12 +106,22 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
   const t0 = env.clock.now();
   const order = opts.techniques.prefixScheduling ? prefixAwareOrder(beams.map((b) => b.tokens)).map((i) => beams[i]) : beams.slice();
   const specBudget = p.speculativeSteps && opts.techniques.speculation ? opts.speculationBatch : 0;
+  // Only where speculation can run (a budget of 1, a CPU route's, never leaves it a slot).
+  const early = specBudget > 1 && p.verifyEarly ? { pending: [] as Beam[], queued: new Set<Beam>(), sinceCall: 0, ms: 0 } : null;
   const canSpeculate = (b: Beam): boolean => b.ended === null && b.steps.length >= p.required && b.steps.length < p.required + (p.speculativeSteps!.get(b) ?? 0) && b.tokens.length < env.generator.config.maxPositions;
 
   for (;;) {
     const standard = order.filter((b) => needsStandard(b, p.required));
     // Force-finish: speculation never outlives the standard work of the phase.
     if (standard.length === 0) break;
+    if (early && early.pending.length > 0 && ++early.sinceCall >= EARLY_VERIFY_EVERY) {
+      const tv = env.clock.now();
+      const done = early.pending.splice(0);
+      await p.verifyEarly!(done);
+      counters.stepsScoredEarly += done.filter((b) => b.steps[p.required - 1]?.score != null).length;
+      early.sinceCall = 0;
+      early.ms += env.clock.now() - tv;
+    }
     const batch: Beam[] = [];
     const inBatch = new Set<KvSeq>();
     // Victims when memory is short: beams not needed for standard work first, then the latest-admitted.
@@ -162,9 +185,8 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
           }
         }
       };
-      (p.speculationOrder ?? []).forEach((b, rank) => {
-        if (b.steps.length >= p.required) visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0);
-      });
+      const order = survivalOrder(p, p.speculationOrder ?? []);
+      order.forEach((b, rank) => visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0));
       cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
       for (const c of cands) {
         if (batch.length >= specBudget) break;
@@ -204,7 +226,32 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
       }
       acceptToken(env, opts, p.iterations, b, token);
       if (b.ended !== null && b.endedAt < 0) b.endedAt = env.clock.now();
+      if (early && i < standardCount && !needsStandard(b, p.required) && !early.queued.has(b)) {
+        early.queued.add(b);
+        early.pending.push(b);
+      }
     }
   }
-  counters.generatorMs += env.clock.now() - t0;
+  counters.generatorMs += env.clock.now() - t0 - (early?.ms ?? 0);
+}
+
+/**
+ * The beams whose speculation may run, most useful first: those done with this iteration's step, by
+ * score bin (speculation.ts); with early scores, the beams this selection will surely prune (at least
+ * `survivors` others already score higher) drop out and the rest go by their new score, unscored last.
+ */
+function survivalOrder(p: GenerationPhase, byBin: readonly Beam[]): Beam[] {
+  const done = byBin.filter((b) => b.steps.length >= p.required);
+  if (!p.verifyEarly || p.survivors === undefined) return done;
+  const scoreOf = (b: Beam): number | null => (b.steps[p.required - 1]?.score ?? null) === null ? null : aggregateScore(b.steps, p.opts.agg, p.required);
+  // Competitors: beams that go on to the selection (not ended within this step) with a known score.
+  const known = done.filter((b) => !(b.ended !== null && b.steps.length <= p.required) && scoreOf(b) !== null).map(scoreOf) as number[];
+  const scored: Array<{ b: Beam; better: number }> = [];
+  const unscored: Beam[] = [];
+  for (const b of done) {
+    const s = scoreOf(b);
+    if (s === null) unscored.push(b);
+    else scored.push({ b, better: known.filter((x) => x > s).length });
+  }
+  return [...scored.filter((x) => x.better < p.survivors!).sort((a, b) => a.better - b.better).map((x) => x.b), ...unscored];
 }

@@ -81,7 +81,11 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     const plan = speculate ? speculationPlan(active, opts.beamWidth, opts.agg, it) : null;
     // Future siblings are speculated only in the exact variant (R = 0); with R > 0 copies reuse the parent's tokens.
     const copies = (opts.method === 'beam' || opts.method === 'dvts') && opts.siblingKeepFraction === 0 ? opts.beamWidth : 1;
-    await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies }, active);
+    // Early scores steer speculation; not in offload mode, where the verifier's K/V is in host memory now.
+    const verifyEarly = verify && speculate && opts.techniques.earlyVerification && !sharedArena(env)?.offloading
+      ? (bs: Beam[]) => verifyPhase({ env, opts, counters, required, lookahead: false, bestEffort: true }, bs) : undefined;
+    const survivors = opts.method === 'beam' ? Math.max(1, Math.floor(opts.n / opts.beamWidth)) : undefined;
+    await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies, verifyEarly, survivors }, active);
     if (verify) {
       await enterPhase(env, 'verifier');
       await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);

@@ -18,6 +18,9 @@
 // down: once a beam (or a shadow) holds a speculative step, the children a later selection would make
 // from it are known too, so shadows have shadows, up to the beam's M steps ahead. Without them the search
 // could only get one step ahead of a straggler; with them a beam that keeps surviving keeps its head start.
+// Early verification (technique earlyVerification) steers the slots: each standard step is scored as soon
+// as it is done, and the beams this selection will surely prune (at least n / beam_width others already
+// score higher) stop speculating; the rest go by their new score (survivalOrder, generation.ts).
 // The paper instead lets every copy keep a fraction R (about 0.85) of the parent's speculative tokens;
 // `siblingKeepFraction` offers that, at the price of exactness: the siblings' kept tokens come from the
 // parent's random stream, so their texts (and possibly the answer) differ from the baseline's.

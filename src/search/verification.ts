@@ -20,6 +20,9 @@ export interface VerificationPhase {
   required: number;
   /** Also score complete speculative steps beyond `required` (LookAhead verification). */
   lookahead: boolean;
+  /** Score only what fits in free pages, preempting and evicting nothing; the rest is left as it was
+   *  for the verifier phase (early verification during the generator phase, generation.ts). */
+  bestEffort?: boolean;
 }
 
 /** Appends the verifier tokens of the steps to be scored; returns the indices of the steps scored by this request. */
@@ -45,10 +48,11 @@ export async function verifyPhase(p: VerificationPhase, beams: Beam[]): Promise<
   const { env, opts, counters } = p;
   const pool = env.verifierPool;
   const t0 = env.clock.now();
-  const work: Array<{ beam: Beam; steps: number[] }> = [];
+  const work: Array<{ beam: Beam; steps: number[]; before: number }> = [];
   for (const b of beams) {
+    const before = b.verifierTokens.length;
     const steps = appendSteps(p, b);
-    if (steps.length > 0) work.push({ beam: b, steps });
+    if (steps.length > 0) work.push({ beam: b, steps, before });
   }
   const order = opts.techniques.prefixScheduling ? prefixAwareOrder(work.map((w) => w.beam.verifierTokens)).map((i) => work[i]) : work;
   let batch: typeof work = [];
@@ -96,7 +100,16 @@ export async function verifyPhase(p: VerificationPhase, beams: Beam[]): Promise<
     }
     // A recomputed prefix must stop before the first separator whose score this request reads.
     const attachLimit = b.steps[w.steps[0]].verifierEnd;
-    if (!reserveKv(pool, b.vkv, b.verifierTokens, b.verifierTokens.length, victims(), counters, attachLimit)) {
+    if (p.bestEffort) {
+      const attached = b.vkv.pages.length === 0 && b.vkv.computed === 0;
+      if (attached) pool.attach(b.vkv, b.verifierTokens, attachLimit);
+      if (!pool.reserveFree(b.vkv, b.verifierTokens.length)) {
+        if (attached) pool.release(b.vkv);
+        b.verifierTokens.length = w.before; // not scored now: as it was, for the verifier phase
+        for (const st of b.steps) if (st.verifierEnd > w.before) st.verifierEnd = 0;
+        continue;
+      }
+    } else if (!reserveKv(pool, b.vkv, b.verifierTokens, b.verifierTokens.length, victims(), counters, attachLimit)) {
       await flush();
       if (!reserveKv(pool, b.vkv, b.verifierTokens, b.verifierTokens.length, victims(), counters, attachLimit)) {
         throw new OutOfMemoryError(`verifier KV pool of ${pool.capacity} pages cannot hold one beam of ${b.verifierTokens.length} tokens`);
