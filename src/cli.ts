@@ -14,7 +14,7 @@ commands:
            [--seed S] [--json]
   eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
   bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]
-        [--seed S] [--json <file>]
+        [--seed S] [--json <file>] [--settings engine,paper] [--pairings 1.5b+1.5b,7b+1.5b] [--budgets full,tight,MiB]
         --decode     decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
         --memory     the memory planner against a static 50/50 split, estimated by the cost model
                      ([--n ...] [--problems K] [--kv-mib M]) and measured on the bundled models

@@ -126,7 +126,22 @@ export const BENCH_OPTIONS = {
   'kv-mib': { type: 'string' },
   'measured-n': { type: 'string' },
   'measured-kv-mib': { type: 'string' },
+  settings: { type: 'string' },
+  pairings: { type: 'string' },
+  budgets: { type: 'string' },
 } as const;
+
+const listOf = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+
+/** --budgets: full, tight or a number of MiB, comma-separated. */
+function budgetsOption(s: string | undefined): Array<'full' | 'tight' | number> | undefined {
+  return listOf(s)?.map((b) => {
+    if (b === 'full' || b === 'tight') return b;
+    const mib = Number(b);
+    if (!Number.isFinite(mib) || mib <= 0) throw new OptionError(`--budgets: each budget is full, tight or a number of MiB, got "${b}"`);
+    return mib;
+  });
+}
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, flags } = parseCommandArgs('bench', argv, BENCH_OPTIONS);
@@ -155,7 +170,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (profile !== 'measured') {
     const nList = intListOption('n', values.n, [8, 16, 32, 64, 128, 256, 512], 1, 4096);
     console.error(`estimating with the cost model: ${profile ?? 'rtx4090'} profile, n=${nList.join(',')} ...`);
-    const r = await benchCostModel({ profile: profile ?? 'rtx4090', n: nList, modes, seed });
+    const r = await benchCostModel({
+      profile: profile ?? 'rtx4090', n: nList, modes, seed,
+      settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets),
+    });
     rows.push(...r.rows);
   }
   console.log(formatRatios(ratioTable(rows)));

@@ -194,6 +194,9 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
   const nList = o.n ?? DEFAULT_BENCH_N;
   const modes = o.modes ?? (o.ablations === false ? ['baseline', 'fasttts'] : Object.keys(BENCH_MODES));
   for (const m of modes) if (!BENCH_MODES[m] && !INEXACT_MODES[m]) throw new OptionError(`unknown bench mode "${m}" (known: ${[...Object.keys(BENCH_MODES), ...Object.keys(INEXACT_MODES)].join(', ')})`);
+  // Names are checked before any work, not when the loop reaches them.
+  for (const name of o.settings ?? []) if (!BENCH_SETTINGS[name]) throw new OptionError(`unknown bench setting "${name}" (known: ${Object.keys(BENCH_SETTINGS).join(', ')})`);
+  for (const name of o.pairings ?? []) pairingShapes(name);
   const stats = o.stats ?? DEFAULT_STEP_STATISTICS;
   const pageSize = 16;
   const problems = Array.from({ length: o.problems ?? 2 }, (_, i) => syntheticProblem(i));

@@ -245,13 +245,22 @@ function survivalOrder(p: GenerationPhase, byBin: readonly Beam[]): Beam[] {
   if (!p.verifyEarly || p.survivors === undefined) return done;
   const scoreOf = (b: Beam): number | null => (b.steps[p.required - 1]?.score ?? null) === null ? null : aggregateScore(b.steps, p.opts.agg, p.required);
   // Competitors: beams that go on to the selection (not ended within this step) with a known score.
-  const known = done.filter((b) => !(b.ended !== null && b.steps.length <= p.required) && scoreOf(b) !== null).map(scoreOf) as number[];
+  const known = (done.filter((b) => !(b.ended !== null && b.steps.length <= p.required) && scoreOf(b) !== null).map(scoreOf) as number[]).sort((a, b) => b - a);
+  const higher = (s: number): number => { // known scores > s (known is descending)
+    let lo = 0, hi = known.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (known[mid] > s) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   const scored: Array<{ b: Beam; better: number }> = [];
   const unscored: Beam[] = [];
   for (const b of done) {
     const s = scoreOf(b);
     if (s === null) unscored.push(b);
-    else scored.push({ b, better: known.filter((x) => x > s).length });
+    else scored.push({ b, better: higher(s) });
   }
   return [...scored.filter((x) => x.better < p.survivors!).sort((a, b) => a.better - b.better).map((x) => x.b), ...unscored];
 }
