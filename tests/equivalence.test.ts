@@ -73,6 +73,19 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
     expect(preemptions).toBeGreaterThan(0);
   });
 
+  it('a verifier pool too small for every beam at once, with speculation and early scores: no out-of-memory, the roomy baseline\'s results', async () => {
+    // Speculative shadows must not pin verifier pages (the verifier phase could not preempt them).
+    for (const verifierPages of [30, 50]) {
+      for (let i = 0; i < 30; i++) {
+        const run = async (techniques: Techniques, pages: number) => {
+          const env = syntheticEnv({ generatorPages: 4000, verifierPages: pages, pageSize: 4, stats: STATS });
+          return runSearch(env, defaultSearchOptions({ n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 64, maxStepTokens: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }), syntheticProblem(i).problem);
+        };
+        expect(key(await run(FASTTTS_TECHNIQUES, verifierPages)), `${verifierPages} pages, problem ${i}`).toBe(key(await run(BASELINE_TECHNIQUES, 4000)));
+      }
+    }
+  });
+
   it("the paper's R-fraction truncation (R > 0) is offered and does change texts", async () => {
     let differ = 0;
     for (let i = 0; i < 20; i++) {

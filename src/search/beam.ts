@@ -117,15 +117,18 @@ export function rootBeam(prompt: number[], verifierPrefix: number[], lineage: nu
  * with `lineage` from there on. The child that would inherit the parent's lineage is the parent itself
  * instead (keeping its speculation), see speculative.ts.
  */
-export function forkBeam(parent: Beam, stepCount: number, lineage: number, codec: TextCodec, gen: SearchKvPool, ver: SearchKvPool): Beam {
+export function forkBeam(parent: Beam, stepCount: number, lineage: number, codec: TextCodec, gen: SearchKvPool, ver: SearchKvPool, withVerifier = true): Beam {
   const steps = parent.steps.slice(0, stepCount).map((s) => ({ ...s }));
   // The generator K/V is shared up to the last token, which stays pending: its logits give the first new token.
   const end = stepCount === 0 ? parent.promptLength : steps[stepCount - 1].end;
-  const vend = stepCount === 0 ? parent.verifierPrefixLength : steps[stepCount - 1].verifierEnd;
+  // Without the verifier's state (a speculative shadow: it takes the parent's when promoted), the fork pins
+  // no verifier pages, which the verifier phase could then not preempt.
+  const vend = !withVerifier ? 0 : stepCount === 0 ? parent.verifierPrefixLength : steps[stepCount - 1].verifierEnd;
   return {
     id: nextBeamId++, lineage, tokens: parent.tokens.slice(0, end), promptLength: parent.promptLength,
     steps, currentStart: end, decoder: new StepTextDecoder(codec), ended: null,
-    kv: gen.fork(parent.kv, end - 1), verifierTokens: parent.verifierTokens.slice(0, vend), verifierPrefixLength: parent.verifierPrefixLength, vkv: ver.fork(parent.vkv, vend),
+    kv: gen.fork(parent.kv, end - 1), verifierTokens: parent.verifierTokens.slice(0, vend), verifierPrefixLength: parent.verifierPrefixLength,
+    vkv: withVerifier ? ver.fork(parent.vkv, vend) : ver.newSeq(),
     bornAt: 0, endedAt: -1, speculativeTokens: 0,
   };
 }

@@ -199,7 +199,7 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
           const level = parent.shadows.get(c.level) ?? [];
           parent.shadows.set(c.level, level);
           while (level.length < c.k) {
-            const sh = forkBeam(parent, c.level, childLineage(parent.lineage, level.length + 1), env.codec, pool, env.verifierPool);
+            const sh = forkBeam(parent, c.level, childLineage(parent.lineage, level.length + 1), env.codec, pool, env.verifierPool, false);
             p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
             sh.nestedShadow = c.level > p.required;
             level.push(sh);
