@@ -169,7 +169,7 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
       // Candidates: each beam done with its step, and the children a selection would make from it, after
       // this step or after one of its speculative steps (shadows, nested: a shadow's own children too),
       // within the beam's M steps ahead; shallowest first (the next iteration's critical path), then by
-      // score bin. Ended beams have no children after their final step.
+      // survivalOrder's rank. Ended beams have no children after their final step.
       const cands: Array<{ beam: Beam | null; parent: Beam; level: number; k: number; depth: number; rank: number }> = [];
       // A shadow runs as far ahead as the beam it descends from may (this iteration's plan, M).
       const visit = (x: Beam, firstLevel: number, rank: number, ahead: number): void => {
@@ -185,8 +185,8 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
           }
         }
       };
-      const order = survivalOrder(p, p.speculationOrder ?? []);
-      order.forEach((b, rank) => visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0));
+      const byPriority = survivalOrder(p, p.speculationOrder ?? []);
+      byPriority.forEach((b, rank) => visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0));
       cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
       for (const c of cands) {
         if (batch.length >= specBudget) break;
@@ -196,15 +196,15 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
           const parent = c.parent;
           if (pool.freePages < reserveForStandard + 1) continue; // a fork copies one partial page
           parent.shadows ??= new Map();
-          const level = parent.shadows.get(c.level) ?? [];
-          parent.shadows.set(c.level, level);
-          while (level.length < c.k) {
-            const sh = forkBeam(parent, c.level, childLineage(parent.lineage, level.length + 1), env.codec, pool, env.verifierPool, false);
+          const siblings = parent.shadows.get(c.level) ?? [];
+          parent.shadows.set(c.level, siblings);
+          while (siblings.length < c.k) {
+            const sh = forkBeam(parent, c.level, childLineage(parent.lineage, siblings.length + 1), env.codec, pool, env.verifierPool, false);
             p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
             sh.nestedShadow = c.level > p.required;
-            level.push(sh);
+            siblings.push(sh);
           }
-          beam = level[c.k - 1];
+          beam = siblings[c.k - 1];
         }
         tryAdd(beam);
       }
