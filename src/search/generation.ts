@@ -243,9 +243,11 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
 function survivalOrder(p: GenerationPhase, byBin: readonly Beam[]): Beam[] {
   const done = byBin.filter((b) => b.steps.length >= p.required);
   if (!p.verifyEarly || p.survivors === undefined) return done;
-  const scoreOf = (b: Beam): number | null => (b.steps[p.required - 1]?.score ?? null) === null ? null : aggregateScore(b.steps, p.opts.agg, p.required);
+  // Each beam's aggregated score through this step, once it is known.
+  const scores = new Map<Beam, number>();
+  for (const b of done) if (b.steps[p.required - 1]?.score != null) scores.set(b, aggregateScore(b.steps, p.opts.agg, p.required));
   // Competitors: beams that go on to the selection (not ended within this step) with a known score.
-  const known = (done.filter((b) => !(b.ended !== null && b.steps.length <= p.required) && scoreOf(b) !== null).map(scoreOf) as number[]).sort((a, b) => b - a);
+  const known = done.filter((b) => scores.has(b) && !(b.ended !== null && b.steps.length <= p.required)).map((b) => scores.get(b)!).sort((a, b) => b - a);
   const higher = (s: number): number => { // known scores > s (known is descending)
     let lo = 0, hi = known.length;
     while (lo < hi) {
@@ -258,8 +260,8 @@ function survivalOrder(p: GenerationPhase, byBin: readonly Beam[]): Beam[] {
   const scored: Array<{ b: Beam; better: number }> = [];
   const unscored: Beam[] = [];
   for (const b of done) {
-    const s = scoreOf(b);
-    if (s === null) unscored.push(b);
+    const s = scores.get(b);
+    if (s === undefined) unscored.push(b);
     else scored.push({ b, better: higher(s) });
   }
   return [...scored.filter((x) => x.better < p.survivors!).sort((a, b) => a.better - b.better).map((x) => x.b), ...unscored];
