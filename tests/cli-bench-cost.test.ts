@@ -1,11 +1,11 @@
 // `bench --profile rtx4090` on a subset of the cost-model grid: --settings, --pairings and --budgets pick
 // the rows (the whole grid takes over an hour on a 2-core machine), and bad names fail before any work.
 import { describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchCommand } from '../src/commands/bench-cli.ts';
-import { OptionError } from '../src/errors.ts';
+import { FormatError, OptionError } from '../src/errors.ts';
 
 async function quiet<T>(f: () => Promise<T>): Promise<T> {
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
@@ -28,6 +28,39 @@ describe('cost-model bench subsets', () => {
     expect(out.ratios).toHaveLength(1);
     expect(out.ratios[0].precise_goodput_ratio).toBeGreaterThan(1); // speculation has idle slots at n = 8
   }, 120_000);
+
+  it('replays the step statistics of --statistics: a named set or a recorded file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fasttts-bench-'));
+    const run = async (statistics: string) => {
+      const file = join(dir, 'cost.json');
+      expect(await quiet(() => benchCommand(['--profile', 'rtx4090', '--n', '8', '--modes', 'baseline,fasttts', '--settings', 'paper', '--pairings', '1.5b+1.5b', '--budgets', 'full', '--statistics', statistics, '--json', file]))).toBe(0);
+      return JSON.parse(readFileSync(file, 'utf8')) as { rows: Array<{ statistics: string; tokens_generated: number }>; ratios: Array<{ precise_goodput_ratio: number }> };
+    };
+    const math500 = await run('math500');
+    expect(math500.rows[0].statistics).toMatch(/^step lengths of MATH-500 reference solutions/);
+    // Steps of exactly 20 tokens, 3 per solution: no straggler to fill, so speculation gains next to nothing.
+    const uniform = join(dir, 'uniform.json');
+    writeFileSync(uniform, JSON.stringify({ source: 'uniform steps', stepLengths: [20], stepsPerSolution: [3], stepErrorRate: 0.1 }));
+    const flat = await run(uniform);
+    expect(flat.rows[0].statistics).toBe(`uniform steps (${uniform})`);
+    expect(flat.rows[0].tokens_generated).toBeLessThan(math500.rows[0].tokens_generated / 4);
+    expect(flat.ratios[0].precise_goodput_ratio).toBeLessThan(1.2);
+    expect(math500.ratios[0].precise_goodput_ratio).toBeGreaterThan(1.5);
+  }, 120_000);
+
+  it('rejects a --statistics name or file it cannot use, before any work', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fasttts-bench-'));
+    await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--statistics', 'qwen']))).rejects.toThrow(OptionError);
+    await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--statistics', join(dir, 'none.json')]))).rejects.toThrow(new FormatError(join(dir, 'none.json'), 'no such file'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ stepLengths: [10, 0], stepsPerSolution: [3] }));
+    await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--statistics', bad]))).rejects.toThrow(new FormatError(bad, 'stepLengths must be a non-empty list of positive integers (tokens per step)'));
+    writeFileSync(bad, '{"stepLengths": [');
+    await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--statistics', bad]))).rejects.toThrow(new FormatError(bad, 'not valid JSON'));
+    writeFileSync(bad, JSON.stringify({ stepLengths: [10], stepsPerSolution: [3], stepErrorRate: 1.5 }));
+    await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--statistics', bad]))).rejects.toThrow(new FormatError(bad, 'stepErrorRate must be a number in [0, 1)'));
+    await expect(quiet(() => benchCommand(['--profile', 'measured', '--statistics', 'math500']))).rejects.toThrow(OptionError);
+  });
 
   it('rejects unknown names and budgets before any work', async () => {
     await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--settings', 'gpu']))).rejects.toThrow(new OptionError('unknown bench setting "gpu" (known: engine, paper)'));

@@ -2,7 +2,11 @@
 // (WebGPU on whatever device Node finds; the CPU route here).
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { stderrLines } from './cli-run.ts';
+import { parseStepStatistics } from '../src/metrics/step-statistics.ts';
 
 function fasttts(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/fasttts.mjs', ...args], { encoding: 'utf8', timeout: 240_000 });
@@ -20,11 +24,18 @@ describe('fasttts solve / eval (bundled models)', () => {
     const outs = (['baseline', 'fasttts'] as const).map((mode) => {
       const r = fasttts('solve', 'Find the value of 6 - (7 - 7).', '--n', '4', '--beam-width', '2', '--iterations', '6', '--mode', mode, '--seed', '3', '--json');
       expect(r.status, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as { answer: string | null; beams: Array<{ text: string; score: number; answer: string | null; completed: boolean }>; metrics: Record<string, number> };
+      return JSON.parse(r.stdout) as { answer: string | null; beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; step_scores: Array<number | null>; step_tokens: number[] }>; metrics: Record<string, number> };
     });
     for (const o of outs) {
       expect(o.beams.length).toBeGreaterThan(0);
-      for (const b of o.beams) expect(Object.keys(b).sort()).toEqual(['answer', 'completed', 'score', 'text']);
+      for (const b of o.beams) {
+        expect(Object.keys(b).sort()).toEqual(['answer', 'completed', 'score', 'step_scores', 'step_tokens', 'text']);
+        // One entry per step: its PRM score (beam search scores every step) and its generated tokens.
+        expect(b.step_tokens.length).toBeGreaterThan(0);
+        expect(b.step_scores).toHaveLength(b.step_tokens.length);
+        for (const s of b.step_scores) expect(s).toBeGreaterThanOrEqual(0);
+        for (const t of b.step_tokens) expect(Number.isInteger(t) && t >= 0).toBe(true);
+      }
       for (const k of METRIC_KEYS) expect(typeof o.metrics[k], k).toBe('number');
       expect(o.metrics.latency_ms).toBeGreaterThan(0);
     }
@@ -34,8 +45,9 @@ describe('fasttts solve / eval (bundled models)', () => {
     expect(outs[1].beams.map((b) => b.text)).toEqual(outs[0].beams.map((b) => b.text));
   });
 
-  it('eval --json reports accuracy over the bundled test split', () => {
-    const r = fasttts('eval', '--limit', '2', '--method', 'greedy', '--json');
+  it('eval --json reports accuracy over the bundled test split; --record-steps writes the runs\' step statistics', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'fasttts-eval-')), 'steps.json');
+    const r = fasttts('eval', '--limit', '2', '--method', 'greedy', '--json', '--record-steps', file);
     expect(r.status, r.stderr).toBe(0);
     const o = JSON.parse(r.stdout) as {
       accuracy: number; problems: number; latency_ms_median: number; accuracy_by_difficulty: Record<string, number>;
@@ -48,6 +60,12 @@ describe('fasttts solve / eval (bundled models)', () => {
     expect(o.records.map((x) => x.difficulty)).toEqual([1, 2]);
     expect(o.accuracy_by_difficulty).toEqual({ 1: Number(o.records[0].correct), 2: Number(o.records[1].correct) });
     expect(o.latency_ms_median).toBeGreaterThan(0);
+    // Greedy: one solution per problem, each step a few tokens of `a op b = c` (readable by bench --statistics).
+    const stats = parseStepStatistics(JSON.parse(readFileSync(file, 'utf8')), file);
+    expect(stats.stepsPerSolution).toHaveLength(2);
+    expect(stats.stepLengths).toHaveLength(stats.stepsPerSolution.reduce((a, k) => a + k, 0));
+    expect(Math.max(...stats.stepLengths)).toBeLessThan(40);
+    expect(stats.source).toMatch(/^recorded from 2 greedy n=1 runs of .* on arith-test\.jsonl: \d+ steps, 2 completed solutions/);
   });
 
   it('solve --verbose logs the memory planner on stderr each iteration: inputs, choice, predicted against observed', () => {

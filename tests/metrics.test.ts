@@ -52,11 +52,11 @@ describe('metrics', () => {
 
 describe('recorded step statistics', () => {
   it('come from the beams of real results and drive the synthetic workload', async () => {
-    const { recordStepStatistics } = await import('../src/commands/bench.ts');
+    const { recordStepStatistics } = await import('../src/metrics/step-statistics.ts');
     const env = syntheticEnv({ generatorPages: 2000, verifierPages: 2000, pageSize: 8, stats: STATS });
     const { runSearch } = await import('../src/search/search.ts');
     const r = await runSearch(env, defaultSearchOptions({ method: 'best-of-n', n: 8, speculationBatch: 0 }), syntheticProblem(2).problem);
-    const stats = recordStepStatistics([r]);
+    const stats = recordStepStatistics([r])!;
     expect(stats.stepLengths.length).toBeGreaterThan(8);
     expect(Math.max(...stats.stepLengths)).toBeLessThanOrEqual(16); // the longest configured step (12) plus the answer step
     expect(stats.stepsPerSolution.every((k) => k >= 3)).toBe(true);

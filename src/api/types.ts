@@ -70,6 +70,10 @@ export interface BeamResult {
   score: number;
   answer: string | null;
   completed: boolean;
+  /** The PRM's score of each step (null: not scored, e.g. a greedy or majority run). */
+  stepScores: Array<number | null>;
+  /** Generated tokens of each step: what `eval --record-steps` records for the cost model. */
+  stepTokens: number[];
 }
 
 /** The CLI's `solve --json` metrics (snake_case, as in the command-line contract). */

@@ -15,6 +15,7 @@ import { benchDecode } from './bench-decode.ts';
 import { benchMemory, formatMemoryBench } from './bench-memory.ts';
 import { benchMemoryMeasured, formatMeasuredMemoryBench } from './bench-memory-measured.ts';
 import { parseDataset } from './eval.ts';
+import { stepStatisticsOption } from '../metrics/step-statistics.ts';
 import { DEFAULT_DATASET, solveOptionsFrom } from './solve-cli.ts';
 
 const MEASURED_MODES = ['baseline', 'fasttts'] as const;
@@ -129,6 +130,7 @@ export const BENCH_OPTIONS = {
   settings: { type: 'string' },
   pairings: { type: 'string' },
   budgets: { type: 'string' },
+  statistics: { type: 'string' },
 } as const;
 
 const listOf = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -159,6 +161,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const profile = values.profile;
   const modes = values.modes?.split(',').map((s) => s.trim()) ?? undefined;
   const seed = intOption('seed', values.seed, 0, 0, 0xffffffff);
+  const stats = stepStatisticsOption(values.statistics); // checked (and the file read) before any work
+  if (stats && profile === 'measured') throw new OptionError('--statistics drives the cost model; with --profile measured nothing replays them');
   const rows: BenchRow[] = [];
   if (profile === undefined || profile === 'measured') {
     const measuredModes = modes ?? [...MEASURED_MODES];
@@ -172,7 +176,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.error(`estimating with the cost model: ${profile ?? 'rtx4090'} profile, n=${nList.join(',')} ...`);
     const r = await benchCostModel({
       profile: profile ?? 'rtx4090', n: nList, modes, seed,
-      settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets),
+      settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets), stats,
     });
     rows.push(...r.rows);
   }

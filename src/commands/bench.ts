@@ -299,32 +299,3 @@ export function formatRatios(ratios: readonly RatioRow[]): string {
   }
   return lines.join('\n');
 }
-
-/**
- * Step statistics recorded from real search results (runSearch's BeamResult), replayed by the
- * cost-model bench: step lengths, steps per completed solution, and the share of steps the PRM scored
- * below 0.5 as the rate of mistaken steps.
- */
-export function recordStepStatistics(results: ReadonlyArray<{ beams: ReadonlyArray<{ stepTokens?: number[]; completed: boolean; stepScores: Array<number | null> }> }>): StepStatistics {
-  const stepLengths: number[] = [];
-  const stepsPerSolution: number[] = [];
-  let scored = 0, low = 0;
-  for (const r of results) {
-    for (const b of r.beams) {
-      if (b.stepTokens) stepLengths.push(...b.stepTokens.filter((t) => t > 0));
-      if (b.completed) stepsPerSolution.push(b.stepScores.length);
-      for (const x of b.stepScores) {
-        if (x === null) continue;
-        scored++;
-        if (x < 0.5) low++;
-      }
-    }
-  }
-  if (stepLengths.length === 0 || stepsPerSolution.length === 0) return DEFAULT_STEP_STATISTICS;
-  return {
-    source: `recorded from ${results.length} real search result(s): ${stepLengths.length} steps, ${stepsPerSolution.length} completed solutions`,
-    stepLengths: stepLengths.sort((a, b) => a - b),
-    stepsPerSolution: stepsPerSolution.sort((a, b) => a - b),
-    stepErrorRate: scored > 0 ? Math.min(0.9, low / scored) : DEFAULT_STEP_STATISTICS.stepErrorRate,
-  };
-}

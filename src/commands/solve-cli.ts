@@ -1,6 +1,7 @@
 // `fasttts solve` and `fasttts eval`: parse the options of the command-line contract and run them
 // through the public engine API (in-process in Node), on the bundled models by default.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { choiceOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
 import { createEngine } from '../api/create-engine.ts';
@@ -8,6 +9,7 @@ import type { Engine, EngineEvent, LoadProgress, SolveOptions, SolveResult } fro
 import { FormatError, OptionError } from '../errors.ts';
 import { answersEqual } from '../search/answer.ts';
 import { parseDataset } from './eval.ts';
+import { recordStepStatistics } from '../metrics/step-statistics.ts';
 import { progressBar } from './progress-bar.ts';
 
 export const DEFAULT_DATASET = fileURLToPath(new URL('../../data/arith-test.jsonl', import.meta.url));
@@ -87,7 +89,7 @@ function verboseEvents(verbose: boolean | undefined): ((e: EngineEvent) => void)
 export function solveJson(r: SolveResult) {
   return {
     answer: r.answer,
-    beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed })),
+    beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed, step_scores: b.stepScores, step_tokens: b.stepTokens })),
     metrics: r.metrics,
   };
 }
@@ -116,7 +118,9 @@ export async function solveCommand(argv: string[]): Promise<number> {
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values, flags } = parseCommandArgs('eval', argv, { ...SOLVE_OPTIONS, dataset: { type: 'string' }, limit: { type: 'string' } });
+  const { values, flags } = parseCommandArgs('eval', argv, { ...SOLVE_OPTIONS, dataset: { type: 'string' }, limit: { type: 'string' }, 'record-steps': { type: 'string' } });
+  const recordTo = values['record-steps'];
+  if (recordTo !== undefined && !recordTo.endsWith('.json')) throw new OptionError(`--record-steps: a .json file to write, got "${recordTo}"`);
   const options = solveOptionsFrom(values);
   const file = values.dataset ?? DEFAULT_DATASET;
   let text: string;
@@ -128,10 +132,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const problems = parseDataset(text, file, intOption('limit', values.limit, 1 << 30, 1));
   const engine = await engineFrom(values);
   try {
+    const results: SolveResult[] = [];
     const records: Array<{ id: string; difficulty?: number; reference: string; answer: string | null; correct: boolean; metrics: SolveResult['metrics'] }> = [];
     for (const p of problems) {
       const r = await engine.solve(p.problem, options, { onEvent: verboseEvents(flags.verbose) });
       const correct = answersEqual(r.answer, p.answer);
+      results.push(r);
       records.push({ id: p.id, ...(p.difficulty === undefined ? {} : { difficulty: p.difficulty }), reference: p.answer, answer: r.answer, correct, metrics: r.metrics });
       if (!flags.json) console.error(`${p.id}: ${correct ? 'ok ' : 'BAD'} answer=${r.answer ?? '-'} reference=${p.answer} ${r.metrics.latency_ms.toFixed(0)} ms`);
     }
@@ -147,6 +153,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
       mode: options.mode,
       records,
     };
+    if (recordTo !== undefined) {
+      // The step statistics the cost-model bench replays (bench --statistics <file>).
+      const stats = recordStepStatistics(results, `${options.method} n=${options.n} runs of ${(await engine.ready).generator} on ${basename(file)}`);
+      if (!stats) throw new OptionError(`--record-steps: the runs produced no step of a completed solution to record`);
+      writeFileSync(recordTo, `${JSON.stringify(stats)}\n`);
+      console.error(`recorded ${stats.stepLengths.length} steps of ${stats.stepsPerSolution.length} completed solutions to ${recordTo}`);
+    }
     if (flags.json) console.log(JSON.stringify(out));
     else {
       console.log(`accuracy ${(out.accuracy * 100).toFixed(1)}% on ${out.problems} problems (${options.method}, n=${options.n}, ${options.mode}); median latency ${out.latency_ms_median.toFixed(0)} ms`);

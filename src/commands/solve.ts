@@ -6,7 +6,7 @@ import { problemMetrics, type ProblemMetrics } from '../metrics/goodput.ts';
 
 export interface SolveOutput {
   answer: string | null;
-  beams: Array<{ text: string; score: number; answer: string | null; completed: boolean }>;
+  beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; stepScores: Array<number | null>; stepTokens: number[] }>;
   metrics: ProblemMetrics;
 }
 
@@ -20,5 +20,5 @@ export async function solve(env: SearchEnv, options: SearchOptions, problem: str
     { prefixHitTokens: g.prefixHitTokens - g0.prefixHitTokens, recomputedTokens: g.recomputedTokens - g0.recomputedTokens, peakPages: g.peakPages },
     { prefixHitTokens: v.prefixHitTokens - v0.prefixHitTokens, recomputedTokens: v.recomputedTokens - v0.recomputedTokens, peakPages: v.peakPages },
   );
-  return { answer: r.answer, beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed })), metrics };
+  return { answer: r.answer, beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed, stepScores: b.stepScores, stepTokens: b.stepTokens })), metrics };
 }
