@@ -86,6 +86,30 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
     }
   });
 
+  it('one shared arena, switching between splits and offload mode (the idle model\'s K/V in host memory): the baseline\'s results', async () => {
+    // 120 pages of each size: tight for n = 16, so splits preempt and offload mode has work to move.
+    let hostBytes = 0, offloaded = 0;
+    for (let i = 0; i < 30; i++) {
+      const run = async (techniques: Techniques, plan: boolean) => {
+        const env = syntheticEnv({ generatorPages: 0, verifierPages: 0, pageSize: 4, stats: STATS, arena: { totalBytes: 240, generatorPageBytes: 1, verifierPageBytes: 1 } });
+        const r = await runSearch(env, defaultSearchOptions({
+          n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 64, maxStepTokens: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i },
+          // Offload on even iterations, a lopsided split on odd ones: every transition, both ways.
+          planMemory: plan ? (w) => (w.iteration! % 2 === 0 ? { generatorPages: 240, verifierPages: 240, offload: true } : { generatorPages: 150, verifierPages: 90 }) : undefined,
+        }), syntheticProblem(i).problem);
+        const s = env.generatorPool.arena!.stats();
+        return { r, hostBytes: s.generator.hostTransferBytes + s.verifier.hostTransferBytes };
+      };
+      const base = await run(BASELINE_TECHNIQUES, false);
+      const fast = await run(FASTTTS_TECHNIQUES, true);
+      expect(key(fast.r), `problem ${i}`).toBe(key(base.r));
+      hostBytes += fast.hostBytes;
+      if (fast.hostBytes > 0) offloaded++;
+    }
+    expect(offloaded).toBe(30);
+    expect(hostBytes).toBeGreaterThan(0);
+  });
+
   it("the paper's R-fraction truncation (R > 0) is offered and does change texts", async () => {
     let differ = 0;
     for (let i = 0; i < 20; i++) {

@@ -16,6 +16,7 @@ import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '
 import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
 import { VirtualClock } from '../metrics/trace.ts';
 import { MemoryPlanner } from '../runtime/memory-planner.ts';
+import { KvArena } from '../runtime/kv-arena.ts';
 import { runSearch } from '../search/search.ts';
 import { calibrateDecode } from '../search/calibration.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions, type Techniques } from '../search/context.ts';
@@ -185,7 +186,7 @@ function kvPlan(profile: HardwareProfile, pair: { generator: ModelShape; verifie
   if (kvBytes <= 0) throw new OptionError(`memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`);
   const gPage = pageSize * kvBytesPerTokenOf(pair.generator);
   const vPage = pageSize * kvBytesPerTokenOf(pair.verifier);
-  return { kvBytes, gPage, vPage, gMax: Math.floor(kvBytes / gPage), vMax: Math.floor(kvBytes / vPage) };
+  return { kvBytes, gPage, vPage };
 }
 
 /** The cost-model half of `bench`: rows for every (pairing, budget, n, mode). */
@@ -210,6 +211,8 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
       for (const budget of o.budgets ?? ['full', 'tight']) {
         const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget === 'tight' ? fixedBytes(pair) + TIGHT_KV_BYTES : budget * 2 ** 20;
         const kv = kvPlan(profile, pair, budgetBytes, pageSize);
+        const arenaBytes = { totalBytes: kv.kvBytes, generatorPageBytes: kv.gPage, verifierPageBytes: kv.vPage };
+        const sizing = new KvArena({ ...arenaBytes, pageSize }); // splits' page counts, for the planner
         // Speculation budget: decode calibration of the generator shape on this profile (virtual clock),
         // over sequences laid out as beams are: a shared prefix (prompt and earlier steps) and a private
         // tail of about one step each (CALIBRATION_CONTEXT).
@@ -219,27 +222,25 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
         for (const n of nList) {
           for (const mode of modes) {
             const techniques = BENCH_MODES[mode] ?? INEXACT_MODES[mode].techniques;
-            const planner = new MemoryPlanner({ kvBytes: kv.kvBytes, profile, generator: pair.generator, verifier: pair.verifier, pageSize, allowOffload: false });
+            // Offload mode (the idle model's K/V in host memory) is the planner's to choose when no split holds both working sets.
+            const planner = new MemoryPlanner({ kvBytes: kv.kvBytes, profile, generator: pair.generator, verifier: pair.verifier, pageSize, allowOffload: true, verifierPagesFor: (g) => sizing.verifierPagesFor(g) });
             const options = defaultSearchOptions({
               method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 40, techniques, speculationBatch: cal.nearlyFreeBatch,
               siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0,
               sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
               planMemory: (w) => {
                 const p = planner.plan(w);
+                if (p.offload) return { generatorPages: p.generatorPages, verifierPages: p.verifierPages, offload: true };
                 // Each pool must hold its longest beam; move bytes from the other pool when the plan does not.
-                let g = p.generatorPages, v = p.verifierPages;
-                if (v < w.minVerifierPages) { v = w.minVerifierPages; g = Math.floor((kv.kvBytes - v * kv.vPage) / kv.gPage); }
-                if (g < w.minGeneratorPages) { g = w.minGeneratorPages; v = Math.floor((kv.kvBytes - g * kv.gPage) / kv.vPage); }
-                return { generatorPages: g, verifierPages: v };
+                let g = p.generatorPages;
+                if (sizing.verifierPagesFor(g) < w.minVerifierPages) g = sizing.generatorPagesBeside(w.minVerifierPages);
+                if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, sizing.maxGeneratorPages);
+                return { generatorPages: g, verifierPages: sizing.verifierPagesFor(g) };
               },
             });
-            const makeEnv = (): SearchEnv => {
-              const env = syntheticEnv({ generatorPages: kv.gMax, verifierPages: kv.vMax, pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier } });
-              // The static split of the baseline (and of the planner ablation): half of the KV bytes each.
-              env.generatorPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.gPage));
-              env.verifierPool.setCapacity(Math.floor(kv.kvBytes / 2 / kv.vPage));
-              return env;
-            };
+            // One arena for both models, as on the device; it starts at the baseline's static split
+            // (and the planner ablation's): half of the KV bytes each.
+            const makeEnv = (): SearchEnv => syntheticEnv({ generatorPages: 0, verifierPages: 0, pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier }, arena: arenaBytes });
             const row = await benchRow(makeEnv, options, problems, {
               source: 'cost-model', setting: settingName, profile: profile.name, pairing, budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : budget === 'tight' ? `kv${TIGHT_KV_BYTES / 2 ** 30}GiB` : `${budget}MiB`, n, mode,
               speculation_batch: cal.nearlyFreeBatch, statistics: stats.source ?? 'unstated',

@@ -4,7 +4,7 @@
 // model shape on a hardware profile. The search runs unchanged on it, so baseline and FastTTS can be
 // compared for Qwen2.5-Math-sized models on an RTX 4090 without either.
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
-import type { PageIo } from '../runtime/kv-arena.ts';
+import { KvArena, type PageIo } from '../runtime/kv-arena.ts';
 import { hostTransferMs, predictForwardMs, kvBytesPerTokenOf, type ModelShape } from './cost-model.ts';
 import type { HardwareProfile } from './hardware-profiles.ts';
 import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, DEFAULT_STEP_STATISTICS, type StepStatistics } from './synthetic-model.ts';
@@ -94,11 +94,20 @@ export interface SyntheticEnvOptions {
   /** Charge time from the cost model for these shapes on this profile; absent: plain synthetic runners, wall clock. */
   cost?: { profile: HardwareProfile; generator: ModelShape; verifier: ModelShape };
   trace?: boolean;
+  /**
+   * Both pools in one KV arena of these bytes (as the engine's GPU arena): splits move the boundary and
+   * offload mode can move the idle model's K/V to host memory. generatorPages / verifierPages are then
+   * ignored (the regions come from the arena); the split starts even.
+   */
+  arena?: { totalBytes: number; generatorPageBytes: number; verifierPageBytes: number };
 }
 
 /** A complete search environment on the synthetic model (tests, and the cost-model bench). */
 export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
   const pageSize = o.pageSize ?? 16;
+  const arena = o.arena ? new KvArena({ ...o.arena, pageSize }) : null;
+  const generatorPages = arena ? arena.generatorRegion.numPages : o.generatorPages;
+  const verifierPages = arena ? arena.verifierRegion.numPages : o.verifierPages;
   const tokenizer = new SyntheticTokenizer();
   let clock: Clock = wallClock;
   let generator: ModelRunner;
@@ -106,15 +115,25 @@ export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
   if (o.cost) {
     const vc = new VirtualClock();
     clock = vc;
-    generator = new CostModelRunner('causal-lm', o.generatorPages, pageSize, o.cost.generator, o.cost.profile, vc, o.stats);
-    verifier = new CostModelRunner('prm-value-head', o.verifierPages, pageSize, o.cost.verifier, o.cost.profile, vc, o.stats);
+    generator = new CostModelRunner('causal-lm', generatorPages, pageSize, o.cost.generator, o.cost.profile, vc, o.stats);
+    verifier = new CostModelRunner('prm-value-head', verifierPages, pageSize, o.cost.verifier, o.cost.profile, vc, o.stats);
   } else {
-    generator = new SyntheticRunner('causal-lm', o.generatorPages, pageSize, o.stats);
-    verifier = new SyntheticRunner('prm-value-head', o.verifierPages, pageSize, o.stats);
+    generator = new SyntheticRunner('causal-lm', generatorPages, pageSize, o.stats);
+    verifier = new SyntheticRunner('prm-value-head', verifierPages, pageSize, o.stats);
+  }
+  const generatorPool = arena ? new SearchKvPool({ arena, name: 'generator' }) : new SearchKvPool(generatorPages, pageSize);
+  const verifierPool = arena ? new SearchKvPool({ arena, name: 'verifier' }) : new SearchKvPool(verifierPages, pageSize);
+  if (arena) {
+    // Splits relocate live pages and offload mode moves them over the host link: the runners do both.
+    for (const [pool, runner] of [[generatorPool, generator], [verifierPool, verifier]] as const) {
+      const io = runner as ModelRunner & PageIo; // SyntheticRunner and CostModelRunner both move pages
+      pool.kv.attach(io);
+      pool.kv.attachIo(io);
+    }
   }
   return {
     generator, verifier, codec: tokenizer, format: syntheticPromptFormat(tokenizer), clock,
-    generatorPool: new SearchKvPool(o.generatorPages, pageSize), verifierPool: new SearchKvPool(o.verifierPages, pageSize),
+    generatorPool, verifierPool,
     trace: o.trace ? new TraceRecorder() : undefined,
   };
 }
