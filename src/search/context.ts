@@ -40,7 +40,7 @@ export type SearchMode = 'baseline' | 'fasttts';
 export interface Techniques {
   /** Speculative beam extension with score-bin priorities and duplicate-then-truncate. */
   speculation: boolean;
-  /** LookAhead verification: a complete speculative step is scored together with the current one. */
+  /** LookAhead verification: a survivor's complete speculative steps are scored in the verifier phase that selected it. */
   lookahead: boolean;
   /** Dynamic prefix-aware scheduling; off = FIFO. */
   prefixScheduling: boolean;

@@ -88,18 +88,26 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies, verifyEarly, survivors }, active);
     if (verify) {
       await enterPhase(env, 'verifier');
-      await verifyPhase({ env, opts, counters, required, lookahead: opts.techniques.lookahead && it < K - 1 }, active);
+      await verifyPhase({ env, opts, counters, required, lookahead: false }, active);
     }
     opts.onIteration?.(it, active, required, env.clock.now() - t0);
+  };
+  // LookAhead verification, once the selection is made: the survivors' complete speculative steps are
+  // scored now, in the same verifier phase, so the child that inherits them skips that verification and
+  // a beam that already ended is complete now. Only survivors: scoring every beam's speculative steps
+  // in the selection's request (the paper's way) spends most of that work on the beams it then prunes.
+  const lookahead: Lookahead = async (survivors, it) => {
+    if (!verify || !opts.techniques.lookahead || it >= K - 1) return;
+    await verifyPhase({ env, opts, counters, required: it + 1, lookahead: true }, survivors);
   };
   const endedWithin = (b: Beam, required: number): boolean => b.ended !== null && b.steps.length <= required;
 
   let results: Beam[];
   let voters: Beam[];
   if (opts.method === 'beam') {
-    [results, voters] = await beamSearch(env, opts, counters, root, phase, endedWithin);
+    [results, voters] = await beamSearch(env, opts, counters, root, phase, lookahead, endedWithin);
   } else if (opts.method === 'dvts') {
-    results = await dvts(env, opts, counters, root, phase, endedWithin);
+    results = await dvts(env, opts, counters, root, phase, lookahead, endedWithin);
     voters = results;
   } else {
     const active = Array.from({ length: opts.n }, (_, i) => forkBeam(root, 0, childLineage(ROOT_LINEAGE, i), env.codec, env.generatorPool, env.verifierPool));
@@ -217,10 +225,11 @@ function distinctTokens(seqs: number[][]): number {
 }
 
 type Phase = (active: Beam[], it: number) => Promise<void>;
+type Lookahead = (survivors: Beam[], it: number) => Promise<void>;
 type EndedWithin = (b: Beam, required: number) => boolean;
 
 /** Beam search: keep the top n / beam_width, duplicate each survivor back up to n beams. */
-async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, endedWithin: EndedWithin): Promise<[Beam[], Beam[]]> {
+async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, lookahead: Lookahead, endedWithin: EndedWithin): Promise<[Beam[], Beam[]]> {
   const K = opts.iterations;
   let active = Array.from({ length: opts.n }, (_, i) => forkBeam(root, 0, childLineage(ROOT_LINEAGE, i), env.codec, env.generatorPool, env.verifierPool));
   for (const b of active) b.bornAt = env.clock.now();
@@ -256,6 +265,7 @@ async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchC
     const keep = new Set(pool.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, Math.max(1, Math.floor(opts.n / opts.beamWidth))));
     const survivors = pool.filter((_, i) => keep.has(i));
     for (const [i, b] of pool.entries()) if (!keep.has(i)) discardBeam(env, counters, b, false, opts.techniques.speculation);
+    await lookahead(survivors, it);
     // search-and-learn's (survivors * repeats)[:n]: copy k of a survivor is its k-th occurrence.
     const copies = new Map<Beam, number>();
     for (let i = 0; i < opts.n; i++) {
@@ -283,7 +293,7 @@ async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchC
 }
 
 /** DVTS: n / beam_width independent subtrees, each expanding beam_width candidates and keeping its best. */
-async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, endedWithin: EndedWithin): Promise<Beam[]> {
+async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, lookahead: Lookahead, endedWithin: EndedWithin): Promise<Beam[]> {
   const K = opts.iterations;
   const bw = opts.beamWidth;
   let subtrees: Beam[][] = Array.from({ length: opts.n / bw }, (_, i) => {
@@ -295,8 +305,7 @@ async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounter
   for (let it = 0; it < K && subtrees.length > 0; it++) {
     await phase(subtrees.flat(), it);
     const required = it === K - 1 ? Infinity : it + 1;
-    const next: Beam[][] = [];
-    const now = env.clock.now();
+    const continuing: Beam[] = [];
     for (const candidates of subtrees) {
       const scores = candidates.map((b) => aggregateScore(b.steps, opts.agg, required));
       let best = 0;
@@ -316,9 +325,11 @@ async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounter
         continue;
       }
       for (const b of candidates) if (b !== chosen) discardBeam(env, counters, b, false, opts.techniques.speculation);
-      next.push(duplicateBeam(env, opts, counters, K, chosen, required, bw, now));
+      continuing.push(chosen);
     }
-    subtrees = next;
+    await lookahead(continuing, it);
+    const now = env.clock.now();
+    subtrees = continuing.map((chosen) => duplicateBeam(env, opts, counters, K, chosen, required, bw, now));
   }
   return output;
 }
