@@ -2,8 +2,8 @@
 // steps scored so far) in the verifier pool, so only a new step's tokens are prefilled; the score is
 // read at the step's separator. With LookAhead verification (FastTTS; search.ts calls it for the
 // selection's survivors), the complete speculative steps a beam already holds are scored too, and their
-// scores travel with the beam: the child that inherits them skips that verification next iteration. A score depends only on the tokens before
-// it, so it is the same number whichever request computed it.
+// scores travel with the beam: the child that inherits them skips that verification next iteration.
+// A score depends only on the tokens before it, so it is the same number whichever request computed it.
 import type { SequenceChunk } from '../runtime/types.ts';
 import { OutOfMemoryError } from '../errors.ts';
 import { verifierStepText, type Beam } from './beam.ts';
