@@ -91,7 +91,7 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
     let hostBytes = 0, offloaded = 0;
     for (let i = 0; i < 30; i++) {
       const run = async (techniques: Techniques, plan: boolean) => {
-        const env = syntheticEnv({ generatorPages: 0, verifierPages: 0, pageSize: 4, stats: STATS, arena: { totalBytes: 240, generatorPageBytes: 1, verifierPageBytes: 1 } });
+        const env = syntheticEnv({ pageSize: 4, stats: STATS, arena: { totalBytes: 240, generatorPageBytes: 1, verifierPageBytes: 1 } });
         const r = await runSearch(env, defaultSearchOptions({
           n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 64, maxStepTokens: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i },
           // Offload on even iterations, a lopsided split on odd ones: every transition, both ways.

@@ -240,7 +240,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
             });
             // One arena for both models, as on the device; it starts at the baseline's static split
             // (and the planner ablation's): half of the KV bytes each.
-            const makeEnv = (): SearchEnv => syntheticEnv({ generatorPages: 0, verifierPages: 0, pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier }, arena: arenaBytes });
+            const makeEnv = (): SearchEnv => syntheticEnv({ pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier }, arena: arenaBytes });
             const row = await benchRow(makeEnv, options, problems, {
               source: 'cost-model', setting: settingName, profile: profile.name, pairing, budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : budget === 'tight' ? `kv${TIGHT_KV_BYTES / 2 ** 30}GiB` : `${budget}MiB`, n, mode,
               speculation_batch: cal.nearlyFreeBatch, statistics: stats.source ?? 'unstated',

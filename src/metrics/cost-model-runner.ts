@@ -87,8 +87,9 @@ export function syntheticPromptFormat(tokenizer = new SyntheticTokenizer()): Pro
 }
 
 export interface SyntheticEnvOptions {
-  generatorPages: number;
-  verifierPages: number;
+  /** Pages of each model's own pool (without `arena`). */
+  generatorPages?: number;
+  verifierPages?: number;
   pageSize?: number;
   stats?: StepStatistics;
   /** Charge time from the cost model for these shapes on this profile; absent: plain synthetic runners, wall clock. */
@@ -96,8 +97,7 @@ export interface SyntheticEnvOptions {
   trace?: boolean;
   /**
    * Both pools in one KV arena of these bytes (as the engine's GPU arena): splits move the boundary and
-   * offload mode can move the idle model's K/V to host memory. generatorPages / verifierPages are then
-   * ignored (the regions come from the arena); the split starts even.
+   * offload mode can move the idle model's K/V to host memory; the split starts even.
    */
   arena?: { totalBytes: number; generatorPageBytes: number; verifierPageBytes: number };
 }
@@ -106,8 +106,9 @@ export interface SyntheticEnvOptions {
 export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
   const pageSize = o.pageSize ?? 16;
   const arena = o.arena ? new KvArena({ ...o.arena, pageSize }) : null;
-  const generatorPages = arena ? arena.generatorRegion.numPages : o.generatorPages;
-  const verifierPages = arena ? arena.verifierRegion.numPages : o.verifierPages;
+  if (!arena && (o.generatorPages === undefined || o.verifierPages === undefined)) throw new RangeError('syntheticEnv: give generatorPages and verifierPages, or an arena');
+  const generatorPages = arena ? arena.generatorRegion.numPages : o.generatorPages!;
+  const verifierPages = arena ? arena.verifierRegion.numPages : o.verifierPages!;
   const tokenizer = new SyntheticTokenizer();
   let clock: Clock = wallClock;
   let generator: ModelRunner;
