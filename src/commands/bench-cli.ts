@@ -177,6 +177,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const r = await benchCostModel({
       profile: profile ?? 'rtx4090', n: nList, modes, seed,
       settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets), stats,
+      // The whole grid takes many minutes on a small CPU: say each row as it lands.
+      onRow: (row) => console.error(`  ${row.setting} ${row.pairing} ${row.budget} n=${row.n} ${row.mode}: ${(row.latency_ms / 1000).toFixed(1)} s estimated`),
     });
     rows.push(...r.rows);
   }
