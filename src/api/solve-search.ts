@@ -10,7 +10,7 @@ import { calibrateDecode, type DecodeCalibration } from '../search/calibration.t
 import { normalizeOptions } from '../search/search.ts';
 import { calibrationSample } from '../metrics/cost-model.ts';
 import { measuredProfile } from '../metrics/hardware-profiles.ts';
-import { MemoryPlanner, plannerHook } from '../runtime/memory-planner.ts';
+import { MemoryPlanner, holdLongestBeams, plannerHook } from '../runtime/memory-planner.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type IterationWorkload, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './backend.ts';
@@ -78,13 +78,7 @@ function arenaPlanner(m: LoadedModels): { planner: MemoryPlanner; planMemory: No
       if (arena.offloading || need(w.distinctGeneratorTokens, w) > g || need(w.distinctVerifierTokens, w) > v) return null;
       return { generatorPages: g, verifierPages: v, offload: false };
     },
-    adjust: (choice, w) => {
-      if (choice.offload) return choice;
-      let g = choice.generatorPages;
-      if (arena.verifierPagesFor(g) < w.minVerifierPages) g = arena.generatorPagesBeside(w.minVerifierPages);
-      if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, arena.maxGeneratorPages);
-      return { generatorPages: g, verifierPages: arena.verifierPagesFor(g), offload: false };
-    },
+    adjust: (choice, w) => holdLongestBeams(arena, choice, w),
   });
   return { planner, planMemory };
 }

@@ -15,7 +15,7 @@ import { syntheticEnv, CostModelRunner } from '../metrics/cost-model-runner.ts';
 import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../metrics/synthetic-model.ts';
 import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
 import { VirtualClock } from '../metrics/trace.ts';
-import { MemoryPlanner } from '../runtime/memory-planner.ts';
+import { MemoryPlanner, holdLongestBeams } from '../runtime/memory-planner.ts';
 import { KvArena } from '../runtime/kv-arena.ts';
 import { runSearch } from '../search/search.ts';
 import { calibrateDecode } from '../search/calibration.ts';
@@ -228,15 +228,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
               method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 40, techniques, speculationBatch: cal.nearlyFreeBatch,
               siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0,
               sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
-              planMemory: (w) => {
-                const p = planner.plan(w);
-                if (p.offload) return { generatorPages: p.generatorPages, verifierPages: p.verifierPages, offload: true };
-                // Each pool must hold its longest beam; move bytes from the other pool when the plan does not.
-                let g = p.generatorPages;
-                if (sizing.verifierPagesFor(g) < w.minVerifierPages) g = sizing.generatorPagesBeside(w.minVerifierPages);
-                if (g < w.minGeneratorPages) g = Math.min(w.minGeneratorPages, sizing.maxGeneratorPages);
-                return { generatorPages: g, verifierPages: sizing.verifierPagesFor(g) };
-              },
+              planMemory: (w) => holdLongestBeams(sizing, planner.plan(w), w),
             });
             // One arena for both models, as on the device; it starts at the baseline's static split
             // (and the planner ablation's): half of the KV bytes each.

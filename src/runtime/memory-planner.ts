@@ -419,3 +419,23 @@ export function plannerHook<W extends IterationWorkload>(planner: MemoryPlanner,
     return applied;
   };
 }
+
+/** An arena's split arithmetic (KvArena has it). */
+export interface ArenaSplits {
+  readonly maxGeneratorPages: number;
+  verifierPagesFor(generatorPages: number): number;
+  generatorPagesBeside(verifierPages: number): number;
+}
+
+/**
+ * Moves a chosen split's boundary so that each pool holds its longest beam (at least minGeneratorPages
+ * and minVerifierPages), taking the pages from the other pool; the verifier gets what the generator
+ * leaves. An offload choice stands: each phase has the whole arena.
+ */
+export function holdLongestBeams(arena: ArenaSplits, choice: Split, need: { minGeneratorPages: number; minVerifierPages: number }): Split {
+  if (choice.offload) return choice;
+  let g = choice.generatorPages;
+  if (arena.verifierPagesFor(g) < need.minVerifierPages) g = arena.generatorPagesBeside(need.minVerifierPages);
+  if (g < need.minGeneratorPages) g = Math.min(need.minGeneratorPages, arena.maxGeneratorPages);
+  return { generatorPages: g, verifierPages: arena.verifierPagesFor(g), offload: false };
+}
