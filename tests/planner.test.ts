@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { modelShape } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, type HardwareProfile } from '../src/metrics/hardware-profiles.ts';
-import { IterationModel, MemoryPlanner, formatPlannerEntry, kvBudgetBytes, plannerHook, type IterationWorkload } from '../src/runtime/memory-planner.ts';
+import { IterationModel, MemoryPlanner, formatPlannerEntry, holdLongestBeams, kvBudgetBytes, plannerHook, type IterationWorkload } from '../src/runtime/memory-planner.ts';
 import { OutOfMemoryError } from '../src/errors.ts';
 import { kvBytesPerTokenOf } from '../src/metrics/cost-model.ts';
 import { syntheticEnv, type CostModelRunner } from '../src/metrics/cost-model-runner.ts';
@@ -121,4 +121,19 @@ describe('the planner in the search loop (cost-model runner, one KV arena)', () 
     expect(planner.log.map((e) => e.iteration)).toEqual([...Array(planner.log.length).keys()]);
     for (const e of planner.log) expect(e.observedMs).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('holdLongestBeams', () => {
+  // 100 pages of each size in one arena: the verifier gets what the generator leaves.
+  const arena = new KvArena({ totalBytes: 100, generatorPageBytes: 1, verifierPageBytes: 1, pageSize: 4 });
+  it('moves the boundary so that each pool holds its longest beam, and leaves an offload choice alone', () => {
+    expect(holdLongestBeams(arena, { generatorPages: 90, verifierPages: 10, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 }))
+      .toEqual({ generatorPages: 70, verifierPages: 30, offload: false });
+    expect(holdLongestBeams(arena, { generatorPages: 5, verifierPages: 95, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 }))
+      .toEqual({ generatorPages: 20, verifierPages: 80, offload: false });
+    expect(holdLongestBeams(arena, { generatorPages: 50, verifierPages: 50, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 }))
+      .toEqual({ generatorPages: 50, verifierPages: 50, offload: false });
+    const offload = { generatorPages: 100, verifierPages: 100, offload: true };
+    expect(holdLongestBeams(arena, offload, { minGeneratorPages: 20, minVerifierPages: 30 })).toBe(offload);
+  });
 });

@@ -9,7 +9,7 @@ import { hostTransferMs, predictForwardMs, kvBytesPerTokenOf, type ModelShape } 
 import type { HardwareProfile } from './hardware-profiles.ts';
 import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, DEFAULT_STEP_STATISTICS, type StepStatistics } from './synthetic-model.ts';
 import { VirtualClock, wallClock, type Clock } from './trace.ts';
-import { SearchKvPool } from '../search/search-kv.ts';
+import { SearchKvPool, arenaSearchPools } from '../search/search-kv.ts';
 import type { PromptFormat, SearchEnv } from '../search/context.ts';
 import { TraceRecorder } from './trace.ts';
 
@@ -122,8 +122,7 @@ export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
     generator = new SyntheticRunner('causal-lm', generatorPages, pageSize, o.stats);
     verifier = new SyntheticRunner('prm-value-head', verifierPages, pageSize, o.stats);
   }
-  const generatorPool = arena ? new SearchKvPool({ arena, name: 'generator' }) : new SearchKvPool(generatorPages, pageSize);
-  const verifierPool = arena ? new SearchKvPool({ arena, name: 'verifier' }) : new SearchKvPool(verifierPages, pageSize);
+  const { generatorPool, verifierPool } = arena ? arenaSearchPools(arena) : { generatorPool: new SearchKvPool(generatorPages, pageSize), verifierPool: new SearchKvPool(verifierPages, pageSize) };
   if (arena) {
     // Splits relocate live pages and offload mode moves them over the host link: the runners do both.
     for (const [pool, runner] of [[generatorPool, generator], [verifierPool, verifier]] as const) {
