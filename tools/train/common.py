@@ -12,6 +12,8 @@ import torch
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 WORK = os.path.join(ROOT, 'tools', 'train', '.work')
 TOKENIZER_DIR = os.path.join(WORK, 'tokenizer')
+if not os.path.exists(os.path.join(TOKENIZER_DIR, 'tokenizer.json')):  # no training run here: the committed copy
+    TOKENIZER_DIR = os.path.join(ROOT, 'models', 'arith-generator')
 CURVES = os.path.join(ROOT, 'tools', 'train', 'curves')
 
 SYSTEM_PROMPT = 'Please reason step by step, and put your final answer within \\boxed{}.'

@@ -89,6 +89,27 @@ def label_steps(problem: str, steps):
     return labels
 
 
+def next_step_kind(problem: str, steps):
+    """What the last step is, the earlier ones being right: 'good', 'result' (a ready operation with a wrong
+    result), 'operands' (an operation that is not ready: wrong, copied-wrong or not-yet-computed operands),
+    'final' (a wrong or early boxed answer) or 'unparsed'. The two big kinds need different checks from a PRM."""
+    assert all(label_steps(problem, steps[:-1])), 'the earlier steps must be right'
+    if label_steps(problem, steps)[-1]:
+        return 'good'
+    tree = parse_expression(problem)
+    for step in steps[:-1]:
+        m = _STEP.match(step.strip())
+        if m:
+            node = next(n for n in _ready_nodes(tree, []) if n.op == m[2] and n.left.value == int(m[1]) and n.right.value == int(m[3]))
+            node.op, node.left, node.right, node.value = None, None, None, int(m[4])
+    last = steps[-1].strip()
+    m = _STEP.match(last)
+    if m:
+        ready = any(n.op == m[2] and n.left.value == int(m[1]) and n.right.value == int(m[3]) for n in _ready_nodes(tree, []))
+        return 'result' if ready else 'operands'
+    return 'final' if _FINAL.match(last) else 'unparsed'
+
+
 def result_digit_labels(problem: str, steps):
     """Per step, one bool per digit of the result it writes (of the boxed number for the final step), or []
     when the step does not parse: the digit is good when everything before it is (earlier steps, the
@@ -131,4 +152,6 @@ if __name__ == '__main__':
     assert result_digit_labels(p, ['3 + 4 = 7', 'oops']) == [[False], []]
     for steps in (['5 - 2 = 3', '4 * 3 = 13'], ['5 - 2 = 3', '4 * 3 = 12', '3 + 12 = 15', 'The answer is \\boxed{15}.'], ['3 + 4 = 7']):
         assert [all(d) for d in result_digit_labels(p, steps)] == label_steps(p, steps)
+    assert [next_step_kind(p, s) for s in (['5 - 2 = 3'], ['5 - 2 = 4'], ['3 + 4 = 7'], ['5 - 2 = 3', 'The answer is \\boxed{3}.'], ['5 - 2 = 3', '4 * 3 = 12', 'x'])] == [
+        'good', 'result', 'operands', 'final', 'unparsed']
     print('label_steps self-check ok')

@@ -19,7 +19,7 @@ rm -f $W/prm-train-samples.jsonl $W/prm-heldout-samples.jsonl
 # ranking beam search asks of the PRM, measured by train_prm.py alongside the step AUC.
 /usr/bin/python3 tools/train/sample_siblings.py --split validation --seed 777 --first 350 --problems 140 --siblings 8 \
   --keep-agreeing 0 --out prm-siblings-heldout.jsonl
-/usr/bin/python3 tools/train/train_prm.py --seed 4321 --heldout-siblings prm-siblings-heldout.jsonl
+/usr/bin/python3 tools/train/train_prm.py --seed 4321 --write-heldout --heldout-siblings prm-siblings-heldout.jsonl
 /usr/bin/python3 tools/train/export.py
 /usr/bin/python3 tools/train/evaluate.py --seed 77
 /usr/bin/python3 tools/train/prm_auc.py

@@ -1,7 +1,7 @@
 """Trains the bundled PRM (Qwen2ForPrmModel, Skywork-style value head) on the generator's own solutions:
 samples K solutions per problem at temperature 0.8, labels each step automatically (label_steps.py), and
 fine-tunes generator-initialised weights with a binary cross-entropy at every step-separator token.
-Also writes data/prm-heldout.jsonl (labelled steps of validation problems) for the engine's AUC check.
+With --write-heldout also writes data/prm-heldout.jsonl (labelled steps of validation problems) for the engine's AUC check.
 With --heldout-siblings it also measures how often the PRM orders a right next step above a wrong sibling
 (sample_siblings.py), the ranking beam search relies on. --init-from, --siblings and --digit-weight run the
 second-stage experiment described in tools/train/README.md (not used for the bundled PRM).
@@ -42,6 +42,10 @@ ap.add_argument('--heldout-siblings', default=None, help='contested sibling grou
 ap.add_argument('--max-samples', type=int, default=None, help='use only the first N sampled solutions (with --siblings: keep the mix short)')
 ap.add_argument('--result-pairs', type=int, default=0,
                 help='reference-solution prefixes ending in one step written twice, with its right result and a wrong one, labelled at that step only')
+ap.add_argument('--extra-layers', type=int, default=0,
+                help='decoder layers stacked on the generator-initialised backbone (their outputs start at zero, so the PRM starts as the generator): room to compare what the generator predicts with what a step wrote')
+ap.add_argument('--write-heldout', action='store_true',
+                help='also write the held-out labelled steps to data/prm-heldout.jsonl (the engine AUC check; train_all.sh does, experiments do not)')
 ap.add_argument('--out', default='prm.pt')
 ap.add_argument('--curve', default='prm.csv')
 ap.add_argument('--digit-weight', type=float, default=0.0,
@@ -227,9 +231,10 @@ train_problems = train_split[args.first_train_index:args.first_train_index + arg
 val_problems = read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))[350:350 + args.heldout_problems]
 train_records = sample_labelled(train_problems, args.samples, 'prm-train-samples.jsonl')
 heldout_records = sample_labelled(val_problems, args.samples, 'prm-heldout-samples.jsonl')
-with open(os.path.join(ROOT, 'data', 'prm-heldout.jsonl'), 'w') as f:
-    for r in heldout_records:
-        f.write(json.dumps(r) + '\n')
+if args.write_heldout:
+    with open(os.path.join(ROOT, 'data', 'prm-heldout.jsonl'), 'w') as f:
+        for r in heldout_records:
+            f.write(json.dumps(r) + '\n')
 n_steps = sum(len(r['labels']) for r in train_records)
 n_good = sum(sum(r['labels']) for r in train_records)
 print(f'train steps {n_steps}, good {n_good / n_steps:.3f}; solutions correct '
@@ -276,13 +281,19 @@ def sibling_pair_accuracy(prm):
                 pairs += 1
     return wins / pairs
 
+if args.extra_layers:
+    config = Qwen2Config(**{**config.to_dict(), 'num_hidden_layers': config.num_hidden_layers + args.extra_layers})
 prm = Qwen2ForPrmModel(config)
 if args.init_from:
     prm.load_state_dict(torch.load(os.path.join(WORK, args.init_from))['state'])
     print(f'from {args.init_from}: held-out step AUC {roc_auc(*step_scores(prm, heldout_ex)):.4f}, '
           f'sibling pairs {sibling_pair_accuracy(prm)}', flush=True)
 else:
-    prm.model.load_state_dict(generator.model.state_dict())  # backbone starts from the generator
+    missing = prm.model.load_state_dict(generator.model.state_dict(), strict=False).missing_keys  # backbone starts from the generator
+    for i in range(generator.config.num_hidden_layers, config.num_hidden_layers):  # extra layers start as identities
+        torch.nn.init.zeros_(prm.model.layers[i].self_attn.o_proj.weight)
+        torch.nn.init.zeros_(prm.model.layers[i].mlp.down_proj.weight)
+    assert all(k.startswith('layers.') and int(k.split('.')[1]) >= generator.config.num_hidden_layers for k in missing), missing
     torch.nn.init.zeros_(prm.v_head.summary.weight)
     torch.nn.init.zeros_(prm.v_head.summary.bias)
 print(f'prm: {param_count(prm)} parameters', flush=True)

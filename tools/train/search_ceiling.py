@@ -1,0 +1,120 @@
+"""What search can reach with this generator, whatever the verifier (PyTorch, not the engine): on the first
+--per-level test problems of each level, greedy accuracy, pass@n (some one of n full samples is right: the
+ceiling of best-of-n and of majority for any verifier), and beam search (evaluate.py's: n / beam_width
+beams each expanded beam_width times per step, `last` scores) with three step scorers on the same seed:
+  prm         the PRM's score at the step's separator (what the engine does);
+  likelihood  the generator's own mean token log-probability of the step;
+  oracle      the exact label of label_steps.py (a perfect verifier).
+Usage: /usr/bin/python3 tools/train/search_ceiling.py [--per-level 20] [--n 16] [--scorers prm,likelihood,oracle]"""
+import argparse
+import collections
+import os
+import re
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bundled import load_model  # noqa: E402
+from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from label_steps import label_steps  # noqa: E402
+from model import Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
+from sampling import generate  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--seed', type=int, default=77)
+ap.add_argument('--per-level', type=int, default=20)
+ap.add_argument('--n', type=int, default=16)
+ap.add_argument('--beam-width', type=int, default=4)
+ap.add_argument('--max-iterations', type=int, default=12)
+ap.add_argument('--temperature', type=float, default=0.8)
+ap.add_argument('--scorers', default='prm,likelihood,oracle')
+ap.add_argument('--generator', default='bundled:arith-generator')
+ap.add_argument('--prm', default='bundled:arith-prm')
+args = ap.parse_args()
+setup(args.seed)
+vocab = Vocab()
+gen = load_model(Qwen2ForCausalLM, args.generator)
+prm = load_model(Qwen2ForPrmModel, args.prm)
+by_level = collections.defaultdict(list)
+for p in read_jsonl(os.path.join(ROOT, 'data', 'arith-test.jsonl')):
+    by_level[p['difficulty']].append(p)
+problems = [p for lv in sorted(by_level) for p in by_level[lv][:args.per_level]]
+prompts = [t[0] for t in tokenize([[chat_prompt(p['problem'])] for p in problems])]
+
+
+def answer_of(ids):
+    m = re.findall(r'\\boxed\{([^}]*)\}', vocab.decode(ids))
+    return m[-1].strip() if m else None
+
+
+def steps_of(ids):
+    return [s for s in vocab.decode([i for i in ids if i != vocab.im_end]).split(STEP_SEPARATOR) if s.strip()]
+
+
+def report(name, answers, seconds):
+    per = collections.defaultdict(list)
+    for p, a in zip(problems, answers):
+        per[p['difficulty']].append(a == p['answer'])
+    levels = ' '.join(f'{round(100 * sum(v) / len(v))}' for _, v in sorted(per.items()))
+    print(f'{name}: {100 * sum(a == p["answer"] for p, a in zip(problems, answers)) / len(problems):.1f}% '
+          f'(levels {levels}; {len(problems)} problems, {seconds:.0f} s)', flush=True)
+
+
+@torch.no_grad()
+def prm_scores(cands):
+    out = []
+    for t in tokenize([[prm_prefix(problems[pi]['problem'])] + steps_of(ids) for pi, ids in cands]):
+        seq = list(t[0])
+        for step in t[1:]:
+            seq += step + [vocab.prm_sep]
+        out.append(seq)
+    return [float(torch.sigmoid(prm(torch.tensor([s]))[0, -1])) for s in out]
+
+
+@torch.no_grad()
+def likelihood_scores(cands, new_lengths):
+    out = []
+    for (pi, ids), k in zip(cands, new_lengths):
+        seq = torch.tensor([prompts[pi] + ids])
+        logp = F.log_softmax(gen(seq)[0, :-1], -1).gather(-1, seq[0, 1:, None])[:, 0]
+        out.append(float(logp[-k:].mean()))
+    return out
+
+
+def oracle_scores(cands):
+    return [float(all(label_steps(problems[pi]['problem'], steps_of(ids)) or [False])) for pi, ids in cands]
+
+
+def beam_search(scorer):
+    rng = torch.Generator().manual_seed(args.seed)  # the same samples' start for every scorer
+    keep = args.n // args.beam_width
+    state = [{'prefixes': [[] for _ in range(keep)], 'done': []} for _ in problems]
+    for _ in range(args.max_iterations):
+        rows = [(pi, b) for pi, s in enumerate(state) for b in s['prefixes']]
+        if not rows:
+            break
+        new = generate(gen, [prompts[pi] + b for pi, b in rows], 40, args.temperature, {vocab.sep, vocab.im_end}, rng, copies=args.beam_width)
+        cands = [(rows[i // args.beam_width][0], rows[i // args.beam_width][1] + o) for i, o in enumerate(new)]
+        scores = (prm_scores(cands) if scorer == 'prm' else oracle_scores(cands) if scorer == 'oracle'
+                  else likelihood_scores(cands, [len(o) for o in new]))
+        nxt = [[] for _ in problems]
+        for (pi, ids), s in zip(cands, scores):
+            finished = ids[-1] != vocab.sep or answer_of(ids) is not None
+            (state[pi]['done'] if finished else nxt[pi]).append((s, ids))
+        for pi, s in enumerate(state):
+            s['prefixes'] = [] if len(s['done']) >= args.n else [ids for _, ids in sorted(nxt[pi], key=lambda x: -x[0])[:keep]]
+    return [answer_of(max(s['done'], key=lambda x: x[0])[1]) if s['done'] else None for s in state]
+
+
+t0 = time.time()
+report('greedy', [answer_of(o) for o in generate(gen, prompts, 220, 0.0, {vocab.im_end})], time.time() - t0)
+t0 = time.time()
+samples = generate(gen, prompts, 220, args.temperature, {vocab.im_end}, torch.Generator().manual_seed(args.seed), copies=args.n)
+hits = [any(answer_of(o) == p['answer'] for o in samples[i * args.n:(i + 1) * args.n]) for i, p in enumerate(problems)]
+report(f'pass@{args.n} at T = {args.temperature} (any verifier\'s ceiling for best-of-n)', [p['answer'] if h else None for p, h in zip(problems, hits)], time.time() - t0)
+for scorer in args.scorers.split(','):
+    t0 = time.time()
+    report(f'beam search n = {args.n}, width {args.beam_width}, scorer {scorer}', beam_search(scorer), time.time() - t0)
