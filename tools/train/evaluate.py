@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
 from sampling import generate  # noqa: E402
+from step_beam_search import beam_search  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--seed', type=int, default=77)
@@ -110,39 +111,14 @@ results[f'sample_accuracy_t{args.temperature}'] = accuracy([subset[i // args.n] 
 print('majority', results[f'majority@{args.n}'], 'best-of', results[f'best_of_{args.n}'], f'{time.time() - t0:.0f}s', flush=True)
 
 
-def beam_search(problems):
-    """Search-and-learn beam search: n beams; each iteration every active beam samples one step, the PRM scores
-    it (last-step score), finished beams are set aside, and the best n / beam_width survivors are each
-    expanded beam_width times. The answer is the finished beam with the best score."""
-    keep = args.n // args.beam_width
-    # Active beams as distinct prefixes, each continued beam_width times (prefilled once).
-    state = [{'prefixes': [[] for _ in range(keep)], 'done': []} for _ in problems]
-    for _ in range(args.max_iterations):
-        rows = [(pi, b) for pi, s in enumerate(state) for b in s['prefixes']]
-        if not rows:
-            break
-        prompts = [prompt_ids[problems[pi]['id']] + b for pi, b in rows]
-        new = generate(gen, prompts, 40, args.temperature, {vocab.sep, vocab.im_end}, rng, copies=args.beam_width)
-        cands = [(rows[i // args.beam_width][0], rows[i // args.beam_width][1] + o) for i, o in enumerate(new)]
-        sc = prm_last_scores([(problems[pi]['problem'], steps_of(vocab.decode(ids))) for pi, ids in cands])
-        nxt = [[] for _ in problems]
-        for (pi, ids), s in zip(cands, sc):
-            finished = ids[-1] != vocab.sep or answer_of(vocab.decode(ids)) is not None
-            (state[pi]['done'] if finished else nxt[pi]).append((s, ids))
-        for pi, s in enumerate(state):
-            if len(s['done']) >= args.n:
-                s['prefixes'] = []
-                continue
-            s['prefixes'] = [ids for _, ids in sorted(nxt[pi], key=lambda x: -x[0])[:keep]]
-    answers = []
-    for s in state:
-        pool = s['done']
-        answers.append(answer_of(vocab.decode(max(pool, key=lambda x: x[0])[1])) if pool else None)
-    return answers
+def beam_search_answers(problems):
+    score = lambda cands: prm_last_scores([(problems[pi]['problem'], steps_of(vocab.decode(ids))) for pi, ids, _ in cands])
+    return beam_search(gen, vocab, [prompt_ids[p['id']] for p in problems], score, args.n, args.beam_width,
+                       args.max_iterations, args.temperature, rng)
 
 
 t0 = time.time()
-results[f'beam_search_n{args.n}'] = accuracy(subset, beam_search(subset))
+results[f'beam_search_n{args.n}'] = accuracy(subset, beam_search_answers(subset))
 print('beam', results[f'beam_search_n{args.n}'], f'{time.time() - t0:.0f}s', flush=True)
 os.makedirs(CURVES, exist_ok=True)
 with open(os.path.join(CURVES, 'eval.json'), 'w') as f:

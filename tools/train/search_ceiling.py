@@ -1,7 +1,6 @@
 """What search can reach with this generator, whatever the verifier (PyTorch, not the engine): on the first
 --per-level test problems of each level, greedy accuracy, pass@n (some one of n full samples is right: the
-ceiling of best-of-n and of majority for any verifier), and beam search (evaluate.py's: n / beam_width
-beams each expanded beam_width times per step, `last` scores) with three step scorers on the same seed:
+ceiling of best-of-n and of majority for any verifier), and beam search (step_beam_search.py, as evaluate.py) with three step scorers on the same seed:
   prm         the PRM's score at the step's separator (what the engine does);
   likelihood  the generator's own mean token log-probability of the step;
   oracle      the exact label of label_steps.py (a perfect verifier).
@@ -9,7 +8,6 @@ Usage: /usr/bin/python3 tools/train/search_ceiling.py [--per-level 20] [--n 16] 
 import argparse
 import collections
 import os
-import re
 import sys
 import time
 
@@ -22,6 +20,7 @@ from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_prefix, read_js
 from label_steps import label_steps  # noqa: E402
 from model import Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
 from sampling import generate  # noqa: E402
+from step_beam_search import beam_search, boxed_answer  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--seed', type=int, default=77)
@@ -46,8 +45,7 @@ prompts = [t[0] for t in tokenize([[chat_prompt(p['problem'])] for p in problems
 
 
 def answer_of(ids):
-    m = re.findall(r'\\boxed\{([^}]*)\}', vocab.decode(ids))
-    return m[-1].strip() if m else None
+    return boxed_answer(vocab, ids)
 
 
 def steps_of(ids):
@@ -88,25 +86,12 @@ def oracle_scores(cands):
     return [float(all(label_steps(problems[pi]['problem'], steps_of(ids)) or [False])) for pi, ids in cands]
 
 
-def beam_search(scorer):
+def beam(scorer):
+    score = {'prm': lambda c: prm_scores([(pi, ids) for pi, ids, _ in c]),
+             'oracle': lambda c: oracle_scores([(pi, ids) for pi, ids, _ in c]),
+             'likelihood': lambda c: likelihood_scores([(pi, ids) for pi, ids, _ in c], [k for _, _, k in c])}[scorer]
     rng = torch.Generator().manual_seed(args.seed)  # the same samples' start for every scorer
-    keep = args.n // args.beam_width
-    state = [{'prefixes': [[] for _ in range(keep)], 'done': []} for _ in problems]
-    for _ in range(args.max_iterations):
-        rows = [(pi, b) for pi, s in enumerate(state) for b in s['prefixes']]
-        if not rows:
-            break
-        new = generate(gen, [prompts[pi] + b for pi, b in rows], 40, args.temperature, {vocab.sep, vocab.im_end}, rng, copies=args.beam_width)
-        cands = [(rows[i // args.beam_width][0], rows[i // args.beam_width][1] + o) for i, o in enumerate(new)]
-        scores = (prm_scores(cands) if scorer == 'prm' else oracle_scores(cands) if scorer == 'oracle'
-                  else likelihood_scores(cands, [len(o) for o in new]))
-        nxt = [[] for _ in problems]
-        for (pi, ids), s in zip(cands, scores):
-            finished = ids[-1] != vocab.sep or answer_of(ids) is not None
-            (state[pi]['done'] if finished else nxt[pi]).append((s, ids))
-        for pi, s in enumerate(state):
-            s['prefixes'] = [] if len(s['done']) >= args.n else [ids for _, ids in sorted(nxt[pi], key=lambda x: -x[0])[:keep]]
-    return [answer_of(max(s['done'], key=lambda x: x[0])[1]) if s['done'] else None for s in state]
+    return beam_search(gen, vocab, prompts, score, args.n, args.beam_width, args.max_iterations, args.temperature, rng)
 
 
 t0 = time.time()
@@ -117,4 +102,4 @@ hits = [any(answer_of(o) == p['answer'] for o in samples[i * args.n:(i + 1) * ar
 report(f'pass@{args.n} at T = {args.temperature} (any verifier\'s ceiling for best-of-n)', [p['answer'] if h else None for p, h in zip(problems, hits)], time.time() - t0)
 for scorer in args.scorers.split(','):
     t0 = time.time()
-    report(f'beam search n = {args.n}, width {args.beam_width}, scorer {scorer}', beam_search(scorer), time.time() - t0)
+    report(f'beam search n = {args.n}, width {args.beam_width}, scorer {scorer}', beam(scorer), time.time() - t0)
