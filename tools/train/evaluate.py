@@ -13,8 +13,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
-from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
+from common import CURVES, ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from bundled import load_model  # noqa: E402
+from model import Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
 from sampling import generate  # noqa: E402
 from step_beam_search import beam_search  # noqa: E402
 
@@ -31,15 +32,8 @@ vocab = Vocab()
 rng = torch.Generator().manual_seed(args.seed)
 
 
-def load(cls, name):
-    ck = torch.load(os.path.join(WORK, name))
-    m = cls(Qwen2Config(**ck['config']))
-    m.load_state_dict(ck['state'])
-    return m.eval()
-
-
-gen = load(Qwen2ForCausalLM, 'generator.pt')
-prm = load(Qwen2ForPrmModel, 'prm.pt')
+gen = load_model(Qwen2ForCausalLM, 'generator.pt')
+prm = load_model(Qwen2ForPrmModel, 'prm.pt')
 test = read_jsonl(os.path.join(ROOT, 'data', 'arith-test.jsonl'))
 by_level = collections.defaultdict(list)
 for p in test:

@@ -1,6 +1,7 @@
 """What search can reach with this generator, whatever the verifier (PyTorch, not the engine): on the first
 --per-level test problems of each level, greedy accuracy, pass@n (some one of n full samples is right: the
-ceiling of best-of-n and of majority for any verifier), and beam search (step_beam_search.py, as evaluate.py) with three step scorers on the same seed:
+ceiling of best-of-n and of majority for any verifier), and beam search (step_beam_search.py, as in
+evaluate.py) with three step scorers on the same seed:
   prm         the PRM's score at the step's separator (what the engine does);
   likelihood  the generator's own mean token log-probability of the step;
   oracle      the exact label of label_steps.py (a perfect verifier).
