@@ -15,7 +15,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(__file__))
 from bundled import load_model  # noqa: E402
 from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, read_jsonl, setup, tokenize  # noqa: E402
-from label_steps import _OPS, _STEP, _ready_nodes, label_steps, parse_expression  # noqa: E402
+from label_steps import label_steps, right_next_steps  # noqa: E402
 from model import Qwen2ForCausalLM  # noqa: E402
 from sampling import generate  # noqa: E402
 
@@ -30,17 +30,6 @@ for p in read_jsonl(os.path.join(ROOT, 'data', 'arith-test.jsonl')):
     by_level[p['difficulty']].append(p)
 problems = [p for lv in sorted(by_level) for p in by_level[lv][:args.per_level]]
 prompts = [t[0] for t in tokenize([[chat_prompt(p['problem'])] for p in problems])]
-
-
-def right_next_steps(problem, good_steps):
-    """Every right continuation after good_steps: each ready operation with its value, or the final answer."""
-    tree = parse_expression(problem)
-    for s in good_steps:
-        m = _STEP.match(s)
-        node = next(n for n in _ready_nodes(tree, []) if n.op == m[2] and n.left.value == int(m[1]) and n.right.value == int(m[3]))
-        node.op, node.value = None, int(m[4])
-    ready = _ready_nodes(tree, [])
-    return [f'{n.left.value} {n.op} {n.right.value} = {_OPS[n.op](n.left.value, n.right.value)}' for n in ready] or [f'The answer is \\boxed{{{tree.value}}}.']
 
 
 @torch.no_grad()

@@ -67,6 +67,25 @@ def _ready_nodes(n: Node, out):
     return out
 
 
+def _ready_node(tree: Node, op, a, b):
+    """The ready operation `a op b` of the tree, or None."""
+    return next((n for n in _ready_nodes(tree, []) if n.op == op and n.left.value == a and n.right.value == b), None)
+
+
+def _reduce(node: Node, value):
+    node.op, node.left, node.right, node.value = None, None, None, value
+
+
+def _tree_after(problem: str, right_steps):
+    """The problem's tree with right_steps (each a right operation step) done."""
+    tree = parse_expression(problem)
+    for step in right_steps:
+        m = _STEP.match(step.strip())
+        if m:
+            _reduce(_ready_node(tree, m[2], int(m[1]), int(m[3])), int(m[4]))
+    return tree
+
+
 def label_steps(problem: str, steps):
     """One bool per step (see the module comment)."""
     tree = parse_expression(problem)
@@ -77,10 +96,10 @@ def label_steps(problem: str, steps):
             m, f = _STEP.match(step), _FINAL.match(step)
             if m:
                 a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
-                node = next((n for n in _ready_nodes(tree, []) if n.op == op and n.left.value == a and n.right.value == b), None)
+                node = _ready_node(tree, op, a, b)
                 ok = node is not None and _OPS[op](a, b) == c
                 if ok:
-                    node.op, node.left, node.right, node.value = None, None, None, c
+                    _reduce(node, c)
             elif f:
                 ok = tree.op is None and int(f[1]) == tree.value
             else:
@@ -96,18 +115,19 @@ def next_step_kind(problem: str, steps):
     assert all(label_steps(problem, steps[:-1])), 'the earlier steps must be right'
     if label_steps(problem, steps)[-1]:
         return 'good'
-    tree = parse_expression(problem)
-    for step in steps[:-1]:
-        m = _STEP.match(step.strip())
-        if m:
-            node = next(n for n in _ready_nodes(tree, []) if n.op == m[2] and n.left.value == int(m[1]) and n.right.value == int(m[3]))
-            node.op, node.left, node.right, node.value = None, None, None, int(m[4])
+    tree = _tree_after(problem, steps[:-1])
     last = steps[-1].strip()
     m = _STEP.match(last)
     if m:
-        ready = any(n.op == m[2] and n.left.value == int(m[1]) and n.right.value == int(m[3]) for n in _ready_nodes(tree, []))
-        return 'result' if ready else 'operands'
+        return 'result' if _ready_node(tree, m[2], int(m[1]), int(m[3])) else 'operands'
     return 'final' if _FINAL.match(last) else 'unparsed'
+
+
+def right_next_steps(problem: str, right_steps):
+    """Every right continuation after right_steps: each ready operation with its value, or the final answer."""
+    tree = _tree_after(problem, right_steps)
+    ready = _ready_nodes(tree, [])
+    return [f'{n.left.value} {n.op} {n.right.value} = {_OPS[n.op](n.left.value, n.right.value)}' for n in ready] or [f'The answer is \\boxed{{{tree.value}}}.']
 
 
 def result_digit_labels(problem: str, steps):
@@ -122,7 +142,7 @@ def result_digit_labels(problem: str, steps):
         m, f = _STEP.match(step), _FINAL.match(step)
         if m:
             a, op, b, written = int(m[1]), m[2], int(m[3]), m[4]
-            node = next((n for n in _ready_nodes(tree, []) if n.op == op and n.left.value == a and n.right.value == b), None) if ok else None
+            node = _ready_node(tree, op, a, b) if ok else None
             value = _OPS[op](a, b) if node is not None else None
         elif f:
             written = f[1]
@@ -135,7 +155,7 @@ def result_digit_labels(problem: str, steps):
         out.append([value is not None and written[:i + 1] == right[:i + 1] for i in range(len(written))])
         step_ok = value is not None and written == right
         if step_ok and m:
-            node.op, node.left, node.right, node.value = None, None, None, value
+            _reduce(node, value)
         ok = ok and step_ok
     return out
 
@@ -154,4 +174,5 @@ if __name__ == '__main__':
         assert [all(d) for d in result_digit_labels(p, steps)] == label_steps(p, steps)
     assert [next_step_kind(p, s) for s in (['5 - 2 = 3'], ['5 - 2 = 4'], ['3 + 4 = 7'], ['5 - 2 = 3', 'The answer is \\boxed{3}.'], ['5 - 2 = 3', '4 * 3 = 12', 'x'])] == [
         'good', 'result', 'operands', 'final', 'unparsed']
+    assert right_next_steps(p, []) == ['5 - 2 = 3'] and right_next_steps(p, ['5 - 2 = 3', '4 * 3 = 12', '3 + 12 = 15']) == ['The answer is \\boxed{15}.']
     print('label_steps self-check ok')

@@ -45,10 +45,6 @@ problems = [p for lv in sorted(by_level) for p in by_level[lv][:args.per_level]]
 prompts = [t[0] for t in tokenize([[chat_prompt(p['problem'])] for p in problems])]
 
 
-def answer_of(ids):
-    return boxed_answer(vocab, ids)
-
-
 def steps_of(ids):
     return [s for s in vocab.decode([i for i in ids if i != vocab.im_end]).split(STEP_SEPARATOR) if s.strip()]
 
@@ -96,10 +92,10 @@ def beam(scorer):
 
 
 t0 = time.time()
-report('greedy', [answer_of(o) for o in generate(gen, prompts, 220, 0.0, {vocab.im_end})], time.time() - t0)
+report('greedy', [boxed_answer(vocab, o) for o in generate(gen, prompts, 220, 0.0, {vocab.im_end})], time.time() - t0)
 t0 = time.time()
 samples = generate(gen, prompts, 220, args.temperature, {vocab.im_end}, torch.Generator().manual_seed(args.seed), copies=args.n)
-hits = [any(answer_of(o) == p['answer'] for o in samples[i * args.n:(i + 1) * args.n]) for i, p in enumerate(problems)]
+hits = [any(boxed_answer(vocab, o) == p['answer'] for o in samples[i * args.n:(i + 1) * args.n]) for i, p in enumerate(problems)]
 report(f'pass@{args.n} at T = {args.temperature} (any verifier\'s ceiling for best-of-n)', [p['answer'] if h else None for p, h in zip(problems, hits)], time.time() - t0)
 for scorer in args.scorers.split(','):
     t0 = time.time()
