@@ -30,6 +30,7 @@ ap.add_argument('--n', type=int, default=16)
 ap.add_argument('--beam-width', type=int, default=4)
 ap.add_argument('--max-iterations', type=int, default=12)
 ap.add_argument('--temperature', type=float, default=0.8)
+ap.add_argument('--filter-duplicates', action='store_true')
 ap.add_argument('--scorers', default='prm,likelihood,oracle')
 ap.add_argument('--generator', default='bundled:arith-generator')
 ap.add_argument('--prm', default='bundled:arith-prm')
@@ -88,7 +89,7 @@ def beam(scorer):
              'oracle': lambda c: oracle_scores([(pi, ids) for pi, ids, _ in c]),
              'likelihood': lambda c: likelihood_scores([(pi, ids) for pi, ids, _ in c], [k for _, _, k in c])}[scorer]
     rng = torch.Generator().manual_seed(args.seed)  # the same samples' start for every scorer
-    return beam_search(gen, vocab, prompts, score, args.n, args.beam_width, args.max_iterations, args.temperature, rng)
+    return beam_search(gen, vocab, prompts, score, args.n, args.beam_width, args.max_iterations, args.temperature, rng, args.filter_duplicates)
 
 
 t0 = time.time()
@@ -99,4 +100,4 @@ hits = [any(boxed_answer(vocab, o) == p['answer'] for o in samples[i * args.n:(i
 report(f'pass@{args.n} at T = {args.temperature} (any verifier\'s ceiling for best-of-n)', [p['answer'] if h else None for p, h in zip(problems, hits)], time.time() - t0)
 for scorer in args.scorers.split(','):
     t0 = time.time()
-    report(f'beam search n = {args.n}, width {args.beam_width}, scorer {scorer}', beam(scorer), time.time() - t0)
+    report(f'beam search n = {args.n}, width {args.beam_width}, scorer {scorer}' + (', duplicates filtered' if args.filter_duplicates else ''), beam(scorer), time.time() - t0)
