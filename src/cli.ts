@@ -17,6 +17,7 @@ commands:
   bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]
         [--seed S] [--json <file>] [--settings engine,paper] [--pairings 1.5b+1.5b,7b+1.5b] [--budgets full,tight,MiB]
         [--statistics assumed|math500|<file.json>]  step statistics the cost model replays
+        [--speculation-slack 0.15]  speculation fills decode batches costing at most (1 + slack) x one
         --decode     decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
         --memory     the memory planner against a static 50/50 split, estimated by the cost model
                      ([--n ...] [--problems K] [--kv-mib M]) and measured on the bundled models

@@ -48,6 +48,23 @@ describe('cost-model bench subsets', () => {
     expect(math500.ratios[0].precise_goodput_ratio).toBeGreaterThan(1.5);
   }, 120_000);
 
+  it('sizes the speculation budget by --speculation-slack', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'fasttts-bench-')), 'cost.json');
+    const run = async (slack: string) => {
+      expect(await quiet(() => benchCommand(['--profile', 'rtx4090', '--n', '8', '--modes', 'fasttts', '--settings', 'paper', '--pairings', '1.5b+1.5b', '--budgets', 'full', '--speculation-slack', slack, '--json', file]))).toBe(0);
+      return (JSON.parse(readFileSync(file, 'utf8')) as { rows: Array<{ speculation_batch: number; tokens_speculative: number }> }).rows[0];
+    };
+    // No slack: no batch is as cheap as a batch of one, so nothing is speculated.
+    const none = await run('0');
+    expect(none.speculation_batch).toBe(1);
+    expect(none.tokens_speculative).toBe(0);
+    const wide = await run('0.5');
+    expect(wide.speculation_batch).toBeGreaterThan(88); // the default slack's (0.15) budget on this profile
+    expect(wide.tokens_speculative).toBeGreaterThan(0);
+    await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--speculation-slack', 'wide']))).rejects.toThrow(new OptionError('--speculation-slack must be a number in [0, 10], got "wide"'));
+    await expect(quiet(() => benchCommand(['--profile', 'measured', '--speculation-slack', '0.5']))).rejects.toThrow(OptionError);
+  }, 120_000);
+
   it('rejects a --statistics name or file it cannot use, before any work', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fasttts-bench-'));
     await expect(quiet(() => benchCommand(['--profile', 'rtx4090', '--statistics', 'qwen']))).rejects.toThrow(OptionError);

@@ -131,6 +131,7 @@ export const BENCH_OPTIONS = {
   pairings: { type: 'string' },
   budgets: { type: 'string' },
   statistics: { type: 'string' },
+  'speculation-slack': { type: 'string' },
 } as const;
 
 const listOf = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -163,6 +164,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const seed = intOption('seed', values.seed, 0, 0, 0xffffffff);
   const stats = stepStatisticsOption(values.statistics); // checked (and the file read) before any work
   if (stats && profile === 'measured') throw new OptionError('--statistics drives the cost model; with --profile measured nothing replays them');
+  // Measured runs take their budget from this device's own calibration; the slack sets the cost model's.
+  const slack = values['speculation-slack'] === undefined ? undefined : numberOption('speculation-slack', values['speculation-slack'], 0.15, 0, 10);
+  if (slack !== undefined && profile === 'measured') throw new OptionError('--speculation-slack sets the cost model\'s calibration; with --profile measured nothing uses it');
   const rows: BenchRow[] = [];
   if (profile === undefined || profile === 'measured') {
     const measuredModes = modes ?? [...MEASURED_MODES];
@@ -176,7 +180,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.error(`estimating with the cost model: ${profile ?? 'rtx4090'} profile, n=${nList.join(',')} ...`);
     const r = await benchCostModel({
       profile: profile ?? 'rtx4090', n: nList, modes, seed,
-      settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets), stats,
+      settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets), stats, speculationSlack: slack,
       // The whole grid takes many minutes on a small CPU: say each row as it lands.
       onRow: (row) => console.error(`  ${row.setting} ${row.pairing} ${row.budget} n=${row.n} ${row.mode}: ${(row.latency_ms / 1000).toFixed(1)} s estimated`),
     });
