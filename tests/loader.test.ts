@@ -144,6 +144,10 @@ describe('Hugging Face layout loader', () => {
       expect(err).toBeInstanceOf(FormatError);
       expect((err as Error).message).toMatch(pattern);
     }
+    // A named weights file that is not there: the message names the file, not only the set.
+    const named = await loadHfModel(memoryFileSet('m', { 'config.json': cfg }, 'weights.safetensors')).catch((e: unknown) => e);
+    expect(named).toBeInstanceOf(FormatError);
+    expect((named as Error).message).toMatch(/weights\.safetensors not found/);
   });
 });
 

@@ -46,7 +46,7 @@ export interface HfModel {
 async function weightFiles(files: FileSet): Promise<{ shards: ByteFile[]; index: Map<string, string> | null }> {
   if (files.primary?.endsWith('.safetensors')) {
     const f = await files.open(files.primary);
-    if (!f) throw new FormatError(files.name, 'file not found');
+    if (!f) throw new FormatError(files.name, `${files.primary} not found`);
     return { shards: [f], index: null };
   }
   // The single file first: servers with an SPA fallback answer a missing index.json with an HTML page.
