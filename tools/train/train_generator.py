@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import CURVES, ROOT, WORK, Vocab, chat_prompt, read_jsonl, setup, tokenize  # noqa: E402
+from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, init_weights, param_count  # noqa: E402
 from sampling import generate  # noqa: E402
 
@@ -31,27 +31,54 @@ ap.add_argument('--layers', type=int, default=4)
 ap.add_argument('--warmup', type=int, default=100)
 ap.add_argument('--init-from', default=None, help='start from this checkpoint (a second, annealing stage)')
 ap.add_argument('--data-offset', type=int, default=0, help='first train-split problem to use')
+ap.add_argument('--format', choices=['chat', 'prm', 'both'], default='chat',
+                help='chat: the ChatML prompt of the generator; prm: the Skywork PRM input (bos + problem, steps each followed by the "\\n" '
+                     'separator), to teach a PRM backbone to compute in the format it reads; both: half of each')
 ap.add_argument('--curve', default='generator.csv')
 ap.add_argument('--out', default='generator.pt', help='checkpoint file in tools/train/.work')
 args = ap.parse_args()
 setup(args.seed, args.threads)
 vocab = Vocab()
 
-# Tokenize prompt and prompt+solution; the loss covers the solution and the closing <|im_end|>.
 train = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))
 last_step = min(args.steps, args.stop_after or args.steps)
 needed = args.steps * args.batch
 train = train[args.data_offset:args.data_offset + needed]
 t0 = time.time()
-toks = tokenize([[chat_prompt(p['problem']), chat_prompt(p['problem']) + p['solution'] + '<|im_end|>'] for p in train])
-examples = []
-for prompt_ids, full_ids in toks:
-    assert full_ids[:len(prompt_ids)] == prompt_ids
-    examples.append((full_ids, len(prompt_ids)))
+
+
+def prm_examples(problems):
+    """(ids, prompt length) in the PRM's input format: the loss covers the steps and their separators."""
+    out = []
+    for t in tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems]):
+        ids = list(t[0])
+        for step in t[1:]:
+            ids += step + [vocab.prm_sep]
+        out.append((ids, len(t[0])))
+    return out
+
+
+def chat_examples(problems):
+    """(ids, prompt length) of ChatML prompt + reference solution + <|im_end|>: the loss covers the solution and the closing <|im_end|>."""
+    out = []
+    for prompt_ids, full_ids in tokenize([[chat_prompt(p['problem']), chat_prompt(p['problem']) + p['solution'] + '<|im_end|>'] for p in problems]):
+        assert full_ids[:len(prompt_ids)] == prompt_ids
+        out.append((full_ids, len(prompt_ids)))
+    return out
+
+
+def examples_of(problems):
+    if args.format == 'chat':
+        return chat_examples(problems)
+    if args.format == 'prm':
+        return prm_examples(problems)
+    return chat_examples(problems[0::2]) + prm_examples(problems[1::2])
+
+
+examples = examples_of(train)
 print(f'{len(examples)} examples tokenized in {time.time() - t0:.0f}s; mean length {sum(len(e[0]) for e in examples) / len(examples):.0f}', flush=True)
 val = read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))
-val_toks = tokenize([[chat_prompt(p['problem']), chat_prompt(p['problem']) + p['solution'] + '<|im_end|>'] for p in val])
-val_examples = [(f, len(p)) for p, f in val_toks]
+val_examples = examples_of(val[:320])  # the validation loss's examples
 
 
 def batches(exs, batch, shuffle_rng):
@@ -87,7 +114,7 @@ def loss_of(model, ids, tgt):
 def val_loss(model):
     model.eval()
     tot, n = 0.0, 0
-    for s in range(0, 320, 64):
+    for s in range(0, len(val_examples), 64):
         ids, tgt = collate(val_examples, list(range(s, s + 64)))
         tot += float(loss_of(model, ids, tgt)) * 64
         n += 64

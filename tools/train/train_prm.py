@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
+from bundled import load_model  # noqa: E402
 from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
 from label_steps import label_steps, result_digit_labels  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel, param_count  # noqa: E402
@@ -46,6 +47,10 @@ ap.add_argument('--extra-layers', type=int, default=0,
                 help='decoder layers stacked on the generator-initialised backbone (their outputs start at zero, so the PRM starts as the generator): room to compare what the generator predicts with what a step wrote')
 ap.add_argument('--write-heldout', action='store_true',
                 help='also write the held-out labelled steps to data/prm-heldout.jsonl (the engine AUC check; train_all.sh does, experiments do not)')
+ap.add_argument('--generator', default='generator.pt', help='the generator whose samples are labelled (a .work checkpoint or bundled:<dir>)')
+ap.add_argument('--backbone', default=None, help='where the PRM backbone starts (default: the generator); may be a stronger model of the same shape')
+ap.add_argument('--samples-cache', default='prm', help='name prefix of the sampled-solution caches in .work (one per generator)')
+ap.add_argument('--heldout-pairs', type=int, default=0, help='also measure the pairwise ranking on result pairs of this many validation problems (the arithmetic check alone)')
 ap.add_argument('--out', default='prm.pt')
 ap.add_argument('--curve', default='prm.csv')
 ap.add_argument('--digit-weight', type=float, default=0.0,
@@ -55,11 +60,9 @@ setup(args.seed)
 vocab = Vocab()
 rng = torch.Generator().manual_seed(args.seed)
 
-ckpt = torch.load(os.path.join(WORK, 'generator.pt'))
-config = Qwen2Config(**ckpt['config'])
-generator = Qwen2ForCausalLM(config)
-generator.load_state_dict(ckpt['state'])
-generator.eval()
+generator = load_model(Qwen2ForCausalLM, args.generator)
+backbone = load_model(Qwen2ForCausalLM, args.backbone) if args.backbone else generator
+config = backbone.config
 
 
 def split_steps(ids):
@@ -229,8 +232,8 @@ def step_scores(prm, exs):
 train_split = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))
 train_problems = train_split[args.first_train_index:args.first_train_index + args.problems]
 val_problems = read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))[350:350 + args.heldout_problems]
-train_records = sample_labelled(train_problems, args.samples, 'prm-train-samples.jsonl')
-heldout_records = sample_labelled(val_problems, args.samples, 'prm-heldout-samples.jsonl')
+train_records = sample_labelled(train_problems, args.samples, f'{args.samples_cache}-train-samples.jsonl')
+heldout_records = sample_labelled(val_problems, args.samples, f'{args.samples_cache}-heldout-samples.jsonl')
 if args.write_heldout:
     with open(os.path.join(ROOT, 'data', 'prm-heldout.jsonl'), 'w') as f:
         for r in heldout_records:
@@ -263,6 +266,10 @@ if args.heldout_siblings:
     for r, e in zip(records, encode(records, last_only=True)):  # one tokenizer call for all
         groups.setdefault((r['problem'], len(r['steps'])), []).append((e, r['labels'][-1]))
     heldout_groups = list(groups.values())
+if args.heldout_pairs:  # each pair shares its prefix: a right last step and the same step with a wrong result
+    records = result_pair_records(read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))[:args.heldout_pairs], args.seed + 2)
+    encoded = encode(records, last_only=True)
+    heldout_groups += [[(encoded[i], records[i]['labels'][-1]), (encoded[i + 1], records[i + 1]['labels'][-1])] for i in range(0, len(records), 2)]
 
 
 def sibling_pair_accuracy(prm):
@@ -289,11 +296,11 @@ if args.init_from:
     print(f'from {args.init_from}: held-out step AUC {roc_auc(*step_scores(prm, heldout_ex)):.4f}, '
           f'sibling pairs {sibling_pair_accuracy(prm)}', flush=True)
 else:
-    missing = prm.model.load_state_dict(generator.model.state_dict(), strict=False).missing_keys  # backbone starts from the generator
-    for i in range(generator.config.num_hidden_layers, config.num_hidden_layers):  # extra layers start as identities
+    missing = prm.model.load_state_dict(backbone.model.state_dict(), strict=False).missing_keys  # backbone starts from a generator
+    for i in range(backbone.config.num_hidden_layers, config.num_hidden_layers):  # extra layers start as identities
         torch.nn.init.zeros_(prm.model.layers[i].self_attn.o_proj.weight)
         torch.nn.init.zeros_(prm.model.layers[i].mlp.down_proj.weight)
-    assert all(k.startswith('layers.') and int(k.split('.')[1]) >= generator.config.num_hidden_layers for k in missing), missing
+    assert all(k.startswith('layers.') and int(k.split('.')[1]) >= backbone.config.num_hidden_layers for k in missing), missing
     torch.nn.init.zeros_(prm.v_head.summary.weight)
     torch.nn.init.zeros_(prm.v_head.summary.bias)
 print(f'prm: {param_count(prm)} parameters', flush=True)
