@@ -31,6 +31,16 @@ def prm_prefix(problem: str) -> str:
     return f'{BOS}{problem}\n'
 
 
+def prm_input(problem_and_steps, separator):
+    """PRM input ids from one tokenized item [prefix ids, step ids, ...] (prm_prefix, then each step on its
+    own): every step followed by the separator token. Returns (ids, the separators' positions)."""
+    ids, separators = list(problem_and_steps[0]), []
+    for step in problem_and_steps[1:]:
+        ids += step + [separator]
+        separators.append(len(ids) - 1)
+    return ids, separators
+
+
 def setup(seed: int, threads: int = 1):
     torch.set_num_threads(threads)
     random.seed(seed)

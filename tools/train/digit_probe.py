@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bundled import load_model  # noqa: E402
-from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_input, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
 from model import Qwen2ForCausalLM  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -43,12 +43,7 @@ def result_digit_accuracy(sequences):
 
 
 chat = [t[0] for t in tokenize([[chat_prompt(p['problem']) + p['solution']] for p in problems])]
-prm = []
-for t in tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems]):
-    ids = list(t[0])
-    for step in t[1:]:
-        ids += step + [vocab.prm_sep]
-    prm.append(ids)
+prm = [prm_input(t, vocab.prm_sep)[0] for t in tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems])]
 for name, seqs in (('ChatML (generator)', chat), ('Skywork PRM input', prm)):
     acc, n = result_digit_accuracy(seqs)
     print(f'{args.model}, {name}: result digits predicted right {100 * acc:.1f}% of {n}')

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bundled import load_model  # noqa: E402
-from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from common import ROOT, STEP_SEPARATOR, Vocab, chat_prompt, prm_input, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
 from label_steps import label_steps  # noqa: E402
 from model import Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
 from sampling import generate  # noqa: E402
@@ -61,12 +61,7 @@ def report(name, answers, seconds):
 
 @torch.no_grad()
 def prm_scores(cands):
-    out = []
-    for t in tokenize([[prm_prefix(problems[pi]['problem'])] + steps_of(ids) for pi, ids in cands]):
-        seq = list(t[0])
-        for step in t[1:]:
-            seq += step + [vocab.prm_sep]
-        out.append(seq)
+    out = [prm_input(t, vocab.prm_sep)[0] for t in tokenize([[prm_prefix(problems[pi]['problem'])] + steps_of(ids) for pi, ids in cands])]
     return [float(torch.sigmoid(prm(torch.tensor([s]))[0, -1])) for s in out]
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_input, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, init_weights, param_count  # noqa: E402
 from sampling import generate  # noqa: E402
 
@@ -49,13 +49,8 @@ t0 = time.time()
 
 def prm_examples(problems):
     """(ids, prompt length) in the PRM's input format: the loss covers the steps and their separators."""
-    out = []
-    for t in tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems]):
-        ids = list(t[0])
-        for step in t[1:]:
-            ids += step + [vocab.prm_sep]
-        out.append((ids, len(t[0])))
-    return out
+    items = tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems])
+    return [(prm_input(t, vocab.prm_sep)[0], len(t[0])) for t in items]
 
 
 def chat_examples(problems):
