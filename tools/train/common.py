@@ -33,12 +33,11 @@ def prm_prefix(problem: str) -> str:
 
 def prm_input(problem_and_steps, separator):
     """PRM input ids from one tokenized item [prefix ids, step ids, ...] (prm_prefix, then each step on its
-    own): every step followed by the separator token. Returns (ids, the separators' positions)."""
-    ids, separators = list(problem_and_steps[0]), []
+    own): every step followed by the separator token."""
+    ids = list(problem_and_steps[0])
     for step in problem_and_steps[1:]:
         ids += step + [separator]
-        separators.append(len(ids) - 1)
-    return ids, separators
+    return ids
 
 
 def setup(seed: int, threads: int = 1):

@@ -43,7 +43,7 @@ def result_digit_accuracy(sequences):
 
 
 chat = [t[0] for t in tokenize([[chat_prompt(p['problem']) + p['solution']] for p in problems])]
-prm = [prm_input(t, vocab.prm_sep)[0] for t in tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems])]
+prm = [prm_input(t, vocab.prm_sep) for t in tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems])]
 for name, seqs in (('ChatML (generator)', chat), ('Skywork PRM input', prm)):
     acc, n = result_digit_accuracy(seqs)
     print(f'{args.model}, {name}: result digits predicted right {100 * acc:.1f}% of {n}')

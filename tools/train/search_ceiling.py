@@ -61,7 +61,7 @@ def report(name, answers, seconds):
 
 @torch.no_grad()
 def prm_scores(cands):
-    out = [prm_input(t, vocab.prm_sep)[0] for t in tokenize([[prm_prefix(problems[pi]['problem'])] + steps_of(ids) for pi, ids in cands])]
+    out = [prm_input(t, vocab.prm_sep) for t in tokenize([[prm_prefix(problems[pi]['problem'])] + steps_of(ids) for pi, ids in cands])]
     return [float(torch.sigmoid(prm(torch.tensor([s]))[0, -1])) for s in out]
 
 

@@ -44,13 +44,12 @@ train = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))
 last_step = min(args.steps, args.stop_after or args.steps)
 needed = args.steps * args.batch
 train = train[args.data_offset:args.data_offset + needed]
-t0 = time.time()
 
 
 def prm_examples(problems):
     """(ids, prompt length) in the PRM's input format: the loss covers the steps and their separators."""
     items = tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems])
-    return [(prm_input(t, vocab.prm_sep)[0], len(t[0])) for t in items]
+    return [(prm_input(t, vocab.prm_sep), len(t[0])) for t in items]
 
 
 def chat_examples(problems):
@@ -70,6 +69,7 @@ def examples_of(problems):
     return chat_examples(problems[0::2]) + prm_examples(problems[1::2])
 
 
+t0 = time.time()
 examples = examples_of(train)
 print(f'{len(examples)} examples tokenized in {time.time() - t0:.0f}s; mean length {sum(len(e[0]) for e in examples) / len(examples):.0f}', flush=True)
 val = read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))
