@@ -8,6 +8,7 @@ import type { Engine, EngineInfo, EngineStats, LoadProgress, ModelLocation, Solv
 import { answersEqual } from '../src/search/answer.ts';
 import { describeError, type UserMessage } from './messages.ts';
 import { renderAnswer, renderSolution } from './math-text.ts';
+import { freshProblems, renderBatch, runBatch, type BatchRow } from './batch.ts';
 import { competitionProblems, syntheticExamples, type ExampleProblem } from './problems.ts';
 import { addRun, clearRuns, loadRuns, runChartsSvg } from './run-history.ts';
 import { SearchTree } from './tree-model.ts';
@@ -39,7 +40,10 @@ const ui = {
   verifierUrl: $<HTMLInputElement>('verifier-url'), generatorFiles: $<HTMLInputElement>('generator-files'),
   verifierFiles: $<HTMLInputElement>('verifier-files'), loadModels: $<HTMLButtonElement>('load-models'),
   load: $('load'), loadProgress: $<HTMLProgressElement>('load-progress'), loadLabel: $('load-label'), modelInfo: $('model-info'),
-  runCharts: $('run-charts'), clearRuns: $<HTMLButtonElement>('clear-runs'),
+  runCharts: $('run-charts'), clearRuns: $<HTMLButtonElement>('clear-runs'), newProblem: $<HTMLButtonElement>('new-problem'),
+  batchCount: $<HTMLInputElement>('batch-count'), batchSeed: $<HTMLInputElement>('batch-seed'), batchRun: $<HTMLButtonElement>('batch-run'),
+  batchCancel: $<HTMLButtonElement>('batch-cancel'), batchSummary: $('batch-summary'),
+  batchTable: document.querySelector<HTMLTableSectionElement>('#batch-table tbody')!,
 };
 
 window.tutor = {
@@ -256,7 +260,7 @@ function showResult(problem: string, result: SolveResult): void {
     ui.answer.innerHTML = renderAnswer(result.answer);
     ui.answer.dataset.answer = result.answer;
   }
-  const expected = examples.find((e) => e.problem === problem)?.answer;
+  const expected = examples.find((e) => e.problem === problem)?.answer ?? freshAnswers.get(problem);
   const correct = expected !== undefined && answersEqual(result.answer, expected);
   ui.verdict.textContent = expected === undefined || result.answer === null ? '' : correct ? '✓ correct' : `✗ the reference answer is ${expected}`;
   ui.verdict.className = correct ? 'correct' : 'wrong';
@@ -269,6 +273,38 @@ function showResult(problem: string, result: SolveResult): void {
     (m.tokens_speculative ? `, ${m.tokens_speculative_accepted}/${m.tokens_speculative} speculative tokens kept` : '');
 }
 
+// ---- greedy against search on a batch ----------------------------------------------------------------
+
+let batchRunning: AbortController | null = null;
+/** Reference answers of the fresh problems "New problem" wrote, for the verdict. */
+const freshAnswers = new Map<string, string>();
+let newProblemSeed = Date.now() % 1_000_000;
+
+async function runBatchClicked(): Promise<void> {
+  showMessage(null);
+  const current = await startEngine();
+  if (!current) return;
+  const options = solveOptions();
+  const rows: BatchRow[] = freshProblems(Number(ui.batchSeed.value), Number(ui.batchCount.value)).map((problem) => ({ problem }));
+  const label = `${ui.method.selectedOptions[0].text} n = ${options.n}:`;
+  batchRunning = new AbortController();
+  ui.batchRun.disabled = ui.solve.disabled = true;
+  ui.batchCancel.disabled = false;
+  setState('solving');
+  const draw = () => renderBatch(ui.batchTable, ui.batchSummary, rows, label);
+  draw();
+  try {
+    await runBatch(current, rows, options, batchRunning.signal, draw);
+  } catch (error) {
+    showMessage(describeError(error, Number(ui.memory.value)));
+  } finally {
+    batchRunning = null;
+    ui.batchRun.disabled = ui.solve.disabled = false;
+    ui.batchCancel.disabled = true;
+    setState(engine ? 'ready' : 'error');
+  }
+}
+
 function drawRuns(): void {
   ui.runCharts.innerHTML = runChartsSvg(runs);
 }
@@ -279,6 +315,13 @@ function wire(): void {
   ui.solve.onclick = () => void solve();
   ui.cancel.onclick = () => running?.abort();
   ui.examples.onchange = pickExample;
+  ui.batchRun.onclick = () => void runBatchClicked();
+  ui.batchCancel.onclick = () => batchRunning?.abort();
+  ui.newProblem.onclick = () => {
+    const p = freshProblems(newProblemSeed++, 1)[0];
+    freshAnswers.set(p.problem, p.answer);
+    ui.problem.value = p.problem;
+  };
   ui.loadModels.onclick = () => void startEngine();
   ui.clearRuns.onclick = () => {
     runs = clearRuns();

@@ -23,6 +23,9 @@ commands:
                      ([--n ...] [--problems K] [--kv-mib M]) and measured on the bundled models
                      ([--measured-n ...] [--measured-kv-mib M]), side by side; [--iterations K]
 
+  problems [--seed S] [--count N] [--levels a-b] [--out <file.jsonl>]
+        fresh problems of the bundled arithmetic task as JSONL (id, problem, answer, difficulty, solution)
+
 Defaults are the bundled models in models/ and the bundled test split: every command works offline.
 Add --verbose for stack traces.`;
 
@@ -33,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   solve: async () => (await import('./commands/solve-cli.ts')).solveCommand,
   eval: async () => (await import('./commands/solve-cli.ts')).evalCommand,
   bench: async () => (await import('./commands/bench-cli.ts')).benchCommand,
+  problems: async () => (await import('./commands/problems.ts')).problemsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,7 @@ import { loadHfModel, type HfModel } from '../src/model/hf-loader.ts';
 import { nodeFileSet } from '../src/model/sources/node-fs.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { chatPrompt } from '../src/tasks/arithmetic.ts';
+import { promptFormatFor } from '../src/search/prompt-format.ts';
 
 const LOGIT_TOLERANCE = 2e-3;
 const SCORE_TOLERANCE = 2e-4;
@@ -50,18 +51,21 @@ describe('bundled models', () => {
   it('tokenize exactly as the trainer did (the fixture ids came from the Python pipeline)', () => {
     const tok = generator.tokenizer!;
     for (const p of fixture.generator.prompts) expect(tok.encode(p.text)).toEqual(p.ids);
-    const sep = prm.tokenizer!.encode('\n');
-    expect(sep).toEqual([fixture.prm.separator_id]);
+    // The PRM reads the generator's own format (config.json prm_input_format "chat"), built by the engine's
+    // one prompt-format module: the chat prompt, each step followed by the "\n\n" token.
+    expect(prm.config.prmInputFormat).toBe('chat');
+    expect(prm.tokenizer!.encode('\n\n')).toEqual([fixture.prm.separator_id]);
+    const format = promptFormatFor(generator.tokenizer!, prm.tokenizer!, prm.config);
     for (const item of fixture.prm.items) {
-      const ids = prm.tokenizer!.encode(`<|endoftext|>${item.problem}\n`);
-      for (const s of item.steps) ids.push(...prm.tokenizer!.encode(s), fixture.prm.separator_id);
+      const ids = [...format.verifierPrefix(item.problem)];
+      for (const s of item.steps) ids.push(...format.verifierStep(s));
       expect(ids).toEqual(item.ids);
     }
   });
 
   it('render the task prompt with their chat template', () => {
     const cfg = JSON.parse(readFileSync('models/arith-generator/tokenizer_config.json', 'utf8')) as { chat_template: string };
-    const problem = 'Compute 3 + 4 * (5 - 2).';
+    const problem = 'Compute 3+4*2-5.';
     const rendered = new Template(cfg.chat_template).render({ messages: [{ role: 'user', content: problem }], add_generation_prompt: true });
     expect(rendered).toBe(chatPrompt(problem));
     expect(generator.tokenizer!.applyChatTemplate([{ role: 'user', content: problem }], { addGenerationPrompt: true })).toBe(chatPrompt(problem));

@@ -8,6 +8,7 @@ import { USAGE } from '../src/cli.ts';
 import { GENERATE_OPTIONS } from '../src/commands/generate.ts';
 import { BENCH_OPTIONS } from '../src/commands/bench-cli.ts';
 import { SOLVE_OPTIONS } from '../src/commands/solve-cli.ts';
+import { PROBLEMS_OPTIONS } from '../src/commands/problems.ts';
 import { BUNDLED_GENERATOR, bundledGeneratorWith, bundledJson } from './bundled-model-copy.ts';
 import { runCli } from './cli-run.ts';
 
@@ -25,6 +26,7 @@ describe('fasttts CLI errors', () => {
     ['negative temperature', ['generate', '--prompt', 'x', '--temperature=-1'], /--temperature must be a number/],
     ['bad weight format', ['generate', '--prompt', 'x', '--weights', 'q3'], /--weights must be one of f32\|q8\|q4/],
     ['missing prompt', ['generate'], /--prompt <text> is required/],
+    ['problems at an unknown level', ['problems', '--levels', '3-9'], /--levels must be a or a-b/],
     ['missing model directory', ['generate', '--prompt', 'x', '--model', '/nonexistent/model'], /\/nonexistent\/model/],
     // Sized from --max-tokens, the KV cache would pass the storage binding limit: the length is checked first.
     ['max tokens past the context', ['generate', '--max-tokens', '100000', '--prompt', 'hi'], /^fasttts generate: prompt of \d+ tokens exceeds the limit of 512$/],
@@ -64,6 +66,18 @@ describe('fasttts CLI errors', () => {
   });
 });
 
+describe('fasttts problems', () => {
+  it('writes fresh, seeded problems of the asked levels as JSONL', () => {
+    const r = runCli(['problems', '--seed', '424242', '--count', '6', '--levels', '2-3']);
+    expect(r.status).toBe(0);
+    const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(6);
+    expect(rows.map((p) => p.difficulty)).toEqual([2, 3, 2, 3, 2, 3]);
+    for (const p of rows as object[]) expect(Object.keys(p).sort()).toEqual(['answer', 'difficulty', 'id', 'problem', 'solution']);
+    expect(runCli(['problems', '--seed', '424242', '--count', '6', '--levels', '2-3']).stdout).toEqual(r.stdout);
+  });
+});
+
 describe('fasttts --help', () => {
   /** The --options named in the usage text between two markers. */
   const listed = (from: string, to: string): string[] => {
@@ -73,7 +87,8 @@ describe('fasttts --help', () => {
   const cases: Array<[string, string, string, Record<string, unknown>]> = [
     ['generate', '\n  generate', '\n  solve', GENERATE_OPTIONS],
     ['solve', '\n  solve', '\n  eval', SOLVE_OPTIONS],
-    ['bench', '\n  bench', '\n\nDefaults', BENCH_OPTIONS],
+    ['bench', '\n  bench', '\n  problems', BENCH_OPTIONS],
+    ['problems', '\n  problems', '\n\nDefaults', PROBLEMS_OPTIONS],
   ];
   for (const [command, from, to, options] of cases) {
     it(`lists exactly the options ${command} accepts`, () => expect(listed(from, to)).toEqual(Object.keys(options).sort()));

@@ -2,54 +2,46 @@
 // independent evaluator), the promised difficulty ladder, and committed splits that match the generator.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { chatPrompt, generateProblem, generateProblems, type ArithmeticProblem } from '../src/tasks/arithmetic.ts';
+import { chatPrompt, checkSteps, generateProblem, generateProblems, MAX_VALUE, problemChain, type ArithmeticProblem } from '../src/tasks/arithmetic.ts';
 import { seededRng } from '../src/tasks/random.ts';
 import { buildSplits, SPLIT_SIZES } from '../src/tasks/splits.ts';
 
-/** Independent recursive-descent evaluator of the problem's expression (integer arithmetic, exact division). */
+/** Independent evaluator: multiplications first, then + and - left to right (the chain's usual meaning). */
 function evaluate(problem: string): number {
-  const expr = problem.replace(/^[^\d(]*/, '').replace(/[^\d)]*$/, '');
-  const tokens = expr.match(/\d+|[-+*/()]/g) ?? [];
-  let i = 0;
-  const atom = (): number => {
-    const t = tokens[i++];
-    if (t === '(') {
-      const v = sum();
-      expect(tokens[i++]).toBe(')');
-      return v;
+  const tokens = problem.replace(/^[^\d]*/, '').replace(/[^\d]*$/, '').match(/\d+|[-+*]/g) ?? [];
+  const terms: number[] = [];
+  const signs: string[] = ['+'];
+  let product = Number(tokens[0]);
+  for (let i = 1; i < tokens.length; i += 2) {
+    if (tokens[i] === '*') product *= Number(tokens[i + 1]);
+    else {
+      terms.push(product);
+      signs.push(tokens[i]);
+      product = Number(tokens[i + 1]);
     }
-    return Number(t);
-  };
-  const product = (): number => {
-    let v = atom();
-    while (tokens[i] === '*' || tokens[i] === '/') {
-      const op = tokens[i++];
-      const r = atom();
-      if (op === '/') expect(v % r).toBe(0);
-      v = op === '*' ? v * r : v / r;
-    }
-    return v;
-  };
-  const sum = (): number => {
-    let v = product();
-    while (tokens[i] === '+' || tokens[i] === '-') v = tokens[i++] === '+' ? v + product() : v - product();
-    return v;
-  };
-  const v = sum();
-  expect(i).toBe(tokens.length);
-  return v;
+  }
+  terms.push(product);
+  return terms.reduce((v, t, i) => (signs[i] === '-' ? v - t : v + t), 0);
 }
 
 function checkSolution(p: ArithmeticProblem): void {
   const steps = p.solution.split('\n\n');
   expect(steps.length).toBe(p.difficulty + 2); // difficulty + 1 operations, then the answer
+  let chain = problemChain(p.problem)!;
   for (const s of steps.slice(0, -1)) {
-    const m = /^(\d+) ([-+*/]) (\d+) = (\d+)$/.exec(s);
+    const m = /^(\d+)([-+*])(\d+)=(\d+)(?:; ([\d+*-]+))?$/.exec(s);
     expect(m, s).not.toBeNull();
-    const [a, b, c] = [Number(m![1]), Number(m![3]), Number(m![4])];
-    const want = { '+': a + b, '-': a - b, '*': a * b, '/': a / b }[m![2] as '+' | '-' | '*' | '/'];
-    expect(c).toBe(want);
+    const [a, op, b, c] = [Number(m![1]), m![2], Number(m![3]), Number(m![4])];
+    expect(c).toBe({ '+': a + b, '-': a - b, '*': a * b }[op as '+' | '-' | '*']);
+    expect(c).toBeGreaterThanOrEqual(0);
+    expect(c).toBeLessThanOrEqual(MAX_VALUE);
+    // The leftmost multiplication first, else the leftmost operation; the rest restated exactly.
+    const i = chain.indexOf('*') > 0 ? chain.indexOf('*') : 1;
+    expect([chain[i - 1], chain[i], chain[i + 1]]).toEqual([a, op, b]);
+    chain = [...chain.slice(0, i - 1), c, ...chain.slice(i + 2)];
+    expect(m![5] ?? String(c)).toBe(chain.join(''));
   }
+  expect(chain).toHaveLength(1);
   expect(steps[steps.length - 1]).toBe(`The answer is \\boxed{${p.answer}}.`);
   expect(String(evaluate(p.problem))).toBe(p.answer);
 }
@@ -60,25 +52,41 @@ describe('arithmetic task generator', () => {
     expect(generateProblems(8, 30, 'a')).not.toEqual(generateProblems(7, 30, 'a'));
   });
 
-  it('writes correct one-operation steps that reach the expression value, at every difficulty', () => {
+  it('writes the one right step at every point, each restating what is left, at every difficulty', () => {
     for (const p of generateProblems(11, 700, 'c')) checkSolution(p);
   });
 
-  it('grows magnitudes with difficulty and uses parentheses', () => {
+  it('uses one-digit operands, all three operations, and more of them at higher levels', () => {
     const ps = generateProblems(5, 1400, 'm');
-    const maxNumber = (d: number) => Math.max(...ps.filter((p) => p.difficulty === d).flatMap((p) => (p.problem.match(/\d+/g) ?? []).map(Number)));
-    expect(maxNumber(7)).toBeGreaterThan(maxNumber(1) * 10);
-    expect(ps.filter((p) => p.problem.includes('(')).length).toBeGreaterThan(ps.length / 3);
+    for (const p of ps) for (const n of problemChain(p.problem)!.filter((t) => typeof t === 'number')) expect(n).toBeLessThanOrEqual(9);
+    expect(ps.filter((p) => p.problem.includes('*')).length).toBeGreaterThan(ps.length / 5);
+    expect(ps.filter((p) => p.problem.includes('-')).length).toBeGreaterThan(ps.length / 2);
+    const ops = (d: number) => problemChain(ps.find((p) => p.difficulty === d)!.problem)!.length;
+    expect(ops(7)).toBeGreaterThan(ops(1));
+  });
+
+  it('draws only the asked levels', () => {
+    expect(new Set(generateProblems(3, 50, 'l', [2, 3]).map((p) => p.difficulty))).toEqual(new Set([2, 3]));
   });
 
   it('rejects an unknown difficulty', () => {
     expect(() => generateProblem(seededRng(1), 9, 'x')).toThrow(RangeError);
   });
 
+  it('checks written steps against the one right next step', () => {
+    const p = generateProblems(21, 7, 'k')[6];
+    const steps = p.solution.split('\n\n');
+    expect(checkSteps(p.problem, steps)).toEqual({ rightSteps: steps.length, solved: true });
+    const wrong = [...steps];
+    wrong[1] = wrong[1].replace(/=(\d+)/, (_, v) => `=${Number(v) + 1}`);
+    expect(checkSteps(p.problem, wrong)).toEqual({ rightSteps: 1, solved: false });
+    expect(checkSteps('Say hello.', steps)).toEqual({ rightSteps: 0, solved: false });
+  });
+
   it('builds ChatML prompts with the Qwen2.5-Math system prompt', () => {
-    expect(chatPrompt('What is 1 + 2?')).toBe(
+    expect(chatPrompt('What is 1+2?')).toBe(
       '<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n' +
-        '<|im_start|>user\nWhat is 1 + 2?<|im_end|>\n<|im_start|>assistant\n',
+        '<|im_start|>user\nWhat is 1+2?<|im_end|>\n<|im_start|>assistant\n',
     );
   });
 });

@@ -15,7 +15,7 @@ import { generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { createGpuKvArena, type GpuKvArena } from '../runtime/gpu-arena.ts';
-import { promptFormat } from './prompt-format.ts';
+import { promptFormatFor } from '../search/prompt-format.ts';
 import { EngineKvPool } from './search-events.ts';
 import { solveWithSearch } from './solve-search.ts';
 import type { PromptFormat } from '../search/context.ts';
@@ -160,7 +160,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const loaded: LoadedModels = {
       gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer, kv, mode, memoryMB,
       shapes: { generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }), verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }) },
-      format: promptFormat(tokenizer, verifierTokenizer), speculationBatch: null, plannerProfile: null, livePages: { generator: 0, verifier: 0 },
+      format: promptFormatFor(tokenizer, verifierTokenizer, verifierModel.config), speculationBatch: null, plannerProfile: null, livePages: { generator: 0, verifier: 0 },
       pools: { generatorPool: new EngineKvPool({ arena: kv.arena, name: 'generator' }), verifierPool: new EngineKvPool({ arena: kv.arena, name: 'verifier' }) },
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;

@@ -5,7 +5,7 @@ import { createGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { DEFAULT_KV_PAGE_SIZE, weightFormatFor } from '../api/backend.ts';
-import { promptFormat } from '../api/prompt-format.ts';
+import { promptFormatFor } from '../search/prompt-format.ts';
 import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from './step-auc.ts';
 
 const BATCH_TOKENS = 1024;
@@ -21,7 +21,7 @@ export async function measurePrmQuality(verifierDir: string, generatorDir: strin
     // Pages for one batch: its tokens plus one partly filled page per solution.
     const numPages = BATCH_TOKENS / DEFAULT_KV_PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
     const runner = await createWebGpuRunner(gpu, verifier.source, { weightFormat: weightFormatFor(verifier.config), numPages, pageSize: DEFAULT_KV_PAGE_SIZE, maxBatchTokens: BATCH_TOKENS });
-    const format = promptFormat(generator.tokenizer!, verifier.tokenizer!);
+    const format = promptFormatFor(generator.tokenizer!, verifier.tokenizer!, verifier.config);
     const scores = await scoreSolutions(runner, format, solutions, BATCH_TOKENS, DEFAULT_KV_PAGE_SIZE);
     runner.dispose();
     return stepAuc(solutions, scores);

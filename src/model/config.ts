@@ -20,7 +20,16 @@ export interface Qwen2Config {
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  /**
+   * How a value-head PRM reads a solution (config.json `prm_input_format`): 'skywork' (bos + problem + "\n",
+   * each step followed by "\n"; Skywork-o1-Open-PRM, the default) or 'chat' (the generator's own format:
+   * the chat template's prompt, each step followed by "\n\n"). The score is read at each step's last token.
+   */
+  prmInputFormat: PrmInputFormat;
 }
+
+export type PrmInputFormat = 'skywork' | 'chat';
+const PRM_INPUT_FORMATS: readonly PrmInputFormat[] = ['skywork', 'chat'];
 
 const ARCHITECTURES: Record<string, ModelKind> = {
   Qwen2ForCausalLM: 'causal-lm',
@@ -81,6 +90,10 @@ export function parseQwen2Config(raw: unknown, file = 'config.json'): Qwen2Confi
   const eos = r.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x): x is number => Number.isInteger(x)) : Number.isInteger(eos) ? [eos as number] : [];
   const bos = r.bos_token_id;
+  const prmInputFormat = r.prm_input_format ?? 'skywork';
+  if (!PRM_INPUT_FORMATS.includes(prmInputFormat as PrmInputFormat)) {
+    throw new FormatError(file, `"prm_input_format" must be one of ${PRM_INPUT_FORMATS.join(', ')}, got ${JSON.stringify(prmInputFormat)?.slice(0, 40)}`);
+  }
   return {
     kind,
     architecture,
@@ -97,6 +110,7 @@ export function parseQwen2Config(raw: unknown, file = 'config.json'): Qwen2Confi
     tieWordEmbeddings: r.tie_word_embeddings !== false,
     bosTokenId: Number.isInteger(bos) ? (bos as number) : null,
     eosTokenIds,
+    prmInputFormat: prmInputFormat as PrmInputFormat,
   };
 }
 

@@ -1,12 +1,16 @@
-// Seeded multi-step arithmetic problems for the bundled models: an expression tree of 2-8 operations,
-// rendered with the parentheses it needs, and a reference solution of one operation per step
-// (post-order, left to right), steps separated by a blank line, ending with the boxed answer.
+// Seeded arithmetic problems for the bundled models: a flat chain of 2-8 operations (+, -, *) over one-digit
+// operands, every value met while reducing it in 0..20. The reference solution reduces the leftmost `*`
+// first (else the leftmost operation), one operation per step, and restates what is left after it
+// (`4*5=20; 3+20-2`), so neither model has to track which parts were already reduced and every step has
+// exactly one right form. Steps are separated by a blank line; the last one gives the boxed answer.
 import { seededRng, type Rng } from './random.ts';
 
 export const STEP_SEPARATOR = '\n\n';
 export const SYSTEM_PROMPT = 'Please reason step by step, and put your final answer within \\boxed{}.';
 export const MIN_DIFFICULTY = 1;
 export const MAX_DIFFICULTY = 7;
+/** Every operand, product and running value lies in 0..MAX_VALUE: about 500 arithmetic facts in all. */
+export const MAX_VALUE = 20;
 
 export interface ArithmeticProblem {
   id: string;
@@ -19,141 +23,121 @@ export interface ArithmeticProblem {
   solution: string;
 }
 
-type Op = '+' | '-' | '*' | '/';
+export type Op = '+' | '-' | '*';
+/** An expression as the chain it is written as: numbers at even indices, operations at odd ones. */
+export type Chain = Array<number | Op>;
 
-interface Leaf { kind: 'leaf'; value: number }
-interface Node { kind: 'node'; op: Op; left: Expr; right: Expr; value: number }
-type Expr = Leaf | Node;
-
-interface Level {
-  /** Largest number written in the problem. */
-  leafMax: number;
-  /** Largest factor allowed on the small side of a product, and largest divisor. */
-  smallMax: number;
-  /** Largest intermediate value. */
-  cap: number;
-  division: boolean;
-}
-
-/** Magnitudes grow with the level (one-digit numbers at level 1, up to three digits at level 7); the
- * operation count is difficulty + 1. Multipliers and divisors stay one-digit, so every step is a
- * computation the small bundled generator can learn yet still gets wrong sometimes when sampling. */
-const LEVELS: Record<number, Level> = {
-  1: { leafMax: 9, smallMax: 9, cap: 100, division: false },
-  2: { leafMax: 15, smallMax: 9, cap: 150, division: false },
-  3: { leafMax: 20, smallMax: 9, cap: 200, division: true },
-  4: { leafMax: 30, smallMax: 9, cap: 300, division: true },
-  5: { leafMax: 50, smallMax: 9, cap: 500, division: true },
-  6: { leafMax: 75, smallMax: 9, cap: 750, division: true },
-  7: { leafMax: 99, smallMax: 9, cap: 999, division: true },
-};
-
-const OP_WEIGHTS: Record<Op, number> = { '+': 3, '-': 3, '*': 2, '/': 1 };
-const PRECEDENCE: Record<Op, number> = { '+': 1, '-': 1, '*': 2, '/': 2 };
+const OP_WEIGHTS: Array<[Op, number]> = [['+', 3], ['-', 3], ['*', 2]];
 const TEMPLATES = ['Compute {e}.', 'What is {e}?', 'Evaluate {e}.', 'Find the value of {e}.'];
 
-function leaf(value: number): Leaf {
-  return { kind: 'leaf', value };
+export function renderChain(chain: Chain): string {
+  return chain.join('');
 }
 
-function weightedPick(rng: Rng, choices: Array<[Op, () => Node]>): Node | null {
-  const total = choices.reduce((s, [op]) => s + OP_WEIGHTS[op], 0);
-  if (total === 0) return null;
-  let r = rng.next() * total;
-  for (const [op, make] of choices) {
-    r -= OP_WEIGHTS[op];
-    if (r < 0) return make();
-  }
-  return choices[choices.length - 1][1]();
+/** Parses `3+4*5-2` (spaces allowed); null when it is not a chain of numbers and + - *. */
+export function parseChain(text: string): Chain | null {
+  const m = text.replace(/\s+/g, '').match(/^\d+(?:[-+*]\d+)*$/);
+  if (!m) return null;
+  return (m[0].match(/\d+|[-+*]/g) ?? []).map((t, i) => (i % 2 === 0 ? Number(t) : (t as Op)));
 }
 
-/** How often a node's right operand is a plain number: mostly left-to-right chains (an earlier result
- * combined with the next number), sometimes a bracketed sub-expression worked out first. */
-const CHAIN_PROBABILITY = 0.85;
-
-/** A random tree of `ops` operations whose every intermediate value is an integer in [0, cap]; null to retry. */
-function buildTree(rng: Rng, ops: number, lv: Level): Expr | null {
-  if (ops === 0) return leaf(rng.int(1, lv.leafMax));
-  const leftOps = rng.next() < CHAIN_PROBABILITY ? ops - 1 : rng.int(0, ops - 1);
-  const left = buildTree(rng, leftOps, lv);
-  if (!left) return null;
-  const a = left.value;
-  const choices: Array<[Op, () => Node]> = [];
-  const node = (op: Op, right: Expr, value: number): Node => ({ kind: 'node', op, left, right, value });
-  if (ops - 1 - leftOps === 0) {
-    // The right operand is a number: pick it so the operation stays in range (exact division included).
-    const addMax = Math.min(lv.leafMax, lv.cap - a);
-    if (addMax >= 1) choices.push(['+', () => { const b = rng.int(1, addMax); return node('+', leaf(b), a + b); }]);
-    const subMax = Math.min(lv.leafMax, a);
-    if (subMax >= 1) choices.push(['-', () => { const b = rng.int(1, subMax); return node('-', leaf(b), a - b); }]);
-    const mulMax = Math.min(lv.smallMax, Math.floor(lv.cap / Math.max(a, 1)));
-    if (a > 1 && mulMax >= 2) choices.push(['*', () => { const b = rng.int(2, mulMax); return node('*', leaf(b), a * b); }]);
-    if (lv.division) {
-      const divisors: number[] = [];
-      for (let d = 2; d <= lv.smallMax; d++) if (a % d === 0 && a / d >= 1) divisors.push(d);
-      if (divisors.length > 0) choices.push(['/', () => { const d = rng.pick(divisors); return node('/', leaf(d), a / d); }]);
-    }
-  } else {
-    const right = buildTree(rng, ops - 1 - leftOps, lv);
-    if (!right) return null;
-    const b = right.value;
-    if (a + b <= lv.cap) choices.push(['+', () => node('+', right, a + b)]);
-    if (a >= b) choices.push(['-', () => node('-', right, a - b)]);
-    if (Math.min(a, b) <= lv.smallMax && a * b <= lv.cap && a > 1 && b > 1) choices.push(['*', () => node('*', right, a * b)]);
-    if (lv.division && b >= 2 && b <= lv.smallMax && a % b === 0) choices.push(['/', () => node('/', right, a / b)]);
-  }
-  return weightedPick(rng, choices);
+/** The expression of a problem text ("Compute 3+4*5-2." -> its chain). */
+export function problemChain(problem: string): Chain | null {
+  const m = problem.match(/\d[\d\s+*-]*\d|\d/);
+  return m ? parseChain(m[0]) : null;
 }
 
-/** The expression with only the parentheses its tree needs (a same-precedence right operand is always bracketed). */
-export function renderExpr(e: Expr): string {
-  if (e.kind === 'leaf') return String(e.value);
-  const side = (child: Expr, right: boolean): string => {
-    const text = renderExpr(child);
-    if (child.kind === 'leaf') return text;
-    const p = PRECEDENCE[child.op];
-    const q = PRECEDENCE[e.op];
-    return p < q || (right && p === q) ? `(${text})` : text;
-  };
-  return `${side(e.left, false)} ${e.op} ${side(e.right, true)}`;
+function apply(a: number, op: Op, b: number): number {
+  return op === '+' ? a + b : op === '-' ? a - b : a * b;
 }
 
-/** One step per operation, in post-order: "12 + 7 = 19". */
-function solutionSteps(e: Expr, out: string[] = []): string[] {
-  if (e.kind === 'leaf') return out;
-  solutionSteps(e.left, out);
-  solutionSteps(e.right, out);
-  out.push(`${e.left.value} ${e.op} ${e.right.value} = ${e.value}`);
-  return out;
+/** The one right next step of a chain of two or more numbers: its text and the chain left after it. */
+export function nextStep(chain: Chain): { text: string; rest: Chain } {
+  const star = chain.indexOf('*');
+  const i = star > 0 ? star : 1;
+  const [a, op, b] = [chain[i - 1] as number, chain[i] as Op, chain[i + 1] as number];
+  const value = apply(a, op, b);
+  const rest: Chain = [...chain.slice(0, i - 1), value, ...chain.slice(i + 2)];
+  const text = `${a}${op}${b}=${value}` + (rest.length > 1 ? `; ${renderChain(rest)}` : '');
+  return { text, rest };
 }
 
 export function finalStep(answer: string): string {
   return `The answer is \\boxed{${answer}}.`;
 }
 
-/** One problem of the given difficulty, drawn from `rng`. */
-export function generateProblem(rng: Rng, difficulty: number, id: string): ArithmeticProblem {
-  const lv = LEVELS[difficulty];
-  if (!lv) throw new RangeError(`difficulty must be ${MIN_DIFFICULTY}..${MAX_DIFFICULTY}, got ${difficulty}`);
+/** The reference steps of a chain: one per operation, then the boxed answer. */
+export function solutionSteps(chain: Chain): string[] {
+  const steps: string[] = [];
+  let rest = chain;
+  while (rest.length > 1) {
+    const s = nextStep(rest);
+    steps.push(s.text);
+    rest = s.rest;
+  }
+  return [...steps, finalStep(String(rest[0]))];
+}
+
+/** True when reducing the chain keeps every value (products and running values) in 0..MAX_VALUE. */
+function inRange(chain: Chain): boolean {
+  let rest = chain;
+  while (rest.length > 1) {
+    rest = nextStep(rest).rest;
+    if ((rest as number[]).some((v, i) => i % 2 === 0 && (v < 0 || v > MAX_VALUE))) return false;
+  }
+  return true;
+}
+
+function pickOp(rng: Rng): Op {
+  let r = rng.next() * OP_WEIGHTS.reduce((s, [, w]) => s + w, 0);
+  for (const [op, w] of OP_WEIGHTS) if ((r -= w) < 0) return op;
+  return '+';
+}
+
+/** A chain of `ops` operations, drawn until its reduction stays in range. Factors of a product are 2-9. */
+function drawChain(rng: Rng, ops: number): Chain {
   for (;;) {
-    const tree = buildTree(rng, difficulty + 1, lv);
-    if (!tree) continue;
-    const answer = String(tree.value);
-    const problem = rng.pick(TEMPLATES).replace('{e}', renderExpr(tree));
-    const solution = [...solutionSteps(tree), finalStep(answer)].join(STEP_SEPARATOR);
-    return { id, problem, answer, difficulty, solution };
+    const opList = Array.from({ length: ops }, () => pickOp(rng));
+    const chain: Chain = [];
+    for (let i = 0; i <= ops; i++) {
+      const inProduct = opList[i - 1] === '*' || opList[i] === '*';
+      chain.push(rng.int(inProduct ? 2 : 1, 9));
+      if (i < ops) chain.push(opList[i]);
+    }
+    if (inRange(chain)) return chain;
   }
 }
 
-/** `count` problems, difficulties cycling 1..7, reproducible from `seed`. */
-export function generateProblems(seed: number, count: number, idPrefix: string): ArithmeticProblem[] {
-  const rng = seededRng(seed);
-  const out: ArithmeticProblem[] = [];
-  for (let i = 0; i < count; i++) {
-    const difficulty = MIN_DIFFICULTY + (i % (MAX_DIFFICULTY - MIN_DIFFICULTY + 1));
-    out.push(generateProblem(rng, difficulty, `${idPrefix}-${i}`));
+/** One problem of the given difficulty, drawn from `rng`. */
+export function generateProblem(rng: Rng, difficulty: number, id: string): ArithmeticProblem {
+  if (!Number.isInteger(difficulty) || difficulty < MIN_DIFFICULTY || difficulty > MAX_DIFFICULTY) {
+    throw new RangeError(`difficulty must be ${MIN_DIFFICULTY}..${MAX_DIFFICULTY}, got ${difficulty}`);
   }
-  return out;
+  const chain = drawChain(rng, difficulty + 1);
+  const steps = solutionSteps(chain);
+  const answer = /\{(\d+)\}/.exec(steps[steps.length - 1])![1];
+  const problem = rng.pick(TEMPLATES).replace('{e}', renderChain(chain));
+  return { id, problem, answer, difficulty, solution: steps.join(STEP_SEPARATOR) };
+}
+
+/** `count` problems, difficulties cycling over `levels` (default 1..7), reproducible from `seed`. */
+export function generateProblems(seed: number, count: number, idPrefix: string,
+  levels: readonly number[] = [1, 2, 3, 4, 5, 6, 7]): ArithmeticProblem[] {
+  const rng = seededRng(seed);
+  return Array.from({ length: count }, (_, i) => generateProblem(rng, levels[i % levels.length], `${idPrefix}-${i}`));
+}
+
+/**
+ * How far a written solution is right: the number of its leading steps that equal the reference steps
+ * (the one right next step at each point), and whether it ends with the right boxed answer after them.
+ */
+export function checkSteps(problem: string, steps: readonly string[]): { rightSteps: number; solved: boolean } {
+  const chain = problemChain(problem);
+  if (!chain) return { rightSteps: 0, solved: false };
+  const reference = solutionSteps(chain);
+  let rightSteps = 0;
+  while (rightSteps < steps.length && rightSteps < reference.length && steps[rightSteps].trim() === reference[rightSteps]) rightSteps++;
+  return { rightSteps, solved: rightSteps === reference.length };
 }
 
 /** The ChatML prompt with the Qwen2.5-Math system prompt, ending where the assistant's answer starts. */

@@ -58,7 +58,7 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
   const pages = (p: number | ((c: Qwen2Config) => number), c: Qwen2Config): number => (typeof p === 'number' ? p : p(c));
   const generator = await make(gen.source, pages(o.generatorPages, gen.config));
   const verifier = ver ? await make(ver.source, pages(o.verifierPages, ver.config)) : undefined;
-  const format = promptFormatFor(gen.tokenizer, ver?.tokenizer ?? gen.tokenizer, ver?.config.kind ?? 'prm-value-head');
+  const format = promptFormatFor(gen.tokenizer, ver?.tokenizer ?? gen.tokenizer, ver?.config);
   const codec = { encode: (t: string) => gen.tokenizer!.encode(t), decode: (ids: ArrayLike<number>) => gen.tokenizer!.decode(ids) };
   return {
     generator,

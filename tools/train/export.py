@@ -11,7 +11,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import ROOT, STEP_SEPARATOR, TOKENIZER_DIR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from common import ROOT, STEP_SEPARATOR, TOKENIZER_DIR, WORK, Vocab, chat_prompt, read_jsonl, setup, tokenize  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel  # noqa: E402
 
 setup(0)
@@ -78,10 +78,17 @@ def load(cls, fn):
     return m.eval()
 
 
-gen = load(Qwen2ForCausalLM, 'generator.pt')
-prm = load(Qwen2ForPrmModel, 'prm.pt')
+import argparse  # noqa: E402
+ap = argparse.ArgumentParser()
+ap.add_argument('--generator', default='generator-shipped.pt')
+ap.add_argument('--prm', default='prm.pt')
+args = ap.parse_args()
+gen = load(Qwen2ForCausalLM, args.generator)
+prm = load(Qwen2ForPrmModel, args.prm)
 export(gen, 'arith-generator', 'Qwen2ForCausalLM')
-export(prm, 'arith-prm', 'Qwen2ForPrmModel', {'step_separator': '\n', 'prm_input': 'bos + problem + "\\n", then each step followed by the "\\n" token; score = sigmoid(v_head) at each separator'})
+export(prm, 'arith-prm', 'Qwen2ForPrmModel', {'prm_input_format': 'chat', 'step_separator': '\n\n',
+                                              'prm_input': 'the generator\'s format: the chat prompt, then each step followed by the "\\n\\n" token; '
+                                                           'score = sigmoid(v_head) at each separator'})
 
 # Fixture: 20 prompts (test problems, with 0..3 reference steps already written) for the generator,
 # and 20 sampled held-out solutions (some with wrong steps) for the PRM.
@@ -108,16 +115,16 @@ with torch.no_grad():
             entry['last_logits'] = [round(float(v), 6) for v in logits[-1]]
         gen_rows.append(entry)
 
-heldout = read_jsonl(os.path.join(ROOT, 'data', 'prm-heldout.jsonl'))
+heldout = read_jsonl(os.path.join(WORK, 'prm-fixture-samples.jsonl'))
 picked = [r for r in heldout if not all(r['labels'])][:10] + [r for r in heldout if all(r['labels'])][:10]
-toks = tokenize([[prm_prefix(r['problem'])] + r['steps'] for r in picked])
+toks = tokenize([[chat_prompt(r['problem'])] + r['steps'] for r in picked])
 prm64 = prm.double()
 prm_rows = []
 with torch.no_grad():
     for r, t in zip(picked, toks):
         ids, sep_pos = list(t[0]), []
         for s in t[1:]:
-            ids += s + [vocab.prm_sep]
+            ids += s + [vocab.sep]
             sep_pos.append(len(ids) - 1)
         scores = torch.sigmoid(prm64(torch.tensor([ids]))[0])
         prm_rows.append({'problem': r['problem'], 'steps': r['steps'], 'labels': r['labels'], 'ids': ids,
@@ -126,7 +133,7 @@ with torch.no_grad():
 fixture = {
     'about': 'PyTorch float64 outputs of models/arith-generator and models/arith-prm (tools/train/export.py)',
     'generator': {'model': 'models/arith-generator', 'prompts': gen_rows},
-    'prm': {'model': 'models/arith-prm', 'prefix': 'bos + problem + "\\n"', 'separator_id': vocab.prm_sep, 'items': prm_rows},
+    'prm': {'model': 'models/arith-prm', 'prefix': 'the chat prompt', 'separator_id': vocab.sep, 'items': prm_rows},
 }
 os.makedirs(os.path.join(ROOT, 'tests', 'fixtures'), exist_ok=True)
 with open(os.path.join(ROOT, 'tests', 'fixtures', 'bundled-models.json'), 'w') as f:

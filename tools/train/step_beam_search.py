@@ -27,7 +27,7 @@ def beam_search(gen, vocab, prompts, score, n, beam_width, max_iterations, tempe
                 for j, b in enumerate(s['prefixes']) for _ in range(n // len(s['prefixes']) + (j < n % len(s['prefixes'])))]
         if not rows:
             break
-        new = generate(gen, [prompts[pi] + b for pi, b in rows], 40, temperature, {vocab.sep, vocab.im_end}, rng)
+        new = generate(gen, [prompts[pi] + b for pi, b in rows], 60, temperature, {vocab.sep, vocab.im_end}, rng)
         cands = [(pi, b + o, len(o)) for (pi, b), o in zip(rows, new)]
         nxt = [[] for _ in prompts]
         for (pi, ids, _), s in zip(cands, score(cands)):

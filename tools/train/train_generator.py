@@ -36,6 +36,7 @@ ap.add_argument('--format', choices=['chat', 'prm', 'both'], default='chat',
                      'separator), to teach a PRM backbone to compute in the format it reads; both: half of each')
 ap.add_argument('--curve', default='generator.csv')
 ap.add_argument('--out', default='generator.pt', help='checkpoint file in tools/train/.work')
+ap.add_argument('--keep-every', type=int, default=0, help='also keep a checkpoint every N steps (generator-stepN.pt), to pick the shipped one')
 args = ap.parse_args()
 setup(args.seed, args.threads)
 vocab = Vocab()
@@ -178,6 +179,8 @@ while step < last_step:
             print(f'step {step} loss {running:.4f} val {vl} {time.time() - start:.0f}s', flush=True)
         if step % 250 == 0 or step == last_step:
             torch.save({'config': config.to_dict(), 'state': model.state_dict()}, os.path.join(WORK, args.out))
+        if args.keep_every and step % args.keep_every == 0:
+            torch.save({'config': config.to_dict(), 'state': model.state_dict()}, os.path.join(WORK, args.out.replace('.pt', f'-step{step}.pt')))
     plan = batches(examples, args.batch, shuffle_rng)
 curve.close()
 acc = greedy_accuracy(model, val[:350])

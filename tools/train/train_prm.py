@@ -1,348 +1,298 @@
-"""Trains the bundled PRM (Qwen2ForPrmModel, Skywork-style value head) on the generator's own solutions:
-samples K solutions per problem at temperature 0.8, labels each step automatically (label_steps.py), and
-fine-tunes generator-initialised weights with a binary cross-entropy at every step-separator token.
-With --write-heldout also writes data/prm-heldout.jsonl (labelled steps of validation problems) for the engine's AUC check.
-With --heldout-siblings it also measures how often the PRM orders a right next step above a wrong sibling
-(sample_siblings.py), the ranking beam search relies on. --init-from, --siblings and --digit-weight run the
-second-stage experiment described in tools/train/README.md (not used for the bundled PRM).
-Logs tools/train/curves/prm.csv.  Usage: /usr/bin/python3 tools/train/train_prm.py"""
+"""Trains the bundled verifier: a Skywork-style value-head PRM (Qwen2ForPrmModel, no LM head) that reads
+exactly the generator's format (ChatML prompt, each step followed by the "\\n\\n" token, the score read
+there). Its backbone is a strong checkpoint of the generator's own training run, frozen, with fresh
+decoder layers on top (output projections zero, so they start as the identity) where the comparison of
+each written token with what the backbone expected can happen; the first fresh layer's head 0 starts out
+reading the previous position, where the backbone's prediction of the current token sits.
+Labels are exact and dense: every token of a step is labelled by whether the step so far is a prefix of
+the one right next step (chain_steps.py), and the separator by whether the step is right. Training data:
+pairs matched on their prefix (the right step and a wrong one of the kinds a sampling generator makes,
+after the same right steps; tens of thousands, drawn fresh from the train split), plus the shipped
+generator's own sampled solutions, plus a pairwise loss on the pairs' separators.
+The backbone is run once over all examples (its output cached), so each step trains the fresh layers only.
+Usage: /usr/bin/python3 tools/train/train_prm.py --backbone generator-step2000.pt [--samples prm-samples.jsonl]
+       [--pairs 40000] [--steps 3000] --heldout-siblings siblings-val.jsonl"""
 import argparse
 import csv
-import json
 import math
 import os
 import random
-import re
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bundled import load_model  # noqa: E402
-from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
-from label_steps import label_steps, result_digit_labels  # noqa: E402
-from model import Qwen2Config, Qwen2ForCausalLM, Qwen2ForPrmModel, param_count  # noqa: E402
-from sampling import generate  # noqa: E402
+import chain_steps  # noqa: E402
+from common import CURVES, STEP_SEPARATOR, WORK, Vocab, chat_prompt, read_jsonl, setup, tokenize  # noqa: E402
+from model import Qwen2Config, Qwen2ForPrmModel, rope_cos_sin  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--seed', type=int, default=4321)
-ap.add_argument('--problems', type=int, default=4000)
-ap.add_argument('--samples', type=int, default=6)
-ap.add_argument('--heldout-problems', type=int, default=140)
-ap.add_argument('--epochs', type=int, default=1)
-ap.add_argument('--batch', type=int, default=32)
+ap.add_argument('--backbone', required=True, help='generator checkpoint in tools/train/.work')
+ap.add_argument('--extra-layers', type=int, default=2)
+ap.add_argument('--no-prev-head', action='store_true', help='control: no previous-position head initialisation')
+ap.add_argument('--samples', default=None, help='sampled solutions (sample_steps.py solutions) in .work')
+ap.add_argument('--pairs', type=int, default=40000, help='prefix-matched right/wrong pairs from the train split')
+ap.add_argument('--pairs-offset', type=int, default=120000, help='first train problem for pairs (the generator used the ones before)')
+ap.add_argument('--steps', type=int, default=3000)
+ap.add_argument('--batch', type=int, default=64)
 ap.add_argument('--lr', type=float, default=1e-3)
-ap.add_argument('--first-train-index', type=int, default=200000, help='train-split problems the generator never saw (it trained on the first 5000 x 32)')
-ap.add_argument('--synthetic', type=int, default=0, help='reference solutions with one corrupted step, added to the samples (experiment: 8000 did not train in 350 steps)')
-ap.add_argument('--init-from', default=None, help='a PRM checkpoint in tools/train/.work to fine-tune (default: start from the generator)')
-ap.add_argument('--siblings', nargs='*', default=[], help='sibling-step files from sample_siblings.py in tools/train/.work, added to the samples')
-ap.add_argument('--heldout-siblings', default=None, help='contested sibling groups (sample_siblings.py on validation problems) for the pairwise metric')
-ap.add_argument('--max-samples', type=int, default=None, help='use only the first N sampled solutions (with --siblings: keep the mix short)')
-ap.add_argument('--result-pairs', type=int, default=0,
-                help='reference-solution prefixes ending in one step written twice, with its right result and a wrong one, labelled at that step only')
-ap.add_argument('--extra-layers', type=int, default=0,
-                help='decoder layers stacked on the generator-initialised backbone (their outputs start at zero, so the PRM starts as the generator): room to compare what the generator predicts with what a step wrote')
-ap.add_argument('--write-heldout', action='store_true',
-                help='also write the held-out labelled steps to data/prm-heldout.jsonl (the engine AUC check; train_all.sh does, experiments do not)')
-ap.add_argument('--generator', default='generator.pt', help='the generator whose samples are labelled (a .work checkpoint or bundled:<dir>)')
-ap.add_argument('--backbone', default=None, help='where the PRM backbone starts (default: the generator); may be a stronger model of the same shape')
-ap.add_argument('--samples-cache', default='prm', help='name prefix of the sampled-solution caches in .work (one per generator)')
-ap.add_argument('--heldout-pairs', type=int, default=0, help='also measure the pairwise ranking on result pairs of this many validation problems (the arithmetic check alone)')
-ap.add_argument('--out', default='prm.pt')
+ap.add_argument('--token-weight', type=float, default=0.3, help='loss weight of a step token against a separator')
+ap.add_argument('--heldout-siblings', required=True, help='sample_steps.py siblings file in .work (validation problems)')
+ap.add_argument('--eval-every', type=int, default=250)
 ap.add_argument('--curve', default='prm.csv')
-ap.add_argument('--digit-weight', type=float, default=0.0,
-                help='weight of an extra loss on the value head at every result digit (result_digit_labels); 0: off')
+ap.add_argument('--out', default='prm.pt')
 args = ap.parse_args()
 setup(args.seed)
 vocab = Vocab()
-rng = torch.Generator().manual_seed(args.seed)
-
-generator = load_model(Qwen2ForCausalLM, args.generator)
-backbone = load_model(Qwen2ForCausalLM, args.backbone) if args.backbone else generator
-config = backbone.config
+SEP = vocab.sep  # "\n\n": the generator's step delimiter, also the verifier's scoring token
 
 
-def split_steps(ids):
-    text = vocab.decode([i for i in ids if i != vocab.im_end])
-    return [s for s in text.split(STEP_SEPARATOR) if s.strip()]
+# ---- examples: (ids, labels per position: -1 not scored, 0/1; separator positions) ----
+def build(prompt_ids, step_ids, ref_ids):
+    """ids, labels and weights of a prompt then steps (each + SEP), labelled against the reference steps."""
+    ids, labels, weights, seps = list(prompt_ids), [-1] * len(prompt_ids), [0.0] * len(prompt_ids), []
+    ok = True
+    for k, s in enumerate(step_ids):
+        r = ref_ids[k] if ok and k < len(ref_ids) else None
+        for j, t in enumerate(s):
+            right = ok and r is not None and j < len(r) and s[:j + 1] == r[:j + 1]
+            ids.append(t)
+            labels.append(int(right))
+            weights.append(args.token_weight)
+        ok = ok and r is not None and s == r
+        ids.append(SEP)
+        labels.append(int(ok))
+        weights.append(1.0)
+        seps.append(len(ids) - 1)
+    return ids, labels, weights, seps
 
 
-def sample_labelled(problems, k, cache_name):
-    """k sampled solutions per problem (temperature 0.8), split into steps and labelled."""
-    path = os.path.join(WORK, cache_name)
-    if os.path.exists(path):
-        return read_jsonl(path)
-    t0 = time.time()
-    problems = sorted(problems, key=lambda p: p['difficulty'])  # similar lengths share a batch
-    prompts = [p[0] for p in tokenize([[chat_prompt(p['problem'])] for p in problems])]
-    outs = generate(generator, prompts, 220, 0.8, {vocab.im_end}, rng, copies=k)
-    records = []
-    for i, o in enumerate(outs):
-        p = problems[i // k]
-        steps = split_steps(o)
-        records.append({'id': p['id'], 'problem': p['problem'], 'answer': p['answer'], 'difficulty': p['difficulty'],
-                        'steps': steps, 'labels': label_steps(p['problem'], steps)})
-    with open(path, 'w') as f:
-        for r in records:
-            f.write(json.dumps(r) + '\n')
-    print(f'sampled {len(records)} solutions in {time.time() - t0:.0f}s', flush=True)
-    return records
-
-
-def corrupt_number(c, r):
-    while True:
-        kind = r.random()
-        if kind < 0.4:
-            d = r.choice([1, 1, 2, 3, 10])
-        elif kind < 0.8:
-            d = r.randint(1, 9) * 10 ** r.randint(0, max(0, len(str(c)) - 1))
-        else:
-            d = r.randint(1, max(2, c))
-        out = c + d if r.random() < 0.5 else c - d
-        if out >= 0 and out != c:
-            return out
-
-
-def synthetic_records(problems, seed):
-    """Reference solutions, half kept whole (all steps good), half cut after one corrupted step: a wrong
-    result, a wrong operand (with the arithmetic done right on it), or a wrong final answer. These teach
-    the PRM to check the arithmetic itself, which the generator's own samples alone did not."""
-    r = random.Random(seed)
-    out = []
+def pair_examples(problems, rng):
+    """For each problem a random point k of its solution: right steps 0..k-1, then the right step k or a wrong one."""
+    items, texts = [], []
     for p in problems:
-        steps = p['solution'].split(STEP_SEPARATOR)
-        if r.random() < 0.5:
-            out.append({'problem': p['problem'], 'steps': steps, 'labels': [True] * len(steps)})
+        ref = chain_steps.reference_steps(chain_steps.problem_chain(p['problem']))
+        k = rng.randrange(len(ref))
+        wrong = chain_steps.wrong_next(rng, chain_steps.chain_after(p['problem'], k))
+        items.append(k)
+        texts.append([chat_prompt(p['problem']), wrong] + ref)
+    out = []
+    for k, toks in zip(items, tokenize(texts)):
+        prompt, wrong, ref = toks[0], toks[1], toks[2:]
+        out.append((build(prompt, ref[:k + 1], ref), build(prompt, ref[:k] + [wrong], ref)))
+    return out
+
+
+def sample_examples(rows):
+    toks = tokenize([[chat_prompt(r['problem'])] + r['steps'] + chain_steps.reference_steps(chain_steps.problem_chain(r['problem']))
+                     for r in rows])
+    out = []
+    for r, t in zip(rows, toks):
+        n = len(r['steps'])
+        out.append(build(t[0], t[1:1 + n], t[1 + n:]))
+    return out
+
+
+def sibling_items(rows):
+    """Scoring inputs of held-out siblings: (group, label, ids); the score is read at the last position."""
+    texts = [[chat_prompt(r['problem'])] + r['prefix'] + r['steps'] for r in rows]
+    items = []
+    for g, (r, t) in enumerate(zip(rows, tokenize(texts))):
+        if all(r['labels']) or not any(r['labels']):
             continue
-        k = r.randrange(len(steps))
-        m = re.match(r'^(\d+) ([-+*/]) (\d+) = (\d+)$', steps[k])
-        if m is None:  # the final step: a wrong boxed answer
-            bad = f'The answer is \\boxed{{{corrupt_number(int(p["answer"]), r)}}}.'
-        elif r.random() < 0.7:
-            bad = f'{m[1]} {m[2]} {m[3]} = {corrupt_number(int(m[4]), r)}'
-        else:
-            a = corrupt_number(int(m[1]), r)
-            b = int(m[3])
-            val = a + b if m[2] == '+' else a - b if m[2] == '-' else a * b if m[2] == '*' else a // b
-            bad = f'{a} {m[2]} {m[3]} = {val}'
-        steps = steps[:k] + [bad]
-        out.append({'problem': p['problem'], 'steps': steps, 'labels': label_steps(p['problem'], steps)})
-    return out
+        prefix = list(t[0])
+        for s in t[1:1 + len(r['prefix'])]:
+            prefix += s + [SEP]
+        for s, lab in zip(t[1 + len(r['prefix']):], r['labels']):
+            items.append((g, lab, prefix + s + [SEP]))
+    return items
 
 
-def result_pair_records(problems, seed):
-    """Per problem, two records sharing a reference prefix: the next reference step, and the same step with a
-    wrong result (the generator's commonest mistake, 72% of its wrong sibling steps). The contrast beam search
-    needs: only the result differs, so only checking the arithmetic separates them."""
-    r = random.Random(seed)
-    out = []
-    for p in problems:
-        steps = p['solution'].split(STEP_SEPARATOR)
-        k = r.randrange(len(steps))
-        m = re.match(r'^(\d+) ([-+*/]) (\d+) = (\d+)$', steps[k])
-        bad = (f'{m[1]} {m[2]} {m[3]} = {corrupt_number(int(m[4]), r)}' if m else
-               f'The answer is \\boxed{{{corrupt_number(int(p["answer"]), r)}}}.')
-        for last in (steps[k], bad):
-            out.append({'problem': p['problem'], 'steps': steps[:k] + [last], 'labels': label_steps(p['problem'], steps[:k] + [last])})
-    return out
+t0 = time.time()
+rng = random.Random(args.seed)
+train = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))[args.pairs_offset:args.pairs_offset + args.pairs]
+pairs = pair_examples(train, rng)
+samples = sample_examples(read_jsonl(os.path.join(WORK, args.samples))) if args.samples else []
+heldout = sibling_items(read_jsonl(os.path.join(WORK, args.heldout_siblings)))
+print(f'{len(pairs)} pairs, {len(samples)} sampled solutions, {len(heldout)} held-out sibling steps; {time.time() - t0:.0f}s', flush=True)
 
+# ---- model: frozen backbone + fresh layers ----
+ck = torch.load(os.path.join(WORK, args.backbone))
+bc = Qwen2Config(**ck['config'])
+config = Qwen2Config(**{**ck['config'], 'num_hidden_layers': bc.num_hidden_layers + args.extra_layers})
+prm = Qwen2ForPrmModel(config)
+state = prm.state_dict()
+for k, v in ck['state'].items():
+    state[k] = v.clone()
+for i in range(bc.num_hidden_layers, config.num_hidden_layers):
+    layer = prm.model.layers[i]
+    for lin in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj, layer.mlp.gate_proj, layer.mlp.up_proj):
+        torch.nn.init.normal_(lin.weight, std=0.02)
+        if lin.bias is not None:
+            torch.nn.init.zeros_(lin.bias)
+    torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
+    torch.nn.init.zeros_(layer.mlp.down_proj.weight)
+    state.update({f'model.layers.{i}.{k}': v for k, v in layer.state_dict().items()})
+state['v_head.summary.weight'] = torch.zeros_like(state['v_head.summary.weight'])
+state['v_head.summary.bias'] = torch.zeros_like(state['v_head.summary.bias'])
+prm.load_state_dict(state)
 
-DIGIT_IDS = {i for i, t in vocab.id_to_token.items() if len(t) == 1 and t.isdigit()}
+if not args.no_prev_head:
+    # Head 0 of the first fresh layer attends to the previous position: content-free query and key (weights
+    # zero, biases only) whose RoPE phases differ by one position, on the fastest-rotating dimension pairs.
+    attn = prm.model.layers[bc.num_hidden_layers].self_attn
+    hd = config.head_dim
+    u = torch.zeros(hd)
+    pairs_used = 6
+    u[:pairs_used] = 1.0
+    u[hd // 2:hd // 2 + pairs_used] = 1.0
+    cos, sin = rope_cos_sin(torch.tensor([[-1]]), hd, config.rope_theta)
+    half = hd // 2
+    rot = torch.cat([-u[half:], u[:half]])
+    q0 = (u * cos[0, 0] + rot * sin[0, 0]) * 12.0
+    with torch.no_grad():
+        attn.q_proj.weight[:hd] = 0
+        attn.q_proj.bias[:hd] = q0
+        attn.k_proj.weight[:hd] = 0
+        attn.k_proj.bias[:hd] = u
+        attn.v_proj.weight[:hd] = 0
+        attn.v_proj.weight[:hd, :hd] = torch.eye(hd)  # carry part of the previous position's state
 
-
-def digit_positions(step_ids, n_digits, final):
-    """Where a step's result digits sit in its own ids (the boxed number's, before "}.", for the final step);
-    None when those ids are not n_digits digit tokens."""
-    end = len(step_ids) - (1 if final else 0)
-    span = list(range(end - n_digits, end))
-    ok = n_digits > 0 and span[0] >= 0 and all(step_ids[i] in DIGIT_IDS for i in span)
-    return span if ok else None
-
-
-def encode(records, last_only=False, digit_weight=0.0):
-    """PRM sequences: prefix ids, then per step its ids + the separator; targets at the separators (at the
-    last one only with last_only: a sibling record's earlier steps are the reference's, right by construction).
-    With digit_weight > 0, also targets at the result digits of the same steps, with that weight."""
-    toks = tokenize([[prm_prefix(r['problem'])] + r['steps'] for r in records])
-    out = []
-    for r, t in zip(records, toks):
-        ids, pos, ys, ws = list(t[0]), [], [], []
-        digits = result_digit_labels(r['problem'], r['steps']) if digit_weight > 0 else [[] for _ in r['steps']]
-        for k, step_ids in enumerate(t[1:]):
-            start = len(ids)
-            ids += step_ids + [vocab.prm_sep]
-            if last_only and k < len(r['steps']) - 1:
-                continue
-            span = digit_positions(step_ids, len(digits[k]), r['steps'][k].startswith('The answer')) if digits[k] else None
-            if span:
-                pos += [start + i for i in span]
-                ys += [float(x) for x in digits[k]]
-                ws += [digit_weight] * len(span)
-            pos.append(len(ids) - 1)
-            ys.append(float(r['labels'][k]))
-            ws.append(1.0)
-        out.append((ids, pos, ys, ws))
-    return out
-
-
-def roc_auc(scores, labels):
-    s, y = np.asarray(scores), np.asarray(labels, dtype=bool)
-    order = np.argsort(s, kind='mergesort')
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    npos, nneg = y.sum(), (~y).sum()
-    return float((ranks[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
-
-
-def collate(exs):
-    T = max(len(e[0]) for e in exs)
-    ids = torch.zeros(len(exs), T, dtype=torch.long)
-    rows, cols, ys, ws = [], [], [], []
-    for r, (seq, pos, lab, wt) in enumerate(exs):
-        ids[r, :len(seq)] = torch.tensor(seq)
-        rows += [r] * len(pos)
-        cols += pos
-        ys += lab
-        ws += wt
-    return ids, torch.tensor(rows), torch.tensor(cols), torch.tensor(ys), torch.tensor(ws)
+backbone_layers = bc.num_hidden_layers
+for p in prm.model.embed_tokens.parameters():
+    p.requires_grad_(False)
+for layer in prm.model.layers[:backbone_layers]:
+    for p in layer.parameters():
+        p.requires_grad_(False)
 
 
 @torch.no_grad()
-def step_scores(prm, exs):
+def backbone_states(ids_list):
+    """Pre-norm residual stream after the backbone's layers, one [T, H] tensor per sequence."""
+    out = [None] * len(ids_list)
+    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
+    for s in range(0, len(order), 128):
+        idx = order[s:s + 128]
+        T = max(len(ids_list[i]) for i in idx)
+        ids = torch.zeros(len(idx), T, dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, :len(ids_list[i])] = torch.tensor(ids_list[i])
+        x = prm.model.embed_tokens(ids)
+        cos, sin = rope_cos_sin(torch.arange(T).expand(len(idx), T), config.head_dim, config.rope_theta)
+        mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+        for layer in prm.model.layers[:backbone_layers]:
+            x = layer(x, cos, sin, mask)
+        for r, i in enumerate(idx):
+            out[i] = x[r, :len(ids_list[i])].clone()
+    return out
+
+
+def head_logits(x):
+    """Fresh layers + final norm + value head over cached backbone states x [B, T, H]."""
+    B, T, _ = x.shape
+    cos, sin = rope_cos_sin(torch.arange(T).expand(B, T), config.head_dim, config.rope_theta)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+    for layer in prm.model.layers[backbone_layers:]:
+        x = layer(x, cos, sin, mask)
+    return prm.v_head.summary(prm.model.norm(x)).squeeze(-1)
+
+
+def pad(states):
+    T = max(s.shape[0] for s in states)
+    x = torch.zeros(len(states), T, states[0].shape[1])
+    for r, s in enumerate(states):
+        x[r, :s.shape[0]] = s
+    return x
+
+
+t0 = time.time()
+flat = [e for pr in pairs for e in pr] + samples
+feats = backbone_states([e[0] for e in flat])
+heldout_feats = backbone_states([it[2] for it in heldout])
+print(f'backbone states cached in {time.time() - t0:.0f}s', flush=True)
+pair_ix = [(2 * i, 2 * i + 1) for i in range(len(pairs))]
+sample_ix = list(range(2 * len(pairs), len(flat)))
+
+
+@torch.no_grad()
+def sibling_ranking():
     prm.eval()
-    scores, labels = [], []
-    for s in range(0, len(exs), 64):
-        ids, rows, cols, ys, _ = collate(exs[s:s + 64])
-        scores += torch.sigmoid(prm(ids)[rows, cols]).tolist()
-        labels += ys.tolist()
+    scores = []
+    for s in range(0, len(heldout), 256):
+        chunk = heldout_feats[s:s + 256]
+        logits = head_logits(pad(chunk))
+        scores += [float(logits[r, c.shape[0] - 1]) for r, c in enumerate(chunk)]
     prm.train()
-    return scores, labels
-
-
-train_split = read_jsonl(os.path.join(WORK, 'arith-train.jsonl'))
-train_problems = train_split[args.first_train_index:args.first_train_index + args.problems]
-val_problems = read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))[350:350 + args.heldout_problems]
-train_records = sample_labelled(train_problems, args.samples, f'{args.samples_cache}-train-samples.jsonl')
-heldout_records = sample_labelled(val_problems, args.samples, f'{args.samples_cache}-heldout-samples.jsonl')
-if args.write_heldout:
-    with open(os.path.join(ROOT, 'data', 'prm-heldout.jsonl'), 'w') as f:
-        for r in heldout_records:
-            f.write(json.dumps(r) + '\n')
-n_steps = sum(len(r['labels']) for r in train_records)
-n_good = sum(sum(r['labels']) for r in train_records)
-print(f'train steps {n_steps}, good {n_good / n_steps:.3f}; solutions correct '
-      f'{np.mean([bool(r["labels"]) and r["labels"][-1] for r in train_records]):.3f}', flush=True)
-
-synthetic = synthetic_records(train_split[args.first_train_index + args.problems:args.first_train_index + args.problems + args.synthetic], args.seed)
-if synthetic:
-    print(f'synthetic: {len(synthetic)} solutions, {sum(len(r["labels"]) for r in synthetic)} steps, '
-          f'good {np.mean([x for r in synthetic for x in r["labels"]]):.3f}', flush=True)
-if args.max_samples is not None:
-    train_records = train_records[:args.max_samples]
-pair_start = args.first_train_index + args.problems + args.synthetic
-pair_records = result_pair_records(train_split[pair_start:pair_start + args.result_pairs], args.seed + 1)
-if pair_records:
-    print(f'result pairs: {len(pair_records)} steps, good {np.mean([r["labels"][-1] for r in pair_records]):.3f}', flush=True)
-sibling_records = [r for name in args.siblings for r in read_jsonl(os.path.join(WORK, name))]
-if sibling_records:
-    print(f'siblings: {len(sibling_records)} steps, good {np.mean([r["labels"][-1] for r in sibling_records]):.3f}', flush=True)
-train_ex = ([e for e in encode(train_records + synthetic, digit_weight=args.digit_weight) if e[1]]
-            + encode(sibling_records + pair_records, last_only=True, digit_weight=args.digit_weight))
-heldout_ex = [e for e in encode(heldout_records) if e[1]]
-heldout_groups = []  # contested sibling groups: lists of (example, good?)
-if args.heldout_siblings:
-    records = read_jsonl(os.path.join(WORK, args.heldout_siblings))
     groups = {}
-    for r, e in zip(records, encode(records, last_only=True)):  # one tokenizer call for all
-        groups.setdefault((r['problem'], len(r['steps'])), []).append((e, r['labels'][-1]))
-    heldout_groups = list(groups.values())
-if args.heldout_pairs:  # each pair shares its prefix: a right last step and the same step with a wrong result
-    records = result_pair_records(read_jsonl(os.path.join(ROOT, 'data', 'arith-validation.jsonl'))[:args.heldout_pairs], args.seed + 2)
-    encoded = encode(records, last_only=True)
-    heldout_groups += [[(encoded[i], records[i]['labels'][-1]), (encoded[i + 1], records[i + 1]['labels'][-1])] for i in range(0, len(records), 2)]
+    for (g, lab, _), sc in zip(heldout, scores):
+        groups.setdefault(g, ([], []))[0 if lab else 1].append(sc)
+    won, total = 0.0, 0
+    for right, wrong in groups.values():
+        for a in right:
+            for b in wrong:
+                won += 1.0 if a > b else 0.5 if a == b else 0.0
+                total += 1
+    return won / max(total, 1)
 
 
-def sibling_pair_accuracy(prm):
-    """Over contested sibling groups (same prefix, some next steps right and some wrong): the fraction of
-    (right, wrong) pairs the PRM orders right, ties counting half. This is the ranking beam search uses."""
-    if not heldout_groups:
-        return None
-    wins = pairs = 0.0
-    for g in heldout_groups:
-        scores, _ = step_scores(prm, [e for e, _ in g])
-        good = [s for s, (_, ok) in zip(scores, g) if ok]
-        bad = [s for s, (_, ok) in zip(scores, g) if not ok]
-        for a in good:
-            for b in bad:
-                wins += 1.0 if a > b else 0.5 if a == b else 0.0
-                pairs += 1
-    return wins / pairs
-
-if args.extra_layers:
-    config = Qwen2Config(**{**config.to_dict(), 'num_hidden_layers': config.num_hidden_layers + args.extra_layers})
-prm = Qwen2ForPrmModel(config)
-if args.init_from:
-    prm.load_state_dict(torch.load(os.path.join(WORK, args.init_from))['state'])
-    print(f'from {args.init_from}: held-out step AUC {roc_auc(*step_scores(prm, heldout_ex)):.4f}, '
-          f'sibling pairs {sibling_pair_accuracy(prm)}', flush=True)
-else:
-    missing = prm.model.load_state_dict(backbone.model.state_dict(), strict=False).missing_keys  # backbone starts from a generator
-    for i in range(backbone.config.num_hidden_layers, config.num_hidden_layers):  # extra layers start as identities
-        torch.nn.init.zeros_(prm.model.layers[i].self_attn.o_proj.weight)
-        torch.nn.init.zeros_(prm.model.layers[i].mlp.down_proj.weight)
-    assert all(k.startswith('layers.') and int(k.split('.')[1]) >= backbone.config.num_hidden_layers for k in missing), missing
-    torch.nn.init.zeros_(prm.v_head.summary.weight)
-    torch.nn.init.zeros_(prm.v_head.summary.bias)
-print(f'prm: {param_count(prm)} parameters', flush=True)
-opt = torch.optim.AdamW(prm.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
-total = args.epochs * math.ceil(len(train_ex) / args.batch)
-warmup = 50
+params = [p for p in prm.parameters() if p.requires_grad]
+opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
 
 
 def lr_at(step):
-    if step < warmup:
-        return args.lr * (step + 1) / warmup
-    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+    warm = 100
+    return args.lr * min(1.0, (step + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step, args.steps) / args.steps)))
+
+
+def batch_loss(ix, pair_rows):
+    states = [feats[i] for i in ix]
+    logits = head_logits(pad(states))
+    T = logits.shape[1]
+    lab = torch.full((len(ix), T), -1.0)
+    w = torch.zeros(len(ix), T)
+    for r, i in enumerate(ix):
+        _, labels, weights, _ = flat[i]
+        lab[r, :len(labels)] = torch.tensor(labels, dtype=torch.float32)
+        w[r, :len(weights)] = torch.tensor(weights)
+    keep = lab >= 0
+    bce = (F.binary_cross_entropy_with_logits(logits[keep], lab[keep], reduction='none') * w[keep]).sum() / w[keep].sum()
+    if not pair_rows:
+        return bce
+    right = torch.stack([logits[a, flat[ix[a]][3][-1]] for a, _ in pair_rows])
+    wrong = torch.stack([logits[b, flat[ix[b]][3][-1]] for _, b in pair_rows])
+    return bce + F.softplus(wrong - right).mean()
 
 
 os.makedirs(CURVES, exist_ok=True)
 curve = open(os.path.join(CURVES, args.curve), 'w', newline='')
 log = csv.writer(curve)
-log.writerow(['step', 'epoch', 'lr', 'train_bce', 'heldout_auc', 'sibling_pairs', 'elapsed_s'])
-shuffle = random.Random(args.seed)
-step, running, start = 0, None, time.time()
-for epoch in range(args.epochs):
-    order = list(range(len(train_ex)))
-    shuffle.shuffle(order)
-    for s in range(0, len(order), args.batch):
-        for g in opt.param_groups:
-            g['lr'] = lr_at(step)
-        ids, rows, cols, ys, ws = collate([train_ex[i] for i in order[s:s + args.batch]])
-        loss = F.binary_cross_entropy_with_logits(prm(ids)[rows, cols], ys, weight=ws, reduction='sum') / ws.sum()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(prm.parameters(), 1.0)
-        opt.step()
-        step += 1
-        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
-        if step % 50 == 0 or step == total:
-            evaluate = step % 200 == 0 or step == total
-            auc = roc_auc(*step_scores(prm, heldout_ex)) if evaluate else None
-            pairs = sibling_pair_accuracy(prm) if evaluate else None
-            log.writerow([step, epoch, f'{lr_at(step):.6f}', f'{running:.4f}', '' if auc is None else f'{auc:.4f}',
-                          '' if pairs is None else f'{pairs:.4f}', f'{time.time() - start:.0f}'])
-            curve.flush()
-            print(f'step {step}/{total} bce {running:.4f} auc {auc} sibling pairs {pairs} {time.time() - start:.0f}s', flush=True)
-    torch.save({'config': config.to_dict(), 'state': prm.state_dict()}, os.path.join(WORK, args.out))
-curve.close()
-print(f'held-out step AUC (PyTorch) {roc_auc(*step_scores(prm, heldout_ex)):.4f}, sibling pairs {sibling_pair_accuracy(prm)}', flush=True)
+log.writerow(['step', 'lr', 'train_loss', 'sibling_ranking', 'elapsed_s'])
+best, running, start = -1.0, None, time.time()
+print(f'step 0 sibling ranking {sibling_ranking():.4f}', flush=True)
+for step in range(1, args.steps + 1):
+    for g in opt.param_groups:
+        g['lr'] = lr_at(step)
+    if step % 2 == 1 or not sample_ix:
+        chosen = rng.sample(pair_ix, args.batch // 2)
+        ix = [i for pr in chosen for i in pr]
+        loss = batch_loss(ix, [(2 * j, 2 * j + 1) for j in range(len(chosen))])
+    else:
+        loss = batch_loss(rng.sample(sample_ix, args.batch), None)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+    if step % args.eval_every == 0 or step == args.steps:
+        rank = sibling_ranking()
+        log.writerow([step, f'{lr_at(step):.6f}', f'{running:.4f}', f'{rank:.4f}', f'{time.time() - start:.0f}'])
+        curve.flush()
+        print(f'step {step} loss {running:.4f} sibling ranking {rank:.4f} {time.time() - start:.0f}s', flush=True)
+        if rank > best:
+            best = rank
+            torch.save({'config': config.to_dict(), 'state': prm.state_dict(), 'sibling_ranking': rank, 'step': step},
+                       os.path.join(WORK, args.out))
+print(f'best held-out sibling ranking {best:.4f}', flush=True)
