@@ -66,6 +66,36 @@ test.describe('tutor', () => {
     await screenshot(page, testInfo, 'solved.png');
   });
 
+  test('runs a batch of fresh problems greedily and with search, side by side with the accuracy of each', async ({ page }, testInfo) => {
+    await page.goto('/');
+    await waitReady(page);
+    await configure(page);
+    await page.fill('#batch-count', '3');
+    await page.fill('#batch-seed', '7');
+    await page.click('#batch-run');
+    await expect(page.locator('#batch-summary')).toHaveAttribute('data-done', '3', { timeout: 150_000 });
+    await expect(page.locator('#batch-table tbody tr')).toHaveCount(3);
+    // Every row shows both answers, each marked right or wrong against the reference.
+    await expect(page.locator('#batch-table td.correct, #batch-table td.wrong')).toHaveCount(6);
+    await expect(page.locator('#batch-summary')).toContainText(/greedy \d\/3 \(\d+%\) · beam search n = 2: \d\/3/);
+    const summary = await page.locator('#batch-summary').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
+    const marks = await page.locator('#batch-table tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(2).map((c) => c.className)));
+    expect(String(marks.filter((m) => m[0] === 'correct').length)).toBe(summary.greedy);
+    expect(String(marks.filter((m) => m[1] === 'correct').length)).toBe(summary.search);
+    await expect(page.locator('body')).toHaveAttribute('data-state', 'ready');
+    await screenshot(page, testInfo, 'batch.png');
+  });
+
+  test('"New problem" writes a fresh problem of the bundled task', async ({ page }) => {
+    await page.goto('/');
+    await waitReady(page);
+    const before = await page.inputValue('#problem');
+    await page.click('#new-problem');
+    const after = await page.inputValue('#problem');
+    expect(after).not.toBe(before);
+    expect(after).toMatch(/^(Compute|What is|Evaluate|Find the value of) \d[\d+*-]*\d[.?]$/);
+  });
+
   test('cancel stops a running search and frees every KV page', async ({ page }, testInfo) => {
     await page.goto('/');
     await waitReady(page);

@@ -161,3 +161,27 @@ def _self_check():
 
 
 _self_check()
+
+
+_STEP = re.compile(r'^(\d+)([-+*])(\d+)=(\d+)(?:; (.*))?$')
+
+
+def error_kind(chain, step):
+    """What is wrong with a step written at `chain` (for reports): 'right', 'answer' (an answer step, early
+    or wrong), 'order' (not the operation due next), 'result' (its value), 'copy' (the restated chain),
+    'format' (not a step at all)."""
+    right, rest = next_step(chain) if len(chain) > 1 else (FINAL % chain[0], chain)
+    if step == right:
+        return 'right'
+    if step.startswith('The answer'):
+        return 'answer'
+    m = _STEP.match(step)
+    if not m or len(chain) == 1:
+        return 'format'
+    i = chain.index('*') if '*' in chain else 1
+    a, op, b = chain[i - 1], chain[i], chain[i + 1]
+    if (int(m.group(1)), m.group(2), int(m.group(3))) != (a, op, b):
+        return 'order'
+    if int(m.group(4)) != apply(a, op, b):
+        return 'result'
+    return 'copy'

@@ -9,7 +9,7 @@ the one right next step (chain_steps.py), and the separator by whether the step 
 pairs matched on their prefix (the right step and a wrong one of the kinds a sampling generator makes,
 after the same right steps; tens of thousands, drawn fresh from the train split), plus the shipped
 generator's own sampled solutions, plus a pairwise loss on the pairs' separators.
-The backbone is run once over all examples (its output cached), so each step trains the fresh layers only.
+The backbone is frozen (run without gradients), so each step trains the fresh layers only.
 Usage: /usr/bin/python3 tools/train/train_prm.py --backbone generator-step2000.pt [--samples prm-samples.jsonl]
        [--pairs 40000] [--steps 3000] --heldout-siblings siblings-val.jsonl"""
 import argparse
@@ -33,6 +33,11 @@ ap.add_argument('--seed', type=int, default=4321)
 ap.add_argument('--backbone', required=True, help='generator checkpoint in tools/train/.work')
 ap.add_argument('--extra-layers', type=int, default=2)
 ap.add_argument('--no-prev-head', action='store_true', help='control: no previous-position head initialisation')
+ap.add_argument('--unfreeze', action='store_true', help='train the backbone too (at a tenth of the learning rate)')
+ap.add_argument('--init-from', default=None, help='continue from this PRM checkpoint in .work')
+ap.add_argument('--aux-weight', type=float, default=0.0,
+                help='weight of an auxiliary training-only target: at each written token, the frozen backbone\'s log-probability '
+                     'of that token, read from the final hidden state by a linear probe that is not exported')
 ap.add_argument('--samples', default=None, help='sampled solutions (sample_steps.py solutions) in .work')
 ap.add_argument('--pairs', type=int, default=40000, help='prefix-matched right/wrong pairs from the train split')
 ap.add_argument('--pairs-offset', type=int, default=120000, help='first train problem for pairs (the generator used the ones before)')
@@ -161,11 +166,14 @@ if not args.no_prev_head:
         attn.v_proj.weight[:hd] = 0
         attn.v_proj.weight[:hd, :hd] = torch.eye(hd)  # carry part of the previous position's state
 
+if args.init_from:
+    prm.load_state_dict(torch.load(os.path.join(WORK, args.init_from))['state'])
+backbone_norm = ck['state']['model.norm.weight'].clone()  # the backbone's own final norm, for the auxiliary target
+aux_probe = torch.nn.Linear(config.hidden_size, 1)
 backbone_layers = bc.num_hidden_layers
-for p in prm.model.embed_tokens.parameters():
-    p.requires_grad_(False)
-for layer in prm.model.layers[:backbone_layers]:
-    for p in layer.parameters():
+backbone_params = list(prm.model.embed_tokens.parameters()) + [p for layer in prm.model.layers[:backbone_layers] for p in layer.parameters()]
+if not args.unfreeze:
+    for p in backbone_params:
         p.requires_grad_(False)
 
 
@@ -190,14 +198,25 @@ def backbone_states(ids_list):
     return out
 
 
-def head_logits(x):
+def head_logits(x, with_hidden=False):
     """Fresh layers + final norm + value head over cached backbone states x [B, T, H]."""
     B, T, _ = x.shape
     cos, sin = rope_cos_sin(torch.arange(T).expand(B, T), config.head_dim, config.rope_theta)
     mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
     for layer in prm.model.layers[backbone_layers:]:
         x = layer(x, cos, sin, mask)
-    return prm.v_head.summary(prm.model.norm(x)).squeeze(-1)
+    h = prm.model.norm(x)
+    v = prm.v_head.summary(h).squeeze(-1)
+    return (v, h) if with_hidden else v
+
+
+@torch.no_grad()
+def backbone_logprob(states, ids):
+    """log p(x_t | x_<t) under the frozen backbone, at every position t >= 1 (0 at t = 0)."""
+    var = states.pow(2).mean(-1, keepdim=True)
+    logits = (backbone_norm * states * torch.rsqrt(var + config.rms_norm_eps)) @ prm.model.embed_tokens.weight.T
+    lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
+    return torch.cat([torch.zeros(ids.shape[0], 1), lp], dim=1)
 
 
 def pad(states):
@@ -210,15 +229,16 @@ def pad(states):
 
 t0 = time.time()
 flat = [e for pr in pairs for e in pr] + samples
-feats = backbone_states([e[0] for e in flat])
 heldout_feats = backbone_states([it[2] for it in heldout])
-print(f'backbone states cached in {time.time() - t0:.0f}s', flush=True)
+print(f'held-out backbone states cached in {time.time() - t0:.0f}s', flush=True)
 pair_ix = [(2 * i, 2 * i + 1) for i in range(len(pairs))]
 sample_ix = list(range(2 * len(pairs), len(flat)))
 
 
 @torch.no_grad()
 def sibling_ranking():
+    if args.unfreeze:  # the backbone moves: its cached states would be stale
+        heldout_feats[:] = backbone_states([it[2] for it in heldout])
     prm.eval()
     scores = []
     for s in range(0, len(heldout), 256):
@@ -238,8 +258,12 @@ def sibling_ranking():
     return won / max(total, 1)
 
 
-params = [p for p in prm.parameters() if p.requires_grad]
-opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+params = [p for p in prm.parameters() if p.requires_grad] + (list(aux_probe.parameters()) if args.aux_weight > 0 else [])
+ids_backbone = {id(p) for p in backbone_params}
+groups = [{'params': [p for p in params if id(p) not in ids_backbone], 'scale': 1.0}]
+if args.unfreeze:
+    groups.append({'params': [p for p in params if id(p) in ids_backbone], 'scale': 0.1})
+opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
 
 
 def lr_at(step):
@@ -248,8 +272,17 @@ def lr_at(step):
 
 
 def batch_loss(ix, pair_rows):
-    states = [feats[i] for i in ix]
-    logits = head_logits(pad(states))
+    # The frozen backbone runs on each batch (no gradient): every example is seen about once, so caching
+    # all of them first would cost as much.
+    if args.unfreeze:
+        T = max(len(flat[i][0]) for i in ix)
+        ids = torch.zeros(len(ix), T, dtype=torch.long)
+        for r, i in enumerate(ix):
+            ids[r, :len(flat[i][0])] = torch.tensor(flat[i][0])
+        logits = prm(ids)
+    else:
+        states = pad(backbone_states([flat[i][0] for i in ix]))
+        logits, hidden = head_logits(states, with_hidden=True)
     T = logits.shape[1]
     lab = torch.full((len(ix), T), -1.0)
     w = torch.zeros(len(ix), T)
@@ -259,6 +292,12 @@ def batch_loss(ix, pair_rows):
         w[r, :len(weights)] = torch.tensor(weights)
     keep = lab >= 0
     bce = (F.binary_cross_entropy_with_logits(logits[keep], lab[keep], reduction='none') * w[keep]).sum() / w[keep].sum()
+    if args.aux_weight > 0 and not args.unfreeze:
+        ids = torch.zeros(len(ix), T, dtype=torch.long)
+        for r, i in enumerate(ix):
+            ids[r, :len(flat[i][0])] = torch.tensor(flat[i][0])
+        target = backbone_logprob(states, ids).clamp(min=-8.0) / 8.0 + 1.0  # 1: expected, 0: very unlikely
+        bce = bce + args.aux_weight * F.mse_loss(aux_probe(hidden).squeeze(-1)[keep], target[keep])
     if not pair_rows:
         return bce
     right = torch.stack([logits[a, flat[ix[a]][3][-1]] for a, _ in pair_rows])
@@ -274,7 +313,7 @@ best, running, start = -1.0, None, time.time()
 print(f'step 0 sibling ranking {sibling_ranking():.4f}', flush=True)
 for step in range(1, args.steps + 1):
     for g in opt.param_groups:
-        g['lr'] = lr_at(step)
+        g['lr'] = lr_at(step) * g['scale']
     if step % 2 == 1 or not sample_ix:
         chosen = rng.sample(pair_ix, args.batch // 2)
         ix = [i for pr in chosen for i in pr]
