@@ -70,9 +70,6 @@ export function pairingShapes(pairing: string, setting: BenchSetting = BENCH_SET
   return { generator: modelShape(m[0], o), verifier: modelShape(m[1], o) };
 }
 
-/** The pairings in the engine setting. */
-export const PAIRINGS: Record<string, { generator: ModelShape; verifier: ModelShape }> = Object.fromEntries(Object.keys(PAIRING_MODELS).map((p) => [p, pairingShapes(p)]));
-
 export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
   source: 'measured' | 'cost-model';
   /** BENCH_SETTINGS key (cost model), or 'measured'. */

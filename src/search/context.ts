@@ -34,7 +34,6 @@ export interface SearchEnv {
 }
 
 export type SearchMethod = 'greedy' | 'majority' | 'best-of-n' | 'beam' | 'dvts';
-export type SearchMode = 'baseline' | 'fasttts';
 
 /** The FastTTS techniques, each switchable for ablations (all off = the baseline). */
 export interface Techniques {

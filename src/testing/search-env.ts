@@ -3,7 +3,7 @@
 // reference runner), and hands out a fresh SearchEnv (new KV pools over the runners' pages) per problem.
 import { openModel, type ModelLocation } from '../model/open-model.ts';
 import type { WeightFormat } from '../model/quant.ts';
-import { kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
+import type { Qwen2Config } from '../model/config.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
@@ -37,11 +37,6 @@ export interface SearchModels {
   /** A fresh environment (empty KV pools, new trace) over the loaded runners. */
   makeEnv(): SearchEnv;
   dispose(): void;
-}
-
-/** Pages of `pageSize` tokens that `bytes` of f32 K/V hold for a model (at least 8). */
-export function pagesForBytes(bytes: number, pageSize = 16): (c: Qwen2Config) => number {
-  return (c) => Math.max(8, Math.floor(bytes / (pageSize * kvBytesPerToken(c))));
 }
 
 export async function openSearchModels(o: SearchModelsOptions): Promise<SearchModels> {
