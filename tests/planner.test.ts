@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { modelShape } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, type HardwareProfile } from '../src/metrics/hardware-profiles.ts';
-import { IterationModel, MemoryPlanner, formatPlannerEntry, holdLongestBeams, kvBudgetBytes, plannerHook, type IterationWorkload } from '../src/runtime/memory-planner.ts';
+import { IterationModel, MemoryPlanner, formatPlannerEntry, holdLongestBeams, kvBudgetBytes, plannerHook, type IterationWorkload } from '../src/search/memory-planner.ts';
 import { OutOfMemoryError } from '../src/errors.ts';
 import { kvBytesPerTokenOf } from '../src/metrics/cost-model.ts';
-import { syntheticEnv, type CostModelRunner } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv, type CostModelRunner } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem } from '../src/simulation/synthetic-model.ts';
 import { KvArena } from '../src/runtime/kv-arena.ts';
 import { arenaSearchPools } from '../src/search/search-kv.ts';
 import { runSearch, type SearchResult } from '../src/search/search.ts';

@@ -4,7 +4,7 @@
 // GPU-class (cooperative reduction) kernels.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGpu, type DeviceClass, type GpuContext } from '../src/gpu/device.ts';
-import type { WeightFormat } from '../src/model/quant.ts';
+import type { WeightFormat } from '../src/gpu/quant.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../src/runtime/webgpu-runner.ts';
 import { greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from '../src/testing/gpu-checks.ts';

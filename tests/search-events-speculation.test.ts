@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { EngineKvPool, SearchObserver } from '../src/api/search-events.ts';
 import type { EngineEvent } from '../src/api/types.ts';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem, type StepStatistics } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem, type StepStatistics } from '../src/simulation/synthetic-model.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Techniques } from '../src/search/context.ts';
 import { runSearch } from '../src/search/search.ts';
 import { STEP_DELIMITER } from '../src/search/step-text.ts';

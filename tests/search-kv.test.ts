@@ -7,8 +7,8 @@ import { KvArena } from '../src/runtime/kv-arena.ts';
 import { SearchKvPool, arenaSearchPools, type KvSeq } from '../src/search/search-kv.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
 import { HostPageStore, lentOut, tokenKv } from './kv-page-store.ts';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem, type StepStatistics, type SyntheticRunner } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem, type StepStatistics, type SyntheticRunner } from '../src/simulation/synthetic-model.ts';
 import { runSearch, type SearchResult } from '../src/search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Techniques } from '../src/search/context.ts';
 

@@ -2,7 +2,7 @@
 // and the KV pool keeps its page accounting through fork, truncate, release and eviction.
 import { describe, expect, it } from 'vitest';
 import { forwardInParts } from '../src/search/context.ts';
-import { SyntheticRunner } from '../src/metrics/synthetic-model.ts';
+import { SyntheticRunner } from '../src/simulation/synthetic-model.ts';
 import { SearchKvPool } from '../src/search/search-kv.ts';
 
 describe('forwardInParts', () => {

@@ -7,7 +7,7 @@ import { aggregateScore, beamText, type Aggregation, type Beam } from '../search
 import { SearchKvPool, type KvSeq } from '../search/search-kv.ts';
 import { STEP_DELIMITER, type TextCodec } from '../search/step-text.ts';
 import type { EngineEvent } from './types.ts';
-import type { PlannerLogEntry } from '../runtime/memory-planner.ts';
+import type { PlannerLogEntry } from '../search/memory-planner.ts';
 
 interface BeamNode {
   id: number;

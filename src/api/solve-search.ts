@@ -4,16 +4,16 @@
 // re-split it every iteration (with a cost-model profile fitted to this device's decode calibration).
 import { CancelledError, OptionError } from '../errors.ts';
 import { wallClock } from '../metrics/trace.ts';
-import { solve } from '../commands/solve.ts';
+import { solve } from '../search/solve.ts';
 import { answersEqual } from '../search/answer.ts';
 import { calibrateDecode, type DecodeCalibration } from '../search/calibration.ts';
 import { normalizeOptions } from '../search/search.ts';
 import { calibrationSample } from '../metrics/cost-model.ts';
 import { measuredProfile } from '../metrics/hardware-profiles.ts';
-import { MemoryPlanner, holdLongestBeams, plannerHook } from '../runtime/memory-planner.ts';
+import { MemoryPlanner, holdLongestBeams, plannerHook } from '../search/memory-planner.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type IterationWorkload, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
-import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './backend.ts';
+import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './loaded-models.ts';
 import { SearchObserver, plannerEvent } from './search-events.ts';
 import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult } from './types.ts';
 

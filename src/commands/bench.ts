@@ -11,11 +11,11 @@
 import { OptionError } from '../errors.ts';
 import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type KnownModel, type ModelShape, type ShapeOptions } from '../metrics/cost-model.ts';
 import { hardwareProfile, withTensorCores, type HardwareProfile } from '../metrics/hardware-profiles.ts';
-import { syntheticEnv, CostModelRunner } from '../metrics/cost-model-runner.ts';
-import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../metrics/synthetic-model.ts';
+import { syntheticEnv, CostModelRunner } from '../simulation/cost-model-runner.ts';
+import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../simulation/synthetic-model.ts';
 import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
 import { VirtualClock } from '../metrics/trace.ts';
-import { MemoryPlanner, holdLongestBeams } from '../runtime/memory-planner.ts';
+import { MemoryPlanner, holdLongestBeams } from '../search/memory-planner.ts';
 import { KvArena } from '../runtime/kv-arena.ts';
 import { runSearch } from '../search/search.ts';
 import { calibrateDecode } from '../search/calibration.ts';

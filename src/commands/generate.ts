@@ -1,6 +1,6 @@
 // `fasttts generate`: load a model, tokenize the prompt (through its chat template unless --raw), and
 // stream sampled tokens to stdout; --json prints one object with the text and timings instead.
-import { choiceOption, intOption, numberOption, parseCommandArgs } from '../cli-args.ts';
+import { choiceOption, intOption, numberOption, parseCommandArgs } from './args.ts';
 import { OptionError } from '../errors.ts';
 import { createGpu, describeGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';

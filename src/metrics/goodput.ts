@@ -2,7 +2,23 @@
 // Precise goodput: mean tokens per completed beam / mean beam completion time, where a beam's
 // completion time is the search time (generator + verifier) until its result was final; over several
 // problems, the sums of both means are divided.
-import type { SearchResult } from '../search/search.ts';
+
+/** What the metrics read of a search's result (search/search.ts SearchResult has these fields). */
+export interface SearchOutcome {
+  latencyMs: number;
+  beams: ReadonlyArray<{ completed: boolean; tokens: number; completionMs: number }>;
+  counters: {
+    generatorMs: number;
+    verifierMs: number;
+    tokensGenerated: number;
+    tokensSpeculative: number;
+    tokensSpeculativeAccepted: number;
+    tokensSpeculativeWasted: number;
+    iterations: number;
+    generatorCalls: number;
+    verifierCalls: number;
+  };
+}
 
 export interface ProblemMetrics {
   latency_ms: number;
@@ -33,7 +49,7 @@ export interface PoolSnapshot {
 }
 
 /** Metrics of one solved problem (pool stats: the change over the search). */
-export function problemMetrics(r: SearchResult, generatorPool: PoolSnapshot, verifierPool: PoolSnapshot): ProblemMetrics {
+export function problemMetrics(r: SearchOutcome, generatorPool: PoolSnapshot, verifierPool: PoolSnapshot): ProblemMetrics {
   const done = r.beams.filter((b) => b.completed);
   const meanTokens = done.length ? done.reduce((a, b) => a + b.tokens, 0) / done.length : 0;
   const meanCompletion = done.length ? done.reduce((a, b) => a + b.completionMs, 0) / done.length : 0;

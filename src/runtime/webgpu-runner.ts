@@ -26,7 +26,7 @@ import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { packMatrix, type WeightFormat } from '../model/quant.ts';
+import { packMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';

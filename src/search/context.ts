@@ -104,7 +104,7 @@ export interface MemorySplit {
   offload?: boolean;
 }
 
-/** What the memory planner sees before an iteration (runtime/memory-planner.ts's IterationWorkload). */
+/** What the memory planner sees before an iteration (memory-planner.ts's IterationWorkload). */
 export interface IterationWorkload {
   iteration: number;
   beams: number;

@@ -19,7 +19,7 @@ import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts
 import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
-import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../model/quant.ts';
+import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../model/random-model.ts';
 import type { ModelSource } from '../model/source.ts';
 import { matmulRef, rmsNormRef, ropeRef, CpuReferenceRunner } from '../runtime/cpu-reference.ts';

@@ -2,7 +2,7 @@
 // and verifier (Hugging Face directories, GGUF files, URLs), creates their runners (WebGPU, or the CPU
 // reference runner), and hands out a fresh SearchEnv (new KV pools over the runners' pages) per problem.
 import { openModel, type ModelLocation } from '../model/open-model.ts';
-import type { WeightFormat } from '../model/quant.ts';
+import type { WeightFormat } from '../gpu/quant.ts';
 import type { Qwen2Config } from '../model/config.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';

@@ -1,7 +1,7 @@
 // Command-line argument parsing for `fasttts`: every malformed argument becomes an OptionError with a
 // one-line message (the CLI prints it and exits non-zero, without a stack trace).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { OptionError } from './errors.ts';
+import { OptionError } from '../errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,0 +1,24 @@
+// One problem through the search, with the metrics of the command-line contract (`fasttts solve --json`).
+// The caller (api/solve-search.ts) builds the SearchEnv (runners, pools, tokenizer, format).
+import { runSearch } from './search.ts';
+import type { SearchEnv, SearchOptions } from './context.ts';
+import { problemMetrics, type ProblemMetrics } from '../metrics/goodput.ts';
+
+export interface SolveOutput {
+  answer: string | null;
+  beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; stepScores: Array<number | null>; stepTokens: number[] }>;
+  metrics: ProblemMetrics;
+}
+
+export async function solve(env: SearchEnv, options: SearchOptions, problem: string): Promise<SolveOutput> {
+  const g0 = { ...env.generatorPool.stats };
+  const v0 = { ...env.verifierPool.stats };
+  const r = await runSearch(env, options, problem);
+  const g = env.generatorPool.stats, v = env.verifierPool.stats;
+  const metrics = problemMetrics(
+    r,
+    { prefixHitTokens: g.prefixHitTokens - g0.prefixHitTokens, recomputedTokens: g.recomputedTokens - g0.recomputedTokens, peakPages: g.peakPages },
+    { prefixHitTokens: v.prefixHitTokens - v0.prefixHitTokens, recomputedTokens: v.recomputedTokens - v0.recomputedTokens, peakPages: v.peakPages },
+  );
+  return { answer: r.answer, beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed, stepScores: b.stepScores, stepTokens: b.stepTokens })), metrics };
+}
