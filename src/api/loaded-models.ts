@@ -47,7 +47,8 @@ export async function withScratchPages<T>(m: LoadedModels, pages: number, work: 
   const pool = m.pools.generatorPool;
   const seq = pool.newSeq();
   try {
-    if (!pool.reserve(seq, pages * m.generator.pageSize)) throw new OutOfMemoryError(`the KV cache has fewer than ${pages} free pages under a ${m.memoryMB} MiB budget`);
+    if (!pool.reserve(seq, pages * m.generator.pageSize))
+      throw new OutOfMemoryError(`the KV cache has fewer than ${pages} free pages under a ${m.memoryMB} MiB budget`);
     return await work(onPages(m.generator, seq.pages));
   } finally {
     pool.release(seq);

@@ -14,7 +14,7 @@ export interface ParsedArgs {
 }
 
 export function parseCommandArgs(_command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
-  let parsed;
+  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {

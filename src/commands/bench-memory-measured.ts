@@ -107,7 +107,7 @@ async function calibrate(arena: KvArena, gen: WebGpuRunner, ver: WebGpuRunner, s
 }
 
 async function beamWorkload(
-  ga: GpuKvArena, gen: WebGpuRunner, ver: WebGpuRunner, n: number, split: 'planner' | 'static-50/50',
+  ga: GpuKvArena, gen: WebGpuRunner, ver: WebGpuRunner, n: number, _split: 'planner' | 'static-50/50',
   o: Required<Pick<MeasuredMemoryBenchOptions, 'beamWidth' | 'iterations' | 'stepLengthDivisor' | 'seed' | 'checkInvariants'>>, planner: MemoryPlanner | null,
 ): Promise<Omit<MeasuredMemoryRow, 'source' | 'route' | 'n' | 'split'>> {
   const arena = new KvArena(ga.layout.arenaOptions);

@@ -10,7 +10,7 @@
 // start when its parent's ends, so a late parent's long child stays on the iteration's critical path.
 import { OptionError } from '../errors.ts';
 import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type KnownModel, type ModelShape, type ShapeOptions } from '../metrics/cost-model.ts';
-import { hardwareProfile, withTensorCores, type HardwareProfile } from '../metrics/hardware-profiles.ts';
+import { hardwareProfile, withTensorCores } from '../metrics/hardware-profiles.ts';
 import { syntheticEnv, CostModelRunner } from '../simulation/cost-model-runner.ts';
 import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../simulation/synthetic-model.ts';
 import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
@@ -177,7 +177,7 @@ function fixedBytes(pair: { generator: ModelShape; verifier: ModelShape }): numb
   return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, 256) + activationBytes(pair.verifier, 256);
 }
 
-function kvPlan(profile: HardwareProfile, pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
+function kvPlan(pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
   const fixed = fixedBytes(pair);
   const kvBytes = budgetBytes - fixed;
   if (kvBytes <= 0) throw new OptionError(`memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`);
@@ -207,7 +207,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
       const pair = pairingShapes(pairing, setting);
       for (const budget of o.budgets ?? ['full', 'tight']) {
         const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget === 'tight' ? fixedBytes(pair) + TIGHT_KV_BYTES : budget * 2 ** 20;
-        const kv = kvPlan(profile, pair, budgetBytes, pageSize);
+        const kv = kvPlan(pair, budgetBytes, pageSize);
         const arenaBytes = { totalBytes: kv.kvBytes, generatorPageBytes: kv.gPage, verifierPageBytes: kv.vPage };
         const sizing = new KvArena({ ...arenaBytes, pageSize }); // splits' page counts, for the planner
         // Speculation budget: decode calibration of the generator shape on this profile (virtual clock),

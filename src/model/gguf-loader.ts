@@ -50,7 +50,7 @@ export function ggufConfig(g: GgufFile): Qwen2Config {
     return typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v;
   };
   const embd = g.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd || embd.dims.length !== 2) throw new FormatError(name, 'token_embd.weight is missing or not a matrix');
+  if (embd?.dims.length !== 2) throw new FormatError(name, 'token_embd.weight is missing or not a matrix');
   const eos = meta.get('tokenizer.ggml.eos_token_id');
   const raw = {
     architectures: ['Qwen2ForCausalLM'],

@@ -125,7 +125,6 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
   const c = source.config;
   const device = gpu.device;
   const H = c.hiddenSize;
-  const I = c.intermediateSize;
   const kvDim = c.numKvHeads * c.headDim;
   const file = source.name;
   const expected = expectedTensors(c);
