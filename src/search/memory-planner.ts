@@ -8,6 +8,7 @@
 // also prices offloading the idle model's KV to host memory (each phase then gets the whole arena, at
 // the cost of moving both working sets over the host link twice) and takes it when predicted faster.
 import { OutOfMemoryError } from '../errors.ts';
+import { BinaryHeap } from '../runtime/binary-heap.ts';
 import {
   activationBytes, hostTransferMs, kvBytesPerTokenOf, predictForwardMs, weightBytes, type ModelShape,
 } from '../metrics/cost-model.ts';
@@ -94,46 +95,6 @@ export interface PlannerLogEntry {
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-/** A binary min-heap of numbers (finish times in the decode simulation). */
-class MinHeap {
-  private readonly h: number[] = [];
-  get size(): number {
-    return this.h.length;
-  }
-  peek(): number {
-    return this.h[0];
-  }
-  push(x: number): void {
-    const h = this.h;
-    h.push(x);
-    for (let i = h.length - 1; i > 0; ) {
-      const up = (i - 1) >> 1;
-      if (h[up] <= h[i]) break;
-      [h[up], h[i]] = [h[i], h[up]];
-      i = up;
-    }
-  }
-  pop(): number {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l] < h[m]) m = l;
-        if (r < h.length && h[r] < h[m]) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i], h[m]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
 
 /** Bytes left for the KV arena once both models' weights and activation buffers are placed. */
 export function kvBudgetBytes(o: PlannerOptions): number {
@@ -227,7 +188,7 @@ export class IterationModel {
     const sorted = [...w.stepLengths].sort((a, b) => a - b);
     const mixed = (i: number) => sorted[Math.floor(((i * 0.6180339887) % 1) * sorted.length)];
     const context = w.generatorContext + mean(w.stepLengths) / 2;
-    const finish = new MinHeap();
+    const finish = new BinaryHeap((a, b) => a < b);
     let next = 0;
     let now = 0;
     let ms = 0;

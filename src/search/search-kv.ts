@@ -1,12 +1,14 @@
 // The search's view of one model's KV pool: block tables for beams that fork, grow, get truncated and
-// are released every iteration. It is a pool of the KV arena (runtime/kv-arena.ts's KvPool, through its
-// caller-held front end), which does all the paging: full pages are shared by reference count and
+// are released every iteration. It is a pool of the KV arena (runtime/kv-pool.ts's KvPool and
+// its sequence API), which does all the paging: full pages are shared by reference count and
 // cached in the radix tree after their sequences let go, so a sibling, a preempted beam coming back or
 // the next iteration finds its prefix again; a partly filled page is copied on write; when pages run
 // out, unreferenced cached pages are evicted least-recently-used first, and if that is not enough the
 // caller (the generation engine) preempts a sequence and recomputes it later. Capacity changes go
 // through the arena's split (KvArena.setSplit), or, for a pool without an arena, its page range.
-import { KvPool, type KvArena, type KvSequence, type PoolName } from '../runtime/kv-arena.ts';
+import { KvPool } from '../runtime/kv-pool.ts';
+import type { KvArena } from '../runtime/kv-arena.ts';
+import type { KvSequence, PoolName } from '../runtime/kv-sequence.ts';
 import { OptionError } from '../errors.ts';
 
 /** One sequence's KV: its pages (`pages`) and how many leading tokens have K/V in them (`computed`). */

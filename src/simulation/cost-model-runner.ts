@@ -4,7 +4,8 @@
 // model shape on a hardware profile. The search runs unchanged on it, so baseline and FastTTS can be
 // compared for Qwen2.5-Math-sized models on an RTX 4090 without either.
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
-import { KvArena, type PageIo } from '../runtime/kv-arena.ts';
+import { KvArena } from '../runtime/kv-arena.ts';
+import type { PageIo } from '../runtime/kv-offload.ts';
 import { hostTransferMs, predictForwardMs, kvBytesPerTokenOf, type ModelShape } from '../metrics/cost-model.ts';
 import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
 import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, DEFAULT_STEP_STATISTICS, type StepStatistics } from './synthetic-model.ts';
