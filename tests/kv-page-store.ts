@@ -1,6 +1,7 @@
 // A host-side K/V page store for the KV arena tests (not a test file itself).
 import type { KvPool, PageCopier } from '../src/runtime/kv-pool.ts';
 import type { KvSequence } from '../src/runtime/kv-sequence.ts';
+import { flushCopies } from '../src/runtime/page-pool.ts';
 import type { PageIo } from '../src/runtime/kv-offload.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 
@@ -78,22 +79,6 @@ export function lentOut(io: PageIo): PageIo {
   };
 }
 
-/** Runs copies queued by a pool in groups where no page is both a source and a destination. */
-export async function runCopies(queued: Array<[number, number]>, copier: PageCopier): Promise<void> {
-  let group: Array<[number, number]> = [];
-  const touched = new Set<number>();
-  for (const [src, dst] of queued) {
-    if (touched.has(src) || touched.has(dst)) {
-      await copier.copyPages(group);
-      group = [];
-      touched.clear();
-    }
-    group.push([src, dst]);
-    touched.add(src).add(dst);
-  }
-  if (group.length > 0) await copier.copyPages(group);
-}
-
 /** A sequence as the search holds it: the pool's KV and the tokens beside it. */
 export interface HeldSeq {
   kv: KvSequence;
@@ -119,7 +104,7 @@ export async function forwardHeld(
     if (s.kv.pages.length === 0 && s.kv.computed === 0) pool.attachPrefix(s.kv, s.tokens);
     if (pool.reserve(s.kv, upTo(s))) ran.push(s);
   }
-  await runCopies(pool.takeCopies(), copier);
+  await flushCopies(copier, pool.takeCopies());
   const chunks: SequenceChunk[] = [];
   for (const s of ran) {
     const end = upTo(s);

@@ -15,7 +15,8 @@ import { createGpuKvArena } from '../runtime/gpu-arena.ts';
 import { promptFormat } from './prompt-format.ts';
 import { EngineKvPool } from './search-events.ts';
 import { solveWithSearch } from './solve-search.ts';
-import { MAX_BATCH_TOKENS, onPages, type LoadedModels } from './loaded-models.ts';
+import { onPages, type LoadedModels } from './loaded-models.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import type {
   EngineEvent, EngineInfo, EngineOptions, GenerateOptions, GenerateResult, LoadProgress, ModelLocation, SolveOptions,
   SolveResult,

@@ -13,9 +13,6 @@ import type { PromptFormat } from '../search/context.ts';
 import type { EngineKvPool } from './search-events.ts';
 import type { EngineOptions } from './types.ts';
 
-/** Rows per forward call the runners' activation buffers are sized for. */
-export const MAX_BATCH_TOKENS = 256;
-
 /** What the search needs from the loaded engine (see solve-search.ts). */
 export interface LoadedModels {
   gpu: GpuContext;

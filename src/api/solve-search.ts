@@ -12,7 +12,8 @@ import { arenaPlanner, profileFromCalibration } from '../search/arena-planner.ts
 import { normalizeOptions } from '../search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
-import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './loaded-models.ts';
+import { withScratchPages, type LoadedModels } from './loaded-models.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { SearchObserver, plannerEvent } from './search-events.ts';
 import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult } from './types.ts';
 

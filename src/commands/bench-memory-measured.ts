@@ -12,6 +12,7 @@ import { TraceRecorder, wallClock } from '../metrics/trace.ts';
 import { openModel } from '../model/open-model.ts';
 import { createGpuKvArena } from '../runtime/gpu-arena.ts';
 import { KvArena } from '../runtime/kv-arena.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { arenaPlanner, profileFromCalibration } from '../search/arena-planner.ts';
 import { calibrateDecode } from '../search/calibration.ts';
@@ -45,7 +46,6 @@ export interface MeasuredMemoryRow extends MemoryBenchFields {
 }
 
 const PAGE_SIZE = 16;
-const MAX_BATCH_TOKENS = 128;
 /** Context of the sequences the decode calibration times (as the API's). */
 const CALIBRATION_CONTEXT = 16;
 const PROBLEMS = ['Compute 15 * 5 + 8 + 5.', 'Compute 27 + 38 * 2 - 9.', 'Compute 6 * 7 - 13 + 4.'];

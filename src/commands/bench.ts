@@ -17,6 +17,7 @@ import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } 
 import { VirtualClock } from '../metrics/trace.ts';
 import { MemoryPlanner, holdLongestBeams } from '../search/memory-planner.ts';
 import { KvArena } from '../runtime/kv-arena.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { runSearch } from '../search/search.ts';
 import { calibrateDecode } from '../search/calibration.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions, type Techniques } from '../search/context.ts';
@@ -174,7 +175,7 @@ export const TIGHT_KV_BYTES = 2 * 2 ** 30;
 
 /** KV pages each model's pool may address under a budget: all the KV bytes, in its own page size. */
 function fixedBytes(pair: { generator: ModelShape; verifier: ModelShape }): number {
-  return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, 256) + activationBytes(pair.verifier, 256);
+  return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, MAX_BATCH_TOKENS) + activationBytes(pair.verifier, MAX_BATCH_TOKENS);
 }
 
 function kvPlan(pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {

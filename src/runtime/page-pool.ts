@@ -144,3 +144,20 @@ export class PagePool {
 export function range(lo: number, hi: number): number[] {
   return Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
 }
+
+/** Runs queued page copies in conflict-free groups: a page written by one copy is never read or written by another of its group. */
+export async function flushCopies(copier: { copyPages(pairs: Array<[number, number]>): Promise<void> }, copies: Array<[number, number]>): Promise<void> {
+  let group: Array<[number, number]> = [];
+  const touched = new Set<number>();
+  for (const [src, dst] of copies) {
+    if (touched.has(src) || touched.has(dst)) {
+      await copier.copyPages(group);
+      group = [];
+      touched.clear();
+    }
+    group.push([src, dst]);
+    touched.add(src);
+    touched.add(dst);
+  }
+  if (group.length > 0) await copier.copyPages(group);
+}

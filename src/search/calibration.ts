@@ -4,7 +4,7 @@
 // linearly with the batch (a CPU route) the answer is 1, and speculation stays off. Cached per adapter.
 import type { ModelRunner } from '../runtime/types.ts';
 import type { Clock } from '../metrics/trace.ts';
-import { forwardInParts } from './context.ts';
+import { forwardInParts } from '../runtime/forward-batch.ts';
 
 export interface DecodeCalibration {
   /** Batch sizes measured (powers of two, then a bisection) and their decode-step times, ms. */

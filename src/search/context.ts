@@ -1,9 +1,11 @@
 // What a search runs on (models, pools, tokenizer, clock) and with (options), and the counters it
 // keeps while running. Shared by the generation and verification phases and the strategies.
-import type { ModelRunner, ForwardBatch, ForwardResult, SequenceChunk } from '../runtime/types.ts';
+import type { ModelRunner, ForwardBatch, ForwardResult } from '../runtime/types.ts';
 import type { SamplingOptions } from '../runtime/sampler.ts';
 import type { Clock, TraceRecorder } from '../metrics/trace.ts';
 import type { TextCodec } from './step-text.ts';
+import { flushCopies } from '../runtime/page-pool.ts';
+import { forwardInParts } from '../runtime/forward-batch.ts';
 import type { SearchKvPool } from './search-kv.ts';
 import type { Aggregation, Beam } from './beam.ts';
 import type { SelectionRule } from './answer.ts';
@@ -182,23 +184,6 @@ export async function timedForward(
   return { result, ms };
 }
 
-/** Copies in conflict-free groups: a page written by one copy is never read or written by another of its group. */
-export async function flushCopies(runner: ModelRunner, copies: Array<[number, number]>): Promise<void> {
-  let group: Array<[number, number]> = [];
-  const touched = new Set<number>();
-  for (const [src, dst] of copies) {
-    if (touched.has(src) || touched.has(dst)) {
-      await runner.copyPages(group);
-      group = [];
-      touched.clear();
-    }
-    group.push([src, dst]);
-    touched.add(src);
-    touched.add(dst);
-  }
-  if (group.length > 0) await runner.copyPages(group);
-}
-
 /** search-and-learn's defaults (temperature 0.8, top_p 1, beam width 4, 2048 tokens), FastTTS mode. */
 export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOptions {
   return {
@@ -208,52 +193,4 @@ export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOpti
     speculationBatch: 0, siblingKeepFraction: 0, maxBatch: 256, maxPrefillTokens: 4096,
     ...o,
   };
-}
-
-/**
- * Runs a batch as several calls of at most `limit` new tokens each, splitting long chunks (chunked
- * prefill: only a chunk's last piece carries its output rows), and reassembles the outputs in order.
- */
-export async function forwardInParts(runner: ModelRunner, batch: ForwardBatch, limit: number): Promise<ForwardResult> {
-  let total = 0;
-  for (const c of batch.chunks) total += c.tokens.length;
-  if (total <= limit) return runner.forward(batch);
-  type Piece = { chunk: SequenceChunk; rowBase: number };
-  const parts: Piece[][] = [[]];
-  let used = 0;
-  let rowBase = 0;
-  for (const c of batch.chunks) {
-    let at = 0;
-    const rows = Array.from(c.outputRows);
-    while (at < c.tokens.length) {
-      if (used >= limit) {
-        parts.push([]);
-        used = 0;
-      }
-      const take = Math.min(limit - used, c.tokens.length - at);
-      const pieceRows = rows.filter((r) => r >= at && r < at + take).map((r) => r - at);
-      const before = rows.filter((r) => r < at).length;
-      parts[parts.length - 1].push({
-        chunk: { blockTable: c.blockTable, start: c.start + at, tokens: Array.from(c.tokens).slice(at, at + take), outputRows: pieceRows },
-        rowBase: rowBase + before,
-      });
-      used += take;
-      at += take;
-    }
-    rowBase += rows.length;
-  }
-  const vocab = runner.config.vocabSize;
-  const logits = runner.config.kind === 'causal-lm' ? new Float32Array(rowBase * vocab) : undefined;
-  const scores = logits ? undefined : new Float32Array(rowBase);
-  for (const part of parts) {
-    const r = await runner.forward({ chunks: part.map((p) => p.chunk) });
-    let row = 0;
-    for (const p of part) {
-      for (let i = 0; i < p.chunk.outputRows.length; i++, row++) {
-        if (logits) logits.set(r.logits!.subarray(row * vocab, (row + 1) * vocab), (p.rowBase + i) * vocab);
-        else scores![p.rowBase + i] = r.scores![row];
-      }
-    }
-  }
-  return { rows: rowBase, logits, scores };
 }

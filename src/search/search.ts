@@ -7,14 +7,16 @@ import { ROOT_LINEAGE, childLineage, validateSampling } from '../runtime/sampler
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import { extractBoxed, selectAnswer, type Candidate } from './answer.ts';
 import { aggregateScore, beamText, beamTokens, completionTime, forkBeam, rootBeam, type Beam } from './beam.ts';
-import { flushCopies, newCounters, timedForward, type MemorySplit, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import { newCounters, timedForward, type MemorySplit, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import type { KvArena } from '../runtime/kv-arena.ts';
+import { flushCopies } from '../runtime/page-pool.ts';
 import { generatePhase } from './generation.ts';
 import { verifyPhase } from './verification.ts';
 import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
 import { prefixAwareOrder, sharedPrefix } from './prefix-scheduler.ts';
 
-export interface BeamResult {
+/** A beam as the search returns it. */
+export interface SearchBeam {
   text: string;
   /** Aggregated PRM score (0 without a verifier). */
   score: number;
@@ -31,7 +33,7 @@ export interface BeamResult {
 
 export interface SearchResult {
   answer: string | null;
-  beams: BeamResult[];
+  beams: SearchBeam[];
   counters: SearchCounters;
   latencyMs: number;
 }
@@ -120,7 +122,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   discardBeam(env, counters, root);
   await leaveOffloadMode(env);
   const latencyMs = env.clock.now() - start;
-  const toResult = (b: Beam): BeamResult => ({
+  const toResult = (b: Beam): SearchBeam => ({
     text: beamText(b), score: aggregateScore(b.steps, opts.agg), answer: extractBoxed(beamText(b)), completed: b.ended !== null,
     tokens: beamTokens(b), stepScores: b.steps.map((s) => s.score), stepTokens: b.steps.map((s) => s.end - s.start), completionMs: completionTime(b) - start,
   });

@@ -1,12 +1,12 @@
 // One problem through the search, with the metrics of the command-line contract (`fasttts solve --json`).
 // The caller (api/solve-search.ts) builds the SearchEnv (runners, pools, tokenizer, format).
-import { runSearch } from './search.ts';
+import { runSearch, type SearchBeam } from './search.ts';
 import type { SearchEnv, SearchOptions } from './context.ts';
 import { problemMetrics, type ProblemMetrics } from '../metrics/goodput.ts';
 
 export interface SolveOutput {
   answer: string | null;
-  beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; stepScores: Array<number | null>; stepTokens: number[] }>;
+  beams: Array<Omit<SearchBeam, 'tokens' | 'completionMs'>>;
   metrics: ProblemMetrics;
 }
 

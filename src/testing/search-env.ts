@@ -5,6 +5,7 @@ import { openModel, type ModelLocation } from '../model/open-model.ts';
 import type { WeightFormat } from '../gpu/quant.ts';
 import type { Qwen2Config } from '../model/config.ts';
 import type { ModelRunner } from '../runtime/types.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import type { GpuContext } from '../gpu/device.ts';
@@ -14,8 +15,6 @@ import { promptFormatFor } from '../search/prompt-format.ts';
 import type { SearchEnv } from '../search/context.ts';
 import { wallClock, TraceRecorder } from '../metrics/trace.ts';
 
-/** The WebGPU runner's default activation size (rows per forward call). */
-export const WEBGPU_MAX_BATCH_TOKENS = 256;
 
 export interface SearchModelsOptions {
   generator: ModelLocation;
@@ -63,7 +62,7 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
       generatorPool: new SearchKvPool(generator.numPages, pageSize),
       verifierPool: new SearchKvPool(verifier?.numPages ?? 1, pageSize),
       trace: o.trace ? new TraceRecorder() : undefined,
-      maxBatchTokens: o.backend === 'webgpu' ? WEBGPU_MAX_BATCH_TOKENS : undefined,
+      maxBatchTokens: o.backend === 'webgpu' ? MAX_BATCH_TOKENS : undefined,
     }),
     dispose: () => {
       generator.dispose();
