@@ -12,7 +12,7 @@ import { createGpu, type GpuContext } from '../src/gpu/device.ts';
 import type { WeightFormat } from '../src/gpu/quant.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 import { writeFixtureModel, type FixtureOptions } from '../tools/make-fixture-model.ts';
 
 // K-quants need rows of 256 values.

@@ -8,7 +8,7 @@ import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import { kvBytesPerToken, parseQwen2Config } from '../src/model/config.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 import type { KvPool } from '../src/runtime/kv-pool.ts';
 import { forwardHeld, type HeldSeq } from './kv-page-store.ts';
 import type { ModelRunner } from '../src/runtime/types.ts';

@@ -7,7 +7,7 @@ import { createGpu, type DeviceClass, type GpuContext } from '../src/gpu/device.
 import type { WeightFormat } from '../src/gpu/quant.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from '../src/testing/gpu-checks.ts';
+import { greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from '../src/testing/model-checks.ts';
 
 const gpus: Partial<Record<DeviceClass, GpuContext>> = {};
 beforeAll(async () => {

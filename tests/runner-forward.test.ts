@@ -15,7 +15,7 @@ import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { GREEDY, sampleToken } from '../src/runtime/sampler.ts';
 import type { ForwardResult, SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 
 let gpu: GpuContext;
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/rand
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import type { ModelRunner, SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 
 const gpus: Partial<Record<DeviceClass, GpuContext>> = {};
 beforeAll(async () => {
