@@ -13,6 +13,14 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
+/** Option specs for parseCommandArgs: string-valued options by name, then boolean flags by name. */
+export function optionSpecs<S extends string, F extends string>(strings: readonly S[], flags: readonly F[] = []): Record<S, { type: 'string' }> & Record<F, { type: 'boolean' }> {
+  const specs: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const s of strings) specs[s] = { type: 'string' };
+  for (const f of flags) specs[f] = { type: 'boolean' };
+  return specs as Record<S, { type: 'string' }> & Record<F, { type: 'boolean' }>;
+}
+
 export function parseCommandArgs(_command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
   let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {

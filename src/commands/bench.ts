@@ -71,8 +71,9 @@ export function pairingShapes(pairing: string, setting: BenchSetting = BENCH_SET
   return { generator: modelShape(m[0], o), verifier: modelShape(m[1], o) };
 }
 
-export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
-  source: 'measured' | 'cost-model';
+/** What a bench row is a row of: where its numbers come from and the case it ran. */
+interface BenchCase {
+  source: string;
   /** BENCH_SETTINGS key (cost model), or 'measured'. */
   setting: string;
   profile: string;
@@ -80,6 +81,10 @@ export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
   budget: string;
   n: number;
   mode: string;
+}
+
+export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'>, BenchCase {
+  source: 'measured' | 'cost-model';
   problems: number;
   accuracy: number | null;
   speculation_batch: number;
@@ -121,14 +126,7 @@ export interface BenchOptions {
   onRow?: (row: BenchRow) => void;
 }
 
-export interface RatioRow {
-  source: string;
-  setting: string;
-  profile: string;
-  pairing: string;
-  budget: string;
-  n: number;
-  mode: string;
+export interface RatioRow extends BenchCase {
   precise_goodput_ratio: number;
   goodput_ratio: number;
   latency_reduction: number;

@@ -19,7 +19,8 @@ import { bestOfN, greedy, majority } from './methods/best-of-n.ts';
 import { dvts } from './methods/dvts.ts';
 import { verifyPhase } from './verification.ts';
 import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
-import { prefixAwareOrder, sharedPrefix } from './prefix-scheduler.ts';
+import { prefixAwareOrder } from './prefix-scheduler.ts';
+import { commonPrefixLength } from '../runtime/radix-tree.ts';
 
 /** A beam as the search returns it. */
 export interface SearchBeam {
@@ -227,6 +228,6 @@ async function leaveOffloadMode(env: SearchEnv): Promise<void> {
 function distinctTokens(seqs: number[][]): number {
   const order = prefixAwareOrder(seqs);
   let total = 0;
-  for (let i = 0; i < order.length; i++) total += seqs[order[i]].length - (i > 0 ? sharedPrefix(seqs[order[i]], seqs[order[i - 1]]) : 0);
+  for (let i = 0; i < order.length; i++) total += seqs[order[i]].length - (i > 0 ? commonPrefixLength(seqs[order[i]], seqs[order[i - 1]]) : 0);
   return total;
 }

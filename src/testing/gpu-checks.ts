@@ -223,6 +223,18 @@ export async function checkRmsNorm(gpu: GpuContext, deviceClass: DeviceClass, ro
   return compare(`rmsnorm ${deviceClass}${rowIndexed ? ' row-indexed' : ''}`, got, want, relBound(want, h + 8, 1e-7));
 }
 
+/** The inputs of a paged kernel over token rows (positions in block tables): dims, layer, rows, tables, qkv and the cache. */
+function pagedRowBuffers(d: GPUDevice, rows: Array<{ pos: number; table: number }>, layer: number, tables: Uint32Array, qkv: Float32Array, kv: Float32Array) {
+  return {
+    dims: uniformBuffer(d, [rows.length, 0, 0, 0], 'dims'),
+    layer: uniformBuffer(d, [layer, 0, 0, 0], 'layer'),
+    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
+    blockTables: storageBufferWith(d, tables, 'tables'),
+    qkv: storageBufferWith(d, qkv, 'qkv'),
+    kv: storageBufferWith(d, kv, 'kv'),
+  };
+}
+
 /** Fused RoPE + K/V cache write: q rotated in place, rotated k and plain v in the row's page slot. */
 export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResult> {
   const d = gpu.device;
@@ -243,15 +255,8 @@ export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResul
   const table = ropeTable(D, 1_000_000, 512);
   const qkv = randomArray(rows.length * rowLen, rand);
   const kv = randomArray(numPages * shape.pageFloats, rand);
-  const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
-  const layerU = uniformBuffer(d, [layer, 0, 0, 0], 'layer');
-  const bufs = {
-    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
-    blockTables: storageBufferWith(d, tables, 'tables'),
-    table: storageBufferWith(d, table, 'rope_table'),
-    qkv: storageBufferWith(d, qkv, 'qkv'),
-    kv: storageBufferWith(d, kv, 'kv'),
-  };
+  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kv);
+  const bufs = { ...rowBufs, table: storageBufferWith(d, table, 'rope_table') };
   await run(d, [[await createRopeKv(d, shape, { dims, layer: layerU, ...bufs, kv: { buffer: bufs.kv } }), rows.length]]);
   const gotQ = await read(d, bufs.qkv, qkv.length);
   const gotKv = await read(d, bufs.kv, kv.length);
@@ -301,15 +306,8 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   for (let p = 0; p < 6; p++) rows.push({ pos: p, table: pagesA });
   const qkv = randomArray(rows.length * rowLen, rand, 2);
   const kv = randomArray(numPages * shape.pageFloats, rand);
-  const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
-  const layerU = uniformBuffer(d, [layer, 0, 0, 0], 'layer');
-  const bufs = {
-    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
-    blockTables: storageBufferWith(d, tables, 'tables'),
-    qkv: storageBufferWith(d, qkv, 'qkv'),
-    kv: storageBufferWith(d, kv, 'kv'),
-    out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out'),
-  };
+  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kv);
+  const bufs = { ...rowBufs, out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out') };
   const common = { dims, layer: layerU, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, qkv: bufs.qkv, kv: { buffer: bufs.kv } };
   await run(d, [[await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length]]);
   const got = await read(d, bufs.out, rows.length * shape.numHeads * D);
