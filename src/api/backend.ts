@@ -13,7 +13,7 @@ import { validateSampling } from '../runtime/sampler.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { createGpuKvArena } from '../runtime/gpu-arena.ts';
 import { promptFormat } from './prompt-format.ts';
-import { EngineKvPool } from './search-events.ts';
+import { arenaSearchPools } from '../search/search-kv.ts';
 import { solveWithSearch } from './solve-search.ts';
 import { onPages, type LoadedModels } from './loaded-models.ts';
 import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
@@ -131,7 +131,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
       gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer, kv, mode, memoryMB,
       shapes: { generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }), verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }) },
       format: promptFormat(tokenizer, verifierTokenizer), speculationBatch: null, plannerProfile: null, livePages: { generator: 0, verifier: 0 },
-      pools: { generatorPool: new EngineKvPool({ arena: kv.arena, name: 'generator' }), verifierPool: new EngineKvPool({ arena: kv.arena, name: 'verifier' }) },
+      pools: arenaSearchPools(kv.arena),
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {

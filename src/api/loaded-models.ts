@@ -10,7 +10,7 @@ import type { ModelRunner } from '../runtime/types.ts';
 import type { WebGpuRunner } from '../runtime/webgpu-runner.ts';
 import type { GpuKvArena } from '../runtime/gpu-arena.ts';
 import type { PromptFormat } from '../search/context.ts';
-import type { EngineKvPool } from './search-events.ts';
+import type { SearchKvPool } from '../search/search-kv.ts';
 import type { EngineOptions } from './types.ts';
 
 /** What the search needs from the loaded engine (see solve-search.ts). */
@@ -34,7 +34,7 @@ export interface LoadedModels {
   mode: EngineOptions['mode'];
   memoryMB: number;
   /** The search's KV pools: the arena's two pools, kept between calls (their radix caches too). */
-  pools: { generatorPool: EngineKvPool; verifierPool: EngineKvPool };
+  pools: { generatorPool: SearchKvPool; verifierPool: SearchKvPool };
   /** KV pages referenced by sequences, updated as calls run, for stats(). */
   livePages: { generator: number; verifier: number };
 }

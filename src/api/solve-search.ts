@@ -102,7 +102,6 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
   arena.generator.resetPeak();
   arena.verifier.resetPeak();
   const kv0 = arena.stats();
-  generatorPool.observer = observer;
   const countPages = () => {
     m.livePages.generator = generatorPool.pagesReferenced;
     m.livePages.verifier = verifierPool.pagesReferenced;
@@ -117,6 +116,7 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     verifierPool,
     // The runners' activation limit: longer verifier batches and recomputes are split (chunked prefill).
     maxBatchTokens: MAX_BATCH_TOKENS,
+    events: observer,
   };
   try {
     const out = await solve(env, opts, problem);
@@ -151,7 +151,6 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     // A finished search has released its beams; a cancelled or failed one has not: give back every page.
     generatorPool.releaseAll();
     verifierPool.releaseAll();
-    generatorPool.observer = null;
     countPages();
   }
 }

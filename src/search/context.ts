@@ -7,6 +7,7 @@ import type { TextCodec } from './step-text.ts';
 import { flushCopies } from '../runtime/page-pool.ts';
 import { forwardInParts } from '../runtime/forward-batch.ts';
 import type { SearchKvPool } from './search-kv.ts';
+import type { SearchEvents } from './events.ts';
 import type { Aggregation, Beam } from './beam.ts';
 import type { SelectionRule } from './answer.ts';
 
@@ -33,6 +34,8 @@ export interface SearchEnv {
   trace?: TraceRecorder;
   /** Most new tokens one forward call may carry (the runner's activation buffers); longer work is split. */
   maxBatchTokens?: number;
+  /** Told of each beam as the search starts, forks, extends and lets go of it (the API's event stream). */
+  events?: SearchEvents;
 }
 
 export type SearchMethod = 'greedy' | 'majority' | 'best-of-n' | 'beam' | 'dvts';

@@ -14,6 +14,7 @@ import { addSpeculation, type SpeculationPhase } from './speculative.ts';
 import { timedForward, type SearchCounters } from './context.ts';
 import { batchMateComputes, prefixAwareOrder } from './prefix-scheduler.ts';
 import type { KvSeq, SearchKvPool } from './search-kv.ts';
+import type { SearchEvents } from './events.ts';
 
 export interface GenerationPhase extends SpeculationPhase {
   counters: SearchCounters;
@@ -33,14 +34,21 @@ const EARLY_VERIFY_EVERY = 8;
 const needsStandard = (b: Beam, required: number): boolean => b.ended === null && b.steps.length < required;
 
 /** Reserves KV for positions [0, length) of `seq`, preempting victims' KV (in order) when short. */
-export function reserveKv(pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<number>, length: number, victims: Iterable<KvSeq>, counters: SearchCounters, attachLimit = length, speculative?: Set<KvSeq>): boolean {
+export function reserveKv(
+  pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<number>, length: number, victims: Iterable<KvSeq>, counters: SearchCounters, attachLimit = length,
+  speculative?: Set<KvSeq>, events?: SearchEvents,
+): boolean {
   // A released sequence first takes back whatever of its prefix is still cached (up to attachLimit - 1).
-  if (seq.pages.length === 0 && seq.computed === 0) pool.attach(seq, tokens, attachLimit);
+  if (seq.pages.length === 0 && seq.computed === 0) {
+    pool.attach(seq, tokens, attachLimit);
+    events?.resumed(seq);
+  }
   if (pool.reserve(seq, length)) return true;
   for (const v of victims) {
     if (v === seq || v.pages.length === 0) continue;
     // Speculative K/V goes first and is freed outright, so that it does not crowd the prefix cache.
     pool.preempt(v, speculative?.has(v) ?? false);
+    events?.released(v);
     counters.preemptions++;
     if (pool.reserve(seq, length)) return true;
   }
@@ -87,7 +95,7 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
       if (batch.length >= opts.maxBatch) break;
       if (opts.techniques.prefixScheduling && b.kv.pages.length === 0 && b.kv.computed === 0 && batch.length > 0 &&
         batchMateComputes(b.tokens, pool.cachedPrefix(b.tokens), mates, pool.pageSize)) continue;
-      if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters, b.tokens.length, shadowKv)) break; // FIFO: later beams wait
+      if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters, b.tokens.length, shadowKv, env.events)) break; // FIFO: later beams wait
       mates.push({ tokens: b.tokens, computed: b.kv.computed });
       batch.push(b);
       inBatch.add(b.kv);
@@ -106,6 +114,7 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     for (let i = 0; i < batch.length; i++) {
       const b = batch[i];
       pool.commit(b.kv, b.tokens, b.tokens.length);
+      env.events?.extended(b);
       const token = sampleToken(result.logits!, i * V, V, opts.sampling, b.lineage, b.tokens.length);
       counters.tokensGenerated++;
       if (i >= standardCount) {

@@ -163,6 +163,15 @@ export class SearchKvPool {
     this.kv.countPreemption();
   }
 
+  /**
+   * Releases every sequence the pool still knows and drops copies not yet run: a search that ended early
+   * (cancelled, failed) gives back every page it referenced (the engine's pools live as long as it does).
+   */
+  releaseAll(): void {
+    for (const seq of [...this.kv.sequences]) this.release(seq);
+    this.takeCopies();
+  }
+
   /** Takes the copies to run (runner.copyPages) before the next forward. */
   takeCopies(): Array<[number, number]> {
     return this.kv.takeCopies();

@@ -80,6 +80,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   if (prompt.length >= env.generator.config.maxPositions) throw new PromptTooLongError(prompt.length, env.generator.config.maxPositions);
   if (verify && vprefix.length >= env.verifier!.config.maxPositions) throw new PromptTooLongError(vprefix.length, env.verifier!.config.maxPositions);
   const root = rootBeam(prompt, vprefix, ROOT_LINEAGE, env.codec, env.generatorPool.newSeq(), env.verifierPool.newSeq());
+  env.events?.started(root);
   await prefillRoot(env, root, verify);
 
   const phase = async (active: Beam[], it: number): Promise<void> => {
@@ -115,7 +116,11 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   const run: SearchRun = {
     opts,
     start: (lineages) => {
-      const beams = lineages.map((l) => forkBeam(root, 0, l, env.codec, env.generatorPool, env.verifierPool));
+      const beams = lineages.map((l) => {
+        const b = forkBeam(root, 0, l, env.codec, env.generatorPool, env.verifierPool);
+        env.events?.forked(b, root);
+        return b;
+      });
       for (const b of beams) b.bornAt = env.clock.now();
       return beams;
     },
@@ -144,6 +149,7 @@ async function prefillRoot(env: SearchEnv, root: Beam, verify: boolean): Promise
     if (!env.generatorPool.reserve(root.kv, n)) throw new OptionError('the generator KV pool cannot hold the prompt');
     await timedForward(env, 'generator', { chunks: [{ blockTable: root.kv.pages, start: 0, tokens: root.tokens.slice(0, n), outputRows: [n - 1] }] }, 0);
     env.generatorPool.commit(root.kv, root.tokens, n);
+    env.events?.extended(root);
   }
   const v = root.verifierTokens.length;
   if (verify && v > 0) {

@@ -74,6 +74,7 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
       discardBeam(env, counters, shadow, true);
     }
     const child = forkBeam(parent, stepCount, childLineage(parent.lineage, i), env.codec, env.generatorPool, env.verifierPool);
+    env.events?.forked(child, parent);
     child.bornAt = now;
     const keep = parent.ended === null || parent.steps.length > stepCount ? Math.floor(opts.siblingKeepFraction * ahead) : 0;
     if (keep > 0) {
@@ -121,6 +122,7 @@ export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam, s
   // pages no other sequence or cached branch uses).
   if (speculative || dead) env.generatorPool.discard(b.kv);
   else env.generatorPool.release(b.kv);
+  env.events?.released(b.kv);
   env.verifierPool.release(b.vkv);
 }
 
@@ -153,65 +155,72 @@ export function addSpeculation(p: SpeculationPhase, batch: Beam[], inBatch: Set<
   const standardCount = batch.length;
   const canSpeculate = (b: Beam): boolean =>
     b.ended === null && b.steps.length >= p.required && b.steps.length < p.required + (p.speculativeSteps!.get(b) ?? 0) && b.tokens.length < env.generator.config.maxPositions;
-    // Keep room free for the standard beams' growth (a tenth of the pool, at least a page each):
-    // speculation must not cause preemption or evict cached prefixes.
-    const reserveForStandard = Math.max(standardCount + 1, Math.ceil(pool.capacity / 10));
-    const tryAdd = (b: Beam): void => {
-      if (batch.length >= budget || !canSpeculate(b) || inBatch.has(b.kv)) return;
-      // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
-      if (pool.freePages < reserveForStandard) return;
-      const attached = b.kv.pages.length === 0 && b.kv.computed === 0;
-      if (attached) pool.attach(b.kv, b.tokens, b.tokens.length);
-      if (!pool.reserveFree(b.kv, b.tokens.length)) {
-        if (attached) pool.release(b.kv); // do not pin cached pages for work that is not running
-        return;
-      }
-      batch.push(b);
-      inBatch.add(b.kv);
-      p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
-    };
-    // Candidates: each beam done with its step, and the children a selection would make from it, after
-    // this step or after one of its speculative steps (shadows, nested: a shadow's own children too),
-    // within the beam's M steps ahead; shallowest first (the next iteration's critical path), then by
-    // survivalOrder's rank. Ended beams have no children after their final step.
-    const cands: Array<{ beam: Beam | null; parent: Beam; level: number; k: number; depth: number; rank: number }> = [];
-    // A shadow runs as far ahead as the beam it descends from may (this iteration's plan, M).
-    const visit = (x: Beam, firstLevel: number, rank: number, ahead: number): void => {
-      p.speculativeSteps!.set(x, ahead);
-      if (x.ended === null) cands.push({ beam: x, parent: x, level: -1, k: 0, depth: x.steps.length - p.required, rank });
-      if ((p.copies ?? 1) <= 1 || p.required === Infinity) return;
-      const lastLevel = Math.min(x.steps.length - (x.ended === null ? 0 : 1), p.required + ahead - 1);
-      for (let level = firstLevel; level <= lastLevel; level++) {
-        for (let k = 1; k < p.copies!; k++) {
-          const sh = x.shadows?.get(level)?.[k - 1] ?? null;
-          cands.push({ beam: sh, parent: x, level, k, depth: (sh ? sh.steps.length : level) - p.required, rank });
-          if (sh) visit(sh, level + 1, rank, ahead);
-        }
-      }
-    };
-    const byPriority = survivalOrder(p, p.speculationOrder ?? []);
-    byPriority.forEach((b, rank) => visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0));
-    cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
-    for (const c of cands) {
-      if (batch.length >= budget) break;
-      let beam = c.beam;
-      if (!beam) {
-        // Future child k: its tokens depend only on its lineage and start, both known now.
-        const parent = c.parent;
-        if (pool.freePages < reserveForStandard + 1) continue; // a fork copies one partial page
-        parent.shadows ??= new Map();
-        const siblings = parent.shadows.get(c.level) ?? [];
-        parent.shadows.set(c.level, siblings);
-        while (siblings.length < c.k) {
-          const sh = forkBeam(parent, c.level, childLineage(parent.lineage, siblings.length + 1), env.codec, pool, env.verifierPool, false);
-          p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
-          sh.nestedShadow = c.level > p.required;
-          siblings.push(sh);
-        }
-        beam = siblings[c.k - 1];
-      }
-      tryAdd(beam);
+  // Keep room free for the standard beams' growth (a tenth of the pool, at least a page each):
+  // speculation must not cause preemption or evict cached prefixes.
+  const reserveForStandard = Math.max(standardCount + 1, Math.ceil(pool.capacity / 10));
+  const tryAdd = (b: Beam): void => {
+    if (batch.length >= budget || !canSpeculate(b) || inBatch.has(b.kv)) return;
+    // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
+    if (pool.freePages < reserveForStandard) return;
+    const attached = b.kv.pages.length === 0 && b.kv.computed === 0;
+    if (attached) {
+      pool.attach(b.kv, b.tokens, b.tokens.length);
+      env.events?.resumed(b.kv);
     }
+    if (!pool.reserveFree(b.kv, b.tokens.length)) {
+      if (attached) {
+        pool.release(b.kv); // do not pin cached pages for work that is not running
+        env.events?.released(b.kv);
+      }
+      return;
+    }
+    batch.push(b);
+    inBatch.add(b.kv);
+    p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
+  };
+  // Candidates: each beam done with its step, and the children a selection would make from it, after
+  // this step or after one of its speculative steps (shadows, nested: a shadow's own children too),
+  // within the beam's M steps ahead; shallowest first (the next iteration's critical path), then by
+  // survivalOrder's rank. Ended beams have no children after their final step.
+  const cands: Array<{ beam: Beam | null; parent: Beam; level: number; k: number; depth: number; rank: number }> = [];
+  // A shadow runs as far ahead as the beam it descends from may (this iteration's plan, M).
+  const visit = (x: Beam, firstLevel: number, rank: number, ahead: number): void => {
+    p.speculativeSteps!.set(x, ahead);
+    if (x.ended === null) cands.push({ beam: x, parent: x, level: -1, k: 0, depth: x.steps.length - p.required, rank });
+    if ((p.copies ?? 1) <= 1 || p.required === Infinity) return;
+    const lastLevel = Math.min(x.steps.length - (x.ended === null ? 0 : 1), p.required + ahead - 1);
+    for (let level = firstLevel; level <= lastLevel; level++) {
+      for (let k = 1; k < p.copies!; k++) {
+        const sh = x.shadows?.get(level)?.[k - 1] ?? null;
+        cands.push({ beam: sh, parent: x, level, k, depth: (sh ? sh.steps.length : level) - p.required, rank });
+        if (sh) visit(sh, level + 1, rank, ahead);
+      }
+    }
+  };
+  const byPriority = survivalOrder(p, p.speculationOrder ?? []);
+  byPriority.forEach((b, rank) => visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0));
+  cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
+  for (const c of cands) {
+    if (batch.length >= budget) break;
+    let beam = c.beam;
+    if (!beam) {
+      // Future child k: its tokens depend only on its lineage and start, both known now.
+      const parent = c.parent;
+      if (pool.freePages < reserveForStandard + 1) continue; // a fork copies one partial page
+      parent.shadows ??= new Map();
+      const siblings = parent.shadows.get(c.level) ?? [];
+      parent.shadows.set(c.level, siblings);
+      while (siblings.length < c.k) {
+        const sh = forkBeam(parent, c.level, childLineage(parent.lineage, siblings.length + 1), env.codec, pool, env.verifierPool, false);
+        env.events?.forked(sh, parent);
+        p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
+        sh.nestedShadow = c.level > p.required;
+        siblings.push(sh);
+      }
+      beam = siblings[c.k - 1];
+    }
+    tryAdd(beam);
+  }
 }
 
 /**
