@@ -121,7 +121,7 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
   try {
     const out = await solve(env, opts, problem);
     const ids = observer.finish(out.beams);
-    const beams = out.beams.map((b, i) => ({ id: ids[i], text: b.text, score: b.score, answer: b.answer, completed: b.completed, stepScores: b.stepScores, stepTokens: b.stepTokens }));
+    const beams = out.beams.map((b, i) => ({ id: ids[i], ...b }));
     let chosen = -1;
     beams.forEach((b, i) => {
       if (out.answer !== null && answersEqual(b.answer, out.answer) && (chosen < 0 || b.score > beams[chosen].score)) chosen = i;

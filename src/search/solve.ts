@@ -20,5 +20,6 @@ export async function solve(env: SearchEnv, options: SearchOptions, problem: str
     { prefixHitTokens: g.prefixHitTokens - g0.prefixHitTokens, recomputedTokens: g.recomputedTokens - g0.recomputedTokens, peakPages: g.peakPages },
     { prefixHitTokens: v.prefixHitTokens - v0.prefixHitTokens, recomputedTokens: v.recomputedTokens - v0.recomputedTokens, peakPages: v.peakPages },
   );
-  return { answer: r.answer, beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed, stepScores: b.stepScores, stepTokens: b.stepTokens })), metrics };
+  // The beams as reported: the search's, less its internal counts (tokens, completion time: in the metrics).
+  return { answer: r.answer, beams: r.beams.map(({ tokens: _tokens, completionMs: _completionMs, ...beam }) => beam), metrics };
 }
