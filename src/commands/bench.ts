@@ -13,7 +13,7 @@ import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type Known
 import { hardwareProfile, withTensorCores } from '../metrics/hardware-profiles.ts';
 import { syntheticEnv, CostModelRunner } from '../simulation/cost-model-runner.ts';
 import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../simulation/synthetic-model.ts';
-import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
+import { poolDelta, problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
 import { VirtualClock } from '../metrics/trace.ts';
 import { MemoryPlanner, holdLongestBeams } from '../search/memory-planner.ts';
 import { KvArena } from '../runtime/kv-arena.ts';
@@ -158,10 +158,9 @@ export async function benchRow(
   let correct = 0;
   for (const p of problems) {
     const env = await makeEnv();
-    const g0 = { ...env.generatorPool.stats }, v0 = { ...env.verifierPool.stats };
+    const g0 = env.generatorPool.stats, v0 = env.verifierPool.stats;
     const r = await runSearch(env, options, p.problem);
-    const delta = (a: typeof g0, b: typeof g0) => ({ prefixHitTokens: b.prefixHitTokens - a.prefixHitTokens, recomputedTokens: b.recomputedTokens - a.recomputedTokens, peakPages: b.peakPages });
-    metrics.push(problemMetrics(r, delta(g0, env.generatorPool.stats), delta(v0, env.verifierPool.stats)));
+    metrics.push(problemMetrics(r, poolDelta(g0, env.generatorPool.stats), poolDelta(v0, env.verifierPool.stats)));
     if (isCorrect?.(r.answer, p.answer)) correct++;
   }
   const { beam_completion_ms: _, ...avg } = { ...average(metrics), beam_completion_ms: [] };

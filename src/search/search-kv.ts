@@ -6,24 +6,13 @@
 // out, unreferenced cached pages are evicted least-recently-used first, and if that is not enough the
 // caller (the generation engine) preempts a sequence and recomputes it later. Capacity changes go
 // through the arena's split (KvArena.setSplit), or, for a pool without an arena, its page range.
-import { KvPool } from '../runtime/kv-pool.ts';
+import { KvPool, type KvPoolStats } from '../runtime/kv-pool.ts';
 import type { KvArena } from '../runtime/kv-arena.ts';
 import type { KvSequence, PoolName } from '../runtime/kv-sequence.ts';
 import { OptionError } from '../errors.ts';
 
 /** One sequence's KV: its pages (`pages`) and how many leading tokens have K/V in them (`computed`). */
 export type KvSeq = KvSequence;
-
-/** The pool's accounting (cumulative over the pool's life). */
-export interface SearchKvStats {
-  prefixHitTokens: number;
-  recomputedTokens: number;
-  evictions: number;
-  preemptions: number;
-  copyOnWrite: number;
-  /** Most pages referenced at once since the last resetPeak. */
-  peakPages: number;
-}
 
 export class SearchKvPool {
   /** The arena's pool doing the paging. */
@@ -57,12 +46,9 @@ export class SearchKvPool {
     return this.kv.regionPages;
   }
 
-  get stats(): SearchKvStats {
-    const s = this.kv.stats();
-    return {
-      prefixHitTokens: s.prefixHitTokens, recomputedTokens: s.recomputedTokens, evictions: s.evictions,
-      preemptions: s.preemptions, copyOnWrite: s.copyOnWriteCopies, peakPages: s.peakPagesInUse,
-    };
+  /** The pool's accounting (counters cumulative over the pool's life; peaks since resetPeak). */
+  get stats(): KvPoolStats {
+    return this.kv.stats();
   }
 
   newSeq(): KvSeq {

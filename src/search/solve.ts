@@ -2,7 +2,7 @@
 // The caller (api/solve-search.ts) builds the SearchEnv (runners, pools, tokenizer, format).
 import { runSearch, type SearchBeam } from './search.ts';
 import type { SearchEnv, SearchOptions } from './context.ts';
-import { problemMetrics, type ProblemMetrics } from '../metrics/goodput.ts';
+import { poolDelta, problemMetrics, type ProblemMetrics } from '../metrics/goodput.ts';
 
 export interface SolveOutput {
   answer: string | null;
@@ -11,15 +11,10 @@ export interface SolveOutput {
 }
 
 export async function solve(env: SearchEnv, options: SearchOptions, problem: string): Promise<SolveOutput> {
-  const g0 = { ...env.generatorPool.stats };
-  const v0 = { ...env.verifierPool.stats };
+  const g0 = env.generatorPool.stats;
+  const v0 = env.verifierPool.stats;
   const r = await runSearch(env, options, problem);
-  const g = env.generatorPool.stats, v = env.verifierPool.stats;
-  const metrics = problemMetrics(
-    r,
-    { prefixHitTokens: g.prefixHitTokens - g0.prefixHitTokens, recomputedTokens: g.recomputedTokens - g0.recomputedTokens, peakPages: g.peakPages },
-    { prefixHitTokens: v.prefixHitTokens - v0.prefixHitTokens, recomputedTokens: v.recomputedTokens - v0.recomputedTokens, peakPages: v.peakPages },
-  );
+  const metrics = problemMetrics(r, poolDelta(g0, env.generatorPool.stats), poolDelta(v0, env.verifierPool.stats));
   // The beams as reported: the search's, less its internal counts (tokens, completion time: in the metrics).
   return { answer: r.answer, beams: r.beams.map(({ tokens: _tokens, completionMs: _completionMs, ...beam }) => beam), metrics };
 }
