@@ -1,7 +1,7 @@
 // A host-side K/V page store for the KV arena tests (not a test file itself).
-import type { KvPool, PageCopier } from '../src/runtime/kv-pool.ts';
+import type { KvPool } from '../src/runtime/kv-pool.ts';
 import type { KvSequence } from '../src/runtime/kv-sequence.ts';
-import { flushCopies } from '../src/runtime/page-pool.ts';
+import { flushCopies, type PageCopier } from '../src/runtime/page-pool.ts';
 import type { PageIo } from '../src/runtime/kv-offload.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 

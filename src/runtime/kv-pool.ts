@@ -10,16 +10,10 @@
 // dropped, live ones relocated through the runner's copyPages, or their sequences' K/V dropped when no
 // page is left. Offloading moves the K/V of the whole pool to host memory (kv-offload.ts).
 import { HostPages, type PageIo } from './kv-offload.ts';
-import { PagePool, range } from './page-pool.ts';
+import { PagePool, range, type PageCopier } from './page-pool.ts';
 import { PrefixCache } from './prefix-cache.ts';
 import type { RadixNode } from './radix-tree.ts';
 import { KvSequence, type PoolName } from './kv-sequence.ts';
-
-/** What a pool needs from its runner: the page copy for copy-on-write and relocation. */
-export interface PageCopier {
-  /** Copies page src to page dst for every pair; pairs never share a page. */
-  copyPages(pairs: Array<[src: number, dst: number]>): Promise<void>;
-}
 
 export interface KvPoolStats {
   pool: PoolName;

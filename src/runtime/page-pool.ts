@@ -5,6 +5,12 @@
 // (kv-pool.ts, prefix-cache.ts).
 import { BinaryHeap } from './binary-heap.ts';
 
+/** What a pool needs from its runner: the page copy for copy-on-write and relocation. */
+export interface PageCopier {
+  /** Copies page src to page dst for every pair; pairs never share a page. */
+  copyPages(pairs: Array<[src: number, dst: number]>): Promise<void>;
+}
+
 export class PagePool {
   private readonly refCount: Int32Array;
   private readonly free: BinaryHeap;
@@ -146,7 +152,7 @@ export function range(lo: number, hi: number): number[] {
 }
 
 /** Runs queued page copies in conflict-free groups: a page written by one copy is never read or written by another of its group. */
-export async function flushCopies(copier: { copyPages(pairs: Array<[number, number]>): Promise<void> }, copies: Array<[number, number]>): Promise<void> {
+export async function flushCopies(copier: PageCopier, copies: Array<[number, number]>): Promise<void> {
   let group: Array<[number, number]> = [];
   const touched = new Set<number>();
   for (const [src, dst] of copies) {
