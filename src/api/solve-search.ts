@@ -7,7 +7,7 @@ import { CancelledError, OptionError } from '../errors.ts';
 import { wallClock } from '../metrics/trace.ts';
 import { solve } from '../search/solve.ts';
 import { answersEqual } from '../search/answer.ts';
-import { calibrateDecode } from '../search/calibration.ts';
+import { calibrateDecode, DECODE_CALIBRATION_CONTEXT } from '../search/calibration.ts';
 import { arenaPlanner, profileFromCalibration } from '../search/arena-planner.ts';
 import { normalizeOptions } from '../search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
@@ -19,8 +19,6 @@ import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult }
 
 /** Tokens per step (and for the last iteration's remainder) unless the caller says otherwise. */
 const DEFAULT_MAX_STEP_TOKENS = 256;
-/** Context of the sequences the decode calibration times. */
-const CALIBRATION_CONTEXT = 16;
 
 /** A runner that stops the search at its next forward call once the call is cancelled or the device is lost. */
 function guarded(runner: ModelRunner, m: LoadedModels, signal: AbortSignal | undefined, after: () => void): ModelRunner {
@@ -75,10 +73,10 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
   if (mode === 'fasttts' && m.speculationBatch === null) {
     // How many sequences a decode step takes for about the price of one, on this device (1 on a CPU route).
     const maxBatch = 16;
-    const pages = Math.min(m.pools.generatorPool.capacity, maxBatch * Math.ceil((CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
-    const cal = await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: CALIBRATION_CONTEXT }));
+    const pages = Math.min(m.pools.generatorPool.capacity, maxBatch * Math.ceil((DECODE_CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
+    const cal = await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: DECODE_CALIBRATION_CONTEXT }));
     m.speculationBatch = cal.nearlyFreeBatch;
-    m.plannerProfile = profileFromCalibration(m.shapes.generator, cal, CALIBRATION_CONTEXT);
+    m.plannerProfile = profileFromCalibration(m.shapes.generator, cal, DECODE_CALIBRATION_CONTEXT);
   }
   const opts = searchOptions(options, mode, m.speculationBatch ?? 0);
   const memory =

@@ -15,7 +15,7 @@ import { KvArena } from '../runtime/kv-arena.ts';
 import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { arenaPlanner, profileFromCalibration } from '../search/arena-planner.ts';
-import { calibrateDecode } from '../search/calibration.ts';
+import { calibrateDecode, DECODE_CALIBRATION_CONTEXT } from '../search/calibration.ts';
 import { BASELINE_TECHNIQUES, defaultSearchOptions, type SearchEnv } from '../search/context.ts';
 import { formatPlannerEntry } from '../search/memory-planner.ts';
 import { arenaSearchPools } from '../search/search-kv.ts';
@@ -46,8 +46,6 @@ export interface MeasuredMemoryRow extends MemoryBenchFields {
 }
 
 const PAGE_SIZE = 16;
-/** Context of the sequences the decode calibration times (as the API's). */
-const CALIBRATION_CONTEXT = 16;
 const PROBLEMS = ['Compute 15 * 5 + 8 + 5.', 'Compute 27 + 38 * 2 - 9.', 'Compute 6 * 7 - 13 + 4.'];
 
 interface Loaded {
@@ -129,8 +127,8 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
       shapes: { generator: shapeFromConfig(gModel.config, { weightFormat: 'f32' }), verifier: shapeFromConfig(vModel.config, { weightFormat: 'f32' }) },
     };
     // The planner's profile: the API's decode calibration on this device, before any search holds pages.
-    const cal = await calibrateDecode(gen, wallClock, { maxBatch: 16, context: CALIBRATION_CONTEXT, maxBatchTokens: MAX_BATCH_TOKENS });
-    const profile = profileFromCalibration(m.shapes.generator, cal, CALIBRATION_CONTEXT);
+    const cal = await calibrateDecode(gen, wallClock, { maxBatch: 16, context: DECODE_CALIBRATION_CONTEXT, maxBatchTokens: MAX_BATCH_TOKENS });
+    const profile = profileFromCalibration(m.shapes.generator, cal, DECODE_CALIBRATION_CONTEXT);
     const route = describeGpu(gpu);
     const rows: MeasuredMemoryRow[] = [];
     for (const n of o.ns ?? [8, 16]) {

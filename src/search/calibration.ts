@@ -14,6 +14,9 @@ export interface DecodeCalibration {
   nearlyFreeBatch: number;
 }
 
+/** Tokens of context in each sequence a decode calibration times, unless told otherwise (the engine's). */
+export const DECODE_CALIBRATION_CONTEXT = 16;
+
 const cache = new Map<string, DecodeCalibration>();
 
 /**
@@ -26,7 +29,7 @@ const cache = new Map<string, DecodeCalibration>();
 export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; sharedContext?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
   if (opts.key && cache.has(opts.key)) return cache.get(opts.key)!;
   const maxBatch = opts.maxBatch ?? 64;
-  const context = Math.max(1, opts.context ?? 16);
+  const context = Math.max(1, opts.context ?? DECODE_CALIBRATION_CONTEXT);
   const slack = opts.slack ?? 0.15;
   const repeats = opts.repeats ?? 2;
   const sharedPages = Math.floor(Math.min(opts.sharedContext ?? 0, context) / runner.pageSize);
