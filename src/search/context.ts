@@ -8,6 +8,7 @@ import { flushCopies } from '../runtime/page-pool.ts';
 import { forwardInParts } from '../runtime/forward-batch.ts';
 import type { SearchKvPool } from './search-kv.ts';
 import type { SearchEvents } from './events.ts';
+import type { PlannerWorkload } from './memory-planner.ts';
 import type { Aggregation, Beam } from './beam.ts';
 import type { SelectionRule } from './answer.ts';
 
@@ -109,20 +110,13 @@ export interface MemorySplit {
   offload?: boolean;
 }
 
-/** What the memory planner sees before an iteration (memory-planner.ts's IterationWorkload). */
-export interface IterationWorkload {
+/**
+ * What the search tells the memory planner before an iteration: the planner's workload (the beams'
+ * latest step lengths; distinct tokens over all beams and the longest beam, per model, all measured),
+ * the iteration, and the pages each pool needs at the least.
+ */
+export interface IterationWorkload extends Required<Omit<PlannerWorkload, 'verifierNewTokens'>> {
   iteration: number;
-  beams: number;
-  /** Observed step lengths of the beams' latest steps (tokens). */
-  stepLengths: number[];
-  generatorContext: number;
-  verifierContext: number;
-  sharedPrefixTokens: number;
-  /** Distinct tokens over all beams (shared prefixes once) and the longest beam, per model. */
-  distinctGeneratorTokens: number;
-  distinctVerifierTokens: number;
-  longestGeneratorTokens: number;
-  longestVerifierTokens: number;
   /** Pages each pool needs at the least: the longest beam's context plus room for a step. */
   minGeneratorPages: number;
   minVerifierPages: number;
