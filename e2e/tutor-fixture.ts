@@ -6,6 +6,7 @@ import { TUTOR_PORT } from './browser.ts';
 
 export const test = base.extend<object, { tutorURL: string }>({
   tutorURL: [
+    // biome-ignore lint/correctness/noEmptyPattern: Playwright reads a fixture's dependencies from this pattern
     async ({}, use) => {
       const { build, preview } = await import('vite');
       await build({ configFile: 'vite.config.ts', logLevel: 'warn' });

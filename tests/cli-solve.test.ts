@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stderrLines } from './cli-run.ts';
-import { parseStepStatistics } from '../src/metrics/step-statistics.ts';
+import { parseStepStatistics } from '../src/simulation/step-statistics.ts';
 
 function fasttts(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/fasttts.mjs', ...args], { encoding: 'utf8', timeout: 240_000 });

@@ -1,8 +1,8 @@
 // Exact equivalence: FastTTS mode (and each technique alone) gives the same answer and the same
 // completed beams (texts, scores) as the baseline for the same seed, on hundreds of synthetic problems.
 import { describe, expect, it } from 'vitest';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem, type StepStatistics } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem, type StepStatistics } from '../src/simulation/synthetic-model.ts';
 import { runSearch, type SearchResult } from '../src/search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchMethod, type Techniques } from '../src/search/context.ts';
 

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { calibrateDecode } from '../src/search/calibration.ts';
 import { prefixAwareOrder } from '../src/search/prefix-scheduler.ts';
-import { CostModelRunner, syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { SyntheticRunner, syntheticProblem, type StepStatistics } from '../src/metrics/synthetic-model.ts';
+import { CostModelRunner, syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { SyntheticRunner, syntheticProblem, type StepStatistics } from '../src/simulation/synthetic-model.ts';
 import { VirtualClock } from '../src/metrics/trace.ts';
 import { modelShape } from '../src/metrics/cost-model.ts';
 import { hardwareProfile } from '../src/metrics/hardware-profiles.ts';

@@ -9,10 +9,10 @@ import { openModel } from '../src/model/open-model.ts';
 import { randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import type { ModelSource } from '../src/model/source.ts';
 import { createGpu, type GpuContext } from '../src/gpu/device.ts';
-import type { WeightFormat } from '../src/model/quant.ts';
+import type { WeightFormat } from '../src/gpu/quant.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 import { writeFixtureModel, type FixtureOptions } from '../tools/make-fixture-model.ts';
 
 // K-quants need rows of 256 values.

@@ -1,7 +1,8 @@
 // The environment-independent check suite (what the browser suite runs in headless Chromium) passes in
 // Node too, and the greedy tokens it exposes for the Node-vs-Chromium comparison are stable.
 import { expect, test } from 'vitest';
-import { greedyTokensOfTestModel, runGpuChecks } from '../src/testing/gpu-checks.ts';
+import { runGpuChecks } from '../src/testing/gpu-checks.ts';
+import { greedyTokensOfTestModel } from '../src/testing/model-checks.ts';
 import { createGpu } from '../src/gpu/device.ts';
 
 test('runGpuChecks: every kernel, model-logits and bitwise check passes', async () => {

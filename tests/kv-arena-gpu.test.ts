@@ -8,8 +8,9 @@ import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import { kvBytesPerToken, parseQwen2Config } from '../src/model/config.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
-import type { KvPool, KvSequence } from '../src/runtime/kv-arena.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
+import type { KvPool } from '../src/runtime/kv-pool.ts';
+import { forwardHeld, type HeldSeq } from './kv-page-store.ts';
 import type { ModelRunner } from '../src/runtime/types.ts';
 
 const genConfig = parseQwen2Config(tinyConfigJson());
@@ -59,64 +60,68 @@ describe('GPU arena with two WebGPU runners (CPU route: llvmpipe)', () => {
     const rand = mulberry32(5);
     const tok = () => 3 + Math.floor(rand() * 90);
 
-    /** Runs the pool's pending tokens and checks each sequence's output against a contiguous reference prefill. */
-    const run = async (pool: KvPool, runner: ModelRunner, ref: CpuReferenceRunner, batch: KvSequence[]) => {
-      const res = await pool.schedule(batch);
-      const out = await runner.forward({ chunks: res.chunks });
-      pool.commit(res.scheduled);
-      for (let k = 0; k < res.scheduled.length; k++) {
-        const t = res.scheduled[k].tokens;
-        const want = await ref.forward({ chunks: [{ blockTable: Array.from({ length: Math.ceil(t.length / pageSize) }, (_, i) => i), start: 0, tokens: t, outputRows: [t.length - 1] }] });
-        if (want.logits) {
-          const V = genConfig.vocabSize;
-          expect(maxRelativeDiff(out.logits!.subarray(k * V, (k + 1) * V), want.logits)).toBeLessThanOrEqual(MODEL_LOGITS_TOLERANCE);
-        } else {
-          expect(Math.abs(out.scores![k] - want.scores![0])).toBeLessThanOrEqual(1e-5);
+    /** Runs the sequences' pending tokens and checks each one's output against a contiguous reference prefill. */
+    const run = async (pool: KvPool, runner: ModelRunner, ref: CpuReferenceRunner, batch: HeldSeq[]) => {
+      const ran = await forwardHeld(pool, runner, batch, async (chunks, running) => {
+        const out = await runner.forward({ chunks });
+        for (let k = 0; k < running.length; k++) {
+          const t = running[k].tokens;
+          const want = await ref.forward({ chunks: [{ blockTable: Array.from({ length: Math.ceil(t.length / pageSize) }, (_, i) => i), start: 0, tokens: t, outputRows: [t.length - 1] }] });
+          if (want.logits) {
+            const V = genConfig.vocabSize;
+            expect(maxRelativeDiff(out.logits!.subarray(k * V, (k + 1) * V), want.logits)).toBeLessThanOrEqual(MODEL_LOGITS_TOLERANCE);
+          } else {
+            expect(Math.abs(out.scores![k] - want.scores![0])).toBeLessThanOrEqual(1e-5);
+          }
         }
-      }
+      });
+      expect(ran).toHaveLength(batch.length);
       pool.checkInvariants();
     };
+    const held = (pool: KvPool, tokens: number[]): HeldSeq => ({ kv: pool.open(), tokens });
+    const fork = (pool: KvPool, s: HeldSeq, count: number): HeldSeq[] => Array.from({ length: count }, () => ({ kv: pool.forkAt(s.kv, s.tokens.length), tokens: s.tokens.slice() }));
+    const append = (seqs: HeldSeq[]) => seqs.forEach((s) => s.tokens.push(tok()));
 
     const prompt = Array.from({ length: 10 }, tok);
-    const p = arena.generator.create(prompt);
-    const v = arena.verifier.create(prompt);
+    const p = held(arena.generator, prompt);
+    const v = held(arena.verifier, prompt.slice());
     await run(arena.generator, gen, refGen, [p]);
     await run(arena.verifier, ver, refVer, [v]);
-    const beams = arena.generator.fork(p, 3);
-    arena.generator.free(p);
+    const beams = fork(arena.generator, p, 3);
+    arena.generator.release(p.kv);
     for (let s = 0; s < 4; s++) {
-      for (const b of beams) arena.generator.append(b, [tok()]);
+      append(beams);
       await run(arena.generator, gen, refGen, beams);
     }
     expect(arena.generator.stats().copyOnWriteCopies).toBeGreaterThan(0);
     // The verifier scores each beam's step, sharing the prompt's pages; a junk sequence first takes
     // the verifier's top pages, so the beams' new pages sit low in its range.
     await arena.setSplit(8);
-    const junk = arena.verifier.create(Array.from({ length: 24 }, tok));
+    const junk = held(arena.verifier, Array.from({ length: 24 }, tok));
     await run(arena.verifier, ver, refVer, [junk]);
-    const vbeams = arena.verifier.fork(v, 3);
-    arena.verifier.free(v);
-    vbeams.forEach((vb, i) => arena.verifier.append(vb, beams[i].tokens.slice(10)));
+    const vbeams = fork(arena.verifier, v, 3);
+    arena.verifier.release(v.kv);
+    vbeams.forEach((vb, i) => vb.tokens.push(...beams[i].tokens.slice(10)));
     await run(arena.verifier, ver, refVer, vbeams);
-    arena.verifier.free(junk);
+    arena.verifier.release(junk.kv);
     // Shrink the verifier past its live pages: they are copied up on the GPU (the junk's cached pages go).
     await arena.setSplit(26);
     expect(arena.verifier.capacityPages).toBe(8);
     expect(arena.verifier.stats().relocatedPages).toBeGreaterThan(0);
     expect(arena.verifier.stats().preemptions).toBe(0);
-    for (const vb of vbeams) arena.verifier.append(vb, [tok()]);
+    append(vbeams);
     await run(arena.verifier, ver, refVer, vbeams);
     // Offload mode: the verifier's K/V to host memory while the generator has the whole arena, then back.
     await arena.activate('generator', ga.pageIo);
     expect(arena.verifier.isOffloaded).toBe(true);
     expect(arena.generator.capacityPages).toBe(arena.maxGeneratorPages);
-    for (const b of beams) arena.generator.append(b, [tok()]);
+    append(beams);
     await run(arena.generator, gen, refGen, beams);
     await arena.activate('verifier', ga.pageIo);
-    for (const vb of vbeams) arena.verifier.append(vb, [tok()]);
+    append(vbeams);
     await run(arena.verifier, ver, refVer, vbeams);
     await arena.share(20, ga.pageIo);
-    for (const b of beams) arena.generator.append(b, [tok()]);
+    append(beams);
     await run(arena.generator, gen, refGen, beams);
     expect(arena.generator.stats().hostTransferBytes).toBeGreaterThan(0);
     expect(arena.committedBytes).toBeLessThanOrEqual(40 * gpb);

@@ -1,8 +1,9 @@
-// Paged attention through the arena's block tables (scattered pages, forks sharing pages, copied-on-
-// write pages, cached prefixes reused, preempted sequences recomputed) gives exactly the logits of a
+// Paged attention through the KV pool's block tables (scattered pages, forks sharing pages, copied
+// pages, cached prefixes reused, preempted sequences recomputed) gives exactly the logits of a
 // contiguous single-sequence prefill, in the CPU reference runner.
 import { describe, expect, it } from 'vitest';
-import { KvPool, type KvSequence } from '../src/runtime/kv-arena.ts';
+import { KvPool } from '../src/runtime/kv-pool.ts';
+import { forwardHeld, type HeldSeq } from './kv-page-store.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 
@@ -24,58 +25,62 @@ describe('paged attention through the KV arena (CPU reference)', () => {
     const tok = () => 3 + Math.floor(rand() * 90);
     let compared = 0;
 
-    const run = async (batch: KvSequence[]) => {
-      const res = await pool.schedule(batch);
-      const out = await paged.forward({ chunks: res.chunks });
-      pool.commit(res.scheduled);
+    const run = async (batch: HeldSeq[]) => {
       const V = paged.config.vocabSize;
-      for (let k = 0; k < res.scheduled.length; k++) {
-        const want = await contiguousLogits(contiguous, res.scheduled[k].tokens);
-        expect(Array.from(out.logits!.subarray(k * V, (k + 1) * V))).toEqual(Array.from(want));
-        compared++;
-      }
+      await forwardHeld(pool, paged, batch, async (chunks, running) => {
+        const out = await paged.forward({ chunks });
+        for (let k = 0; k < running.length; k++) {
+          const want = await contiguousLogits(contiguous, running[k].tokens);
+          expect(Array.from(out.logits!.subarray(k * V, (k + 1) * V))).toEqual(Array.from(want));
+          compared++;
+        }
+      });
       pool.checkInvariants();
     };
+    const held = (tokens: number[]): HeldSeq => ({ kv: pool.open(), tokens });
+    const forkOf = (s: HeldSeq): HeldSeq => ({ kv: pool.forkAt(s.kv, s.tokens.length), tokens: s.tokens.slice() });
 
     // Scatter the free pages: junk sequences come and go.
-    const junk = [0, 1, 2].map(() => pool.create(Array.from({ length: 1 + Math.floor(rand() * 9) }, tok)));
+    const junk = [0, 1, 2].map(() => held(Array.from({ length: 1 + Math.floor(rand() * 9) }, tok)));
     await run(junk);
-    pool.free(junk[1]);
-    const prompt = pool.create(Array.from({ length: 10 }, tok));
+    pool.release(junk[1].kv);
+    const prompt = held(Array.from({ length: 10 }, tok));
     await run([prompt]);
-    pool.free(junk[0]);
-    // Three beams share the prompt's pages; the partly filled last page is copied on write.
-    const beams = pool.fork(prompt, 3);
-    pool.free(prompt);
+    pool.release(junk[0].kv);
+    // Three beams share the prompt's full pages; the partly filled last page is copied.
+    const beams = [0, 1, 2].map(() => forkOf(prompt));
+    pool.release(prompt.kv);
     for (let s = 0; s < 6; s++) {
-      for (const b of beams) pool.append(b, [tok()]);
+      for (const b of beams) b.tokens.push(tok());
       await run(beams);
-      if (s === 2) beams.push(...pool.fork(beams[0], 1));
+      if (s === 2) beams.push(forkOf(beams[0]));
     }
     expect(pool.stats().copyOnWriteCopies).toBeGreaterThan(0);
     expect(pool.stats().sharedPages).toBeGreaterThan(0);
     // A new sequence reuses the cached prefix of a finished beam.
     const done = beams.pop()!;
-    const doneTokens = done.tokens.slice();
-    pool.free(done);
-    const again = pool.create([...doneTokens.slice(0, 12), tok()]);
-    expect(again.computed).toBe(12);
+    pool.release(done.kv);
+    const again = held([...done.tokens.slice(0, 12), tok()]);
+    pool.attachPrefix(again.kv, again.tokens);
+    expect(again.kv.computed).toBe(12);
     await run([again]);
     // A preempted beam is recomputed (its cached pages are evicted first) and still reads back right.
-    pool.preempt(beams[0]);
+    pool.release(beams[0].kv);
+    pool.countPreemption();
     pool.evict(100);
-    pool.append(beams[0], [tok()]);
+    beams[0].tokens.push(tok());
     await run([beams[0], beams[1]]);
     expect(pool.stats().recomputedTokens).toBeGreaterThan(0);
     expect(compared).toBeGreaterThan(20);
-    // A long prompt prefilled in chunks of 5 tokens (schedule's token limit) ends with the same logits.
-    const long = pool.create(Array.from({ length: 23 }, tok));
+    // A long prompt prefilled in chunks of 5 tokens ends with the same logits.
+    const long = held(Array.from({ length: 23 }, tok));
     let last: Float32Array | undefined;
-    while (long.pending > 0) {
-      const res = await pool.schedule([long], 5);
-      expect(res.chunks[0].tokens.length).toBeLessThanOrEqual(5);
-      last = (await paged.forward({ chunks: res.chunks })).logits!;
-      pool.commit(res.scheduled);
+    while (long.kv.computed < long.tokens.length) {
+      const upTo = () => Math.min(long.tokens.length, long.kv.computed + 5);
+      await forwardHeld(pool, paged, [long], async (chunks) => {
+        expect(chunks[0].tokens.length).toBeLessThanOrEqual(5);
+        last = (await paged.forward({ chunks })).logits!;
+      }, upTo);
     }
     expect(Array.from(last!)).toEqual(Array.from(await contiguousLogits(contiguous, long.tokens)));
   }, 120_000);

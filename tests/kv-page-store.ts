@@ -1,5 +1,8 @@
 // A host-side K/V page store for the KV arena tests (not a test file itself).
-import type { KvPool, PageCopier, PageIo } from '../src/runtime/kv-arena.ts';
+import type { KvPool } from '../src/runtime/kv-pool.ts';
+import type { KvSequence } from '../src/runtime/kv-sequence.ts';
+import { flushCopies, type PageCopier } from '../src/runtime/page-pool.ts';
+import type { PageIo } from '../src/runtime/kv-offload.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 
 // A host-side K/V page store with the runner's paging: `width` floats per token, pages of pageSize
@@ -74,4 +77,56 @@ export function lentOut(io: PageIo): PageIo {
     },
     writePages: (pages, data) => io.writePages(pages, data),
   };
+}
+
+/** A sequence as the search holds it: the pool's KV and the tokens beside it. */
+export interface HeldSeq {
+  kv: KvSequence;
+  tokens: number[];
+}
+
+/**
+ * One forward call as the search makes it on a pool's sequence API: a sequence holding nothing takes
+ * its cached prefix back, pages are reserved for the tokens up to `upTo` (default: all), the queued
+ * copies run, `run` computes the chunks (the K/V of the pending tokens), and the pool commits them.
+ * Sequences the pool has no room for are left out (the caller, like the search, preempts someone).
+ * No page written is shared or cached.
+ */
+export async function forwardHeld(
+  pool: KvPool,
+  copier: PageCopier,
+  seqs: HeldSeq[],
+  run: (chunks: SequenceChunk[], seqs: HeldSeq[]) => Promise<void>,
+  upTo: (s: HeldSeq) => number = (s) => s.tokens.length,
+): Promise<HeldSeq[]> {
+  const ran: HeldSeq[] = [];
+  for (const s of seqs) {
+    if (s.kv.pages.length === 0 && s.kv.computed === 0) pool.attachPrefix(s.kv, s.tokens);
+    if (pool.reserve(s.kv, upTo(s))) ran.push(s);
+  }
+  await flushCopies(copier, pool.takeCopies());
+  const chunks: SequenceChunk[] = [];
+  for (const s of ran) {
+    const end = upTo(s);
+    for (let pos = s.kv.computed; pos < end; pos++) {
+      const page = s.kv.pages[Math.floor(pos / pool.pageSize)];
+      if (pool.referencesOf(page) !== 1 || pool.isCached(page)) throw new Error(`page ${page} written while shared or cached`);
+    }
+    chunks.push({ blockTable: s.kv.pages.slice(), start: s.kv.computed, tokens: s.tokens.slice(s.kv.computed, end), outputRows: [end - s.kv.computed - 1] });
+  }
+  const running = ran.filter((_, k) => chunks[k].tokens.length > 0);
+  await run(chunks.filter((c) => c.tokens.length > 0), running);
+  for (const s of ran) pool.commitTokens(s.kv, s.tokens, upTo(s));
+  return ran;
+}
+
+/** Throws unless every held sequence's K/V reads back as its contiguous shadow. */
+export function checkHeld(seqs: Iterable<HeldSeq>, store: HostPageStore): void {
+  for (const { kv, tokens } of seqs) {
+    for (let pos = 0; pos < kv.computed; pos++) {
+      const got = store.read(kv.pages, pos);
+      const want = tokenKv(tokens, pos);
+      if (got.some((v, j) => v !== want[j])) throw new Error(`sequence ${kv.id} position ${pos}: K/V differs from its contiguous shadow`);
+    }
+  }
 }

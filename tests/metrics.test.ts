@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem } from '../src/metrics/synthetic-model.ts';
-import { solve } from '../src/commands/solve.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem } from '../src/simulation/synthetic-model.ts';
+import { solve } from '../src/search/solve.ts';
 import { preciseGoodputOver } from '../src/metrics/goodput.ts';
 import { benchCostModel } from '../src/commands/bench.ts';
 import { defaultSearchOptions } from '../src/search/context.ts';
@@ -52,7 +52,7 @@ describe('metrics', () => {
 
 describe('recorded step statistics', () => {
   it('come from the beams of real results and drive the synthetic workload', async () => {
-    const { recordStepStatistics } = await import('../src/metrics/step-statistics.ts');
+    const { recordStepStatistics } = await import('../src/simulation/step-statistics.ts');
     const env = syntheticEnv({ generatorPages: 2000, verifierPages: 2000, pageSize: 8, stats: STATS });
     const { runSearch } = await import('../src/search/search.ts');
     const r = await runSearch(env, defaultSearchOptions({ method: 'best-of-n', n: 8, speculationBatch: 0 }), syntheticProblem(2).problem);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { modelShape } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, type HardwareProfile } from '../src/metrics/hardware-profiles.ts';
-import { IterationModel, MemoryPlanner, formatPlannerEntry, holdLongestBeams, kvBudgetBytes, plannerHook, type IterationWorkload } from '../src/runtime/memory-planner.ts';
+import { IterationModel, MemoryPlanner, formatPlannerEntry, holdLongestBeams, kvBudgetBytes, plannerHook, type PlannerWorkload } from '../src/search/memory-planner.ts';
 import { OutOfMemoryError } from '../src/errors.ts';
 import { kvBytesPerTokenOf } from '../src/metrics/cost-model.ts';
-import { syntheticEnv, type CostModelRunner } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv, type CostModelRunner } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem } from '../src/simulation/synthetic-model.ts';
 import { KvArena } from '../src/runtime/kv-arena.ts';
 import { arenaSearchPools } from '../src/search/search-kv.ts';
 import { runSearch, type SearchResult } from '../src/search/search.ts';
@@ -18,7 +18,7 @@ const generator = modelShape('qwen2.5-math-1.5b');
 const verifier = modelShape('skywork-prm-1.5b');
 const GiB = 2 ** 30;
 
-function workload(rand: () => number): IterationWorkload {
+function workload(rand: () => number): PlannerWorkload {
   const beams = [4, 8, 16, 32, 64, 128][Math.floor(rand() * 6)];
   const ctx = 100 + Math.floor(rand() * 900);
   return {
@@ -56,7 +56,7 @@ describe('memory planner', () => {
   });
 
   it('offloads the idle model\'s KV only when memory is tight and the host link makes it pay', () => {
-    const w: IterationWorkload = { beams: 64, stepLengths: [30, 60, 90], generatorContext: 500, verifierContext: 500, sharedPrefixTokens: 100 };
+    const w: PlannerWorkload = { beams: 64, stepLengths: [30, 60, 90], generatorContext: 500, verifierContext: 500, sharedPrefixTokens: 100 };
     const tight = new MemoryPlanner({ kvBytes: 0.1 * GiB, profile, generator, verifier });
     expect(tight.plan(w).offload).toBe(true);
     const slowLink: HardwareProfile = { ...profile, hostLinkBandwidth: 1e6 };

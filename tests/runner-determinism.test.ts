@@ -2,22 +2,14 @@
 // needs a token's logits to be identical whether it was computed in a prefill chunk or by decode, and
 // whatever else shares its batch. Checked for the CPU-device kernels and, forced on this device, for the
 // GPU-class (cooperative reduction) kernels.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createGpu, type DeviceClass, type GpuContext } from '../src/gpu/device.ts';
-import type { WeightFormat } from '../src/model/quant.ts';
+import { describe, expect, test } from 'vitest';
+import { gpuPerDeviceClass } from './gpu-classes.ts';
+import type { WeightFormat } from '../src/gpu/quant.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner, type WebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from '../src/testing/gpu-checks.ts';
+import { greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from '../src/testing/model-checks.ts';
 
-const gpus: Partial<Record<DeviceClass, GpuContext>> = {};
-beforeAll(async () => {
-  gpus.cpu = await createGpu();
-  gpus.gpu = await createGpu({ deviceClass: 'gpu' });
-});
-afterAll(() => {
-  gpus.cpu?.destroy();
-  gpus.gpu?.destroy();
-});
+const gpus = gpuPerDeviceClass();
 
 function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);

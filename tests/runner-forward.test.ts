@@ -10,12 +10,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGpu, type GpuContext } from '../src/gpu/device.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
-import type { WeightFormat } from '../src/model/quant.ts';
+import type { WeightFormat } from '../src/gpu/quant.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { GREEDY, sampleToken } from '../src/runtime/sampler.ts';
 import type { ForwardResult, SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 
 let gpu: GpuContext;
 beforeAll(async () => {

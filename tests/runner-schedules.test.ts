@@ -2,23 +2,15 @@
 // chunk sizes, random subsets of sequences per call, random page placement) give, for every token
 // position, logits bitwise equal to feeding each sequence alone one token at a time, and within the
 // whole-model tolerance of the CPU reference.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createGpu, type DeviceClass, type GpuContext } from '../src/gpu/device.ts';
+import { expect, test } from 'vitest';
+import { gpuPerDeviceClass } from './gpu-classes.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import type { ModelRunner, SequenceChunk } from '../src/runtime/types.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/gpu-checks.ts';
+import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
 
-const gpus: Partial<Record<DeviceClass, GpuContext>> = {};
-beforeAll(async () => {
-  gpus.cpu = await createGpu();
-  gpus.gpu = await createGpu({ deviceClass: 'gpu' });
-});
-afterAll(() => {
-  gpus.cpu?.destroy();
-  gpus.gpu?.destroy();
-});
+const gpus = gpuPerDeviceClass();
 
 const PAGE = 8;
 const source = randomModelSource(tinyConfigJson(), 31);

@@ -1,13 +1,13 @@
 // Speculative tokens reach the event stream: the search on the synthetic model with a speculation budget
 // (the CPU route's calibration gives 1, which turns speculation off), observed as the engine observes it
-// (SearchObserver on the generator's KV pool), and the stream replayed into the tutor's tree model.
+// (SearchObserver as the search's events observer), and the stream replayed into the tutor's tree model.
 // A token is speculative exactly when its beam already held the steps its iteration asks for; that is
 // checked against the text the tree model rebuilt from the events, independently of the observer.
 import { describe, expect, it } from 'vitest';
-import { EngineKvPool, SearchObserver } from '../src/api/search-events.ts';
+import { SearchObserver } from '../src/api/search-events.ts';
 import type { EngineEvent } from '../src/api/types.ts';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem, type StepStatistics } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem, type StepStatistics } from '../src/simulation/synthetic-model.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Techniques } from '../src/search/context.ts';
 import { runSearch } from '../src/search/search.ts';
 import { STEP_DELIMITER } from '../src/search/step-text.ts';
@@ -18,16 +18,14 @@ const ITERATIONS = 5;
 
 async function observedSearch(techniques: Techniques, speculationBatch: number, i: number) {
   const env = syntheticEnv({ generatorPages: 4000, verifierPages: 4000, pageSize: 4, stats: STATS });
-  const generatorPool = new EngineKvPool(4000, 4);
   const events: EngineEvent[] = [];
   const opts = defaultSearchOptions({
     method: 'beam', n: 8, beamWidth: 4, iterations: ITERATIONS, techniques, speculationBatch, maxStepTokens: 64,
     sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 900 + i },
   });
   const observer = new SearchObserver(env.codec, opts.iterations, opts.agg, (e) => events.push(e));
-  generatorPool.observer = observer;
   opts.onIteration = (iteration, beams) => observer.onIteration(iteration, beams);
-  const result = await runSearch({ ...env, generatorPool }, opts, syntheticProblem(i).problem);
+  const result = await runSearch({ ...env, events: observer }, opts, syntheticProblem(i).problem);
   const ids = observer.finish(result.beams);
   return { result, events, ids };
 }

@@ -4,29 +4,17 @@
 // its contiguous shadow; and a pool's capacity change never leaves more pages in use than the new cap.
 import { describe, expect, it } from 'vitest';
 import { KvArena } from '../src/runtime/kv-arena.ts';
+import { flushCopies } from '../src/runtime/page-pool.ts';
 import { SearchKvPool, arenaSearchPools, type KvSeq } from '../src/search/search-kv.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
 import { HostPageStore, lentOut, tokenKv } from './kv-page-store.ts';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem, type StepStatistics, type SyntheticRunner } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem, type StepStatistics, type SyntheticRunner } from '../src/simulation/synthetic-model.ts';
 import { runSearch, type SearchResult } from '../src/search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type Techniques } from '../src/search/context.ts';
 
-/** Runs queued copy-on-write copies in groups where no page is both a source and a destination. */
-async function runCopies(pool: SearchKvPool, store: HostPageStore): Promise<void> {
-  let group: Array<[number, number]> = [];
-  const touched = new Set<number>();
-  for (const [src, dst] of pool.takeCopies()) {
-    if (touched.has(src) || touched.has(dst)) {
-      await store.copyPages(group);
-      group = [];
-      touched.clear();
-    }
-    group.push([src, dst]);
-    touched.add(src).add(dst);
-  }
-  if (group.length > 0) await store.copyPages(group);
-}
+/** Runs the pool's queued copy-on-write copies on the store (as the search does before a forward call). */
+const runCopies = (pool: SearchKvPool, store: HostPageStore): Promise<void> => flushCopies(store, pool.takeCopies());
 
 /** The search's forward for one sequence: reserve, run copies, write the pending tokens' K/V, commit. */
 async function compute(pool: SearchKvPool, store: HostPageStore, seq: KvSeq, tokens: number[]): Promise<boolean> {

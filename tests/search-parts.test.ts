@@ -1,8 +1,8 @@
 // Forward calls split to the runner's batch limit (chunked prefill) give the same outputs as one call;
 // and the KV pool keeps its page accounting through fork, truncate, release and eviction.
 import { describe, expect, it } from 'vitest';
-import { forwardInParts } from '../src/search/context.ts';
-import { SyntheticRunner } from '../src/metrics/synthetic-model.ts';
+import { forwardInParts } from '../src/runtime/forward-batch.ts';
+import { SyntheticRunner } from '../src/simulation/synthetic-model.ts';
 import { SearchKvPool } from '../src/search/search-kv.ts';
 
 describe('forwardInParts', () => {

@@ -1,8 +1,8 @@
 // A slow, straightforward beam search (search-and-learn's loop, every forward a full recompute from
 // position 0, no KV reuse, no batching, no speculation) must agree with the engine on small cases.
 import { describe, expect, it } from 'vitest';
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, syntheticProblem, type StepStatistics } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, syntheticProblem, type StepStatistics } from '../src/simulation/synthetic-model.ts';
 import { runSearch } from '../src/search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions } from '../src/search/context.ts';
 import { ROOT_LINEAGE, childLineage, sampleToken } from '../src/runtime/sampler.ts';

@@ -2,8 +2,8 @@
 // measured through the engine on held-out labelled steps (data/prm-heldout.jsonl; the README's figure
 // comes from all of it, `node tools/prm-auc.mjs`; here 40 solutions spread over all levels keep it short).
 import { describe, expect, it } from 'vitest';
-import { measurePrmQuality } from '../src/metrics/prm-quality.ts';
-import { rocAuc, stepAuc } from '../src/metrics/step-auc.ts';
+import { measurePrmQuality } from '../src/commands/prm-quality.ts';
+import { rocAuc, stepAuc } from '../src/search/step-auc.ts';
 
 describe('step AUC', () => {
   it('is the chance a good step outscores a bad one, ties counting half', () => {

@@ -53,21 +53,21 @@ async function drain(iter: AsyncIterable<unknown>): Promise<void> {
 
 // ---- the valid starting inputs ----
 
+/** A target whose input is one file, read whole by `read`. */
+function oneFileTarget(name: string, fileName: string, bytes: Uint8Array, read: (file: ReturnType<typeof memoryFile>) => Promise<void>): FuzzTarget {
+  return { name, files: { [fileName]: bytes }, run: (files) => read(memoryFile(fileName, files[fileName])) };
+}
+
 function safetensorsTarget(): FuzzTarget {
   const bytes = encodeSafetensors([
     { name: 'a', dtype: 'F32', shape: [2, 3], values: Float32Array.from([1, 2, 3, 4, 5, 6]) },
     { name: 'b.weight', dtype: 'F16', shape: [4], values: Float32Array.from([0.5, -1, 2, 65504]) },
     { name: 'c', dtype: 'BF16', shape: [2, 2], values: Float32Array.from([1e-3, -7, 3.5, 0]) },
   ], { format: 'pt' });
-  return {
-    name: 'safetensors',
-    files: { 'x.safetensors': bytes },
-    async run(files) {
-      const file = memoryFile('x.safetensors', files['x.safetensors']);
-      const h = await readSafetensorsHeader(file);
-      for (const e of h.entries) await readSafetensorsTensor(file, e);
-    },
-  };
+  return oneFileTarget('safetensors', 'x.safetensors', bytes, async (file) => {
+    const h = await readSafetensorsHeader(file);
+    for (const e of h.entries) await readSafetensorsTensor(file, e);
+  });
 }
 
 function ggufTarget(): FuzzTarget {
@@ -97,15 +97,10 @@ function ggufTarget(): FuzzTarget {
     'a.floats': { type: 'f32[]', value: [0.25, 0.5] },
   };
   const bytes = concat([encodeGgufHeader(meta, tensors), ...types.map(([type, n]) => padTo(blockBytes(type, n)))]);
-  return {
-    name: 'gguf',
-    files: { 'x.gguf': bytes },
-    async run(files) {
-      const file = memoryFile('x.gguf', files['x.gguf']);
-      const g = await readGgufHeader(file);
-      for (const t of g.tensors) await readGgufTensor(file, t);
-    },
-  };
+  return oneFileTarget('gguf', 'x.gguf', bytes, async (file) => {
+    const g = await readGgufHeader(file);
+    for (const t of g.tensors) await readGgufTensor(file, t);
+  });
 }
 
 async function tensorsOf(configJson: Record<string, unknown>): Promise<Array<{ name: string; shape: number[]; values: Float32Array }>> {

@@ -10,8 +10,8 @@
 //   the baseline's latency (cost model, full budget) over that; it ignores all memory traffic but the
 //   weights, so no schedule reaches it.
 // Usage: npx tsx tools/speculation-bound.ts [n,...] [--setting paper|engine] [--pairing 1.5b+1.5b]
-import { syntheticEnv } from '../src/metrics/cost-model-runner.ts';
-import { syntheticProblem } from '../src/metrics/synthetic-model.ts';
+import { syntheticEnv } from '../src/simulation/cost-model-runner.ts';
+import { syntheticProblem } from '../src/simulation/synthetic-model.ts';
 import { forwardCost, predictDecodeMs } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, withTensorCores } from '../src/metrics/hardware-profiles.ts';
 import { TraceRecorder } from '../src/metrics/trace.ts';

@@ -7,7 +7,7 @@ register('../../bin/wgsl-loader.mjs', import.meta.url);
 const { register: registerTsx } = await import('tsx/esm/api');
 registerTsx();
 const { createGpu, describeGpu } = await import('../../src/gpu/device.ts');
-const { greedyTokensOfTestModel } = await import('../../src/testing/gpu-checks.ts');
+const { greedyTokensOfTestModel } = await import('../../src/testing/model-checks.ts');
 const gpu = await createGpu();
 try {
   const tokens = await greedyTokensOfTestModel(gpu);

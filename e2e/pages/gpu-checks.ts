@@ -2,7 +2,8 @@
 // `window.gpuChecks` for e2e/gpu-checks.spec.ts (and shows it, for the screenshot).
 import { createGpu, describeGpu } from '../../src/gpu/device.ts';
 
-import { greedyTokensOfTestModel, runGpuChecks, type CheckResult } from '../../src/testing/gpu-checks.ts';
+import { runGpuChecks, type CheckResult } from '../../src/testing/gpu-checks.ts';
+import { greedyTokensOfTestModel } from '../../src/testing/model-checks.ts';
 
 export interface GpuChecksPage {
   state: 'running' | 'done' | 'error';

@@ -3,22 +3,20 @@
 // search uses and whose split the memory planner moves in FastTTS mode, and the search.
 // Runs wherever the GPU lives (the web worker, or Node in-process); engine-core.ts queues calls into it.
 import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
-import type { ModelRunner } from '../runtime/types.ts';
-import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
+import { createGpu, describeGpu } from '../gpu/device.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
-import { activationBytes, shapeFromConfig, weightBytes, type ModelShape } from '../metrics/cost-model.ts';
-import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
-import type { WeightFormat } from '../model/quant.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
+import type { WeightFormat } from '../gpu/quant.ts';
 import { generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
-import { createWebGpuRunner, type WebGpuRunner } from '../runtime/webgpu-runner.ts';
-import { createGpuKvArena, type GpuKvArena } from '../runtime/gpu-arena.ts';
+import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { createGpuKvArena } from '../runtime/gpu-arena.ts';
 import { promptFormatFor } from '../search/prompt-format.ts';
-import { EngineKvPool } from './search-events.ts';
+import { arenaSearchPools } from '../search/search-kv.ts';
 import { solveWithSearch } from './solve-search.ts';
-import type { PromptFormat } from '../search/context.ts';
+import { onPages, type LoadedModels } from './loaded-models.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import type {
   EngineEvent, EngineInfo, EngineOptions, GenerateOptions, GenerateResult, LoadProgress, ModelLocation, SolveOptions,
   SolveResult,
@@ -32,8 +30,6 @@ const F32_PARAMETER_LIMIT = 50e6;
 /** Tokens per KV page unless the engine is told otherwise. */
 export const DEFAULT_KV_PAGE_SIZE = 16;
 const MAX_KV_PAGE_SIZE = 256;
-/** Rows per forward call the runners' activation buffers are sized for. */
-export const MAX_BATCH_TOKENS = 256;
 /** The engine refuses budgets whose KV cache could not hold this many tokens per model. */
 const MIN_KV_TOKENS = 512;
 
@@ -44,32 +40,6 @@ export interface Backend {
   /** KV pages referenced by live sequences, per model (0 when no call runs). */
   kvPagesInUse(): { generator: number; verifier: number };
   dispose(): void;
-}
-
-/** What the search needs from the loaded engine (see solve-search.ts). */
-export interface LoadedModels {
-  gpu: GpuContext;
-  generator: WebGpuRunner;
-  verifier: WebGpuRunner;
-  generatorModel: OpenedModel;
-  verifierModel: OpenedModel;
-  tokenizer: Tokenizer;
-  verifierTokenizer: Tokenizer;
-  /** The KV arena: one buffer, the generator's pool from the start, the verifier's from the end. */
-  kv: GpuKvArena;
-  /** The models as the cost model sees them (weights in the format loaded), for the memory planner. */
-  shapes: { generator: ModelShape; verifier: ModelShape };
-  format: PromptFormat;
-  /** Largest nearly-free decode batch (FastTTS speculation budget), measured on first use. */
-  speculationBatch: number | null;
-  /** The device's cost-model profile fitted from that calibration (the planner's), or null when too few samples. */
-  plannerProfile: HardwareProfile | null;
-  mode: EngineOptions['mode'];
-  memoryMB: number;
-  /** The search's KV pools: the arena's two pools, kept between calls (their radix caches too). */
-  pools: { generatorPool: EngineKvPool; verifierPool: EngineKvPool };
-  /** KV pages referenced by sequences, updated as calls run, for stats(). */
-  livePages: { generator: number; verifier: number };
 }
 
 /** The small models shipped with the package (models/arith-generator, models/arith-prm). */
@@ -161,7 +131,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
       gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer, kv, mode, memoryMB,
       shapes: { generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }), verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }) },
       format: promptFormatFor(tokenizer, verifierTokenizer, verifierModel.config), speculationBatch: null, plannerProfile: null, livePages: { generator: 0, verifier: 0 },
-      pools: { generatorPool: new EngineKvPool({ arena: kv.arena, name: 'generator' }), verifierPool: new EngineKvPool({ arena: kv.arena, name: 'verifier' }) },
+      pools: arenaSearchPools(kv.arena),
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {
@@ -221,28 +191,4 @@ async function generateText(m: LoadedModels, prompt: string, options: GenerateOp
     pool.release(seq);
     m.livePages.generator = 0;
   }
-}
-
-/** Runs `work` on the generator through `pages` KV pages borrowed from its search pool (cached prefixes stay intact). */
-export async function withScratchPages<T>(m: LoadedModels, pages: number, work: (runner: ModelRunner) => Promise<T>): Promise<T> {
-  const pool = m.pools.generatorPool;
-  const seq = pool.newSeq();
-  try {
-    if (!pool.reserve(seq, pages * m.generator.pageSize)) throw new OutOfMemoryError(`the KV cache has fewer than ${pages} free pages under a ${m.memoryMB} MiB budget`);
-    return await work(onPages(m.generator, seq.pages));
-  } finally {
-    pool.release(seq);
-  }
-}
-
-/** The runner seen through a page table: local page i is `pages[i]` of the real runner. */
-function onPages(runner: ModelRunner, pages: number[]): ModelRunner {
-  return {
-    config: runner.config,
-    pageSize: runner.pageSize,
-    numPages: pages.length,
-    forward: (batch) => runner.forward({ chunks: batch.chunks.map((c) => ({ ...c, blockTable: Array.from(c.blockTable, (p) => pages[p]) })) }),
-    copyPages: (pairs) => runner.copyPages(pairs.map(([a, b]) => [pages[a], pages[b]])),
-    dispose: () => {},
-  };
 }

@@ -1,13 +1,14 @@
-// The search as an event stream, for the tutor's live tree and any app that wants to watch: observed
-// from the generator's KV pool (every beam is a KV sequence: created by fork, extended by commit,
-// released when dropped) and from the search's per-iteration hook (scores, finished beams). Observing
-// the pool keeps the search code free of UI concerns and sees exactly what the GPU computed.
+// The search as an event stream, for the tutor's live tree and any app that wants to watch: the
+// search tells its SearchEvents observer (search/events.ts) as it starts, forks, extends and lets go of
+// beams, and its per-iteration hook gives scores and finished beams. The observer turns them into the
+// API's events: beams created, extended (speculative tokens marked), rewritten, scored, completed, pruned.
 import { extractBoxed } from '../search/answer.ts';
 import { aggregateScore, beamText, type Aggregation, type Beam } from '../search/beam.ts';
-import { SearchKvPool, type KvSeq } from '../search/search-kv.ts';
+import type { KvSeq } from '../search/search-kv.ts';
+import type { SearchEvents } from '../search/events.ts';
 import { STEP_DELIMITER, type TextCodec } from '../search/step-text.ts';
 import type { EngineEvent } from './types.ts';
-import type { PlannerLogEntry } from '../runtime/memory-planner.ts';
+import type { PlannerLogEntry } from '../search/memory-planner.ts';
 
 interface BeamNode {
   id: number;
@@ -29,7 +30,7 @@ interface BeamNode {
   tokens: ArrayLike<number> | null;
 }
 
-export class SearchObserver {
+export class SearchObserver implements SearchEvents {
   private readonly nodes = new Map<KvSeq, BeamNode>();
   private nextId = 1;
   private promptLength = 0;
@@ -43,7 +44,30 @@ export class SearchObserver {
     private readonly emit: (e: EngineEvent) => void,
   ) {}
 
-  seqCreated(seq: KvSeq, src: KvSeq | null, length: number): void {
+  started(root: Beam): void {
+    this.seqCreated(root.kv, null, 0);
+  }
+
+  forked(child: Beam, parent: Beam): void {
+    this.seqCreated(child.kv, parent.kv, child.tokens.length - 1);
+  }
+
+  extended(beam: Beam): void {
+    this.seqCommitted(beam.kv, beam.tokens, beam.kv.computed);
+  }
+
+  /** A preempted sequence coming back. */
+  resumed(seq: KvSeq): void {
+    const node = this.nodes.get(seq);
+    if (node) node.released = false;
+  }
+
+  released(seq: KvSeq): void {
+    const node = this.nodes.get(seq);
+    if (node) node.released = true;
+  }
+
+  private seqCreated(seq: KvSeq, src: KvSeq | null, length: number): void {
     const from = src ? this.nodes.get(src) : undefined;
     if (!from) {
       this.nodes.set(seq, this.node(null, true, 0));
@@ -86,7 +110,7 @@ export class SearchObserver {
     this.emit({ type: 'beam-created', beam: node.id, parent: node.parent?.id ?? null, iteration: this.iteration });
   }
 
-  seqCommitted(seq: KvSeq, tokens: ArrayLike<number>, computed: number): void {
+  private seqCommitted(seq: KvSeq, tokens: ArrayLike<number>, computed: number): void {
     const node = this.nodes.get(seq);
     if (!node) return;
     if (node.isRoot) {
@@ -94,17 +118,6 @@ export class SearchObserver {
       return;
     }
     this.sync(node, tokens, computed);
-  }
-
-  /** A preempted sequence coming back. */
-  seqAttached(seq: KvSeq): void {
-    const node = this.nodes.get(seq);
-    if (node) node.released = false;
-  }
-
-  seqReleased(seq: KvSeq): void {
-    const node = this.nodes.get(seq);
-    if (node) node.released = true;
   }
 
   /** SearchOptions.onIteration: scores, finished beams, the tokens not yet in the KV cache, pruning. */
@@ -206,53 +219,4 @@ export function plannerEvent(e: PlannerLogEntry & { observedMs: number }): Engin
     predicted: { ms: c.ms, generatorMs: c.generatorMs, verifierMs: c.verifierMs, transferMs: c.transferMs, recomputedTokens: c.recomputedTokens },
     observedMs: e.observedMs,
   };
-}
-
-/**
- * A search KV pool (one of the engine's KV arena pools) that lives as long as the engine: its radix
- * cache keeps prompts and shared prefixes between calls, and the arena knows every sequence it holds,
- * so a call that ends early (cancelled, failed) can give back every page it referenced. Reports each
- * sequence's life to the current call's observer.
- */
-export class EngineKvPool extends SearchKvPool {
-  observer: SearchObserver | null = null;
-
-  override newSeq(): KvSeq {
-    const seq = super.newSeq();
-    this.observer?.seqCreated(seq, null, 0);
-    return seq;
-  }
-
-  override fork(src: KvSeq, length: number): KvSeq {
-    const seq = super.fork(src, length);
-    this.observer?.seqCreated(seq, src, length);
-    return seq;
-  }
-
-  override commit(seq: KvSeq, tokens: ArrayLike<number>, computed: number): void {
-    super.commit(seq, tokens, computed);
-    this.observer?.seqCommitted(seq, tokens, computed);
-  }
-
-  override attach(seq: KvSeq, tokens: ArrayLike<number>, limit?: number): void {
-    super.attach(seq, tokens, limit);
-    this.observer?.seqAttached(seq);
-  }
-
-  override release(seq: KvSeq): void {
-    super.release(seq);
-    this.observer?.seqReleased(seq);
-  }
-
-  /** FastTTS frees a dead beam's pages at once instead of releasing them to the cache: still a release to the tree. */
-  override discard(seq: KvSeq): void {
-    super.discard(seq);
-    this.observer?.seqReleased(seq);
-  }
-
-  /** Releases every sequence the pool still knows and drops copies not yet run (after an aborted call). */
-  releaseAll(): void {
-    for (const seq of [...this.kv.sequences]) this.release(seq);
-    this.takeCopies();
-  }
 }

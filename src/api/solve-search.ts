@@ -1,26 +1,24 @@
 // solve(): one problem through the search (src/search) on the loaded models, with the API's options,
 // event stream, cancellation and the command-line contract's metrics. The search's pools are the KV
 // arena's; baseline mode keeps its static 50/50 split, FastTTS mode lets the asymmetric memory planner
-// re-split it every iteration (with a cost-model profile fitted to this device's decode calibration).
+// re-split it every iteration (search/arena-planner.ts, with a cost-model profile fitted to this
+// device's decode calibration).
 import { CancelledError, OptionError } from '../errors.ts';
 import { wallClock } from '../metrics/trace.ts';
-import { solve } from '../commands/solve.ts';
+import { solve } from '../search/solve.ts';
 import { answersEqual } from '../search/answer.ts';
-import { calibrateDecode, type DecodeCalibration } from '../search/calibration.ts';
+import { calibrateDecode, DECODE_CALIBRATION_CONTEXT } from '../search/calibration.ts';
+import { arenaPlanner, profileFromCalibration } from '../search/arena-planner.ts';
 import { normalizeOptions } from '../search/search.ts';
-import { calibrationSample } from '../metrics/cost-model.ts';
-import { measuredProfile } from '../metrics/hardware-profiles.ts';
-import { MemoryPlanner, holdLongestBeams, plannerHook } from '../runtime/memory-planner.ts';
-import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type IterationWorkload, type SearchEnv, type SearchOptions } from '../search/context.ts';
+import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions } from '../search/context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
-import { MAX_BATCH_TOKENS, withScratchPages, type LoadedModels } from './backend.ts';
+import { withScratchPages, type LoadedModels } from './loaded-models.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { SearchObserver, plannerEvent } from './search-events.ts';
 import type { EngineEvent, EngineMode, SolveMetrics, SolveOptions, SolveResult } from './types.ts';
 
 /** Tokens per step (and for the last iteration's remainder) unless the caller says otherwise. */
 const DEFAULT_MAX_STEP_TOKENS = 256;
-/** Context of the sequences the decode calibration times. */
-const CALIBRATION_CONTEXT = 16;
 
 /** A runner that stops the search at its next forward call once the call is cancelled or the device is lost. */
 function guarded(runner: ModelRunner, m: LoadedModels, signal: AbortSignal | undefined, after: () => void): ModelRunner {
@@ -44,43 +42,6 @@ function guarded(runner: ModelRunner, m: LoadedModels, signal: AbortSignal | und
     },
     dispose: () => {},
   };
-}
-
-/** The device's profile for the planner, fitted to the decode calibration's timings (null: too few). */
-function profileFromCalibration(m: LoadedModels, cal: DecodeCalibration) {
-  const samples = cal.batches.map((b, i) => calibrationSample(m.shapes.generator, { sequences: b, newTokens: b, contextTokens: b * CALIBRATION_CONTEXT }, cal.ms[i]));
-  return samples.length >= 2 ? measuredProfile(samples, 'measured on this device (decode calibration)') : null;
-}
-
-/**
- * The planner as the search's per-iteration hook: the fastest split by the cost model (or offload mode
- * when no split holds both working sets and moving the idle model's K/V to host memory is predicted
- * faster), then moved so that each pool holds its longest beam; the verifier gets what the generator
- * leaves (KvArena). The planner's log gets each iteration's measured time through `observe`.
- */
-function arenaPlanner(m: LoadedModels): { planner: MemoryPlanner; planMemory: NonNullable<SearchOptions['planMemory']> } | null {
-  if (!m.plannerProfile) return null;
-  const arena = m.kv.arena;
-  const planner = new MemoryPlanner({
-    kvBytes: arena.options.totalBytes, profile: m.plannerProfile, generator: m.shapes.generator, verifier: m.shapes.verifier,
-    pageSize: arena.pageSize, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: true, verifierPagesFor: (g) => arena.verifierPagesFor(g),
-  });
-  // Pages a pool needs for this iteration: the beams' distinct tokens, plus room for every beam to grow
-  // by twice the longest step seen, plus a partly filled page per beam.
-  const need = (distinct: number, w: { beams: number; stepLengths: number[] }) =>
-    Math.ceil((distinct + w.beams * 2 * Math.max(64, ...w.stepLengths)) / arena.pageSize) + w.beams;
-  const planMemory = plannerHook<IterationWorkload>(planner, {
-    // When the current split already holds both working sets, no split is faster than it (nothing is
-    // evicted or recomputed either way): keep it, and spend neither planning time nor page moves.
-    // In offload mode both pools span the arena, so the question is the planner's.
-    keep: (w) => {
-      const g = arena.generator.capacityPages, v = arena.verifier.capacityPages;
-      if (arena.offloading || need(w.distinctGeneratorTokens, w) > g || need(w.distinctVerifierTokens, w) > v) return null;
-      return { generatorPages: g, verifierPages: v, offload: false };
-    },
-    adjust: (choice, w) => holdLongestBeams(arena, choice, w),
-  });
-  return { planner, planMemory };
 }
 
 /** Throws the OptionError a solve with these options would, without a model or a device. */
@@ -112,13 +73,16 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
   if (mode === 'fasttts' && m.speculationBatch === null) {
     // How many sequences a decode step takes for about the price of one, on this device (1 on a CPU route).
     const maxBatch = 16;
-    const pages = Math.min(m.pools.generatorPool.capacity, maxBatch * Math.ceil((CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
-    const cal = await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: CALIBRATION_CONTEXT }));
+    const pages = Math.min(m.pools.generatorPool.capacity, maxBatch * Math.ceil((DECODE_CALIBRATION_CONTEXT + 1) / m.generator.pageSize));
+    const cal = await withScratchPages(m, pages, (runner) => calibrateDecode(runner, wallClock, { maxBatch, context: DECODE_CALIBRATION_CONTEXT }));
     m.speculationBatch = cal.nearlyFreeBatch;
-    m.plannerProfile = profileFromCalibration(m, cal);
+    m.plannerProfile = profileFromCalibration(m.shapes.generator, cal, DECODE_CALIBRATION_CONTEXT);
   }
   const opts = searchOptions(options, mode, m.speculationBatch ?? 0);
-  const memory = mode === 'fasttts' ? arenaPlanner(m) : null;
+  const memory =
+    mode === 'fasttts' && m.plannerProfile
+      ? arenaPlanner(m.kv.arena, { profile: m.plannerProfile, shapes: m.shapes, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: true, keepWhileHeld: true })
+      : null;
   if (memory) opts.planMemory = memory.planMemory;
   const emit = onEvent ?? (() => {});
   const observer = new SearchObserver(m.tokenizer, opts.iterations, opts.agg, emit);
@@ -136,7 +100,6 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
   arena.generator.resetPeak();
   arena.verifier.resetPeak();
   const kv0 = arena.stats();
-  generatorPool.observer = observer;
   const countPages = () => {
     m.livePages.generator = generatorPool.pagesReferenced;
     m.livePages.verifier = verifierPool.pagesReferenced;
@@ -151,11 +114,12 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     verifierPool,
     // The runners' activation limit: longer verifier batches and recomputes are split (chunked prefill).
     maxBatchTokens: MAX_BATCH_TOKENS,
+    events: observer,
   };
   try {
     const out = await solve(env, opts, problem);
     const ids = observer.finish(out.beams);
-    const beams = out.beams.map((b, i) => ({ id: ids[i], text: b.text, score: b.score, answer: b.answer, completed: b.completed, stepScores: b.stepScores, stepTokens: b.stepTokens }));
+    const beams = out.beams.map((b, i) => ({ id: ids[i], ...b }));
     let chosen = -1;
     beams.forEach((b, i) => {
       if (out.answer !== null && answersEqual(b.answer, out.answer) && (chosen < 0 || b.score > beams[chosen].score)) chosen = i;
@@ -185,7 +149,6 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     // A finished search has released its beams; a cancelled or failed one has not: give back every page.
     generatorPool.releaseAll();
     verifierPool.releaseAll();
-    generatorPool.observer = null;
     countPages();
   }
 }

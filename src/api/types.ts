@@ -1,6 +1,7 @@
 // The public engine API's types: what a web app passes to createEngine / solve / generate and what it
 // gets back, including the event stream the tutor draws its search tree from. Everything here is plain
 // data (structured-clonable), because in the browser it crosses the web-worker boundary.
+import type { ProblemMetrics } from '../metrics/goodput.ts';
 
 /** Where a model comes from: a URL or path (directory, .gguf file), a browser File/Blob, a list of Files
  *  of a Hugging Face layout (picked with <input type=file multiple>), or 'bundled' for the small model shipped with the package. */
@@ -76,22 +77,25 @@ export interface BeamResult {
   stepTokens: number[];
 }
 
-/** The CLI's `solve --json` metrics (snake_case, as in the command-line contract). */
-export interface SolveMetrics {
-  latency_ms: number;
-  generator_ms: number;
-  verifier_ms: number;
-  goodput: number;
-  precise_goodput: number;
-  tokens_generated: number;
-  tokens_speculative: number;
-  tokens_speculative_accepted: number;
+/** Of the search's metrics (metrics/goodput.ts, one conversion for the API, the CLI and the bench), those a solve reports. */
+type SearchMetrics = Pick<
+  ProblemMetrics,
+  | 'latency_ms' | 'generator_ms' | 'verifier_ms' | 'goodput' | 'precise_goodput' | 'tokens_generated' | 'tokens_speculative'
+  | 'tokens_speculative_accepted' | 'iterations' | 'completed_beams' | 'mean_tokens_per_completed_beam' | 'mean_completion_ms'
+>;
+
+/**
+ * The CLI's `solve --json` metrics (snake_case, as in the command-line contract): the search's, plus the
+ * KV arena's accounting of the call. Completed beams, their mean length in tokens and mean completion
+ * time: the paper's precise goodput over problems is the sum of the means of tokens over the sum of the
+ * means of times.
+ */
+export interface SolveMetrics extends SearchMetrics {
   /** The speculation budget the call ran with: the batch size a decode step takes for about the price of
    *  one, from the device's calibration (0 in baseline mode; 1, i.e. speculation off, on a CPU route). */
   speculation_batch: number;
   prefix_hit_tokens: number;
   recomputed_tokens: number;
-  iterations: number;
   peak_kv_pages_generator: number;
   peak_kv_pages_verifier: number;
   /** KV arena accounting of the call (both pools): cached pages evicted. */
@@ -114,11 +118,6 @@ export interface SolveMetrics {
   kv_cached_pages_verifier: number;
   /** Bytes of K/V moved to host memory and back by offload mode (the planner's choice under tight memory). */
   kv_host_transfer_bytes: number;
-  /** Completed beams, their mean length in tokens and mean completion time (the paper's precise goodput
-   *  over problems is the sum of the means of tokens over the sum of the means of times). */
-  completed_beams: number;
-  mean_tokens_per_completed_beam: number;
-  mean_completion_ms: number;
 }
 
 export interface SolveResult {

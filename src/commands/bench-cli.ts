@@ -4,7 +4,7 @@
 // `--decode` measures decode tokens/s and weight bandwidth; `--memory` the planner against a static split,
 // both halves again: the cost model at Qwen2.5-Math shapes and the bundled models measured here.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { intListOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
+import { intListOption, intOption, numberOption, optionSpecs, parseCommandArgs, type ParsedArgs } from './args.ts';
 import { createEngine } from '../api/create-engine.ts';
 import { checkSolveOptions } from '../api/solve-search.ts';
 import type { SolveMetrics, SolveResult } from '../api/types.ts';
@@ -15,7 +15,7 @@ import { benchDecode } from './bench-decode.ts';
 import { benchMemory, formatMemoryBench } from './bench-memory.ts';
 import { benchMemoryMeasured, formatMeasuredMemoryBench } from './bench-memory-measured.ts';
 import { parseDataset } from './eval.ts';
-import { stepStatisticsOption } from '../metrics/step-statistics.ts';
+import { stepStatisticsOption } from '../simulation/step-statistics.ts';
 import { DEFAULT_DATASET, solveOptionsFrom } from './solve-cli.ts';
 
 const MEASURED_MODES = ['baseline', 'fasttts'] as const;
@@ -114,25 +114,10 @@ async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknow
 }
 
 /** The options `bench` takes (src/cli.ts's usage lists the same). */
-export const BENCH_OPTIONS = {
-  modes: { type: 'string' },
-  n: { type: 'string' },
-  profile: { type: 'string' },
-  problems: { type: 'string' },
-  seed: { type: 'string' },
-  json: { type: 'string' },
-  decode: { type: 'boolean' },
-  memory: { type: 'boolean' },
-  iterations: { type: 'string' },
-  'kv-mib': { type: 'string' },
-  'measured-n': { type: 'string' },
-  'measured-kv-mib': { type: 'string' },
-  settings: { type: 'string' },
-  pairings: { type: 'string' },
-  budgets: { type: 'string' },
-  statistics: { type: 'string' },
-  'speculation-slack': { type: 'string' },
-} as const;
+export const BENCH_OPTIONS = optionSpecs(
+  ['modes', 'n', 'profile', 'problems', 'seed', 'json', 'iterations', 'kv-mib', 'measured-n', 'measured-kv-mib', 'settings', 'pairings', 'budgets', 'statistics', 'speculation-slack'],
+  ['decode', 'memory'],
+);
 
 const listOf = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter((x) => x !== '');
 

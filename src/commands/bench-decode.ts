@@ -7,7 +7,7 @@
 import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
 import { OptionError } from '../errors.ts';
 import { randomModelSource } from '../model/random-model.ts';
-import type { WeightFormat } from '../model/quant.ts';
+import type { WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 

@@ -5,11 +5,11 @@
 // each pool got. All times are estimated by the cost model, not measured.
 import { modelShape, kvBytesPerTokenOf } from '../metrics/cost-model.ts';
 import { hardwareProfile } from '../metrics/hardware-profiles.ts';
-import { syntheticEnv } from '../metrics/cost-model-runner.ts';
-import { DEFAULT_STEP_STATISTICS, syntheticProblem } from '../metrics/synthetic-model.ts';
+import { syntheticEnv } from '../simulation/cost-model-runner.ts';
+import { DEFAULT_STEP_STATISTICS, syntheticProblem } from '../simulation/synthetic-model.ts';
 import { runSearch } from '../search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions } from '../search/context.ts';
-import { MemoryPlanner, plannerHook, formatPlannerEntry, type IterationWorkload } from '../runtime/memory-planner.ts';
+import { MemoryPlanner, plannerHook, formatPlannerEntry, type PlannerWorkload } from '../search/memory-planner.ts';
 
 export interface MemoryBenchOptions {
   /** Beam counts (default 8, 16, 32, 64). */
@@ -90,7 +90,7 @@ export async function benchMemory(o: MemoryBenchOptions = {}): Promise<MemoryBen
           onIteration: (iteration, _beams, _required, ms) => planner.observe(ms, iteration),
           planMemory: (searchWorkload) => {
             // The pools know how many distinct tokens the beams hold (siblings share their prefixes).
-            const w: IterationWorkload & { iteration?: number } = searchWorkload;
+            const w: PlannerWorkload & { iteration?: number } = searchWorkload;
             const longestStep = Math.max(...w.stepLengths);
             return hook({
               ...w,

@@ -10,13 +10,14 @@
 // start when its parent's ends, so a late parent's long child stays on the iteration's critical path.
 import { OptionError } from '../errors.ts';
 import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type KnownModel, type ModelShape, type ShapeOptions } from '../metrics/cost-model.ts';
-import { hardwareProfile, withTensorCores, type HardwareProfile } from '../metrics/hardware-profiles.ts';
-import { syntheticEnv, CostModelRunner } from '../metrics/cost-model-runner.ts';
-import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../metrics/synthetic-model.ts';
-import { problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
+import { hardwareProfile, withTensorCores } from '../metrics/hardware-profiles.ts';
+import { syntheticEnv, CostModelRunner } from '../simulation/cost-model-runner.ts';
+import { DEFAULT_STEP_STATISTICS, syntheticProblem, type StepStatistics } from '../simulation/synthetic-model.ts';
+import { poolDelta, problemMetrics, preciseGoodputOver, goodputOver, type ProblemMetrics } from '../metrics/goodput.ts';
 import { VirtualClock } from '../metrics/trace.ts';
-import { MemoryPlanner, holdLongestBeams } from '../runtime/memory-planner.ts';
+import { MemoryPlanner, holdLongestBeams } from '../search/memory-planner.ts';
 import { KvArena } from '../runtime/kv-arena.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { runSearch } from '../search/search.ts';
 import { calibrateDecode } from '../search/calibration.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions, type SearchEnv, type SearchOptions, type Techniques } from '../search/context.ts';
@@ -70,11 +71,9 @@ export function pairingShapes(pairing: string, setting: BenchSetting = BENCH_SET
   return { generator: modelShape(m[0], o), verifier: modelShape(m[1], o) };
 }
 
-/** The pairings in the engine setting. */
-export const PAIRINGS: Record<string, { generator: ModelShape; verifier: ModelShape }> = Object.fromEntries(Object.keys(PAIRING_MODELS).map((p) => [p, pairingShapes(p)]));
-
-export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
-  source: 'measured' | 'cost-model';
+/** What a bench row is a row of: where its numbers come from and the case it ran. */
+interface BenchCase {
+  source: string;
   /** BENCH_SETTINGS key (cost model), or 'measured'. */
   setting: string;
   profile: string;
@@ -82,6 +81,10 @@ export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'> {
   budget: string;
   n: number;
   mode: string;
+}
+
+export interface BenchRow extends Omit<ProblemMetrics, 'beam_completion_ms'>, BenchCase {
+  source: 'measured' | 'cost-model';
   problems: number;
   accuracy: number | null;
   speculation_batch: number;
@@ -123,14 +126,7 @@ export interface BenchOptions {
   onRow?: (row: BenchRow) => void;
 }
 
-export interface RatioRow {
-  source: string;
-  setting: string;
-  profile: string;
-  pairing: string;
-  budget: string;
-  n: number;
-  mode: string;
+export interface RatioRow extends BenchCase {
   precise_goodput_ratio: number;
   goodput_ratio: number;
   latency_reduction: number;
@@ -162,10 +158,9 @@ export async function benchRow(
   let correct = 0;
   for (const p of problems) {
     const env = await makeEnv();
-    const g0 = { ...env.generatorPool.stats }, v0 = { ...env.verifierPool.stats };
+    const g0 = env.generatorPool.stats, v0 = env.verifierPool.stats;
     const r = await runSearch(env, options, p.problem);
-    const delta = (a: typeof g0, b: typeof g0) => ({ prefixHitTokens: b.prefixHitTokens - a.prefixHitTokens, recomputedTokens: b.recomputedTokens - a.recomputedTokens, peakPages: b.peakPages });
-    metrics.push(problemMetrics(r, delta(g0, env.generatorPool.stats), delta(v0, env.verifierPool.stats)));
+    metrics.push(problemMetrics(r, poolDelta(g0, env.generatorPool.stats), poolDelta(v0, env.verifierPool.stats)));
     if (isCorrect?.(r.answer, p.answer)) correct++;
   }
   const { beam_completion_ms: _, ...avg } = { ...average(metrics), beam_completion_ms: [] };
@@ -177,10 +172,10 @@ export const TIGHT_KV_BYTES = 2 * 2 ** 30;
 
 /** KV pages each model's pool may address under a budget: all the KV bytes, in its own page size. */
 function fixedBytes(pair: { generator: ModelShape; verifier: ModelShape }): number {
-  return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, 256) + activationBytes(pair.verifier, 256);
+  return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, MAX_BATCH_TOKENS) + activationBytes(pair.verifier, MAX_BATCH_TOKENS);
 }
 
-function kvPlan(profile: HardwareProfile, pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
+function kvPlan(pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
   const fixed = fixedBytes(pair);
   const kvBytes = budgetBytes - fixed;
   if (kvBytes <= 0) throw new OptionError(`memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`);
@@ -210,7 +205,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
       const pair = pairingShapes(pairing, setting);
       for (const budget of o.budgets ?? ['full', 'tight']) {
         const budgetBytes = budget === 'full' ? profile.memoryBytes * 0.9 : budget === 'tight' ? fixedBytes(pair) + TIGHT_KV_BYTES : budget * 2 ** 20;
-        const kv = kvPlan(profile, pair, budgetBytes, pageSize);
+        const kv = kvPlan(pair, budgetBytes, pageSize);
         const arenaBytes = { totalBytes: kv.kvBytes, generatorPageBytes: kv.gPage, verifierPageBytes: kv.vPage };
         const sizing = new KvArena({ ...arenaBytes, pageSize }); // splits' page counts, for the planner
         // Speculation budget: decode calibration of the generator shape on this profile (virtual clock),

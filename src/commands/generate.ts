@@ -1,6 +1,6 @@
 // `fasttts generate`: load a model, tokenize the prompt (through its chat template unless --raw), and
 // stream sampled tokens to stdout; --json prints one object with the text and timings instead.
-import { choiceOption, intOption, numberOption, parseCommandArgs } from '../cli-args.ts';
+import { choiceOption, intOption, numberOption, optionSpecs, parseCommandArgs } from './args.ts';
 import { OptionError } from '../errors.ts';
 import { createGpu, describeGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';
@@ -12,18 +12,7 @@ import { DEFAULT_GENERATOR } from './default-models.ts';
 import { progressBar } from './progress-bar.ts';
 
 /** The options `generate` accepts (the help in cli.ts lists the same ones). */
-export const GENERATE_OPTIONS = {
-  model: { type: 'string' },
-  prompt: { type: 'string' },
-  'max-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  'top-p': { type: 'string' },
-  'top-k': { type: 'string' },
-  seed: { type: 'string' },
-  weights: { type: 'string' },
-  raw: { type: 'boolean' },
-  json: { type: 'boolean' },
-} as const;
+export const GENERATE_OPTIONS = optionSpecs(['model', 'prompt', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'weights'], ['raw', 'json']);
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values, flags } = parseCommandArgs('generate', argv, GENERATE_OPTIONS);

@@ -1,16 +1,11 @@
 // `fasttts problems`: fresh problems of the bundled arithmetic task as JSONL (id, problem, answer,
 // solution), from any seed, so anyone can make a set the bundled models were never trained or tuned on.
 import { writeFileSync } from 'node:fs';
-import { intOption, parseCommandArgs } from '../cli-args.ts';
+import { intOption, optionSpecs, parseCommandArgs } from './args.ts';
 import { OptionError } from '../errors.ts';
 import { generateProblems, MAX_DIFFICULTY, MIN_DIFFICULTY } from '../tasks/arithmetic.ts';
 
-export const PROBLEMS_OPTIONS = {
-  seed: { type: 'string' },
-  count: { type: 'string' },
-  levels: { type: 'string' },
-  out: { type: 'string' },
-} as const;
+export const PROBLEMS_OPTIONS = optionSpecs(['seed', 'count', 'levels', 'out']);
 
 /** "a-b" or "a" -> the levels a..b, each in MIN_DIFFICULTY..MAX_DIFFICULTY. */
 export function parseLevels(raw: string | undefined): number[] {

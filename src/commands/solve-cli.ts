@@ -3,13 +3,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { choiceOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from '../cli-args.ts';
+import { choiceOption, intOption, numberOption, parseCommandArgs, type ParsedArgs } from './args.ts';
 import { createEngine } from '../api/create-engine.ts';
 import type { Engine, EngineEvent, LoadProgress, SolveOptions, SolveResult } from '../api/types.ts';
 import { FormatError, OptionError } from '../errors.ts';
 import { answersEqual } from '../search/answer.ts';
 import { parseDataset } from './eval.ts';
-import { recordStepStatistics } from '../metrics/step-statistics.ts';
+import { recordStepStatistics } from '../simulation/step-statistics.ts';
 import { progressBar } from './progress-bar.ts';
 
 export const DEFAULT_DATASET = fileURLToPath(new URL('../../data/arith-test.jsonl', import.meta.url));

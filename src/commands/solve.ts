@@ -1,24 +1,3 @@
-// `fasttts solve`: one problem through the search, as the JSON object of the command-line contract.
-// The caller (cli.ts) parses the options and builds the SearchEnv (runners, pools, tokenizer, format).
-import { runSearch } from '../search/search.ts';
-import type { SearchEnv, SearchOptions } from '../search/context.ts';
-import { problemMetrics, type ProblemMetrics } from '../metrics/goodput.ts';
-
-export interface SolveOutput {
-  answer: string | null;
-  beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; stepScores: Array<number | null>; stepTokens: number[] }>;
-  metrics: ProblemMetrics;
-}
-
-export async function solve(env: SearchEnv, options: SearchOptions, problem: string): Promise<SolveOutput> {
-  const g0 = { ...env.generatorPool.stats };
-  const v0 = { ...env.verifierPool.stats };
-  const r = await runSearch(env, options, problem);
-  const g = env.generatorPool.stats, v = env.verifierPool.stats;
-  const metrics = problemMetrics(
-    r,
-    { prefixHitTokens: g.prefixHitTokens - g0.prefixHitTokens, recomputedTokens: g.recomputedTokens - g0.recomputedTokens, peakPages: g.peakPages },
-    { prefixHitTokens: v.prefixHitTokens - v0.prefixHitTokens, recomputedTokens: v.recomputedTokens - v0.recomputedTokens, peakPages: v.peakPages },
-  );
-  return { answer: r.answer, beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed, stepScores: b.stepScores, stepTokens: b.stepTokens })), metrics };
-}
+// `fasttts solve`'s search with the contract's metrics lives in src/search/solve.ts (the API's solve()
+// runs it); the command itself is src/commands/solve-cli.ts.
+export { solve, type SolveOutput } from '../search/solve.ts';

@@ -22,21 +22,6 @@ export function writeUniform(device: GPUDevice, buffer: GPUBuffer, values: [numb
   device.queue.writeBuffer(buffer, 0, new Uint32Array(values));
 }
 
-/** Copies `bytes` of `src` into a fresh mappable buffer and reads them back. */
-export async function readBack(device: GPUDevice, src: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
-  const size = Math.ceil(bytes / 4) * 4;
-  const staging = device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(src, offset, staging, 0, size);
-  device.queue.submit([encoder.finish()]);
-  try {
-    await staging.mapAsync(GPUMapMode.READ);
-    return staging.getMappedRange().slice(0, bytes);
-  } finally {
-    staging.destroy();
-  }
-}
-
 const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
 /** A 16-byte storage buffer bound where a kernel variant reads nothing (e.g. no bias). */
 export function placeholderBuffer(device: GPUDevice): GPUBuffer {

@@ -1,7 +1,7 @@
 // A packed weight matrix on the GPU, split by rows into parts that each fit one storage binding
 // (maxStorageBufferBindingSize: 128 MiB on llvmpipe, so a 1.5B model's tied embedding needs parts).
 // Written row block by row block as tensors stream in (fused q/k/v and gate/up are row blocks of one matrix).
-import { GROUP_SIZE, wordsPerRow, type PackedMatrix, type WeightFormat } from '../model/quant.ts';
+import { GROUP_SIZE, wordsPerRow, type PackedMatrix, type WeightFormat } from './quant.ts';
 import { storageBuffer, writeArray } from './buffers.ts';
 
 export interface MatrixPart {

@@ -85,8 +85,6 @@ const KNOWN_CONFIGS: Record<KnownModel, Record<string, unknown>> = {
   'qwen2.5-math-prm-7b': { architectures: ['Qwen2ForProcessRewardModel'], ...QWEN_7B, tie_word_embeddings: false, eos_token_id: 151643, bos_token_id: 151643 },
 };
 
-export const KNOWN_MODELS = Object.keys(KNOWN_CONFIGS) as KnownModel[];
-
 export interface ShapeOptions {
   weightFormat?: CostWeightFormat;
   kvBytesPerElement?: number;

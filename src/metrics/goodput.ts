@@ -2,7 +2,24 @@
 // Precise goodput: mean tokens per completed beam / mean beam completion time, where a beam's
 // completion time is the search time (generator + verifier) until its result was final; over several
 // problems, the sums of both means are divided.
-import type { SearchResult } from '../search/search.ts';
+import type { KvPoolStats } from '../runtime/kv-pool.ts';
+
+/** What the metrics read of a search's result (search/search.ts SearchResult has these fields). */
+export interface SearchOutcome {
+  latencyMs: number;
+  beams: ReadonlyArray<{ completed: boolean; tokens: number; completionMs: number }>;
+  counters: {
+    generatorMs: number;
+    verifierMs: number;
+    tokensGenerated: number;
+    tokensSpeculative: number;
+    tokensSpeculativeAccepted: number;
+    tokensSpeculativeWasted: number;
+    iterations: number;
+    generatorCalls: number;
+    verifierCalls: number;
+  };
+}
 
 export interface ProblemMetrics {
   latency_ms: number;
@@ -26,14 +43,16 @@ export interface ProblemMetrics {
   forward_calls: number;
 }
 
-export interface PoolSnapshot {
-  prefixHitTokens: number;
-  recomputedTokens: number;
-  peakPages: number;
+/** A KV pool's part of a problem's metrics: its counters' change over the search, and its peak. */
+export type PoolSnapshot = Pick<KvPoolStats, 'prefixHitTokens' | 'recomputedTokens' | 'peakPagesInUse'>;
+
+/** A pool's snapshot from its stats before and after a search. */
+export function poolDelta(before: KvPoolStats, after: KvPoolStats): PoolSnapshot {
+  return { prefixHitTokens: after.prefixHitTokens - before.prefixHitTokens, recomputedTokens: after.recomputedTokens - before.recomputedTokens, peakPagesInUse: after.peakPagesInUse };
 }
 
 /** Metrics of one solved problem (pool stats: the change over the search). */
-export function problemMetrics(r: SearchResult, generatorPool: PoolSnapshot, verifierPool: PoolSnapshot): ProblemMetrics {
+export function problemMetrics(r: SearchOutcome, generatorPool: PoolSnapshot, verifierPool: PoolSnapshot): ProblemMetrics {
   const done = r.beams.filter((b) => b.completed);
   const meanTokens = done.length ? done.reduce((a, b) => a + b.tokens, 0) / done.length : 0;
   const meanCompletion = done.length ? done.reduce((a, b) => a + b.completionMs, 0) / done.length : 0;
@@ -52,8 +71,8 @@ export function problemMetrics(r: SearchResult, generatorPool: PoolSnapshot, ver
     prefix_hit_tokens: generatorPool.prefixHitTokens + verifierPool.prefixHitTokens,
     recomputed_tokens: generatorPool.recomputedTokens + verifierPool.recomputedTokens,
     iterations: c.iterations,
-    peak_kv_pages_generator: generatorPool.peakPages,
-    peak_kv_pages_verifier: verifierPool.peakPages,
+    peak_kv_pages_generator: generatorPool.peakPagesInUse,
+    peak_kv_pages_verifier: verifierPool.peakPagesInUse,
     completed_beams: done.length,
     mean_tokens_per_completed_beam: meanTokens,
     mean_completion_ms: meanCompletion,

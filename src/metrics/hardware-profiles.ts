@@ -82,8 +82,6 @@ export function withTensorCores(p: HardwareProfile): HardwareProfile {
   return { ...p, name: `${p.name}-tensor`, label: `${p.label.replace(/ \(profile\)$/, '')}, fp16 tensor cores (profile)`, peakFlops: p.tensorPeakFlops };
 }
 
-export type ProfileName = keyof typeof HARDWARE_PROFILES | 'measured';
-
 /** A named profile; 'measured' needs a calibration, so it comes from measuredProfile() instead. */
 export function hardwareProfile(name: string): HardwareProfile {
   const p = HARDWARE_PROFILES[name];

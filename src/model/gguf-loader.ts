@@ -9,7 +9,7 @@ import { ggufTokenizerFiles } from './gguf-tokenizer.ts';
 import { quote } from './json-guard.ts';
 import { readHfTokenizer, type HfModel } from './hf-loader.ts';
 import type { FileSet } from './sources/byte-file.ts';
-import type { LoadProgress, ModelSource, TensorRecord } from './source.ts';
+import { streamTensors, type LoadProgress, type ModelSource } from './source.ts';
 import { checkTensors } from './tensor-check.ts';
 import { Tokenizer } from './tokenizer.ts';
 
@@ -50,7 +50,7 @@ export function ggufConfig(g: GgufFile): Qwen2Config {
     return typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v;
   };
   const embd = g.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd || embd.dims.length !== 2) throw new FormatError(name, 'token_embd.weight is missing or not a matrix');
+  if (embd?.dims.length !== 2) throw new FormatError(name, 'token_embd.weight is missing or not a matrix');
   const eos = meta.get('tokenizer.ggml.eos_token_id');
   const raw = {
     architectures: ['Qwen2ForCausalLM'],
@@ -92,17 +92,11 @@ export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgres
   const source: ModelSource = {
     name: file.name,
     config,
-    async *tensors(progress?: (p: LoadProgress) => void): AsyncIterable<TensorRecord> {
-      let bytesDone = 0;
-      let tensorsDone = 0;
-      for (const t of plan) {
-        const values = await readGgufTensor(file, t.info, (n) => progress?.({ phase, bytesDone: bytesDone + n, bytesTotal, tensorsDone, tensorsTotal: plan.length }));
-        bytesDone += t.info.end - t.info.begin;
-        tensorsDone++;
-        progress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal: plan.length });
-        yield { name: t.name, shape: t.shape, values };
-      }
-    },
+    tensors: (progress) =>
+      streamTensors(plan, {
+        phase, bytesTotal, tensorsTotal: plan.length, bytesOf: (t) => t.info.end - t.info.begin,
+        read: async (t, onBytes) => ({ name: t.name, shape: t.shape, values: await readGgufTensor(file, t.info, onBytes) }),
+      }, progress),
   };
   return { config, generationConfig, tokenizer, source };
 }

@@ -50,7 +50,7 @@ export function ggufTokenizerFiles(file: string, meta: Map<string, GgufValue>): 
   const added: Array<Record<string, unknown>> = [];
   for (let id = 0; id < tokens.length; id++) {
     const t = tokens[id];
-    if (Object.prototype.hasOwnProperty.call(vocab, t)) throw new FormatError(file, `duplicate token ${quote(t, 40)} in tokenizer.ggml.tokens`);
+    if (Object.hasOwn(vocab, t)) throw new FormatError(file, `duplicate token ${quote(t, 40)} in tokenizer.ggml.tokens`);
     vocab[t] = id;
     const type = types?.[id] ?? 1;
     if (type === CONTROL || type === USER_DEFINED) {

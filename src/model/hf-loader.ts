@@ -8,7 +8,7 @@ import { parseGenerationConfig, type GenerationConfig } from './generation-confi
 import { isRecord, parseJsonBytes, quote } from './json-guard.ts';
 import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from './safetensors.ts';
 import { checkRelativeName, readSmallFile, type ByteFile, type FileSet } from './sources/byte-file.ts';
-import type { LoadProgress, ModelSource, TensorRecord } from './source.ts';
+import { streamTensors, type LoadProgress, type ModelSource } from './source.ts';
 import { checkTensors } from './tensor-check.ts';
 import { Tokenizer } from './tokenizer.ts';
 
@@ -115,19 +115,11 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
   const source: ModelSource = {
     name: files.name,
     config,
-    async *tensors(progress?: (p: LoadProgress) => void): AsyncIterable<TensorRecord> {
-      let bytesDone = 0;
-      let tensorsDone = 0;
-      for (const { file, entries } of plan) {
-        for (const e of entries) {
-          const values = await readSafetensorsTensor(file, e, (n) => progress?.({ phase, bytesDone: bytesDone + n, bytesTotal, tensorsDone, tensorsTotal }));
-          bytesDone += e.end - e.begin;
-          tensorsDone++;
-          progress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal });
-          yield { name: e.name, shape: e.shape, values };
-        }
-      }
-    },
+    tensors: (progress) =>
+      streamTensors(plan.flatMap(({ file, entries }) => entries.map((e) => ({ file, e }))), {
+        phase, bytesTotal, tensorsTotal, bytesOf: ({ e }) => e.end - e.begin,
+        read: async ({ file, e }, onBytes) => ({ name: e.name, shape: e.shape, values: await readSafetensorsTensor(file, e, onBytes) }),
+      }, progress),
   };
   return { config, generationConfig, tokenizer, source };
 }

@@ -27,3 +27,24 @@ export interface ModelSource {
   /** Streams every tensor the config expects, each exactly once, in any order. */
   tensors(onProgress?: (p: LoadProgress) => void): AsyncIterable<TensorRecord>;
 }
+
+/**
+ * A loader's tensor stream: each item read in turn (`read` reports the bytes it has read so far), with
+ * progress after every tensor and during each read, counted in the items' bytes and in tensors.
+ */
+export async function* streamTensors<T>(
+  items: readonly T[],
+  o: { phase: LoadProgress['phase']; bytesTotal: number; tensorsTotal: number; bytesOf: (item: T) => number; read: (item: T, onBytes: (n: number) => void) => Promise<TensorRecord> },
+  progress?: (p: LoadProgress) => void,
+): AsyncIterable<TensorRecord> {
+  const { phase, bytesTotal, tensorsTotal } = o;
+  let bytesDone = 0;
+  let tensorsDone = 0;
+  for (const item of items) {
+    const record = await o.read(item, (n) => progress?.({ phase, bytesDone: bytesDone + n, bytesTotal, tensorsDone, tensorsTotal }));
+    bytesDone += o.bytesOf(item);
+    tensorsDone++;
+    progress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal });
+    yield record;
+  }
+}

@@ -5,7 +5,7 @@
 // tables, so paged attention and copyPages are checked too.
 import { OptionError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { packMatrix, unpackMatrix, type WeightFormat } from '../model/quant.ts';
+import { packMatrix, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';

@@ -1,9 +1,14 @@
-// Flattens a ragged ForwardBatch into the per-token-row tables both runners use, validating it:
-// for each token row (all chunks' new tokens, in chunk order) its token id, its position, and where its
-// sequence's block table starts in one flat table array; plus the indices of the rows to output.
+// A ragged ForwardBatch, both ways. For the runners: flattened into the per-token-row tables both use,
+// validated (for each token row, all chunks' new tokens in chunk order, its token id, its position, and
+// where its sequence's block table starts in one flat table array; plus the indices of the rows to
+// output). For their callers: the one batch splitter (forwardInParts), which cuts a batch into calls
+// that fit the runner's activation buffers.
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import type { Qwen2Config } from '../model/config.ts';
-import type { ForwardBatch } from './types.ts';
+import type { ForwardBatch, ForwardResult, ModelRunner, SequenceChunk } from './types.ts';
+
+/** Rows (new tokens) per forward call the runners' activation buffers are sized for, unless told otherwise. */
+export const MAX_BATCH_TOKENS = 256;
 
 export interface FlatBatch {
   /** Token rows in the batch. */
@@ -87,4 +92,52 @@ export function validatePagePairs(pairs: Array<[number, number]>, numPages: numb
     destinations.add(d);
   }
   for (const d of destinations) if (sources.has(d)) throw new OptionError(`copyPages: page ${d} is both a source and a destination`);
+}
+
+/**
+ * Runs a batch as several calls of at most `limit` new tokens each, splitting long chunks (chunked
+ * prefill: only a chunk's last piece carries its output rows), and reassembles the outputs in order.
+ */
+export async function forwardInParts(runner: ModelRunner, batch: ForwardBatch, limit: number): Promise<ForwardResult> {
+  let total = 0;
+  for (const c of batch.chunks) total += c.tokens.length;
+  if (total <= limit) return runner.forward(batch);
+  type Piece = { chunk: SequenceChunk; rowBase: number };
+  const parts: Piece[][] = [[]];
+  let used = 0;
+  let rowBase = 0;
+  for (const c of batch.chunks) {
+    let at = 0;
+    const rows = Array.from(c.outputRows);
+    while (at < c.tokens.length) {
+      if (used >= limit) {
+        parts.push([]);
+        used = 0;
+      }
+      const take = Math.min(limit - used, c.tokens.length - at);
+      const pieceRows = rows.filter((r) => r >= at && r < at + take).map((r) => r - at);
+      const before = rows.filter((r) => r < at).length;
+      parts[parts.length - 1].push({
+        chunk: { blockTable: c.blockTable, start: c.start + at, tokens: Array.from(c.tokens).slice(at, at + take), outputRows: pieceRows },
+        rowBase: rowBase + before,
+      });
+      used += take;
+      at += take;
+    }
+    rowBase += rows.length;
+  }
+  const vocab = runner.config.vocabSize;
+  const logits = runner.config.kind === 'causal-lm' ? new Float32Array(rowBase * vocab) : undefined;
+  const scores = logits ? undefined : new Float32Array(rowBase);
+  for (const part of parts) {
+    const r = await runner.forward({ chunks: part.map((p) => p.chunk) });
+    let row = 0;
+    for (const p of part) {
+      for (let i = 0; i < p.chunk.outputRows.length; i++, row++) {
+        if (logits) logits.set(r.logits!.subarray(row * vocab, (row + 1) * vocab), (p.rowBase + i) * vocab);
+        else scores![p.rowBase + i] = r.scores![row];
+      }
+    }
+  }
+  return { rows: rowBase, logits, scores };
 }

@@ -4,14 +4,15 @@
 import { CancelledError, PromptTooLongError } from '../errors.ts';
 import { ROOT_LINEAGE, childLineage, sampleToken, type SamplingOptions } from './sampler.ts';
 import { PageAllocator, SequencePages } from './page-allocator.ts';
-import type { ModelRunner, SequenceChunk } from './types.ts';
+import { forwardInParts } from './forward-batch.ts';
+import type { ModelRunner } from './types.ts';
 
 export interface GenerateRequest {
   prompt: number[];
   maxTokens: number;
 }
 
-export interface GenerateOptions {
+export interface GenerateLoopOptions {
   sampling: SamplingOptions;
   eosTokenIds: number[];
   /** Most new tokens per forward call (prompt chunks are cut to fit). */
@@ -29,29 +30,6 @@ export interface GenerateResult {
   decodeSteps: number;
 }
 
-/** Runs one forward call per group of chunks whose token count fits `maxBatchTokens`. */
-async function forwardInGroups(runner: ModelRunner, chunks: SequenceChunk[], maxBatchTokens: number): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  const vocab = runner.config.vocabSize;
-  let group: SequenceChunk[] = [];
-  let groupTokens = 0;
-  const flush = async () => {
-    if (group.length === 0) return;
-    const r = await runner.forward({ chunks: group });
-    let row = 0;
-    for (const ch of group) for (let i = 0; i < ch.outputRows.length; i++, row++) out.push(r.logits!.subarray(row * vocab, (row + 1) * vocab));
-    group = [];
-    groupTokens = 0;
-  };
-  for (const ch of chunks) {
-    if (groupTokens + ch.tokens.length > maxBatchTokens) await flush();
-    group.push(ch);
-    groupTokens += ch.tokens.length;
-  }
-  await flush();
-  return out;
-}
-
 /** Throws a PromptTooLongError unless every prompt (non-empty) plus its new tokens fits `limit` positions.
  *  Callers sizing a KV cache for the requests check this first, so the user sees the length problem. */
 export function checkRequestsFit(requests: GenerateRequest[], limit: number): void {
@@ -61,7 +39,7 @@ export function checkRequestsFit(requests: GenerateRequest[], limit: number): vo
   }
 }
 
-export async function generate(runner: ModelRunner, requests: GenerateRequest[], o: GenerateOptions): Promise<GenerateResult> {
+export async function generate(runner: ModelRunner, requests: GenerateRequest[], o: GenerateLoopOptions): Promise<GenerateResult> {
   checkRequestsFit(requests, runner.config.maxPositions);
   const allocator = new PageAllocator(runner.numPages, runner.pageSize);
   const seqs = requests.map(() => new SequencePages(allocator));
@@ -74,36 +52,19 @@ export async function generate(runner: ModelRunner, requests: GenerateRequest[],
   };
   const vocab = runner.config.vocabSize;
   try {
-    // Prefill: prompt pieces of at most maxBatchTokens tokens; only the last piece asks for logits.
+    // Prefill: every prompt in one batch, cut into calls of at most maxBatchTokens tokens (chunked prefill).
     const t0 = performance.now();
-    const pending: Array<{ seq: number; last: Float32Array | null }> = requests.map((_, i) => ({ seq: i, last: null }));
-    const pieces: Array<{ seq: number; chunk: SequenceChunk }> = [];
-    requests.forEach((r, i) => {
-      for (let s = 0; s < r.prompt.length; s += o.maxBatchTokens) {
-        const part = r.prompt.slice(s, s + o.maxBatchTokens);
-        const isLast = s + part.length === r.prompt.length;
-        pieces.push({ seq: i, chunk: { blockTable: [], start: s, tokens: part, outputRows: isLast ? [part.length - 1] : [] } });
-      }
-    });
-    // Pieces of one sequence must run in order: group by piece index.
-    for (let round = 0; pieces.some((p) => p.chunk.start === round * o.maxBatchTokens); round++) {
-      checkAbort();
-      const roundPieces = pieces.filter((p) => p.chunk.start === round * o.maxBatchTokens);
-      for (const p of roundPieces) p.chunk.blockTable = seqs[p.seq].reserve(p.chunk.tokens.length).slice();
-      const logits = await forwardInGroups(runner, roundPieces.map((p) => p.chunk), o.maxBatchTokens);
-      let k = 0;
-      for (const p of roundPieces) {
-        seqs[p.seq].length += p.chunk.tokens.length;
-        if (p.chunk.outputRows.length > 0) pending[p.seq].last = logits[k++];
-      }
-    }
+    checkAbort();
+    const prompts = requests.map((r, i) => ({ blockTable: seqs[i].reserve(r.prompt.length).slice(), start: 0, tokens: r.prompt, outputRows: [r.prompt.length - 1] }));
+    const prefill = await forwardInParts(runner, { chunks: prompts }, o.maxBatchTokens);
+    requests.forEach((r, i) => (seqs[i].length += r.prompt.length));
+    let lastLogits = requests.map((_, i) => prefill.logits!.subarray(i * vocab, (i + 1) * vocab));
     const prefillMs = performance.now() - t0;
 
     // Decode.
     const t1 = performance.now();
     let steps = 0;
     let live = requests.map((_, i) => i).filter((i) => requests[i].maxTokens > 0);
-    let lastLogits = pending.map((p) => p.last!);
     while (live.length > 0) {
       checkAbort();
       const next: number[] = [];
@@ -118,10 +79,10 @@ export async function generate(runner: ModelRunner, requests: GenerateRequest[],
       live = next;
       if (live.length === 0) break;
       const chunks = live.map((i) => ({ blockTable: seqs[i].reserve(1).slice(), start: seqs[i].length, tokens: [tokens[i][tokens[i].length - 1]], outputRows: [0] }));
-      const logits = await forwardInGroups(runner, chunks, o.maxBatchTokens);
+      const logits = (await forwardInParts(runner, { chunks }, o.maxBatchTokens)).logits!;
       live.forEach((i, k) => {
         seqs[i].length += 1;
-        lastLogits[i] = logits[k];
+        lastLogits[i] = logits.subarray(k * vocab, (k + 1) * vocab);
       });
       steps++;
     }

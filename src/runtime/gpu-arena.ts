@@ -15,7 +15,9 @@ import { OptionError } from '../errors.ts';
 import { kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { storageBuffer } from '../gpu/buffers.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { KvArena, type KvArenaOptions, type PageIo, type PoolName } from './kv-arena.ts';
+import { KvArena, type KvArenaOptions } from './kv-arena.ts';
+import type { PageIo } from './kv-offload.ts';
+import type { PoolName } from './kv-sequence.ts';
 
 export interface ArenaLimits {
   maxBufferSize: number;

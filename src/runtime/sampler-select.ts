@@ -168,7 +168,7 @@ function histogramBoundary(weights: Float64Array, n: number, total: number, thre
 
 function octaveOf(hi: number): number {
   const octave = 1023 - ((hi >>> 20) & 0x7ff);
-  return octave < OCTAVES - 1 ? octave : OCTAVES - 1;
+  return Math.min(octave, OCTAVES - 1);
 }
 
 function sliceOf(hi: number): number {

@@ -26,9 +26,9 @@ import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { packMatrix, type WeightFormat } from '../model/quant.ts';
+import { packMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
-import { flattenBatch, validatePagePairs } from './forward-batch.ts';
+import { flattenBatch, MAX_BATCH_TOKENS, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
 
 export interface WebGpuRunnerOptions {
@@ -125,7 +125,6 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
   const c = source.config;
   const device = gpu.device;
   const H = c.hiddenSize;
-  const I = c.intermediateSize;
   const kvDim = c.numKvHeads * c.headDim;
   const file = source.name;
   const expected = expectedTensors(c);
@@ -239,7 +238,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   checkShapes(c);
   const device = gpu.device;
   const pageSize = options.pageSize ?? 16;
-  const maxBatchTokens = options.maxBatchTokens ?? 256;
+  const maxBatchTokens = options.maxBatchTokens ?? MAX_BATCH_TOKENS;
   const format = options.weightFormat;
   if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);

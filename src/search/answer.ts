@@ -23,7 +23,7 @@ export function extractBoxed(text: string): string | null {
 /** Unwraps `\cmd{x}` to `x` for every occurrence (one level of braces inside is allowed). */
 function unwrapCommand(s: string, cmd: string): string {
   const re = new RegExp(`\\\\${cmd}\\s*\\{((?:[^{}]|\\{[^{}]*\\})*)\\}`, 'g');
-  let prev;
+  let prev: string;
   do {
     prev = s;
     s = s.replace(re, '$1');

@@ -3,7 +3,6 @@
 // speculation is kept or thrown away, see speculative.ts.
 import { StepTextDecoder, STEP_DELIMITER, type TextCodec } from './step-text.ts';
 import type { KvSeq, SearchKvPool } from './search-kv.ts';
-import { OptionError } from '../errors.ts';
 
 export interface Step {
   text: string;
@@ -66,11 +65,6 @@ export function allShadows(b: Beam, out: Beam[] = []): Beam[] {
 }
 
 export type Aggregation = 'last' | 'min' | 'prod' | 'mean';
-
-export function parseAggregation(s: string): Aggregation {
-  if (s === 'last' || s === 'min' || s === 'prod' || s === 'mean') return s;
-  throw new OptionError(`--agg must be last, min, prod or mean, got "${s}"`);
-}
 
 /** Aggregates the scores of a beam's first `count` steps (unscored steps are skipped; none: 0). */
 export function aggregateScore(steps: readonly Step[], agg: Aggregation, count = steps.length): number {

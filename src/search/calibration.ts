@@ -4,7 +4,7 @@
 // linearly with the batch (a CPU route) the answer is 1, and speculation stays off. Cached per adapter.
 import type { ModelRunner } from '../runtime/types.ts';
 import type { Clock } from '../metrics/trace.ts';
-import { forwardInParts } from './context.ts';
+import { forwardInParts } from '../runtime/forward-batch.ts';
 
 export interface DecodeCalibration {
   /** Batch sizes measured (powers of two, then a bisection) and their decode-step times, ms. */
@@ -13,6 +13,9 @@ export interface DecodeCalibration {
   /** The largest nearly-free batch. */
   nearlyFreeBatch: number;
 }
+
+/** Tokens of context in each sequence a decode calibration times, unless told otherwise (the engine's). */
+export const DECODE_CALIBRATION_CONTEXT = 16;
 
 const cache = new Map<string, DecodeCalibration>();
 
@@ -26,7 +29,7 @@ const cache = new Map<string, DecodeCalibration>();
 export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; sharedContext?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
   if (opts.key && cache.has(opts.key)) return cache.get(opts.key)!;
   const maxBatch = opts.maxBatch ?? 64;
-  const context = Math.max(1, opts.context ?? 16);
+  const context = Math.max(1, opts.context ?? DECODE_CALIBRATION_CONTEXT);
   const slack = opts.slack ?? 0.15;
   const repeats = opts.repeats ?? 2;
   const sharedPages = Math.floor(Math.min(opts.sharedContext ?? 0, context) / runner.pageSize);

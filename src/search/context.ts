@@ -1,10 +1,14 @@
 // What a search runs on (models, pools, tokenizer, clock) and with (options), and the counters it
 // keeps while running. Shared by the generation and verification phases and the strategies.
-import type { ModelRunner, ForwardBatch, ForwardResult, SequenceChunk } from '../runtime/types.ts';
+import type { ModelRunner, ForwardBatch, ForwardResult } from '../runtime/types.ts';
 import type { SamplingOptions } from '../runtime/sampler.ts';
 import type { Clock, TraceRecorder } from '../metrics/trace.ts';
 import type { TextCodec } from './step-text.ts';
+import { flushCopies } from '../runtime/page-pool.ts';
+import { forwardInParts } from '../runtime/forward-batch.ts';
 import type { SearchKvPool } from './search-kv.ts';
+import type { SearchEvents } from './events.ts';
+import type { PlannerWorkload } from './memory-planner.ts';
 import type { Aggregation, Beam } from './beam.ts';
 import type { SelectionRule } from './answer.ts';
 
@@ -31,10 +35,11 @@ export interface SearchEnv {
   trace?: TraceRecorder;
   /** Most new tokens one forward call may carry (the runner's activation buffers); longer work is split. */
   maxBatchTokens?: number;
+  /** Told of each beam as the search starts, forks, extends and lets go of it (the API's event stream). */
+  events?: SearchEvents;
 }
 
 export type SearchMethod = 'greedy' | 'majority' | 'best-of-n' | 'beam' | 'dvts';
-export type SearchMode = 'baseline' | 'fasttts';
 
 /** The FastTTS techniques, each switchable for ablations (all off = the baseline). */
 export interface Techniques {
@@ -105,20 +110,13 @@ export interface MemorySplit {
   offload?: boolean;
 }
 
-/** What the memory planner sees before an iteration (runtime/memory-planner.ts's IterationWorkload). */
-export interface IterationWorkload {
+/**
+ * What the search tells the memory planner before an iteration: the planner's workload (the beams'
+ * latest step lengths; distinct tokens over all beams and the longest beam, per model, all measured),
+ * the iteration, and the pages each pool needs at the least.
+ */
+export interface IterationWorkload extends Required<Omit<PlannerWorkload, 'verifierNewTokens'>> {
   iteration: number;
-  beams: number;
-  /** Observed step lengths of the beams' latest steps (tokens). */
-  stepLengths: number[];
-  generatorContext: number;
-  verifierContext: number;
-  sharedPrefixTokens: number;
-  /** Distinct tokens over all beams (shared prefixes once) and the longest beam, per model. */
-  distinctGeneratorTokens: number;
-  distinctVerifierTokens: number;
-  longestGeneratorTokens: number;
-  longestVerifierTokens: number;
   /** Pages each pool needs at the least: the longest beam's context plus room for a step. */
   minGeneratorPages: number;
   minVerifierPages: number;
@@ -183,23 +181,6 @@ export async function timedForward(
   return { result, ms };
 }
 
-/** Copies in conflict-free groups: a page written by one copy is never read or written by another of its group. */
-export async function flushCopies(runner: ModelRunner, copies: Array<[number, number]>): Promise<void> {
-  let group: Array<[number, number]> = [];
-  const touched = new Set<number>();
-  for (const [src, dst] of copies) {
-    if (touched.has(src) || touched.has(dst)) {
-      await runner.copyPages(group);
-      group = [];
-      touched.clear();
-    }
-    group.push([src, dst]);
-    touched.add(src);
-    touched.add(dst);
-  }
-  if (group.length > 0) await runner.copyPages(group);
-}
-
 /** search-and-learn's defaults (temperature 0.8, top_p 1, beam width 4, 2048 tokens), FastTTS mode. */
 export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOptions {
   return {
@@ -209,52 +190,4 @@ export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOpti
     speculationBatch: 0, siblingKeepFraction: 0, maxBatch: 256, maxPrefillTokens: 4096,
     ...o,
   };
-}
-
-/**
- * Runs a batch as several calls of at most `limit` new tokens each, splitting long chunks (chunked
- * prefill: only a chunk's last piece carries its output rows), and reassembles the outputs in order.
- */
-export async function forwardInParts(runner: ModelRunner, batch: ForwardBatch, limit: number): Promise<ForwardResult> {
-  let total = 0;
-  for (const c of batch.chunks) total += c.tokens.length;
-  if (total <= limit) return runner.forward(batch);
-  type Piece = { chunk: SequenceChunk; rowBase: number };
-  const parts: Piece[][] = [[]];
-  let used = 0;
-  let rowBase = 0;
-  for (const c of batch.chunks) {
-    let at = 0;
-    const rows = Array.from(c.outputRows);
-    while (at < c.tokens.length) {
-      if (used >= limit) {
-        parts.push([]);
-        used = 0;
-      }
-      const take = Math.min(limit - used, c.tokens.length - at);
-      const pieceRows = rows.filter((r) => r >= at && r < at + take).map((r) => r - at);
-      const before = rows.filter((r) => r < at).length;
-      parts[parts.length - 1].push({
-        chunk: { blockTable: c.blockTable, start: c.start + at, tokens: Array.from(c.tokens).slice(at, at + take), outputRows: pieceRows },
-        rowBase: rowBase + before,
-      });
-      used += take;
-      at += take;
-    }
-    rowBase += rows.length;
-  }
-  const vocab = runner.config.vocabSize;
-  const logits = runner.config.kind === 'causal-lm' ? new Float32Array(rowBase * vocab) : undefined;
-  const scores = logits ? undefined : new Float32Array(rowBase);
-  for (const part of parts) {
-    const r = await runner.forward({ chunks: part.map((p) => p.chunk) });
-    let row = 0;
-    for (const p of part) {
-      for (let i = 0; i < p.chunk.outputRows.length; i++, row++) {
-        if (logits) logits.set(r.logits!.subarray(row * vocab, (row + 1) * vocab), (p.rowBase + i) * vocab);
-        else scores![p.rowBase + i] = r.scores![row];
-      }
-    }
-  }
-  return { rows: rowBase, logits, scores };
 }

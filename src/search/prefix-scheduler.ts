@@ -4,6 +4,7 @@
 // earliest beam (so siblings stay together and the parents' order is kept). Admitting beams in this
 // order keeps shared KV pages in use together, so fewer are evicted and recomputed when memory is tight.
 // The order never changes what any beam generates (outputs do not depend on batch composition).
+import { commonPrefixLength } from '../runtime/radix-tree.ts';
 
 /** Beam indices in greedy longest-common-prefix order. */
 export function prefixAwareOrder(sequences: ReadonlyArray<ArrayLike<number>>): number[] {
@@ -41,14 +42,6 @@ export function prefixAwareOrder(sequences: ReadonlyArray<ArrayLike<number>>): n
   return out;
 }
 
-/** Length of the common prefix of two token sequences. */
-export function sharedPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
-
 /**
  * True when a sequence about to be (re)computed from `cached` tokens shares a longer prefix with a
  * sequence that the same forward call computes: deferring it by one call lets the prefix cache serve
@@ -56,7 +49,7 @@ export function sharedPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number
  */
 export function batchMateComputes(tokens: ArrayLike<number>, cached: number, mates: ReadonlyArray<{ tokens: ArrayLike<number>; computed: number }>, pageSize: number): boolean {
   for (const m of mates) {
-    const shared = sharedPrefix(tokens, m.tokens);
+    const shared = commonPrefixLength(tokens, m.tokens);
     if (shared >= cached + pageSize && m.computed < shared - pageSize) return true;
   }
   return false;

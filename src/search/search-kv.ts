@@ -1,27 +1,18 @@
 // The search's view of one model's KV pool: block tables for beams that fork, grow, get truncated and
-// are released every iteration. It is a pool of the KV arena (runtime/kv-arena.ts's KvPool, through its
-// caller-held front end), which does all the paging: full pages are shared by reference count and
+// are released every iteration. It is a pool of the KV arena (runtime/kv-pool.ts's KvPool and
+// its sequence API), which does all the paging: full pages are shared by reference count and
 // cached in the radix tree after their sequences let go, so a sibling, a preempted beam coming back or
 // the next iteration finds its prefix again; a partly filled page is copied on write; when pages run
 // out, unreferenced cached pages are evicted least-recently-used first, and if that is not enough the
 // caller (the generation engine) preempts a sequence and recomputes it later. Capacity changes go
 // through the arena's split (KvArena.setSplit), or, for a pool without an arena, its page range.
-import { KvPool, type KvArena, type KvSequence, type PoolName } from '../runtime/kv-arena.ts';
+import { KvPool, type KvPoolStats } from '../runtime/kv-pool.ts';
+import type { KvArena } from '../runtime/kv-arena.ts';
+import type { KvSequence, PoolName } from '../runtime/kv-sequence.ts';
 import { OptionError } from '../errors.ts';
 
 /** One sequence's KV: its pages (`pages`) and how many leading tokens have K/V in them (`computed`). */
 export type KvSeq = KvSequence;
-
-/** The pool's accounting (cumulative over the pool's life). */
-export interface SearchKvStats {
-  prefixHitTokens: number;
-  recomputedTokens: number;
-  evictions: number;
-  preemptions: number;
-  copyOnWrite: number;
-  /** Most pages referenced at once since the last resetPeak. */
-  peakPages: number;
-}
 
 export class SearchKvPool {
   /** The arena's pool doing the paging. */
@@ -55,12 +46,9 @@ export class SearchKvPool {
     return this.kv.regionPages;
   }
 
-  get stats(): SearchKvStats {
-    const s = this.kv.stats();
-    return {
-      prefixHitTokens: s.prefixHitTokens, recomputedTokens: s.recomputedTokens, evictions: s.evictions,
-      preemptions: s.preemptions, copyOnWrite: s.copyOnWriteCopies, peakPages: s.peakPagesInUse,
-    };
+  /** The pool's accounting (counters cumulative over the pool's life; peaks since resetPeak). */
+  get stats(): KvPoolStats {
+    return this.kv.stats();
   }
 
   newSeq(): KvSeq {
@@ -159,6 +147,15 @@ export class SearchKvPool {
     if (speculative) this.discard(seq);
     else this.release(seq);
     this.kv.countPreemption();
+  }
+
+  /**
+   * Releases every sequence the pool still knows and drops copies not yet run: a search that ended early
+   * (cancelled, failed) gives back every page it referenced (the engine's pools live as long as it does).
+   */
+  releaseAll(): void {
+    for (const seq of [...this.kv.sequences]) this.release(seq);
+    this.takeCopies();
   }
 
   /** Takes the copies to run (runner.copyPages) before the next forward. */

@@ -1,20 +1,29 @@
 // The test-time-scaling loop with search-and-learn semantics: best-of-N, beam search and DVTS over a
-// generator and a PRM (plus greedy and majority voting without a verifier). Each iteration runs the
-// generator phase, then the verifier phase, then the method's selection; baseline and FastTTS modes run
-// this same code and differ only in the techniques switched on (context.ts), which change when and in
-// which batch a token or score is computed, never its value.
-import { ROOT_LINEAGE, childLineage, validateSampling } from '../runtime/sampler.ts';
+// generator and a PRM (plus greedy and majority voting without a verifier), each method in its own file
+// (methods/) over one small interface (method.ts) and dispatched by name from METHODS. runSearch prefills
+// the prompt and gives the method its iterations: the generator phase, then the verifier phase, then
+// the method's selection. Baseline and FastTTS modes run this same code and differ only in the
+// techniques switched on (context.ts), which change when and in which batch a token or score is
+// computed, never its value.
+import { ROOT_LINEAGE, validateSampling } from '../runtime/sampler.ts';
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import { extractBoxed, selectAnswer, type Candidate } from './answer.ts';
 import { aggregateScore, beamText, beamTokens, completionTime, forkBeam, rootBeam, type Beam } from './beam.ts';
-import { flushCopies, newCounters, timedForward, type MemorySplit, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
+import { newCounters, timedForward, type MemorySplit, type SearchCounters, type SearchEnv, type SearchOptions } from './context.ts';
 import type { KvArena } from '../runtime/kv-arena.ts';
+import { flushCopies } from '../runtime/page-pool.ts';
 import { generatePhase } from './generation.ts';
+import type { SearchMethodRun, SearchRun } from './method.ts';
+import { beamSearch } from './methods/beam-search.ts';
+import { bestOfN, greedy, majority } from './methods/best-of-n.ts';
+import { dvts } from './methods/dvts.ts';
 import { verifyPhase } from './verification.ts';
 import { discardBeam, duplicateBeam, speculationPlan } from './speculative.ts';
-import { prefixAwareOrder, sharedPrefix } from './prefix-scheduler.ts';
+import { prefixAwareOrder } from './prefix-scheduler.ts';
+import { commonPrefixLength } from '../runtime/radix-tree.ts';
 
-export interface BeamResult {
+/** A beam as the search returns it. */
+export interface SearchBeam {
   text: string;
   /** Aggregated PRM score (0 without a verifier). */
   score: number;
@@ -31,7 +40,7 @@ export interface BeamResult {
 
 export interface SearchResult {
   answer: string | null;
-  beams: BeamResult[];
+  beams: SearchBeam[];
   counters: SearchCounters;
   latencyMs: number;
 }
@@ -53,6 +62,9 @@ export function normalizeOptions(o: SearchOptions): SearchOptions {
 
 const usesVerifier = (o: SearchOptions): boolean => o.method === 'best-of-n' || o.method === 'beam' || o.method === 'dvts';
 
+/** Each method by name (context.ts SearchMethod), written over the SearchRun interface (method.ts). */
+const METHODS: Record<SearchOptions['method'], SearchMethodRun> = { greedy, majority, 'best-of-n': bestOfN, beam: beamSearch, dvts };
+
 /** Solves one problem. */
 export async function runSearch(env: SearchEnv, options: SearchOptions, problem: string): Promise<SearchResult> {
   const opts = normalizeOptions(options);
@@ -68,6 +80,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   if (prompt.length >= env.generator.config.maxPositions) throw new PromptTooLongError(prompt.length, env.generator.config.maxPositions);
   if (verify && vprefix.length >= env.verifier!.config.maxPositions) throw new PromptTooLongError(vprefix.length, env.verifier!.config.maxPositions);
   const root = rootBeam(prompt, vprefix, ROOT_LINEAGE, env.codec, env.generatorPool.newSeq(), env.verifierPool.newSeq());
+  env.events?.started(root);
   await prefillRoot(env, root, verify);
 
   const phase = async (active: Beam[], it: number): Promise<void> => {
@@ -96,31 +109,31 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   // scored now, in the same verifier phase, so the child that inherits them skips that verification and
   // a beam that already ended is complete now. Only survivors: scoring every beam's speculative steps
   // in the selection's request (the paper's way) spends most of that work on the beams it then prunes.
-  const lookahead: Lookahead = async (survivors, it) => {
+  const lookahead = async (survivors: Beam[], it: number): Promise<void> => {
     if (!verify || !opts.techniques.lookahead || it >= K - 1) return;
     await verifyPhase({ env, opts, counters, required: it + 1, lookahead: true }, survivors);
   };
-  const endedWithin = (b: Beam, required: number): boolean => b.ended !== null && b.steps.length <= required;
-
-  let results: Beam[];
-  let voters: Beam[];
-  if (opts.method === 'beam') {
-    [results, voters] = await beamSearch(env, opts, counters, root, phase, lookahead, endedWithin);
-  } else if (opts.method === 'dvts') {
-    results = await dvts(env, opts, counters, root, phase, lookahead, endedWithin);
-    voters = results;
-  } else {
-    const active = Array.from({ length: opts.n }, (_, i) => forkBeam(root, 0, childLineage(ROOT_LINEAGE, i), env.codec, env.generatorPool, env.verifierPool));
-    for (const b of active) b.bornAt = env.clock.now();
-    await phase(active, 0);
-    for (const b of active) discardBeam(env, counters, b);
-    results = active;
-    voters = active;
-  }
+  const run: SearchRun = {
+    opts,
+    start: (lineages) => {
+      const beams = lineages.map((l) => {
+        const b = forkBeam(root, 0, l, env.codec, env.generatorPool, env.verifierPool);
+        env.events?.forked(b, root);
+        return b;
+      });
+      for (const b of beams) b.bornAt = env.clock.now();
+      return beams;
+    },
+    expand: phase,
+    verifyAhead: lookahead,
+    fork: (parent, required, count) => duplicateBeam(env, opts, counters, K, parent, required, count, env.clock.now()),
+    drop: (b, dead = false) => discardBeam(env, counters, b, false, dead && opts.techniques.speculation),
+  };
+  const { beams: results, voters } = await METHODS[opts.method](run);
   discardBeam(env, counters, root);
   await leaveOffloadMode(env);
   const latencyMs = env.clock.now() - start;
-  const toResult = (b: Beam): BeamResult => ({
+  const toResult = (b: Beam): SearchBeam => ({
     text: beamText(b), score: aggregateScore(b.steps, opts.agg), answer: extractBoxed(beamText(b)), completed: b.ended !== null,
     tokens: beamTokens(b), stepScores: b.steps.map((s) => s.score), stepTokens: b.steps.map((s) => s.end - s.start), completionMs: completionTime(b) - start,
   });
@@ -136,6 +149,7 @@ async function prefillRoot(env: SearchEnv, root: Beam, verify: boolean): Promise
     if (!env.generatorPool.reserve(root.kv, n)) throw new OptionError('the generator KV pool cannot hold the prompt');
     await timedForward(env, 'generator', { chunks: [{ blockTable: root.kv.pages, start: 0, tokens: root.tokens.slice(0, n), outputRows: [n - 1] }] }, 0);
     env.generatorPool.commit(root.kv, root.tokens, n);
+    env.events?.extended(root);
   }
   const v = root.verifierTokens.length;
   if (verify && v > 0) {
@@ -220,116 +234,6 @@ async function leaveOffloadMode(env: SearchEnv): Promise<void> {
 function distinctTokens(seqs: number[][]): number {
   const order = prefixAwareOrder(seqs);
   let total = 0;
-  for (let i = 0; i < order.length; i++) total += seqs[order[i]].length - (i > 0 ? sharedPrefix(seqs[order[i]], seqs[order[i - 1]]) : 0);
+  for (let i = 0; i < order.length; i++) total += seqs[order[i]].length - (i > 0 ? commonPrefixLength(seqs[order[i]], seqs[order[i - 1]]) : 0);
   return total;
-}
-
-type Phase = (active: Beam[], it: number) => Promise<void>;
-type Lookahead = (survivors: Beam[], it: number) => Promise<void>;
-type EndedWithin = (b: Beam, required: number) => boolean;
-
-/** Beam search: keep the top n / beam_width, duplicate each survivor back up to n beams. */
-async function beamSearch(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, lookahead: Lookahead, endedWithin: EndedWithin): Promise<[Beam[], Beam[]]> {
-  const K = opts.iterations;
-  let active = Array.from({ length: opts.n }, (_, i) => forkBeam(root, 0, childLineage(ROOT_LINEAGE, i), env.codec, env.generatorPool, env.verifierPool));
-  for (const b of active) b.bornAt = env.clock.now();
-  const completed: Beam[] = [];
-  for (let it = 0; it < K && active.length > 0; it++) {
-    await phase(active, it);
-    const required = it === K - 1 ? Infinity : it + 1;
-    const remaining: Beam[] = [];
-    for (const b of active) {
-      if (endedWithin(b, required)) {
-        completed.push(b);
-        discardBeam(env, counters, b, false, opts.techniques.speculation);
-      } else remaining.push(b);
-    }
-    if (remaining.length === 0 || it === K - 1) {
-      for (const b of remaining) discardBeam(env, counters, b);
-      break;
-    }
-    let pool = remaining;
-    if (opts.filterDuplicates) {
-      const seen = new Set<string>();
-      pool = [];
-      for (const b of remaining) {
-        const text = beamText(b, required);
-        if (seen.has(text)) discardBeam(env, counters, b);
-        else {
-          seen.add(text);
-          pool.push(b);
-        }
-      }
-    }
-    const scores = pool.map((b) => aggregateScore(b.steps, opts.agg, required));
-    const keep = new Set(pool.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, Math.max(1, Math.floor(opts.n / opts.beamWidth))));
-    const survivors = pool.filter((_, i) => keep.has(i));
-    for (const [i, b] of pool.entries()) if (!keep.has(i)) discardBeam(env, counters, b, false, opts.techniques.speculation);
-    await lookahead(survivors, it);
-    // search-and-learn's (survivors * repeats)[:n]: copy k of a survivor is its k-th occurrence.
-    const copies = new Map<Beam, number>();
-    for (let i = 0; i < opts.n; i++) {
-      const s = survivors[i % survivors.length];
-      copies.set(s, (copies.get(s) ?? 0) + 1);
-    }
-    const now = env.clock.now();
-    const children = new Map<Beam, Beam[]>();
-    for (const s of survivors) children.set(s, duplicateBeam(env, opts, counters, K, s, required, copies.get(s)!, now));
-    active = [];
-    const taken = new Map<Beam, number>();
-    for (let i = 0; i < opts.n; i++) {
-      const s = survivors[i % survivors.length];
-      const k = taken.get(s) ?? 0;
-      taken.set(s, k + 1);
-      active.push(children.get(s)![k]);
-    }
-  }
-  // The first n completed beams, or the top n by score (sort_completed); the vote padded back to n copies.
-  const scoreOf = (b: Beam): number => aggregateScore(b.steps, opts.agg);
-  const ordered = opts.sortCompleted ? completed.map((b, i) => [b, i] as const).sort((a, b) => scoreOf(b[0]) - scoreOf(a[0]) || a[1] - b[1]).map(([b]) => b) : completed;
-  const sorted = ordered.slice(0, opts.n);
-  const voters = sorted.length === 0 ? [] : Array.from({ length: opts.n }, (_, i) => sorted[i % sorted.length]);
-  return [sorted, voters];
-}
-
-/** DVTS: n / beam_width independent subtrees, each expanding beam_width candidates and keeping its best. */
-async function dvts(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, root: Beam, phase: Phase, lookahead: Lookahead, endedWithin: EndedWithin): Promise<Beam[]> {
-  const K = opts.iterations;
-  const bw = opts.beamWidth;
-  let subtrees: Beam[][] = Array.from({ length: opts.n / bw }, (_, i) => {
-    const lineage = childLineage(ROOT_LINEAGE, i);
-    return Array.from({ length: bw }, (_, j) => forkBeam(root, 0, childLineage(lineage, j), env.codec, env.generatorPool, env.verifierPool));
-  });
-  for (const t of subtrees) for (const b of t) b.bornAt = env.clock.now();
-  const output: Beam[] = [];
-  for (let it = 0; it < K && subtrees.length > 0; it++) {
-    await phase(subtrees.flat(), it);
-    const required = it === K - 1 ? Infinity : it + 1;
-    const continuing: Beam[] = [];
-    for (const candidates of subtrees) {
-      const scores = candidates.map((b) => aggregateScore(b.steps, opts.agg, required));
-      let best = 0;
-      for (let j = 1; j < candidates.length; j++) if (scores[j] > scores[best]) best = j;
-      const chosen = candidates[best];
-      if (endedWithin(chosen, required) || it === K - 1) {
-        // The subtree ends: its last expansion is its output (as search-and-learn returns it).
-        for (const b of candidates) {
-          // Only the steps of this iteration count: drop anything generated ahead.
-          if (b.steps.length > required) {
-            b.steps.length = required;
-            b.ended = null;
-          }
-          output.push(b);
-          discardBeam(env, counters, b);
-        }
-        continue;
-      }
-      for (const b of candidates) if (b !== chosen) discardBeam(env, counters, b, false, opts.techniques.speculation);
-      continuing.push(chosen);
-    }
-    await lookahead(continuing, it);
-    const now = env.clock.now();
-    subtrees = continuing.map((chosen) => duplicateBeam(env, opts, counters, K, chosen, required, bw, now));
-  }
-  return output;
 }

@@ -13,21 +13,22 @@
 // boundary, so they keep none of the parent's tokens (R = 0). Every beam's text is then token-for-token
 // the baseline's. Siblings still get a head start: a sibling's tokens depend only on its lineage,
 // childLineage(parent, k), and its start, the parent's step boundary, both known as soon as the parent
-// finishes its step; so speculation also runs these future siblings ("shadows", generation.ts) in free
+// finishes its step; so speculation also runs these future siblings ("shadows", addSpeculation) in free
 // slots, and a surviving parent's copies 1.. take over their shadows' tokens. The same holds one level
 // down: once a beam (or a shadow) holds a speculative step, the children a later selection would make
 // from it are known too, so shadows have shadows, up to the beam's M steps ahead. Without them the search
 // could only get one step ahead of a straggler; with them a beam that keeps surviving keeps its head start.
 // Early verification (technique earlyVerification) steers the slots: each standard step is scored as soon
 // as it is done, and the beams this selection will surely prune (at least n / beam_width others already
-// score higher) stop speculating; the rest go by their new score (survivalOrder, generation.ts).
+// score higher) stop speculating; the rest go by their new score (survivalOrder, below).
 // The paper instead lets every copy keep a fraction R (about 0.85) of the parent's speculative tokens;
 // `siblingKeepFraction` offers that, at the price of exactness: the siblings' kept tokens come from the
 // parent's random stream, so their texts (and possibly the answer) differ from the baseline's.
 import { aggregateScore, forkBeam, type Aggregation, type Beam } from './beam.ts';
 import { childLineage } from '../runtime/sampler.ts';
-import { acceptToken } from './generation.ts';
+import { acceptToken } from './accept-token.ts';
 import type { SearchCounters, SearchEnv, SearchOptions } from './context.ts';
+import type { KvSeq } from './search-kv.ts';
 
 export interface SpeculationPlan {
   /** Speculative steps each beam may run ahead (M). */
@@ -73,6 +74,7 @@ export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: Sea
       discardBeam(env, counters, shadow, true);
     }
     const child = forkBeam(parent, stepCount, childLineage(parent.lineage, i), env.codec, env.generatorPool, env.verifierPool);
+    env.events?.forked(child, parent);
     child.bornAt = now;
     const keep = parent.ended === null || parent.steps.length > stepCount ? Math.floor(opts.siblingKeepFraction * ahead) : 0;
     if (keep > 0) {
@@ -120,5 +122,135 @@ export function discardBeam(env: SearchEnv, counters: SearchCounters, b: Beam, s
   // pages no other sequence or cached branch uses).
   if (speculative || dead) env.generatorPool.discard(b.kv);
   else env.generatorPool.release(b.kv);
+  env.events?.released(b.kv);
   env.verifierPool.release(b.vkv);
+}
+
+/** What speculation reads of the generator phase (generation.ts's GenerationPhase has these fields). */
+export interface SpeculationPhase {
+  env: SearchEnv;
+  opts: SearchOptions;
+  /** Steps each beam must hold after this phase (Infinity: generate to the end). */
+  required: number;
+  /** Extra steps each beam may generate speculatively (0 or absent: none). */
+  speculativeSteps?: Map<Beam, number>;
+  /** Speculative beams in priority order (best score bin first). */
+  speculationOrder?: Beam[];
+  /** Copies each surviving beam will get: speculation also runs its future siblings 1 .. copies - 1. */
+  copies?: number;
+  /** Set when steps are scored early (verification.ts): then survivalOrder ranks by those scores. */
+  verifyEarly?: unknown;
+  /** Beams this selection keeps (beam search: n / beam width). */
+  survivors?: number;
+}
+
+/**
+ * Fills the decode batch's spare slots, up to `budget` sequences, with speculative work: beams done
+ * with their step decode on, and their future children (shadows) start, shallowest first, then by
+ * survivalOrder. Speculation only takes free pages, keeping a tenth of the pool for the standard beams.
+ */
+export function addSpeculation(p: SpeculationPhase, batch: Beam[], inBatch: Set<KvSeq>, budget: number): void {
+  const { env } = p;
+  const pool = env.generatorPool;
+  const standardCount = batch.length;
+  const canSpeculate = (b: Beam): boolean =>
+    b.ended === null && b.steps.length >= p.required && b.steps.length < p.required + (p.speculativeSteps!.get(b) ?? 0) && b.tokens.length < env.generator.config.maxPositions;
+  // Keep room free for the standard beams' growth (a tenth of the pool, at least a page each):
+  // speculation must not cause preemption or evict cached prefixes.
+  const reserveForStandard = Math.max(standardCount + 1, Math.ceil(pool.capacity / 10));
+  const tryAdd = (b: Beam): void => {
+    if (batch.length >= budget || !canSpeculate(b) || inBatch.has(b.kv)) return;
+    // Speculation only takes free pages: it never evicts cached prefixes or preempts anyone.
+    if (pool.freePages < reserveForStandard) return;
+    const attached = b.kv.pages.length === 0 && b.kv.computed === 0;
+    if (attached) {
+      pool.attach(b.kv, b.tokens, b.tokens.length);
+      env.events?.resumed(b.kv);
+    }
+    if (!pool.reserveFree(b.kv, b.tokens.length)) {
+      if (attached) {
+        pool.release(b.kv); // do not pin cached pages for work that is not running
+        env.events?.released(b.kv);
+      }
+      return;
+    }
+    batch.push(b);
+    inBatch.add(b.kv);
+    p.speculativeSteps!.set(b, p.speculativeSteps!.get(b) ?? 0);
+  };
+  // Candidates: each beam done with its step, and the children a selection would make from it, after
+  // this step or after one of its speculative steps (shadows, nested: a shadow's own children too),
+  // within the beam's M steps ahead; shallowest first (the next iteration's critical path), then by
+  // survivalOrder's rank. Ended beams have no children after their final step.
+  const cands: Array<{ beam: Beam | null; parent: Beam; level: number; k: number; depth: number; rank: number }> = [];
+  // A shadow runs as far ahead as the beam it descends from may (this iteration's plan, M).
+  const visit = (x: Beam, firstLevel: number, rank: number, ahead: number): void => {
+    p.speculativeSteps!.set(x, ahead);
+    if (x.ended === null) cands.push({ beam: x, parent: x, level: -1, k: 0, depth: x.steps.length - p.required, rank });
+    if ((p.copies ?? 1) <= 1 || p.required === Infinity) return;
+    const lastLevel = Math.min(x.steps.length - (x.ended === null ? 0 : 1), p.required + ahead - 1);
+    for (let level = firstLevel; level <= lastLevel; level++) {
+      for (let k = 1; k < p.copies!; k++) {
+        const sh = x.shadows?.get(level)?.[k - 1] ?? null;
+        cands.push({ beam: sh, parent: x, level, k, depth: (sh ? sh.steps.length : level) - p.required, rank });
+        if (sh) visit(sh, level + 1, rank, ahead);
+      }
+    }
+  };
+  const byPriority = survivalOrder(p, p.speculationOrder ?? []);
+  byPriority.forEach((b, rank) => visit(b, p.required, rank, p.speculativeSteps!.get(b) ?? 0));
+  cands.sort((a, b) => a.depth - b.depth || a.rank - b.rank || a.k - b.k);
+  for (const c of cands) {
+    if (batch.length >= budget) break;
+    let beam = c.beam;
+    if (!beam) {
+      // Future child k: its tokens depend only on its lineage and start, both known now.
+      const parent = c.parent;
+      if (pool.freePages < reserveForStandard + 1) continue; // a fork copies one partial page
+      parent.shadows ??= new Map();
+      const siblings = parent.shadows.get(c.level) ?? [];
+      parent.shadows.set(c.level, siblings);
+      while (siblings.length < c.k) {
+        const sh = forkBeam(parent, c.level, childLineage(parent.lineage, siblings.length + 1), env.codec, pool, env.verifierPool, false);
+        env.events?.forked(sh, parent);
+        p.speculativeSteps!.set(sh, p.speculativeSteps!.get(parent) ?? 0);
+        sh.nestedShadow = c.level > p.required;
+        siblings.push(sh);
+      }
+      beam = siblings[c.k - 1];
+    }
+    tryAdd(beam);
+  }
+}
+
+/**
+ * The beams whose speculation may run, most useful first: those done with this iteration's step, by
+ * score bin (speculation.ts); with early scores, the beams this selection will surely prune (at least
+ * `survivors` others already score higher) drop out and the rest go by their new score, unscored last.
+ */
+function survivalOrder(p: SpeculationPhase, byBin: readonly Beam[]): Beam[] {
+  const done = byBin.filter((b) => b.steps.length >= p.required);
+  if (!p.verifyEarly || p.survivors === undefined) return done;
+  // Each beam's aggregated score through this step, once it is known.
+  const scores = new Map<Beam, number>();
+  for (const b of done) if (b.steps[p.required - 1]?.score != null) scores.set(b, aggregateScore(b.steps, p.opts.agg, p.required));
+  // Competitors: beams that go on to the selection (not ended within this step) with a known score.
+  const known = done.filter((b) => scores.has(b) && !(b.ended !== null && b.steps.length <= p.required)).map((b) => scores.get(b)!).sort((a, b) => b - a);
+  const higher = (s: number): number => { // known scores > s (known is descending)
+    let lo = 0, hi = known.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (known[mid] > s) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const scored: Array<{ b: Beam; better: number }> = [];
+  const unscored: Beam[] = [];
+  for (const b of done) {
+    const s = scores.get(b);
+    if (s === undefined) unscored.push(b);
+    else scored.push({ b, better: higher(s) });
+  }
+  return [...scored.filter((x) => x.better < p.survivors!).sort((a, b) => a.better - b.better).map((x) => x.b), ...unscored];
 }

@@ -1,6 +1,6 @@
-// Kernel and whole-model checks against the CPU reference, runnable anywhere WebGPU is (Node/Dawn,
-// headless Chromium): no Node APIs. The Vitest suites call the individual checks; the browser suite
-// calls runGpuChecks and compares greedyTokensOfTestModel with Node's.
+// Kernel checks against the CPU reference, runnable anywhere WebGPU is (Node/Dawn, headless Chromium):
+// no Node APIs. The Vitest suites call the individual checks; the browser suite calls runGpuChecks
+// (these and the whole-model checks of model-checks.ts) and compares greedyTokensOfTestModel with Node's.
 //
 // Tolerances: a sum of K f32 products in any order (and with or without fused multiply-adds) differs
 // from the exact sum by at most about K * 2^-24 * sum|x_k w_k| (the standard recursive-summation
@@ -19,13 +19,11 @@ import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts
 import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
-import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../model/quant.ts';
-import { mulberry32, randomModelSource, tinyConfigJson } from '../model/random-model.ts';
-import type { ModelSource } from '../model/source.ts';
+import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
+import { mulberry32 } from '../model/random-model.ts';
 import { matmulRef, rmsNormRef, ropeRef, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
-import { GREEDY, sampleToken } from '../runtime/sampler.ts';
-import type { ForwardBatch, ModelRunner } from '../runtime/types.ts';
+import { compareRunners, MODEL_LOGITS_TOLERANCE, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from './model-checks.ts';
 
 export interface CheckResult {
   name: string;
@@ -225,6 +223,18 @@ export async function checkRmsNorm(gpu: GpuContext, deviceClass: DeviceClass, ro
   return compare(`rmsnorm ${deviceClass}${rowIndexed ? ' row-indexed' : ''}`, got, want, relBound(want, h + 8, 1e-7));
 }
 
+/** The inputs of a paged kernel over token rows (positions in block tables): dims, layer, rows, tables, qkv and the cache. */
+function pagedRowBuffers(d: GPUDevice, rows: Array<{ pos: number; table: number }>, layer: number, tables: Uint32Array, qkv: Float32Array, kv: Float32Array) {
+  return {
+    dims: uniformBuffer(d, [rows.length, 0, 0, 0], 'dims'),
+    layer: uniformBuffer(d, [layer, 0, 0, 0], 'layer'),
+    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
+    blockTables: storageBufferWith(d, tables, 'tables'),
+    qkv: storageBufferWith(d, qkv, 'qkv'),
+    kv: storageBufferWith(d, kv, 'kv'),
+  };
+}
+
 /** Fused RoPE + K/V cache write: q rotated in place, rotated k and plain v in the row's page slot. */
 export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResult> {
   const d = gpu.device;
@@ -245,15 +255,8 @@ export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResul
   const table = ropeTable(D, 1_000_000, 512);
   const qkv = randomArray(rows.length * rowLen, rand);
   const kv = randomArray(numPages * shape.pageFloats, rand);
-  const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
-  const layerU = uniformBuffer(d, [layer, 0, 0, 0], 'layer');
-  const bufs = {
-    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
-    blockTables: storageBufferWith(d, tables, 'tables'),
-    table: storageBufferWith(d, table, 'rope_table'),
-    qkv: storageBufferWith(d, qkv, 'qkv'),
-    kv: storageBufferWith(d, kv, 'kv'),
-  };
+  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kv);
+  const bufs = { ...rowBufs, table: storageBufferWith(d, table, 'rope_table') };
   await run(d, [[await createRopeKv(d, shape, { dims, layer: layerU, ...bufs, kv: { buffer: bufs.kv } }), rows.length]]);
   const gotQ = await read(d, bufs.qkv, qkv.length);
   const gotKv = await read(d, bufs.kv, kv.length);
@@ -303,15 +306,8 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   for (let p = 0; p < 6; p++) rows.push({ pos: p, table: pagesA });
   const qkv = randomArray(rows.length * rowLen, rand, 2);
   const kv = randomArray(numPages * shape.pageFloats, rand);
-  const dims = uniformBuffer(d, [rows.length, 0, 0, 0], 'dims');
-  const layerU = uniformBuffer(d, [layer, 0, 0, 0], 'layer');
-  const bufs = {
-    rowInfo: storageBufferWith(d, new Uint32Array(rows.flatMap((r) => [0, r.pos, r.table, 0])), 'row_info'),
-    blockTables: storageBufferWith(d, tables, 'tables'),
-    qkv: storageBufferWith(d, qkv, 'qkv'),
-    kv: storageBufferWith(d, kv, 'kv'),
-    out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out'),
-  };
+  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kv);
+  const bufs = { ...rowBufs, out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out') };
   const common = { dims, layer: layerU, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, qkv: bufs.qkv, kv: { buffer: bufs.kv } };
   await run(d, [[await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length]]);
   const got = await read(d, bufs.out, rows.length * shape.numHeads * D);
@@ -428,71 +424,6 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
   return checks;
 }
 
-/** Largest |a - b| relative to the largest |b|. */
-export function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 1e-30;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return a.length === b.length ? diff / scale : Infinity;
-}
-
-/** Prefill of a prompt, then `steps` greedy decode steps, on two runners in lockstep (tokens from `b`);
- *  returns the worst relative logits difference. */
-export async function compareRunners(a: ModelRunner, b: ModelRunner, prompt: number[], steps: number): Promise<number> {
-  const table = Array.from({ length: Math.ceil((prompt.length + steps) / a.pageSize) }, (_, i) => i);
-  let worst = 0;
-  let tokens = prompt;
-  let start = 0;
-  for (let s = 0; s <= steps; s++) {
-    const batch: ForwardBatch = { chunks: [{ blockTable: table, start, tokens, outputRows: [tokens.length - 1] }] };
-    const [ra, rb] = [await a.forward(batch), await b.forward(batch)];
-    worst = Math.max(worst, maxRelativeDiff(ra.logits ?? ra.scores!, rb.logits ?? rb.scores!));
-    start += tokens.length;
-    tokens = [sampleToken(rb.logits!, 0, b.config.vocabSize, GREEDY, 0, start)];
-  }
-  return worst;
-}
-
-/** The fixed random tiny model of the cross-environment checks. Its LM head is untied: with a random
- *  tied head the residual stream makes greedy decoding repeat the last token forever, which would make
- *  a weak comparison. */
-export function testModelSource(): ModelSource {
-  return randomModelSource(tinyConfigJson({ tie_word_embeddings: false }), 20261128, 'gpu-checks-model');
-}
-
-export const TEST_PROMPT = [1, 17, 42, 5, 88, 23, 61, 9, 30, 77, 3];
-
-/** 64 greedy tokens of testModelSource() from TEST_PROMPT, computed alone (batch 1) or as one of
- *  `batch` identical sequences sharing every forward (returns the first sequence's tokens). */
-export async function greedyTokensOfTestModel(gpu: GpuContext, options: { weightFormat?: WeightFormat; batch?: number; tokens?: number } = {}): Promise<number[]> {
-  const batch = options.batch ?? 1;
-  const count = options.tokens ?? 64;
-  const pageSize = 16;
-  const pagesPerSeq = Math.ceil((TEST_PROMPT.length + count) / pageSize);
-  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: options.weightFormat ?? 'q4', numPages: batch * pagesPerSeq, pageSize, maxBatchTokens: Math.max(batch * TEST_PROMPT.length, 16) });
-  try {
-    const tables = Array.from({ length: batch }, (_, s) => Array.from({ length: pagesPerSeq }, (_, i) => s * pagesPerSeq + i));
-    const out: number[][] = Array.from({ length: batch }, () => []);
-    let next: number[][] = Array.from({ length: batch }, () => TEST_PROMPT);
-    let start = 0;
-    for (let step = 0; step < count; step++) {
-      const r = await runner.forward({ chunks: next.map((tokens, s) => ({ blockTable: tables[s], start, tokens, outputRows: [tokens.length - 1] })) });
-      start += next[0].length;
-      next = out.map((seq, s) => {
-        const t = sampleToken(r.logits!, s * runner.config.vocabSize, runner.config.vocabSize, GREEDY, 0, start);
-        seq.push(t);
-        return [t];
-      });
-    }
-    return out[0];
-  } finally {
-    runner.dispose();
-  }
-}
-
 /** Kernel checks, a whole-model logits check (prefill + decode, f32 and q4) and the prefill/decode
  *  bitwise-identity check; for the browser suite. Creates its own device unless one is given. */
 export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResult[]> {
@@ -525,27 +456,4 @@ export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResu
   });
   if (!gpuOrNothing) gpu.destroy();
   return results;
-}
-
-/** Whole-model tolerance, relative to the largest logit: f32 rounding differs from the f64 reference
- *  by ~1e-7 per operation; through 2 layers of O(100)-term sums and the LM head it stays near 1e-6.
- *  1e-4 leaves a 100x margin while a wrong weight, position or page would move logits by > 1e-2. */
-export const MODEL_LOGITS_TOLERANCE = 1e-4;
-
-/** Logits of the last prompt token, computed (a) in a prefill chunk of the whole prompt and (b) by
- *  decoding that token after prefilling the rest: must be bitwise equal. */
-export async function prefillDecodeBitwise(gpu: GpuContext, format: WeightFormat): Promise<{ equal: boolean; detail: string }> {
-  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: format, numPages: 4, maxBatchTokens: 16 });
-  try {
-    const p = TEST_PROMPT;
-    const whole = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: p, outputRows: [p.length - 1] }] });
-    await runner.forward({ chunks: [{ blockTable: [1], start: 0, tokens: p.slice(0, -1), outputRows: [] }] });
-    const last = await runner.forward({ chunks: [{ blockTable: [1], start: p.length - 1, tokens: p.slice(-1), outputRows: [0] }] });
-    const a = new Uint32Array(whole.logits!.buffer, whole.logits!.byteOffset, whole.logits!.length);
-    const b = new Uint32Array(last.logits!.buffer, last.logits!.byteOffset, last.logits!.length);
-    const diff = a.findIndex((v, i) => v !== b[i]);
-    return { equal: diff < 0 && a.length === b.length, detail: diff < 0 ? `${a.length} logits bitwise equal` : `logit ${diff} differs: ${whole.logits![diff]} vs ${last.logits![diff]}` };
-  } finally {
-    runner.dispose();
-  }
 }

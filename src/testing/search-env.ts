@@ -2,9 +2,10 @@
 // and verifier (Hugging Face directories, GGUF files, URLs), creates their runners (WebGPU, or the CPU
 // reference runner), and hands out a fresh SearchEnv (new KV pools over the runners' pages) per problem.
 import { openModel, type ModelLocation } from '../model/open-model.ts';
-import type { WeightFormat } from '../model/quant.ts';
-import { kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
+import type { WeightFormat } from '../gpu/quant.ts';
+import type { Qwen2Config } from '../model/config.ts';
 import type { ModelRunner } from '../runtime/types.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import type { GpuContext } from '../gpu/device.ts';
@@ -14,8 +15,6 @@ import { promptFormatFor } from '../search/prompt-format.ts';
 import type { SearchEnv } from '../search/context.ts';
 import { wallClock, TraceRecorder } from '../metrics/trace.ts';
 
-/** The WebGPU runner's default activation size (rows per forward call). */
-export const WEBGPU_MAX_BATCH_TOKENS = 256;
 
 export interface SearchModelsOptions {
   generator: ModelLocation;
@@ -37,11 +36,6 @@ export interface SearchModels {
   /** A fresh environment (empty KV pools, new trace) over the loaded runners. */
   makeEnv(): SearchEnv;
   dispose(): void;
-}
-
-/** Pages of `pageSize` tokens that `bytes` of f32 K/V hold for a model (at least 8). */
-export function pagesForBytes(bytes: number, pageSize = 16): (c: Qwen2Config) => number {
-  return (c) => Math.max(8, Math.floor(bytes / (pageSize * kvBytesPerToken(c))));
 }
 
 export async function openSearchModels(o: SearchModelsOptions): Promise<SearchModels> {
@@ -68,7 +62,7 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
       generatorPool: new SearchKvPool(generator.numPages, pageSize),
       verifierPool: new SearchKvPool(verifier?.numPages ?? 1, pageSize),
       trace: o.trace ? new TraceRecorder() : undefined,
-      maxBatchTokens: o.backend === 'webgpu' ? WEBGPU_MAX_BATCH_TOKENS : undefined,
+      maxBatchTokens: o.backend === 'webgpu' ? MAX_BATCH_TOKENS : undefined,
     }),
     dispose: () => {
       generator.dispose();

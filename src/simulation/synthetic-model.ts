@@ -6,7 +6,7 @@
 // replayed from recorded statistics (StepStatistics), so the search sees a realistic workload.
 import { parseQwen2Config, type Qwen2Config } from '../model/config.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
-import type { PageIo } from '../runtime/kv-arena.ts';
+import type { PageIo } from '../runtime/kv-offload.ts';
 import type { TextCodec } from '../search/step-text.ts';
 import { FormatError } from '../errors.ts';
 import { fmix32 } from '../runtime/sampler.ts';

@@ -4,14 +4,15 @@
 // model shape on a hardware profile. The search runs unchanged on it, so baseline and FastTTS can be
 // compared for Qwen2.5-Math-sized models on an RTX 4090 without either.
 import type { ForwardBatch, ForwardResult, ModelRunner } from '../runtime/types.ts';
-import { KvArena, type PageIo } from '../runtime/kv-arena.ts';
-import { hostTransferMs, predictForwardMs, kvBytesPerTokenOf, type ModelShape } from './cost-model.ts';
-import type { HardwareProfile } from './hardware-profiles.ts';
+import { KvArena } from '../runtime/kv-arena.ts';
+import type { PageIo } from '../runtime/kv-offload.ts';
+import { hostTransferMs, predictForwardMs, kvBytesPerTokenOf, type ModelShape } from '../metrics/cost-model.ts';
+import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
 import { SyntheticRunner, SyntheticTokenizer, SYNTHETIC_BOS, DEFAULT_STEP_STATISTICS, type StepStatistics } from './synthetic-model.ts';
-import { VirtualClock, wallClock, type Clock } from './trace.ts';
+import { VirtualClock, wallClock, type Clock } from '../metrics/trace.ts';
 import { SearchKvPool, arenaSearchPools } from '../search/search-kv.ts';
 import type { PromptFormat, SearchEnv } from '../search/context.ts';
-import { TraceRecorder } from './trace.ts';
+import { TraceRecorder } from '../metrics/trace.ts';
 
 export class CostModelRunner implements ModelRunner, PageIo {
   private readonly model: SyntheticRunner;

@@ -8,6 +8,8 @@
 // also prices offloading the idle model's KV to host memory (each phase then gets the whole arena, at
 // the cost of moving both working sets over the host link twice) and takes it when predicted faster.
 import { OutOfMemoryError } from '../errors.ts';
+import { BinaryHeap } from '../runtime/binary-heap.ts';
+import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import {
   activationBytes, hostTransferMs, kvBytesPerTokenOf, predictForwardMs, weightBytes, type ModelShape,
 } from '../metrics/cost-model.ts';
@@ -33,8 +35,8 @@ export interface PlannerOptions {
   onLog?: (entry: PlannerLogEntry) => void;
 }
 
-/** What the search observed and expects of the coming iteration. */
-export interface IterationWorkload {
+/** What the planner is told of the coming iteration (the search's IterationWorkload has these fields). */
+export interface PlannerWorkload {
   /** Beams alive in this iteration (sequences each model runs). */
   beams: number;
   /** Observed generator step lengths in tokens (e.g. the previous iterations'); their spread is the stragglers. */
@@ -81,7 +83,7 @@ export interface IterationPrediction extends Split {
 export interface PlannerLogEntry {
   /** The search iteration planned (or the entry's index when the caller does not say). */
   iteration: number;
-  inputs: IterationWorkload;
+  inputs: PlannerWorkload;
   kvBytes: number;
   /** The split applied and its predicted time. */
   choice: IterationPrediction;
@@ -95,46 +97,6 @@ export interface PlannerLogEntry {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** A binary min-heap of numbers (finish times in the decode simulation). */
-class MinHeap {
-  private readonly h: number[] = [];
-  get size(): number {
-    return this.h.length;
-  }
-  peek(): number {
-    return this.h[0];
-  }
-  push(x: number): void {
-    const h = this.h;
-    h.push(x);
-    for (let i = h.length - 1; i > 0; ) {
-      const up = (i - 1) >> 1;
-      if (h[up] <= h[i]) break;
-      [h[up], h[i]] = [h[i], h[up]];
-      i = up;
-    }
-  }
-  pop(): number {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l] < h[m]) m = l;
-        if (r < h.length && h[r] < h[m]) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i], h[m]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 /** Bytes left for the KV arena once both models' weights and activation buffers are placed. */
 export function kvBudgetBytes(o: PlannerOptions): number {
   if (o.kvBytes !== undefined) {
@@ -142,7 +104,7 @@ export function kvBudgetBytes(o: PlannerOptions): number {
     return o.kvBytes;
   }
   if (o.budgetBytes === undefined) throw new RangeError('memory planner: budgetBytes or kvBytes is required');
-  const batch = o.maxBatchTokens ?? 256;
+  const batch = o.maxBatchTokens ?? MAX_BATCH_TOKENS;
   const fixed = weightBytes(o.generator) + weightBytes(o.verifier) + activationBytes(o.generator, batch) + activationBytes(o.verifier, batch);
   const kv = o.budgetBytes - fixed;
   if (kv <= 0) {
@@ -168,7 +130,7 @@ export class IterationModel {
 
   constructor(readonly options: PlannerOptions) {
     this.pageSize = options.pageSize ?? 16;
-    this.maxBatchTokens = options.maxBatchTokens ?? 256;
+    this.maxBatchTokens = options.maxBatchTokens ?? MAX_BATCH_TOKENS;
     this.kvBytes = kvBudgetBytes(options);
     this.generatorPageBytes = pageBytesOf(options.generator, this.pageSize);
     this.verifierPageBytes = pageBytesOf(options.verifier, this.pageSize);
@@ -184,7 +146,7 @@ export class IterationModel {
   }
 
   /** One model's KV footprint in the coming phase: the shared prefix, each beam's own context, its new tokens. */
-  footprint(w: IterationWorkload, model: 'generator' | 'verifier'): { shared: number; own: number; fresh: number; sharedPages: number; pagesPerBeam: number } {
+  footprint(w: PlannerWorkload, model: 'generator' | 'verifier'): { shared: number; own: number; fresh: number; sharedPages: number; pagesPerBeam: number } {
     const ctx = model === 'generator' ? w.generatorContext : w.verifierContext;
     const shared = Math.min(w.sharedPrefixTokens, ctx);
     const distinct = model === 'generator' ? w.distinctGeneratorTokens : w.distinctVerifierTokens;
@@ -197,7 +159,7 @@ export class IterationModel {
   }
 
   /** Pages that hold every beam of the workload in one model's pool. */
-  pagesForAllBeams(w: IterationWorkload, model: 'generator' | 'verifier'): number {
+  pagesForAllBeams(w: PlannerWorkload, model: 'generator' | 'verifier'): number {
     const f = this.footprint(w, model);
     return f.sharedPages + w.beams * f.pagesPerBeam;
   }
@@ -220,14 +182,14 @@ export class IterationModel {
    * start in arrival order as slots free up, each runs for a step length drawn from the observed ones
    * (spread over the beams in a mixed order), and the batch shrinks to the stragglers at the end.
    */
-  private decodeMs(slots: number, w: IterationWorkload): number {
+  private decodeMs(slots: number, w: PlannerWorkload): number {
     const key = `${slots}|${w.beams}|${w.generatorContext}|${w.stepLengths.join(',')}`;
     const hit = this.decodeMemo.get(key);
     if (hit !== undefined) return hit;
     const sorted = [...w.stepLengths].sort((a, b) => a - b);
     const mixed = (i: number) => sorted[Math.floor(((i * 0.6180339887) % 1) * sorted.length)];
     const context = w.generatorContext + mean(w.stepLengths) / 2;
-    const finish = new MinHeap();
+    const finish = new BinaryHeap((a, b) => a < b);
     let next = 0;
     let now = 0;
     let ms = 0;
@@ -256,7 +218,7 @@ export class IterationModel {
     return f.own + f.fresh + sharedWithSiblings * (1 - resident / Math.max(1, beams));
   }
 
-  predict(w: IterationWorkload, split: Split): IterationPrediction {
+  predict(w: PlannerWorkload, split: Split): IterationPrediction {
     const n = w.beams;
     const g = this.footprint(w, 'generator');
     const v = this.footprint(w, 'verifier');
@@ -299,7 +261,7 @@ export class MemoryPlanner {
   }
 
   /** The fastest split for this workload (linear search over generator pages; offload when tight). */
-  plan(w: IterationWorkload, iteration?: number): IterationPrediction {
+  plan(w: PlannerWorkload, iteration?: number): IterationPrediction {
     if (w.stepLengths.length === 0) throw new RangeError('memory planner: at least one observed step length is needed');
     const m = this.model;
     const max = m.maxGeneratorPages;
@@ -330,7 +292,7 @@ export class MemoryPlanner {
   }
 
   /** The static split a baseline uses (a fraction of the KV bytes to the generator), predicted and logged. */
-  planStatic(w: IterationWorkload, generatorFraction = 0.5): IterationPrediction {
+  planStatic(w: PlannerWorkload, generatorFraction = 0.5): IterationPrediction {
     const m = this.model;
     const g = Math.floor((m.kvBytes * generatorFraction) / m.generatorPageBytes);
     const p = m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false });
@@ -339,7 +301,7 @@ export class MemoryPlanner {
   }
 
   /** Logs a split kept as it is (no search), with its predicted time. */
-  keep(w: IterationWorkload, split: Split, iteration?: number): IterationPrediction {
+  keep(w: PlannerWorkload, split: Split, iteration?: number): IterationPrediction {
     const p = this.model.predict(w, split);
     this.record(w, p, 1, true, iteration);
     return p;
@@ -363,7 +325,7 @@ export class MemoryPlanner {
     return last;
   }
 
-  private record(inputs: IterationWorkload, choice: IterationPrediction, candidates: number, kept: boolean, iteration = this.log.length): void {
+  private record(inputs: PlannerWorkload, choice: IterationPrediction, candidates: number, kept: boolean, iteration = this.log.length): void {
     this.log.push({ iteration, inputs: { ...inputs, stepLengths: inputs.stepLengths.slice() }, kvBytes: this.model.kvBytes, choice, candidates, kept });
   }
 }
@@ -378,7 +340,7 @@ export function formatPlannerEntry(e: PlannerLogEntry): string {
     `predicted ${c.ms.toFixed(1)} ms (gen ${c.generatorMs.toFixed(1)}, ver ${c.verifierMs.toFixed(1)}, xfer ${c.transferMs.toFixed(1)}) observed ${observed}`;
 }
 
-export interface PlannerHookOptions<W extends IterationWorkload = IterationWorkload> {
+export interface PlannerHookOptions<W extends PlannerWorkload = PlannerWorkload> {
   /** Step lengths remembered for the next plans (default 2048). */
   historyLimit?: number;
   /**
@@ -391,13 +353,13 @@ export interface PlannerHookOptions<W extends IterationWorkload = IterationWorkl
 }
 
 /**
- * Adapts a MemoryPlanner to the search's per-iteration hook (SearchOptions.planMemory, which passes an
- * IterationWorkload plus the iteration number): plans with every step length seen so far, logs the
+ * Adapts a MemoryPlanner to the search's per-iteration hook (SearchOptions.planMemory, which passes a
+ * PlannerWorkload plus the iteration number): plans with every step length seen so far, logs the
  * choice, and returns the pages per pool (null: keep the split in place). The measured time comes
  * later, from SearchOptions.onIteration (planner.observe(ms, iteration)). An offload choice needs pools
  * of one KvArena with page transfers attached (KvArena.activate); other searches plan with allowOffload: false.
  */
-export function plannerHook<W extends IterationWorkload>(planner: MemoryPlanner, o: PlannerHookOptions<W> = {}): (w: W & { iteration?: number }) => Split | null {
+export function plannerHook<W extends PlannerWorkload>(planner: MemoryPlanner, o: PlannerHookOptions<W> = {}): (w: W & { iteration?: number }) => Split | null {
   // The next step's length is a fresh draw, not the survivors' last step: plan with every length seen.
   const history: number[] = [];
   const limit = o.historyLimit ?? 2048;

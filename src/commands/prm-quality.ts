@@ -6,7 +6,7 @@ import { openModel } from '../model/open-model.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { DEFAULT_KV_PAGE_SIZE, weightFormatFor } from '../api/backend.ts';
 import { promptFormatFor } from '../search/prompt-format.ts';
-import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from './step-auc.ts';
+import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from '../search/step-auc.ts';
 
 const BATCH_TOKENS = 1024;
 

@@ -1,7 +1,7 @@
 // Command-line argument parsing for `fasttts`: every malformed argument becomes an OptionError with a
 // one-line message (the CLI prints it and exits non-zero, without a stack trace).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { OptionError } from './errors.ts';
+import { OptionError } from '../errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -13,8 +13,16 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
+/** Option specs for parseCommandArgs: string-valued options by name, then boolean flags by name. */
+export function optionSpecs<S extends string, F extends string>(strings: readonly S[], flags: readonly F[] = []): Record<S, { type: 'string' }> & Record<F, { type: 'boolean' }> {
+  const specs: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const s of strings) specs[s] = { type: 'string' };
+  for (const f of flags) specs[f] = { type: 'boolean' };
+  return specs as Record<S, { type: 'string' }> & Record<F, { type: 'boolean' }>;
+}
+
 export function parseCommandArgs(_command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
-  let parsed;
+  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {

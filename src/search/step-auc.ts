@@ -1,7 +1,7 @@
 // How well a PRM tells good reasoning steps from bad ones, measured through the engine: labelled
 // solutions (data/prm-heldout.jsonl: each step marked good or bad by exact checking) are scored by a
 // verifier ModelRunner in the engine's own PRM input format, and the step scores are ranked by ROC AUC.
-import type { PromptFormat } from '../search/context.ts';
+import type { PromptFormat } from './context.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 
 export interface LabelledSolution {
