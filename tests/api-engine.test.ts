@@ -6,7 +6,7 @@ import { createEngine, type Engine, type EngineEvent } from '../src/api/index.ts
 import { CancelledError, OptionError, OutOfMemoryError } from '../src/errors.ts';
 import { answersEqual } from '../src/search/answer.ts';
 
-const PROBLEM = 'Find the value of 6 - (7 - 7).';
+const PROBLEM = 'Find the value of 6+7-7.';
 const SEARCH = { method: 'beam', n: 4, beamWidth: 2, iterations: 6, seed: 3 } as const;
 
 describe('engine API (Node, in-process)', () => {
@@ -145,7 +145,7 @@ describe('engine API under a tight KV budget (the arena and its planner)', () =>
       await engine.ready;
       // n = 32 in 3 MiB (76 pages of 16 tokens for both models): each model's 32 beams need at least a
       // page each plus the shared prompt, whatever the text, so no split holds both working sets.
-      const problem = 'Find the value of 14 * 6 + 24 * 6 - 41.';
+      const problem = 'Find the value of 8-8+9-2-1+9-7+1.'; // eight operations: long beams
       const options = { method: 'beam', n: 32, beamWidth: 4, iterations: 6, seed: 3 } as const;
       const base = await engine.solve(problem, { ...options, mode: 'baseline' });
       const planner: Array<Extract<EngineEvent, { type: 'planner' }>> = [];
@@ -240,8 +240,12 @@ describe('the KV page size', () => {
     }
     expect(results[1].beams.map((b) => b.text)).toEqual(results[0].beams.map((b) => b.text));
     expect(results[1].answer).toBe(results[0].answer);
-    expect(results[1].metrics.kv_pages_generator + results[1].metrics.kv_pages_verifier)
-      .toBe(2 * (results[0].metrics.kv_pages_generator + results[0].metrics.kv_pages_verifier));
+    // Each model's half of the arena holds twice the pages of half the size (one more where the half did
+    // not divide evenly: the two models' pages differ in bytes when their layer counts do).
+    for (const pool of ['kv_pages_generator', 'kv_pages_verifier'] as const) {
+      expect(results[1].metrics[pool] - 2 * results[0].metrics[pool]).toBeGreaterThanOrEqual(0);
+      expect(results[1].metrics[pool] - 2 * results[0].metrics[pool]).toBeLessThanOrEqual(1);
+    }
   }, 120_000);
 
   it('must be a whole number of tokens in 1..256', async () => {

@@ -26,14 +26,9 @@ def chat_prompt(problem: str) -> str:
     return f'{IM_START}system\n{SYSTEM_PROMPT}{IM_END}\n{IM_START}user\n{problem}{IM_END}\n{IM_START}assistant\n'
 
 
-def prm_prefix(problem: str) -> str:
-    """Skywork PRM input: bos + problem + "\n", then each step's own tokens followed by the "\n" separator token."""
-    return f'{BOS}{problem}\n'
-
-
 def prm_input(problem_and_steps, separator):
-    """PRM input ids from one tokenized item [prefix ids, step ids, ...] (prm_prefix, then each step on its
-    own): every step followed by the separator token."""
+    """PRM input ids from one tokenized item [prompt ids, step ids, ...] (each step tokenized on its own):
+    every step followed by the separator token (the bundled PRM's: "\n\n", the generator's step delimiter)."""
     ids = list(problem_and_steps[0])
     for step in problem_and_steps[1:]:
         ids += step + [separator]
@@ -76,7 +71,6 @@ class Vocab:
         self.size = max(self.id_to_token) + 1
         self.bos, self.im_start, self.im_end = self.special[BOS], self.special[IM_START], self.special[IM_END]
         self.sep = tj['model']['vocab']['ĊĊ']  # "\n\n": the generator's step delimiter
-        self.prm_sep = tj['model']['vocab']['Ċ']  # "\n": the PRM's step separator token, as in Skywork's PRMs
         keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
         byte_of, extra = {}, 0
         for b in range(256):

@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # The whole bundled-model pipeline, seeded end to end (CPU, Debian python3-torch + libopenblas0-pthread):
-# splits -> tokenizer -> generator -> PRM (on the generator's own samples) -> export -> PyTorch evaluation.
+# splits -> tokenizer -> generator (one run, checkpoints kept) -> the generator's own samples -> PRM -> export.
 # One torch thread per process: on the shared 2-core machine, 2 threads measured 4x slower (spin-waiting).
-# Run from the repository root or anywhere: tools/train/train_all.sh
+# Run from the repository root or anywhere: tools/train/train_all.sh   (about 2 h on the 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# torch.set_num_threads(1) does not reach OpenBLAS's own thread pool: pin both, or BLAS spins a second thread.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-W=tools/train/.work
-npx tsx tools/train/make-splits.ts 400000
-npx tsx tools/train/build-tokenizer.ts
-rm -f $W/prm-train-samples.jsonl $W/prm-heldout-samples.jsonl
-# Generator: a cosine schedule (peak lr 2e-3) laid over 5000 steps of 32 fresh train problems each, stopped
-# after 4500 (lr already down to 7% of peak; the session that trained the bundled model ran out of time there).
-/usr/bin/python3 tools/train/train_generator.py --seed 1234 --steps 5000 --batch 32 --hidden 160 --intermediate 448 --warmup 100 --stop-after 4500 \
-  --curve generator.csv
-# Contested sibling steps of validation problems (same prefix, some sampled next steps right, some wrong): the
-# ranking beam search asks of the PRM, measured by train_prm.py alongside the step AUC.
-/usr/bin/python3 tools/train/sample_siblings.py --split validation --seed 777 --first 350 --problems 140 --siblings 8 \
-  --keep-agreeing 0 --out prm-siblings-heldout.jsonl
-/usr/bin/python3 tools/train/train_prm.py --seed 4321 --write-heldout --heldout-siblings prm-siblings-heldout.jsonl
-/usr/bin/python3 tools/train/export.py
-/usr/bin/python3 tools/train/evaluate.py --seed 77
-/usr/bin/python3 tools/train/prm_auc.py
-/usr/bin/python3 tools/train/summarize.py
+P=/usr/bin/python3
+T=tools/train
+W=$T/.work
+npx tsx $T/make-splits.ts 200000
+npx tsx $T/build-tokenizer.ts
+# One generator run, a checkpoint every 100 steps: step 700 is shipped (greedy in the 25-75% band, its samples
+# reach the right step far more often than its greedy path), step 2000 is the PRM's backbone (greedy 89.7%).
+$P $T/train_generator.py --seed 1234 --steps 3000 --stop-after 2000 --batch 32 --hidden 128 --intermediate 384 --warmup 100 \
+  --keep-every 100 --curve generator.csv
+cp $W/generator-step700.pt $W/generator-shipped.pt
+cp $W/generator.pt $W/generator-strong.pt
+# Held-out sibling steps (what beam search asks of the verifier) and the generator's own solutions to train on.
+$P $T/sample_steps.py siblings --model generator-step800.pt --split validation --problems 140 --k 8 --seed 11 --out siblings-val.jsonl
+$P $T/sample_steps.py siblings --model generator-shipped.pt --split validation --problems 140 --k 8 --seed 11 --out siblings-val-700.jsonl
+$P $T/sample_steps.py solutions --model generator-step800.pt --split train --first 150000 --problems 2500 --k 8 --seed 12 --out prm-samples.jsonl
+# PRM: frozen strong backbone + 2 fresh layers; first on prefix-matched pairs, then with the sampled solutions
+# and the auxiliary target (the backbone's log-probability of each written token).
+$P $T/train_prm.py --backbone generator-strong.pt --pairs 20000 --steps 2500 --batch 32 --heldout-siblings siblings-val.jsonl \
+  --eval-every 250 --out prm-a.pt --curve prm-a.csv
+$P $T/train_prm.py --backbone generator-strong.pt --init-from prm-a.pt --aux-weight 1.0 --samples prm-samples.jsonl --pairs 15000 \
+  --pairs-offset 140000 --steps 2500 --batch 32 --heldout-siblings siblings-val-700.jsonl --eval-every 200 --out prm-c.pt --curve prm-c.csv
+$P $T/export.py --generator generator-shipped.pt --prm prm-c.pt
+$P $T/sample_steps.py solutions --model generator-shipped.pt --split validation --problems 140 --k 6 --seed 21 --out "$PWD/data/prm-heldout.jsonl"
+$P $T/sibling_ranking.py --prm bundled:arith-prm --siblings siblings-val-700.jsonl

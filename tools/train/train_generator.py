@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import CURVES, ROOT, STEP_SEPARATOR, WORK, Vocab, chat_prompt, prm_input, prm_prefix, read_jsonl, setup, tokenize  # noqa: E402
+from common import CURVES, ROOT, WORK, Vocab, chat_prompt, read_jsonl, setup, tokenize  # noqa: E402
 from model import Qwen2Config, Qwen2ForCausalLM, init_weights, param_count  # noqa: E402
 from sampling import generate  # noqa: E402
 
@@ -31,9 +31,6 @@ ap.add_argument('--layers', type=int, default=4)
 ap.add_argument('--warmup', type=int, default=100)
 ap.add_argument('--init-from', default=None, help='start from this checkpoint (a second, annealing stage)')
 ap.add_argument('--data-offset', type=int, default=0, help='first train-split problem to use')
-ap.add_argument('--format', choices=['chat', 'prm', 'both'], default='chat',
-                help='chat: the ChatML prompt of the generator; prm: the Skywork PRM input (bos + problem, steps each followed by the "\\n" '
-                     'separator), to teach a PRM backbone to compute in the format it reads; both: half of each')
 ap.add_argument('--curve', default='generator.csv')
 ap.add_argument('--out', default='generator.pt', help='checkpoint file in tools/train/.work')
 ap.add_argument('--keep-every', type=int, default=0, help='also keep a checkpoint every N steps (generator-stepN.pt), to pick the shipped one')
@@ -47,12 +44,6 @@ needed = args.steps * args.batch
 train = train[args.data_offset:args.data_offset + needed]
 
 
-def prm_examples(problems):
-    """(ids, prompt length) in the PRM's input format: the loss covers the steps and their separators."""
-    items = tokenize([[prm_prefix(p['problem'])] + p['solution'].split(STEP_SEPARATOR) for p in problems])
-    return [(prm_input(t, vocab.prm_sep), len(t[0])) for t in items]
-
-
 def chat_examples(problems):
     """(ids, prompt length) of ChatML prompt + reference solution + <|im_end|>: the loss covers the solution and the closing <|im_end|>."""
     out = []
@@ -63,11 +54,7 @@ def chat_examples(problems):
 
 
 def examples_of(problems):
-    if args.format == 'chat':
-        return chat_examples(problems)
-    if args.format == 'prm':
-        return prm_examples(problems)
-    return chat_examples(problems[0::2]) + prm_examples(problems[1::2])
+    return chat_examples(problems)
 
 
 t0 = time.time()
