@@ -70,8 +70,11 @@ function competitionProblems(): Plugin {
     for (const set of competitionSets) {
       const file = join(datasetsDir, `${set}.jsonl`);
       if (!existsSync(file)) continue;
-      sets[set] = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim())
-        .map((line) => JSON.parse(line)).map(({ id, problem, answer }) => ({ id, problem, answer }));
+      sets[set] = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((line) => line.trim())
+        .map((line) => JSON.parse(line))
+        .map(({ id, problem, answer }) => ({ id, problem, answer }));
     }
     return JSON.stringify(sets);
   };

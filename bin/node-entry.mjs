@@ -4,7 +4,4 @@ import { importSource } from './ts-import.mjs';
 
 const api = await importSource('../src/api/index.ts');
 
-export const {
-  createEngine, CancelledError, DeviceLostError, FastTTSError, FormatError, NoGpuError, OptionError, OutOfMemoryError,
-  PromptTooLongError,
-} = api;
+export const { createEngine, CancelledError, DeviceLostError, FastTTSError, FormatError, NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } = api;

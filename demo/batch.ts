@@ -35,8 +35,7 @@ export function tally(rows: BatchRow[]): BatchTally {
 }
 
 /** Solves every problem greedily and with `search`, one call at a time, calling `onRow` after each solve. */
-export async function runBatch(engine: Engine, rows: BatchRow[], search: SolveOptions, signal: AbortSignal,
-  onRow: () => void): Promise<void> {
+export async function runBatch(engine: Engine, rows: BatchRow[], search: SolveOptions, signal: AbortSignal, onRow: () => void): Promise<void> {
   for (const row of rows) {
     row.greedy = await engine.solve(row.problem.problem, { ...search, method: 'greedy', n: 1 }, { signal });
     onRow();
@@ -62,19 +61,23 @@ function cell(result: SolveResult | undefined, problem: ArithmeticProblem): HTML
 
 /** The table's rows and the summary line: "greedy 4/10 (40%) · beam search n = 16: 7/10 (70%)". */
 export function renderBatch(table: HTMLTableSectionElement, summary: HTMLElement, rows: BatchRow[], searchLabel: string): void {
-  table.replaceChildren(...rows.map((row) => {
-    const tr = document.createElement('tr');
-    const problem = document.createElement('td');
-    problem.textContent = row.problem.problem;
-    const answer = document.createElement('td');
-    answer.textContent = row.problem.answer;
-    tr.append(problem, answer, cell(row.greedy, row.problem), cell(row.search, row.problem));
-    return tr;
-  }));
+  table.replaceChildren(
+    ...rows.map((row) => {
+      const tr = document.createElement('tr');
+      const problem = document.createElement('td');
+      problem.textContent = row.problem.problem;
+      const answer = document.createElement('td');
+      answer.textContent = row.problem.answer;
+      tr.append(problem, answer, cell(row.greedy, row.problem), cell(row.search, row.problem));
+      return tr;
+    }),
+  );
   const t = tally(rows);
-  summary.textContent = t.done === 0 ? '' :
-    `${t.done} of ${rows.length} problems: greedy ${t.greedyRight}/${t.done} (${percent(t.greedyRight, t.done)}) · ` +
-    `${searchLabel} ${t.searchRight}/${t.done} (${percent(t.searchRight, t.done)})`;
+  summary.textContent =
+    t.done === 0
+      ? ''
+      : `${t.done} of ${rows.length} problems: greedy ${t.greedyRight}/${t.done} (${percent(t.greedyRight, t.done)}) · ` +
+        `${searchLabel} ${t.searchRight}/${t.done} (${percent(t.searchRight, t.done)})`;
   summary.dataset.greedy = String(t.greedyRight);
   summary.dataset.search = String(t.searchRight);
   summary.dataset.done = String(t.done);

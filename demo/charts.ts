@@ -51,18 +51,30 @@ function frame(spec: ChartSpec, maxValue: number, body: (x0: number, plotW: numb
     grid += `<line x1="${PAD.left}" x2="${width - PAD.right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`;
     grid += `<text x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#555">${formatTick(v)}</text>`;
   }
-  const legend = spec.series.map((s, i) =>
-    `<rect x="${PAD.left + i * 110}" y="${height - 14}" width="10" height="10" fill="${s.color}"/>` +
-    `<text x="${PAD.left + i * 110 + 14}" y="${height - 5}" font-size="11" fill="#333">${esc(s.name)}</text>`).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(spec.title)}" class="chart">` +
+  const legend = spec.series
+    .map(
+      (s, i) =>
+        `<rect x="${PAD.left + i * 110}" y="${height - 14}" width="10" height="10" fill="${s.color}"/>` +
+        `<text x="${PAD.left + i * 110 + 14}" y="${height - 5}" font-size="11" fill="#333">${esc(s.name)}</text>`,
+    )
+    .join('');
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(spec.title)}" class="chart">` +
     `<text x="${PAD.left}" y="16" font-size="13" font-weight="600" fill="#222">${esc(spec.title)}${spec.unit ? ` (${esc(spec.unit)})` : ''}</text>` +
-    grid + body(PAD.left, plotW, y) + legend + '</svg>';
+    grid +
+    body(PAD.left, plotW, y) +
+    legend +
+    '</svg>'
+  );
 }
 
 function xLabels(labels: string[], x0: number, slot: number, bottom: number): string {
   const every = Math.max(1, Math.ceil(labels.length / 12));
-  return labels.map((label, i) => i % every ? '' :
-    `<text x="${x0 + slot * (i + 0.5)}" y="${bottom + 14}" text-anchor="middle" font-size="10" fill="#555">${esc(label)}</text>`).join('');
+  return labels
+    .map((label, i) =>
+      i % every ? '' : `<text x="${x0 + slot * (i + 0.5)}" y="${bottom + 14}" text-anchor="middle" font-size="10" fill="#555">${esc(label)}</text>`,
+    )
+    .join('');
 }
 
 /** Bars side by side per category, one per series. */
@@ -72,12 +84,14 @@ export function groupedBars(spec: ChartSpec): string {
     const slot = plotW / Math.max(1, spec.labels.length);
     const barW = (slot * 0.8) / Math.max(1, spec.series.length);
     let out = '';
-    spec.labels.forEach((label, i) => spec.series.forEach((s, j) => {
-      const v = s.values[i];
-      if (!Number.isFinite(v)) return;
-      const x = x0 + slot * i + slot * 0.1 + barW * j;
-      out += `<rect x="${x}" y="${y(v)}" width="${barW}" height="${y(0) - y(v)}" fill="${s.color}"><title>${esc(`${label} ${s.name}: ${formatTick(v)}${spec.unit ? ' ' + spec.unit : ''}`)}</title></rect>`;
-    }));
+    spec.labels.forEach((label, i) =>
+      spec.series.forEach((s, j) => {
+        const v = s.values[i];
+        if (!Number.isFinite(v)) return;
+        const x = x0 + slot * i + slot * 0.1 + barW * j;
+        out += `<rect x="${x}" y="${y(v)}" width="${barW}" height="${y(0) - y(v)}" fill="${s.color}"><title>${esc(`${label} ${s.name}: ${formatTick(v)}${spec.unit ? ' ' + spec.unit : ''}`)}</title></rect>`;
+      }),
+    );
     return out + xLabels(spec.labels, x0, slot, y(0));
   });
 }
@@ -109,7 +123,12 @@ export function lines(spec: ChartSpec): string {
     for (const s of spec.series) {
       const points = s.values.map((v, i) => [x0 + slot * (i + 0.5), y(v)] as const).filter(([, py]) => Number.isFinite(py));
       out += `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${points.map((p) => p.join(',')).join(' ')}"/>`;
-      out += points.map(([px, py], i) => `<circle cx="${px}" cy="${py}" r="3.5" fill="${s.color}"><title>${esc(`${spec.labels[i]} ${s.name}: ${formatTick(s.values[i])}`)}</title></circle>`).join('');
+      out += points
+        .map(
+          ([px, py], i) =>
+            `<circle cx="${px}" cy="${py}" r="3.5" fill="${s.color}"><title>${esc(`${spec.labels[i]} ${s.name}: ${formatTick(s.values[i])}`)}</title></circle>`,
+        )
+        .join('');
     }
     return out + xLabels(spec.labels, x0, slot, y(0));
   });

@@ -28,21 +28,46 @@ declare global {
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
-  adapter: $('adapter'), install: $<HTMLButtonElement>('install'),
-  banner: $('banner'), bannerText: $('banner-text'), bannerAction: $<HTMLButtonElement>('banner-action'),
-  examples: $<HTMLSelectElement>('examples'), problem: $<HTMLTextAreaElement>('problem'),
-  solve: $<HTMLButtonElement>('solve'), cancel: $<HTMLButtonElement>('cancel'),
-  answer: $('answer'), verdict: $('verdict'), solution: $('solution'), metrics: $('metrics'),
-  tree: $('tree'), treeStatus: $('tree-status'),
-  method: $<HTMLSelectElement>('method'), mode: $<HTMLSelectElement>('mode'), n: $<HTMLInputElement>('n'),
-  beamWidth: $<HTMLInputElement>('beam-width'), iterations: $<HTMLInputElement>('iterations'), memory: $<HTMLInputElement>('memory'),
-  modelUrl: $('model-url'), modelFiles: $('model-files'), generatorUrl: $<HTMLInputElement>('generator-url'),
-  verifierUrl: $<HTMLInputElement>('verifier-url'), generatorFiles: $<HTMLInputElement>('generator-files'),
-  verifierFiles: $<HTMLInputElement>('verifier-files'), loadModels: $<HTMLButtonElement>('load-models'),
-  load: $('load'), loadProgress: $<HTMLProgressElement>('load-progress'), loadLabel: $('load-label'), modelInfo: $('model-info'),
-  runCharts: $('run-charts'), clearRuns: $<HTMLButtonElement>('clear-runs'), newProblem: $<HTMLButtonElement>('new-problem'),
-  batchCount: $<HTMLInputElement>('batch-count'), batchSeed: $<HTMLInputElement>('batch-seed'), batchRun: $<HTMLButtonElement>('batch-run'),
-  batchCancel: $<HTMLButtonElement>('batch-cancel'), batchSummary: $('batch-summary'),
+  adapter: $('adapter'),
+  install: $<HTMLButtonElement>('install'),
+  banner: $('banner'),
+  bannerText: $('banner-text'),
+  bannerAction: $<HTMLButtonElement>('banner-action'),
+  examples: $<HTMLSelectElement>('examples'),
+  problem: $<HTMLTextAreaElement>('problem'),
+  solve: $<HTMLButtonElement>('solve'),
+  cancel: $<HTMLButtonElement>('cancel'),
+  answer: $('answer'),
+  verdict: $('verdict'),
+  solution: $('solution'),
+  metrics: $('metrics'),
+  tree: $('tree'),
+  treeStatus: $('tree-status'),
+  method: $<HTMLSelectElement>('method'),
+  mode: $<HTMLSelectElement>('mode'),
+  n: $<HTMLInputElement>('n'),
+  beamWidth: $<HTMLInputElement>('beam-width'),
+  iterations: $<HTMLInputElement>('iterations'),
+  memory: $<HTMLInputElement>('memory'),
+  modelUrl: $('model-url'),
+  modelFiles: $('model-files'),
+  generatorUrl: $<HTMLInputElement>('generator-url'),
+  verifierUrl: $<HTMLInputElement>('verifier-url'),
+  generatorFiles: $<HTMLInputElement>('generator-files'),
+  verifierFiles: $<HTMLInputElement>('verifier-files'),
+  loadModels: $<HTMLButtonElement>('load-models'),
+  load: $('load'),
+  loadProgress: $<HTMLProgressElement>('load-progress'),
+  loadLabel: $('load-label'),
+  modelInfo: $('model-info'),
+  runCharts: $('run-charts'),
+  clearRuns: $<HTMLButtonElement>('clear-runs'),
+  newProblem: $<HTMLButtonElement>('new-problem'),
+  batchCount: $<HTMLInputElement>('batch-count'),
+  batchSeed: $<HTMLInputElement>('batch-seed'),
+  batchRun: $<HTMLButtonElement>('batch-run'),
+  batchCancel: $<HTMLButtonElement>('batch-cancel'),
+  batchSummary: $('batch-summary'),
   batchTable: document.querySelector<HTMLTableSectionElement>('#batch-table tbody')!,
 };
 
@@ -114,7 +139,9 @@ function showProgress(p: LoadProgress): void {
   const fraction = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : p.tensorsTotal > 0 ? p.tensorsDone / p.tensorsTotal : 0;
   ui.loadProgress.value = p.phase === 'done' ? 1 : fraction;
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-  ui.loadLabel.textContent = `${p.model}: ${p.phase}` + (p.bytesTotal ? ` ${mib(p.bytesDone)} / ${mib(p.bytesTotal)} MiB` : '') +
+  ui.loadLabel.textContent =
+    `${p.model}: ${p.phase}` +
+    (p.bytesTotal ? ` ${mib(p.bytesDone)} / ${mib(p.bytesTotal)} MiB` : '') +
     (p.tensorsTotal ? `, tensor ${p.tensorsDone} / ${p.tensorsTotal}` : '');
 }
 
@@ -221,14 +248,18 @@ async function solve(): Promise<void> {
     for (const mode of selectedModes()) {
       tree = new SearchTree();
       treeView.reset(tree);
-      const result = await current.solve(problem, { ...options, mode }, {
-        signal: running.signal,
-        onEvent: (event) => {
-          tree.apply(event);
-          if (event.type === 'iteration') ui.treeStatus.textContent = `${mode}: iteration ${event.iteration}, ${event.activeBeams} active beams`;
-          treeView.invalidate();
+      const result = await current.solve(
+        problem,
+        { ...options, mode },
+        {
+          signal: running.signal,
+          onEvent: (event) => {
+            tree.apply(event);
+            if (event.type === 'iteration') ui.treeStatus.textContent = `${mode}: iteration ${event.iteration}, ${event.activeBeams} active beams`;
+            treeView.invalidate();
+          },
         },
-      });
+      );
       treeView.flush();
       window.tutor.lastResult = result;
       showResult(problem, result);
@@ -268,7 +299,8 @@ function showResult(problem: string, result: SolveResult): void {
   ui.solution.innerHTML = chosen ? renderSolution(chosen.text) : '';
   treeView.markChosen(chosen?.id ?? null);
   const m = result.metrics;
-  ui.metrics.textContent = `${result.mode}: ${m.latency_ms.toFixed(0)} ms (generator ${m.generator_ms.toFixed(0)} ms, verifier ${m.verifier_ms.toFixed(0)} ms), ` +
+  ui.metrics.textContent =
+    `${result.mode}: ${m.latency_ms.toFixed(0)} ms (generator ${m.generator_ms.toFixed(0)} ms, verifier ${m.verifier_ms.toFixed(0)} ms), ` +
     `${m.tokens_generated} tokens, goodput ${m.goodput.toFixed(1)} tokens/s, ${m.iterations} iterations` +
     (m.tokens_speculative ? `, ${m.tokens_speculative_accepted}/${m.tokens_speculative} speculative tokens kept` : '');
 }
@@ -351,7 +383,10 @@ async function main(): Promise<void> {
   if (!('gpu' in navigator)) {
     setState('error');
     ui.adapter.textContent = 'WebGPU: not available';
-    showMessage({ kind: 'error', text: 'This browser has no WebGPU, which the tutor needs to run the models on your device. Use a recent Chrome or Edge (or enable WebGPU).' });
+    showMessage({
+      kind: 'error',
+      text: 'This browser has no WebGPU, which the tutor needs to run the models on your device. Use a recent Chrome or Edge (or enable WebGPU).',
+    });
     ui.solve.disabled = true;
     return;
   }

@@ -23,7 +23,7 @@ export function renderMathLine(line: string): string {
   for (const m of line.matchAll(DELIMITED)) {
     html += escapeHtml(line.slice(last, m.index));
     const [, display1, display2, inline1, inline2, boxed] = m;
-    html += display1 ?? display2 ? tex((display1 ?? display2)!, true) : tex((inline1 ?? inline2 ?? boxed)!, false);
+    html += (display1 ?? display2) ? tex((display1 ?? display2)!, true) : tex((inline1 ?? inline2 ?? boxed)!, false);
     last = m.index! + m[0].length;
   }
   return html + escapeHtml(line.slice(last));
@@ -31,8 +31,11 @@ export function renderMathLine(line: string): string {
 
 /** HTML for a multi-step solution: one paragraph per step (steps are separated by blank lines). */
 export function renderSolution(text: string): string {
-  return text.split(/\n\s*\n/).filter((step) => step.trim())
-    .map((step) => `<p class="step">${step.split('\n').map(renderMathLine).join('<br>')}</p>`).join('');
+  return text
+    .split(/\n\s*\n/)
+    .filter((step) => step.trim())
+    .map((step) => `<p class="step">${step.split('\n').map(renderMathLine).join('<br>')}</p>`)
+    .join('');
 }
 
 /** HTML for a final answer (the \boxed{} content). */

@@ -12,13 +12,19 @@ export interface UserMessage {
 export function describeError(error: unknown, memoryMB: number): UserMessage {
   if (error instanceof CancelledError) return { kind: 'info', text: 'Search cancelled.' };
   if (error instanceof NoGpuError) {
-    return { kind: 'error', text: `WebGPU is not available here (${error.message}). Use a recent Chrome or Edge, or enable WebGPU in your browser's settings.` };
+    return {
+      kind: 'error',
+      text: `WebGPU is not available here (${error.message}). Use a recent Chrome or Edge, or enable WebGPU in your browser's settings.`,
+    };
   }
   if (error instanceof DeviceLostError) {
     return { kind: 'error', text: `The GPU device was lost (${error.reason}). Restart the engine to continue.`, action: 'restart' };
   }
   if (error instanceof OutOfMemoryError) {
-    return { kind: 'error', text: `The memory budget of ${memoryMB} MiB is too small for these models and settings (${error.message}). Raise the budget or lower n.` };
+    return {
+      kind: 'error',
+      text: `The memory budget of ${memoryMB} MiB is too small for these models and settings (${error.message}). Raise the budget or lower n.`,
+    };
   }
   if (error instanceof PromptTooLongError) return { kind: 'error', text: `The problem is too long for the model: ${error.message}.` };
   if (error instanceof FormatError) {
@@ -27,7 +33,11 @@ export function describeError(error: unknown, memoryMB: number): UserMessage {
   if (error instanceof OptionError) return { kind: 'error', text: error.message };
   const message = error instanceof Error ? error.message : String(error);
   if (/fetch|network|load failed/i.test(message)) {
-    return { kind: 'error', text: `Could not download the model (${message}). Check the URL and your connection; the bundled models still work.`, action: 'use-bundled' };
+    return {
+      kind: 'error',
+      text: `Could not download the model (${message}). Check the URL and your connection; the bundled models still work.`,
+      action: 'use-bundled',
+    };
   }
   return { kind: 'error', text: `Something went wrong: ${message.split('\n')[0]}` };
 }

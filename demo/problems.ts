@@ -32,10 +32,12 @@ export async function competitionProblems(): Promise<ExampleProblem[]> {
   const response = await fetch(new URL('datasets/competition.json', document.baseURI));
   if (!response.ok) return [];
   const sets = (await response.json()) as Record<string, Array<{ id: string; problem: string; answer: string }>>;
-  return Object.entries(sets).flatMap(([set, problems]) => problems.map((p) => ({
-    id: p.id,
-    label: `${SET_NAMES[set] ?? set} ${p.id.replace(/^\D+-/, '#')}: ${p.problem.slice(0, 90)}${p.problem.length > 90 ? '…' : ''}`,
-    problem: p.problem,
-    answer: p.answer,
-  })));
+  return Object.entries(sets).flatMap(([set, problems]) =>
+    problems.map((p) => ({
+      id: p.id,
+      label: `${SET_NAMES[set] ?? set} ${p.id.replace(/^\D+-/, '#')}: ${p.problem.slice(0, 90)}${p.problem.length > 90 ? '…' : ''}`,
+      problem: p.problem,
+      answer: p.answer,
+    })),
+  );
 }

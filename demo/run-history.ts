@@ -27,16 +27,19 @@ export function loadRuns(): RunRecord[] {
 }
 
 export function addRun(runs: RunRecord[], result: SolveResult, method: string, n: number): RunRecord[] {
-  const next = [...runs, {
-    label: `#${runs.length + 1} n=${n}`,
-    mode: result.mode,
-    method,
-    n,
-    latencyMs: result.metrics.latency_ms,
-    goodput: result.metrics.goodput,
-    generatorMs: result.metrics.generator_ms,
-    verifierMs: result.metrics.verifier_ms,
-  }].slice(-MAX_RUNS);
+  const next = [
+    ...runs,
+    {
+      label: `#${runs.length + 1} n=${n}`,
+      mode: result.mode,
+      method,
+      n,
+      latencyMs: result.metrics.latency_ms,
+      goodput: result.metrics.goodput,
+      generatorMs: result.metrics.generator_ms,
+      verifierMs: result.metrics.verifier_ms,
+    },
+  ].slice(-MAX_RUNS);
   localStorage.setItem(KEY, JSON.stringify(next));
   return next;
 }
@@ -55,6 +58,8 @@ export function runChartsSvg(runs: RunRecord[]): string {
     { name: 'FastTTS', color: MODE_COLORS.fasttts, values: byMode('fasttts', pick) },
     { name: 'baseline', color: MODE_COLORS.baseline, values: byMode('baseline', pick) },
   ];
-  return groupedBars({ title: 'Latency per run', unit: 'ms', labels, series: series((r) => r.latencyMs) }) +
-    groupedBars({ title: 'Goodput per run', unit: 'tokens/s', labels, series: series((r) => r.goodput) });
+  return (
+    groupedBars({ title: 'Latency per run', unit: 'ms', labels, series: series((r) => r.latencyMs) }) +
+    groupedBars({ title: 'Goodput per run', unit: 'tokens/s', labels, series: series((r) => r.goodput) })
+  );
 }

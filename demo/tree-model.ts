@@ -36,8 +36,16 @@ export class SearchTree {
     switch (event.type) {
       case 'beam-created': {
         const node: BeamNode = {
-          id: event.beam, parent: event.parent, children: [], iteration: event.iteration, spans: [], tokens: 0,
-          score: null, stepScore: null, state: 'active', answer: null,
+          id: event.beam,
+          parent: event.parent,
+          children: [],
+          iteration: event.iteration,
+          spans: [],
+          tokens: 0,
+          score: null,
+          stepScore: null,
+          state: 'active',
+          answer: null,
         };
         this.nodes.set(node.id, node);
         const parent = event.parent === null ? undefined : this.nodes.get(event.parent);

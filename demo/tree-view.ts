@@ -8,7 +8,10 @@ export class TreeView {
   private readonly rootList: HTMLUListElement;
   private frame = 0;
 
-  constructor(private readonly container: HTMLElement, private tree: SearchTree) {
+  constructor(
+    private readonly container: HTMLElement,
+    private tree: SearchTree,
+  ) {
     this.rootList = document.createElement('ul');
     this.rootList.className = 'tree-level';
     container.replaceChildren(this.rootList);
@@ -70,14 +73,16 @@ export class TreeView {
     li.classList.toggle('active', node.state === 'active');
     li.classList.toggle('expanded', node.state === 'expanded');
     const text = li.querySelector('.beam-text')!;
-    text.replaceChildren(...node.spans.map((span) => {
-      if (!span.speculative) return document.createTextNode(span.text);
-      const mark = document.createElement('mark');
-      mark.className = 'speculative';
-      mark.title = 'speculative tokens (generated ahead of the verifier)';
-      mark.textContent = span.text;
-      return mark;
-    }));
+    text.replaceChildren(
+      ...node.spans.map((span) => {
+        if (!span.speculative) return document.createTextNode(span.text);
+        const mark = document.createElement('mark');
+        mark.className = 'speculative';
+        mark.title = 'speculative tokens (generated ahead of the verifier)';
+        mark.textContent = span.text;
+        return mark;
+      }),
+    );
     if (node.state === 'completed') {
       const badge = document.createElement('span');
       badge.className = 'beam-answer';

@@ -12,7 +12,11 @@ const run = promisify(execFile);
 
 test('bench:browser writes JSON and an HTML report that renders with its charts', async ({ page }, testInfo) => {
   const out = testInfo.outputPath('bench');
-  const { stdout } = await run(process.execPath, ['e2e/bench-browser.mjs', '--problems', '2', '--n', '2', '--iterations', '6', '--out', out, '--server', PAGES_URL], { timeout: 170_000 });
+  const { stdout } = await run(
+    process.execPath,
+    ['e2e/bench-browser.mjs', '--problems', '2', '--n', '2', '--iterations', '6', '--out', out, '--server', PAGES_URL],
+    { timeout: 170_000 },
+  );
   await testInfo.attach('bench-stdout.txt', { body: stdout, contentType: 'text/plain' });
 
   const json = JSON.parse(await readFile(join(out, 'browser-bench.json'), 'utf8'));

@@ -50,11 +50,17 @@ test('user-picked files: a Hugging Face folder as Files and as a directory handl
   await openPage(page);
 
   const names = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
-  const folder = await page.evaluate((urls) => window.modelCache.loadPicked(urls), names.map((n) => `${PAGES_URL}/models/arith-generator/${n}`));
+  const folder = await page.evaluate(
+    (urls) => window.modelCache.loadPicked(urls),
+    names.map((n) => `${PAGES_URL}/models/arith-generator/${n}`),
+  );
   expect(folder.error).toBeUndefined();
   expect(folder.checksum).toBe(await nodeChecksum('models/arith-generator'));
 
-  const handleDir = await page.evaluate((urls) => window.modelCache.loadDirectoryHandle(urls), names.map((n) => `${PAGES_URL}/models/arith-generator/${n}`));
+  const handleDir = await page.evaluate(
+    (urls) => window.modelCache.loadDirectoryHandle(urls),
+    names.map((n) => `${PAGES_URL}/models/arith-generator/${n}`),
+  );
   expect(handleDir.error).toBeUndefined();
   expect(handleDir.checksum).toBe(folder.checksum);
 

@@ -37,7 +37,9 @@ const HARDEST_EXAMPLE_INDEX = 6;
 async function solveFirstExample(page: Page): Promise<void> {
   await page.selectOption('#examples', { index: EXAMPLE_INDEX });
   // Waiting to see the 'solving' state would race a fast machine, which can finish before a poll sees it.
-  await page.evaluate(() => { window.tutor.lastResult = undefined; });
+  await page.evaluate(() => {
+    window.tutor.lastResult = undefined;
+  });
   await page.click('#solve');
   await page.waitForFunction(() => window.tutor.lastResult !== undefined && window.tutor.state === 'ready', undefined, { timeout: 150_000 });
 }
@@ -79,7 +81,9 @@ test.describe('tutor', () => {
     await expect(page.locator('#batch-table td.correct, #batch-table td.wrong')).toHaveCount(6);
     await expect(page.locator('#batch-summary')).toContainText(/greedy \d\/3 \(\d+%\) · beam search n = 2: \d\/3/);
     const summary = await page.locator('#batch-summary').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
-    const marks = await page.locator('#batch-table tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(2).map((c) => c.className)));
+    const marks = await page
+      .locator('#batch-table tbody tr')
+      .evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(2).map((c) => c.className)));
     expect(String(marks.filter((m) => m[0] === 'correct').length)).toBe(summary.greedy);
     expect(String(marks.filter((m) => m[1] === 'correct').length)).toBe(summary.search);
     await expect(page.locator('body')).toHaveAttribute('data-state', 'ready');
@@ -199,7 +203,7 @@ test.describe('tutor', () => {
   });
 
   test('ships the competition sets it offers with a real model (MATH-500, AIME 2024, AMC 2023)', async ({ page }) => {
-    const sets = await (await page.request.get('/datasets/competition.json')).json() as Record<string, Array<{ problem: string; answer: string }>>;
+    const sets = (await (await page.request.get('/datasets/competition.json')).json()) as Record<string, Array<{ problem: string; answer: string }>>;
     expect(Object.fromEntries(Object.entries(sets).map(([name, problems]) => [name, problems.length]))).toEqual({ math500: 500, aime24: 30, amc23: 40 });
     for (const problems of Object.values(sets)) for (const p of problems) expect(p.problem.length > 0 && p.answer.length > 0).toBe(true);
   });

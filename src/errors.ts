@@ -2,7 +2,10 @@
 
 /** Base class: `code` is stable for programs, `message` is one line for people. */
 export class FastTTSError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = new.target.name;
   }
@@ -10,7 +13,10 @@ export class FastTTSError extends Error {
 
 /** A model, tokenizer, config or data file is malformed or unsupported. Names the file. */
 export class FormatError extends FastTTSError {
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
     super('format', `${file}: ${problem}`);
   }
 }
@@ -31,7 +37,10 @@ export class NoGpuError extends FastTTSError {
 
 /** The GPU device was lost; the engine must be created again. */
 export class DeviceLostError extends FastTTSError {
-  constructor(readonly reason: string, detail: string) {
+  constructor(
+    readonly reason: string,
+    detail: string,
+  ) {
     super('device-lost', `GPU device lost (${reason}): ${detail}`);
   }
 }
@@ -45,7 +54,10 @@ export class OutOfMemoryError extends FastTTSError {
 
 /** A prompt (plus generation) does not fit the model's context. */
 export class PromptTooLongError extends FastTTSError {
-  constructor(readonly tokens: number, readonly limit: number) {
+  constructor(
+    readonly tokens: number,
+    readonly limit: number,
+  ) {
     super('prompt-too-long', `prompt of ${tokens} tokens exceeds the limit of ${limit}`);
   }
 }

@@ -12,8 +12,19 @@ describe('answer extraction and normalisation', () => {
 
   it('makes equal values compare equal', () => {
     const same: Array<[string, string]> = [
-      ['0.5', '\\frac{1}{2}'], ['\\dfrac{1}{2}', '1/2'], ['-\\frac{3}{4}', '-0.75'], ['10^\\circ', '10'], ['10^{\\circ}', '10 degrees'],
-      ['1,000', '1000'], ['\\text{5 cm}', '5'], ['x = 7', '7'], ['3.0', '3'], ['\\$12', '12'], ['50\\%', '50'], ['\\frac12', '0.5'], [' 42 ', '42'],
+      ['0.5', '\\frac{1}{2}'],
+      ['\\dfrac{1}{2}', '1/2'],
+      ['-\\frac{3}{4}', '-0.75'],
+      ['10^\\circ', '10'],
+      ['10^{\\circ}', '10 degrees'],
+      ['1,000', '1000'],
+      ['\\text{5 cm}', '5'],
+      ['x = 7', '7'],
+      ['3.0', '3'],
+      ['\\$12', '12'],
+      ['50\\%', '50'],
+      ['\\frac12', '0.5'],
+      [' 42 ', '42'],
     ];
     for (const [a, b] of same) expect(answersEqual(a, b), `${a} vs ${b}`).toBe(true);
     expect(answersEqual('\\frac{1}{3}', '0.33')).toBe(false);
@@ -33,7 +44,16 @@ describe('answer extraction and normalisation', () => {
     expect(selectAnswer(c, 'top1')).toBe('5');
     expect(selectAnswer(c, 'majority')).toBe('7');
     expect(selectAnswer(c, 'weighted')).toBe('5');
-    expect(selectAnswer([{ answer: '7', score: 0.5 }, { answer: '\\frac{14}{2}', score: 0.5 }, { answer: '5', score: 0.9 }], 'weighted')).toBe('7');
+    expect(
+      selectAnswer(
+        [
+          { answer: '7', score: 0.5 },
+          { answer: '\\frac{14}{2}', score: 0.5 },
+          { answer: '5', score: 0.9 },
+        ],
+        'weighted',
+      ),
+    ).toBe('7');
     expect(selectAnswer([{ answer: null, score: 1 }], 'top1')).toBeNull();
     expect(() => parseSelectionRule('best')).toThrow(OptionError);
   });

@@ -96,7 +96,15 @@ describe('engine API (Node, in-process)', () => {
   it('runs concurrent calls one after another, each with its own result', async () => {
     const order: string[] = [];
     const a = engine.solve(PROBLEM, { ...SEARCH, mode: 'baseline' }, { onEvent: (e) => e.type === 'answer' && order.push('a') });
-    const b = engine.solve('Compute 3 + 4 * 2.', { ...SEARCH, mode: 'baseline' }, { onEvent: (e) => { if (e.type === 'beam-created') order.push('b'); } });
+    const b = engine.solve(
+      'Compute 3 + 4 * 2.',
+      { ...SEARCH, mode: 'baseline' },
+      {
+        onEvent: (e) => {
+          if (e.type === 'beam-created') order.push('b');
+        },
+      },
+    );
     const [ra, rb] = await Promise.all([a, b]);
     expect(order.indexOf('a')).toBeLessThan(order.indexOf('b'));
     const alone = await engine.solve('Compute 3 + 4 * 2.', { ...SEARCH, mode: 'baseline' });
@@ -107,15 +115,19 @@ describe('engine API (Node, in-process)', () => {
   it('cancelling a running search rejects with CancelledError and frees every KV page', async () => {
     const controller = new AbortController();
     let sawPages = false;
-    const run = engine.solve(PROBLEM, { ...SEARCH, iterations: 30 }, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'beam-extended' && !controller.signal.aborted) {
-          void engine.stats().then((s) => (sawPages ||= s.kvPagesInUseGenerator > 0));
-          controller.abort();
-        }
+    const run = engine.solve(
+      PROBLEM,
+      { ...SEARCH, iterations: 30 },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'beam-extended' && !controller.signal.aborted) {
+            void engine.stats().then((s) => (sawPages ||= s.kvPagesInUseGenerator > 0));
+            controller.abort();
+          }
+        },
       },
-    });
+    );
     await expect(run).rejects.toBeInstanceOf(CancelledError);
     expect(sawPages).toBe(true);
     expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
@@ -139,7 +151,7 @@ describe('engine API (Node, in-process)', () => {
 });
 
 describe('engine API under a tight KV budget (the arena and its planner)', () => {
-  it('FastTTS takes offload mode when no split holds both models\' beams, moves K/V to host memory and back on the GPU arena, and still gives the baseline beams; the arena accounting reaches the metrics', async () => {
+  it("FastTTS takes offload mode when no split holds both models' beams, moves K/V to host memory and back on the GPU arena, and still gives the baseline beams; the arena accounting reaches the metrics", async () => {
     const engine = await createEngine({ memoryMB: 16 }); // the smallest budget: 3 MiB of KV pages for both models
     try {
       await engine.ready;
@@ -149,7 +161,15 @@ describe('engine API under a tight KV budget (the arena and its planner)', () =>
       const options = { method: 'beam', n: 32, beamWidth: 4, iterations: 6, seed: 3 } as const;
       const base = await engine.solve(problem, { ...options, mode: 'baseline' });
       const planner: Array<Extract<EngineEvent, { type: 'planner' }>> = [];
-      const fast = await engine.solve(problem, { ...options, mode: 'fasttts' }, { onEvent: (e) => { if (e.type === 'planner') planner.push(e); } });
+      const fast = await engine.solve(
+        problem,
+        { ...options, mode: 'fasttts' },
+        {
+          onEvent: (e) => {
+            if (e.type === 'planner') planner.push(e);
+          },
+        },
+      );
       const again = await engine.solve(problem, { ...options, mode: 'baseline' });
       expect(fast.answer).toBe(base.answer);
       expect(fast.beams.map((b) => b.text)).toEqual(base.beams.map((b) => b.text));
@@ -160,7 +180,8 @@ describe('engine API under a tight KV budget (the arena and its planner)', () =>
       expect(base.metrics.kv_host_transfer_bytes).toBe(0);
       // Offload mode runs each phase with the whole arena: no beam waits for pages, so none is preempted.
       expect(fast.metrics.kv_preemptions).toBeLessThan(base.metrics.kv_preemptions);
-      const b = base.metrics, f = fast.metrics;
+      const b = base.metrics,
+        f = fast.metrics;
       // Memory pressure is real: cached prefixes evicted, beams preempted and recomputed.
       expect(b.kv_evictions).toBeGreaterThan(0);
       expect(b.kv_preemptions).toBeGreaterThan(0);
@@ -193,12 +214,16 @@ describe('disposing an engine while it solves', () => {
     let disposing: Promise<void> | null = null;
     let disposed = false;
     const late: EngineEvent[] = [];
-    const running = engine.solve(PROBLEM, { ...SEARCH, iterations: 30, mode: 'baseline' }, {
-      onEvent: (e) => {
-        if (disposed) late.push(e);
-        if (e.type === 'beam-extended' && !disposing) disposing = engine.dispose();
+    const running = engine.solve(
+      PROBLEM,
+      { ...SEARCH, iterations: 30, mode: 'baseline' },
+      {
+        onEvent: (e) => {
+          if (disposed) late.push(e);
+          if (e.type === 'beam-extended' && !disposing) disposing = engine.dispose();
+        },
       },
-    });
+    );
     const queued = engine.solve(PROBLEM, { ...SEARCH, mode: 'baseline' });
     const outcomes = await Promise.allSettled([running, queued]);
     for (const o of outcomes) {

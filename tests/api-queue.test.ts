@@ -2,9 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { CallQueue } from '../src/api/call-queue.ts';
 import { reviveError, serializeError } from '../src/api/error-transfer.ts';
-import {
-  CancelledError, DeviceLostError, FormatError, NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError,
-} from '../src/errors.ts';
+import { CancelledError, DeviceLostError, FormatError, NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } from '../src/errors.ts';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,7 +9,10 @@ describe('SearchTree', () => {
     t.apply({ type: 'beam-created', beam: 1, parent: null, iteration: 0 });
     t.apply({ type: 'beam-extended', beam: 1, text: '12 + 7 = 19\n\n', tokens: 6, speculative: false });
     t.apply({ type: 'beam-extended', beam: 1, text: '19 * 2', tokens: 3, speculative: true });
-    expect(t.nodes.get(1)!.spans).toEqual([{ text: '12 + 7 = 19\n\n', speculative: false }, { text: '19 * 2', speculative: true }]);
+    expect(t.nodes.get(1)!.spans).toEqual([
+      { text: '12 + 7 = 19\n\n', speculative: false },
+      { text: '19 * 2', speculative: true },
+    ]);
     t.apply({ type: 'beam-rewritten', beam: 1, text: '12 + 7 = 19\n\n' });
     t.apply({ type: 'beam-created', beam: 2, parent: 1, iteration: 1 });
     t.apply({ type: 'beam-created', beam: 3, parent: 1, iteration: 1 });

@@ -29,13 +29,17 @@ describe('measured bench', () => {
     // The budget each mode ran with: none in baseline, the device's calibrated one (at least 1) in FastTTS.
     expect(base.speculation_batch).toBe(0);
     expect(fast.speculation_batch).toBeGreaterThanOrEqual(1);
-    expect(printed.join('\n')).toMatch(/measured n=4 fasttts: median per-problem latency ratio \d+\.\d\d \(2 problems\); same answer and beam texts as the baseline on 2\/2/);
+    expect(printed.join('\n')).toMatch(
+      /measured n=4 fasttts: median per-problem latency ratio \d+\.\d\d \(2 problems\); same answer and beam texts as the baseline on 2\/2/,
+    );
   }, 120_000);
 
   it('rejects an n the search cannot run before starting the engine', async () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
-      await expect(benchCommand(['--profile', 'measured', '--n', '4,6'])).rejects.toThrow(new OptionError('--n (6) must be a multiple of --beam-width (4) for beam'));
+      await expect(benchCommand(['--profile', 'measured', '--n', '4,6'])).rejects.toThrow(
+        new OptionError('--n (6) must be a multiple of --beam-width (4) for beam'),
+      );
     } finally {
       err.mockRestore();
     }

@@ -52,7 +52,11 @@ beforeEach(() => {
   manifest.clear();
   online = true;
   vi.stubGlobal('caches', memoryCaches());
-  vi.stubGlobal('navigator', { get onLine() { return online; } });
+  vi.stubGlobal('navigator', {
+    get onLine() {
+      return online;
+    },
+  });
 });
 afterEach(() => vi.unstubAllGlobals());
 

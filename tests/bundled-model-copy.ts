@@ -17,6 +17,7 @@ export function bundledJson(file: string): Record<string, unknown> {
 export function bundledGeneratorWith(replaced: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'fasttts-model-'));
   for (const f of readdirSync(BUNDLED_GENERATOR)) if (!(f in replaced)) copyFileSync(join(BUNDLED_GENERATOR, f), join(dir, f));
-  for (const [f, content] of Object.entries(replaced)) writeFileSync(join(dir, f), typeof content === 'string' || content instanceof Uint8Array ? content : JSON.stringify(content));
+  for (const [f, content] of Object.entries(replaced))
+    writeFileSync(join(dir, f), typeof content === 'string' || content instanceof Uint8Array ? content : JSON.stringify(content));
   return dir;
 }

@@ -15,10 +15,17 @@ const LOGIT_TOLERANCE = 2e-3;
 const SCORE_TOLERANCE = 2e-4;
 const MAX_BYTES = 10.5e6;
 
-interface GeneratorRow { position: number; top_ids: number[]; top_logits: number[] }
+interface GeneratorRow {
+  position: number;
+  top_ids: number[];
+  top_logits: number[];
+}
 interface Fixture {
   generator: { prompts: Array<{ text: string; ids: number[]; rows: GeneratorRow[]; last_logits?: number[] }> };
-  prm: { separator_id: number; items: Array<{ problem: string; steps: string[]; labels: boolean[]; ids: number[]; separator_positions: number[]; scores: number[] }> };
+  prm: {
+    separator_id: number;
+    items: Array<{ problem: string; steps: string[]; labels: boolean[]; ids: number[]; separator_positions: number[]; scores: number[] }>;
+  };
 }
 
 const fixture = JSON.parse(readFileSync('tests/fixtures/bundled-models.json', 'utf8')) as Fixture;

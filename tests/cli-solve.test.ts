@@ -14,17 +14,46 @@ function fasttts(...args: string[]) {
 }
 
 const METRIC_KEYS = [
-  'latency_ms', 'generator_ms', 'verifier_ms', 'goodput', 'precise_goodput', 'tokens_generated', 'tokens_speculative',
-  'tokens_speculative_accepted', 'speculation_batch', 'prefix_hit_tokens', 'recomputed_tokens', 'iterations', 'peak_kv_pages_generator',
+  'latency_ms',
+  'generator_ms',
+  'verifier_ms',
+  'goodput',
+  'precise_goodput',
+  'tokens_generated',
+  'tokens_speculative',
+  'tokens_speculative_accepted',
+  'speculation_batch',
+  'prefix_hit_tokens',
+  'recomputed_tokens',
+  'iterations',
+  'peak_kv_pages_generator',
   'peak_kv_pages_verifier',
 ];
 
 describe('fasttts solve / eval (bundled models)', () => {
   it('solve --json prints the contract object, the same in both modes for the same seed', () => {
     const outs = (['baseline', 'fasttts'] as const).map((mode) => {
-      const r = fasttts('solve', 'Find the value of 6 - (7 - 7).', '--n', '4', '--beam-width', '2', '--iterations', '6', '--mode', mode, '--seed', '3', '--json');
+      const r = fasttts(
+        'solve',
+        'Find the value of 6 - (7 - 7).',
+        '--n',
+        '4',
+        '--beam-width',
+        '2',
+        '--iterations',
+        '6',
+        '--mode',
+        mode,
+        '--seed',
+        '3',
+        '--json',
+      );
       expect(r.status, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as { answer: string | null; beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; step_scores: Array<number | null>; step_tokens: number[] }>; metrics: Record<string, number> };
+      return JSON.parse(r.stdout) as {
+        answer: string | null;
+        beams: Array<{ text: string; score: number; answer: string | null; completed: boolean; step_scores: Array<number | null>; step_tokens: number[] }>;
+        metrics: Record<string, number>;
+      };
     });
     for (const o of outs) {
       expect(o.beams.length).toBeGreaterThan(0);
@@ -45,12 +74,15 @@ describe('fasttts solve / eval (bundled models)', () => {
     expect(outs[1].beams.map((b) => b.text)).toEqual(outs[0].beams.map((b) => b.text));
   });
 
-  it('eval --json reports accuracy over the bundled test split; --record-steps writes the runs\' step statistics', () => {
+  it("eval --json reports accuracy over the bundled test split; --record-steps writes the runs' step statistics", () => {
     const file = join(mkdtempSync(join(tmpdir(), 'fasttts-eval-')), 'steps.json');
     const r = fasttts('eval', '--limit', '2', '--method', 'greedy', '--json', '--record-steps', file);
     expect(r.status, r.stderr).toBe(0);
     const o = JSON.parse(r.stdout) as {
-      accuracy: number; problems: number; latency_ms_median: number; accuracy_by_difficulty: Record<string, number>;
+      accuracy: number;
+      problems: number;
+      latency_ms_median: number;
+      accuracy_by_difficulty: Record<string, number>;
       records: Array<{ difficulty: number; correct: boolean }>;
     };
     expect(o.problems).toBe(2);
@@ -74,7 +106,9 @@ describe('fasttts solve / eval (bundled models)', () => {
     const o = JSON.parse(r.stdout) as { metrics: { iterations: number } };
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('planner '));
     expect(lines).toHaveLength(o.metrics.iterations);
-    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^planner it=${i} beams=\\d+ step mean \\d+ .* kv [\\d.]+ MiB -> .* predicted [\\d.]+ ms .* observed [\\d.]+ ms$`)));
+    lines.forEach((l, i) =>
+      expect(l).toMatch(new RegExp(`^planner it=${i} beams=\\d+ step mean \\d+ .* kv [\\d.]+ MiB -> .* predicted [\\d.]+ ms .* observed [\\d.]+ ms$`)),
+    );
   });
 
   it('rejects an n that beam search cannot split, in one line', () => {

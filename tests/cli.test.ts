@@ -29,7 +29,11 @@ describe('fasttts CLI errors', () => {
     ['problems at an unknown level', ['problems', '--levels', '3-9'], /--levels must be a or a-b/],
     ['missing model directory', ['generate', '--prompt', 'x', '--model', '/nonexistent/model'], /\/nonexistent\/model/],
     // Sized from --max-tokens, the KV cache would pass the storage binding limit: the length is checked first.
-    ['max tokens past the context', ['generate', '--max-tokens', '100000', '--prompt', 'hi'], /^fasttts generate: prompt of \d+ tokens exceeds the limit of 512$/],
+    [
+      'max tokens past the context',
+      ['generate', '--max-tokens', '100000', '--prompt', 'hi'],
+      /^fasttts generate: prompt of \d+ tokens exceeds the limit of 512$/,
+    ],
   ];
   for (const [name, args, message] of cases) {
     it(`${name}: one line, non-zero exit`, () => {
@@ -41,7 +45,17 @@ describe('fasttts CLI errors', () => {
 
   it('a hostile model file names the file in one line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fasttts-bad-'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], hidden_size: 64, num_hidden_layers: 1, num_attention_heads: 4, intermediate_size: 128, vocab_size: 50 }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        architectures: ['Qwen2ForCausalLM'],
+        hidden_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        intermediate_size: 128,
+        vocab_size: 50,
+      }),
+    );
     // Header length far past the end of the file.
     const bad = Buffer.alloc(16);
     bad.writeBigUInt64LE(1n << 40n, 0);
@@ -62,7 +76,10 @@ describe('fasttts CLI errors', () => {
     weights.writeFloatLE(NaN, dataStart);
     const dir = bundledGeneratorWith({ 'model.safetensors': weights });
     // Dawn's Vulkan probe used to add a multi-line warning here on machines without libvulkan.
-    expectOneLine(runCli(['generate', '--prompt', 'x', '--model', dir]), new RegExp(`^fasttts generate: ${dir}: tensor model\\.embed_tokens\\.weight holds a non-finite value \\(NaN\\) at index 0$`));
+    expectOneLine(
+      runCli(['generate', '--prompt', 'x', '--model', dir]),
+      new RegExp(`^fasttts generate: ${dir}: tensor model\\.embed_tokens\\.weight holds a non-finite value \\(NaN\\) at index 0$`),
+    );
   });
 });
 
@@ -70,7 +87,10 @@ describe('fasttts problems', () => {
   it('writes fresh, seeded problems of the asked levels as JSONL', () => {
     const r = runCli(['problems', '--seed', '424242', '--count', '6', '--levels', '2-3']);
     expect(r.status).toBe(0);
-    const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const rows = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(6);
     expect(rows.map((p) => p.difficulty)).toEqual([2, 3, 2, 3, 2, 3]);
     for (const p of rows as object[]) expect(Object.keys(p).sort()).toEqual(['answer', 'difficulty', 'id', 'problem', 'solution']);

@@ -34,14 +34,31 @@ describe('config.json limits', () => {
   it('real configs stay within the limits (Qwen2.5-Math-1.5B, a 1M-context Qwen2.5, the 72B shapes)', () => {
     expect(() => parseQwen2Config(tinyConfigJson({ max_position_embeddings: 4096, vocab_size: 151936 }))).not.toThrow();
     expect(() => parseQwen2Config(tinyConfigJson({ max_position_embeddings: 1_010_000 }))).not.toThrow();
-    expect(() => parseQwen2Config(tinyConfigJson({ hidden_size: 8192, num_attention_heads: 64, num_key_value_heads: 8, num_hidden_layers: 80, intermediate_size: 29568, vocab_size: 152064, max_position_embeddings: 131072 }))).not.toThrow();
+    expect(() =>
+      parseQwen2Config(
+        tinyConfigJson({
+          hidden_size: 8192,
+          num_attention_heads: 64,
+          num_key_value_heads: 8,
+          num_hidden_layers: 80,
+          intermediate_size: 29568,
+          vocab_size: 152064,
+          max_position_embeddings: 131072,
+        }),
+      ),
+    ).not.toThrow();
   });
 
   it('a model directory with an absurd config fails on config.json before anything else is read', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fasttts-config-'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify(tinyConfigJson({ max_position_embeddings: 1 << 24 })));
     // No weights at all: the config is the first thing checked.
-    await expect(openModel(dir)).rejects.toThrow(new FormatError(join(dir, 'config.json'), `"max_position_embeddings" is ${1 << 24}, above the engine's limit of ${CONFIG_LIMITS.max_position_embeddings}`));
+    await expect(openModel(dir)).rejects.toThrow(
+      new FormatError(
+        join(dir, 'config.json'),
+        `"max_position_embeddings" is ${1 << 24}, above the engine's limit of ${CONFIG_LIMITS.max_position_embeddings}`,
+      ),
+    );
   });
 });
 
@@ -60,10 +77,14 @@ describe('runner tables sized by its pages', () => {
     const runner = await createWebGpuRunner(gpu, source, { weightFormat: 'f32', numPages: 4, pageSize: 16, maxBatchTokens: 256 });
     try {
       expect(performance.now() - t0).toBeLessThan(20_000);
-      const r = await runner.forward({ chunks: [{ blockTable: [0, 1, 2, 3], start: 0, tokens: Array.from({ length: 64 }, (_, i) => i % 90), outputRows: [63] }] });
+      const r = await runner.forward({
+        chunks: [{ blockTable: [0, 1, 2, 3], start: 0, tokens: Array.from({ length: 64 }, (_, i) => i % 90), outputRows: [63] }],
+      });
       expect(r.logits!.every(Number.isFinite)).toBe(true);
       // A block table naming a page twice would reach position 64, past what the runner can hold.
-      await expect(runner.forward({ chunks: [{ blockTable: [0, 1, 2, 3, 0], start: 64, tokens: [5], outputRows: [0] }] })).rejects.toThrow(new PromptTooLongError(65, 64));
+      await expect(runner.forward({ chunks: [{ blockTable: [0, 1, 2, 3, 0], start: 64, tokens: [5], outputRows: [0] }] })).rejects.toThrow(
+        new PromptTooLongError(65, 64),
+      );
     } finally {
       runner.dispose();
     }

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  calibrationSample, replayTrace, forwardCost, modelShape, predictDecodeMs, predictForwardMs, weightBytes, kvBytesPerTokenOf, nearlyFreeDecodeBatch, hostTransferMs,
+  calibrationSample,
+  replayTrace,
+  forwardCost,
+  modelShape,
+  predictDecodeMs,
+  predictForwardMs,
+  weightBytes,
+  kvBytesPerTokenOf,
+  nearlyFreeDecodeBatch,
+  hostTransferMs,
 } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, measuredProfile, withTensorCores, HARDWARE_PROFILES } from '../src/metrics/hardware-profiles.ts';
 import { OptionError } from '../src/errors.ts';
@@ -62,7 +71,8 @@ describe('roofline on the RTX 4090 profile', () => {
       prev = t;
     }
     expect(predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 8000 })).toBeGreaterThan(
-      predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 400 }));
+      predictForwardMs(rtx, gen15, { sequences: 4, newTokens: 4, contextTokens: 400 }),
+    );
     expect(predictForwardMs(rtx, gen15, { sequences: 0, newTokens: 0, contextTokens: 0 })).toBe(0);
   });
 
@@ -116,8 +126,9 @@ describe('profiles', () => {
   it('a measured profile recovers the rates of a device that follows the model', () => {
     // A synthetic CPU-like device: 20 GB/s, 50 GFLOP/s, 0.02 ms per dispatch, 0.5 ms per call.
     const truth = (bytes: number, flops: number, dispatches: number) => 0.5 + (bytes / 20e9) * 1000 + (flops / 50e9) * 1000 + dispatches * 0.02;
-    const samples = [1, 2, 4, 8, 16].flatMap((b) => [100, 1000].flatMap((ctx) =>
-      [10, 40].map((d) => ({ bytes: 1e7 + 5e4 * b * ctx, flops: 3e7 * b, dispatches: d, ms: 0 })))).map((s) => ({ ...s, ms: truth(s.bytes, s.flops, s.dispatches) }));
+    const samples = [1, 2, 4, 8, 16]
+      .flatMap((b) => [100, 1000].flatMap((ctx) => [10, 40].map((d) => ({ bytes: 1e7 + 5e4 * b * ctx, flops: 3e7 * b, dispatches: d, ms: 0 }))))
+      .map((s) => ({ ...s, ms: truth(s.bytes, s.flops, s.dispatches) }));
     const p = measuredProfile(samples);
     expect(p.bandwidth / 20e9).toBeCloseTo(1, 3);
     expect(p.peakFlops / 50e9).toBeCloseTo(1, 3);
@@ -145,7 +156,7 @@ describe('trace replay and calibration samples', () => {
     expect(h.verifierMs).toBeGreaterThan(r.verifierMs);
   });
 
-  it('calibration samples carry the call\'s bytes and FLOPs, whatever the profile', () => {
+  it("calibration samples carry the call's bytes and FLOPs, whatever the profile", () => {
     const call = { sequences: 8, newTokens: 8, contextTokens: 800 };
     const s = calibrationSample(gen15, call, 12.5);
     const c = forwardCost(rtx, gen15, call);

@@ -6,21 +6,45 @@ import { openSearchModels } from '../src/testing/search-env.ts';
 import { runSearch } from '../src/search/search.ts';
 import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions } from '../src/search/context.ts';
 
-const haveModels = existsSync('models/arith-generator/model.safetensors') && existsSync('models/arith-prm/model.safetensors') && existsSync('data/arith-test.jsonl');
+const haveModels =
+  existsSync('models/arith-generator/model.safetensors') && existsSync('models/arith-prm/model.safetensors') && existsSync('data/arith-test.jsonl');
 
 describe('equivalence on the bundled models (CPU reference runner)', () => {
   it.skipIf(!haveModels)('FastTTS gives the baseline answer and beams, speculation included', async () => {
-    const m = await openSearchModels({ generator: 'models/arith-generator', verifier: 'models/arith-prm', backend: 'cpu', generatorPages: 512, verifierPages: 512 });
-    const problems = readFileSync('data/arith-test.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { problem: string; difficulty: number })
+    const m = await openSearchModels({
+      generator: 'models/arith-generator',
+      verifier: 'models/arith-prm',
+      backend: 'cpu',
+      generatorPages: 512,
+      verifierPages: 512,
+    });
+    const problems = readFileSync('data/arith-test.jsonl', 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { problem: string; difficulty: number })
       // Harder problems: numbers of different widths make step lengths differ, so beams finish steps at
       // different times and speculation has idle slots to fill. The bundled generator is confident: at
       // temperature 0.8 its beams mostly write the same steps and finish them together (no speculative
       // token at all on these problems), so the test samples hot enough for the beams to diverge.
-      .filter((p) => p.difficulty >= 5).slice(0, 3);
-    let speculative = 0, early = 0;
+      .filter((p) => p.difficulty >= 5)
+      .slice(0, 3);
+    let speculative = 0,
+      early = 0;
     for (const [i, p] of problems.entries()) {
       const run = (techniques: typeof BASELINE_TECHNIQUES) =>
-        runSearch(m.makeEnv(), defaultSearchOptions({ n: 4, beamWidth: 2, iterations: 5, techniques, speculationBatch: 8, maxStepTokens: 48, sampling: { temperature: 2, topK: 0, topP: 1, seed: i } }), p.problem);
+        runSearch(
+          m.makeEnv(),
+          defaultSearchOptions({
+            n: 4,
+            beamWidth: 2,
+            iterations: 5,
+            techniques,
+            speculationBatch: 8,
+            maxStepTokens: 48,
+            sampling: { temperature: 2, topK: 0, topP: 1, seed: i },
+          }),
+          p.problem,
+        );
       const base = await run(BASELINE_TECHNIQUES);
       const fast = await run(FASTTTS_TECHNIQUES);
       expect(fast.answer).toBe(base.answer);

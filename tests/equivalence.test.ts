@@ -11,10 +11,21 @@ const STATS: StepStatistics = { stepLengths: [2, 3, 3, 4, 4, 5, 6, 8, 12, 20], s
 
 async function solve(i: number, method: SearchMethod, n: number, techniques: Techniques, pages = 4000, extra = {}): Promise<SearchResult> {
   const env = syntheticEnv({ generatorPages: pages, verifierPages: pages, pageSize: 4, stats: STATS });
-  return runSearch(env, defaultSearchOptions({
-    method, n, beamWidth: 4, iterations: 5, techniques, speculationBatch: 2 * n, maxStepTokens: 64,
-    sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 1000 + i }, ...extra,
-  }), syntheticProblem(i).problem);
+  return runSearch(
+    env,
+    defaultSearchOptions({
+      method,
+      n,
+      beamWidth: 4,
+      iterations: 5,
+      techniques,
+      speculationBatch: 2 * n,
+      maxStepTokens: 64,
+      sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 1000 + i },
+      ...extra,
+    }),
+    syntheticProblem(i).problem,
+  );
 }
 
 const key = (r: SearchResult): string => JSON.stringify([r.answer, r.beams.map((b) => [b.text, b.score, b.completed, b.stepScores])]);
@@ -22,7 +33,12 @@ const key = (r: SearchResult): string => JSON.stringify([r.answer, r.beams.map((
 describe('FastTTS is exactly equivalent to the baseline', () => {
   for (const n of [8, 16]) {
     it(`beam search, n = ${n}, 200 problems`, async () => {
-      let speculative = 0, accepted = 0, lookahead = 0, skipped = 0, early = 0, nested = 0;
+      let speculative = 0,
+        accepted = 0,
+        lookahead = 0,
+        skipped = 0,
+        early = 0,
+        nested = 0;
       for (let i = 0; i < 200; i++) {
         const base = await solve(i, 'beam', n, BASELINE_TECHNIQUES);
         const fast = await solve(i, 'beam', n, FASTTTS_TECHNIQUES);
@@ -57,7 +73,11 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
 
   it('each technique alone, and under a tight KV budget with preemption', async () => {
     // LookAhead and early verification act on speculation: each comes with it.
-    const alone: Techniques[] = (['speculation', 'lookahead', 'prefixScheduling', 'earlyVerification'] as const).map((t) => ({ ...BASELINE_TECHNIQUES, [t]: true, ...(t === 'lookahead' || t === 'earlyVerification' ? { speculation: true } : {}) }));
+    const alone: Techniques[] = (['speculation', 'lookahead', 'prefixScheduling', 'earlyVerification'] as const).map((t) => ({
+      ...BASELINE_TECHNIQUES,
+      [t]: true,
+      ...(t === 'lookahead' || t === 'earlyVerification' ? { speculation: true } : {}),
+    }));
     for (let i = 0; i < 30; i++) {
       const base = key(await solve(i, 'beam', 8, BASELINE_TECHNIQUES));
       for (const t of alone) expect(key(await solve(i, 'beam', 8, t)), `problem ${i} ${JSON.stringify(t)}`).toBe(base);
@@ -73,30 +93,55 @@ describe('FastTTS is exactly equivalent to the baseline', () => {
     expect(preemptions).toBeGreaterThan(0);
   });
 
-  it('a verifier pool too small for every beam at once, with speculation and early scores: no out-of-memory, the roomy baseline\'s results', async () => {
+  it("a verifier pool too small for every beam at once, with speculation and early scores: no out-of-memory, the roomy baseline's results", async () => {
     // Speculative shadows must not pin verifier pages (the verifier phase could not preempt them).
     for (const verifierPages of [30, 50]) {
       for (let i = 0; i < 30; i++) {
         const run = async (techniques: Techniques, pages: number) => {
           const env = syntheticEnv({ generatorPages: 4000, verifierPages: pages, pageSize: 4, stats: STATS });
-          return runSearch(env, defaultSearchOptions({ n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 64, maxStepTokens: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }), syntheticProblem(i).problem);
+          return runSearch(
+            env,
+            defaultSearchOptions({
+              n: 16,
+              beamWidth: 4,
+              iterations: 6,
+              techniques,
+              speculationBatch: 64,
+              maxStepTokens: 64,
+              sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i },
+            }),
+            syntheticProblem(i).problem,
+          );
         };
         expect(key(await run(FASTTTS_TECHNIQUES, verifierPages)), `${verifierPages} pages, problem ${i}`).toBe(key(await run(BASELINE_TECHNIQUES, 4000)));
       }
     }
   });
 
-  it('one shared arena, switching between splits and offload mode (the idle model\'s K/V in host memory): the baseline\'s results', async () => {
+  it("one shared arena, switching between splits and offload mode (the idle model's K/V in host memory): the baseline's results", async () => {
     // 120 pages of each size: tight for n = 16, so splits preempt and offload mode has work to move.
-    let hostBytes = 0, offloaded = 0;
+    let hostBytes = 0,
+      offloaded = 0;
     for (let i = 0; i < 30; i++) {
       const run = async (techniques: Techniques, plan: boolean) => {
         const env = syntheticEnv({ pageSize: 4, stats: STATS, arena: { totalBytes: 240, generatorPageBytes: 1, verifierPageBytes: 1 } });
-        const r = await runSearch(env, defaultSearchOptions({
-          n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 64, maxStepTokens: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i },
-          // Offload on even iterations, a lopsided split on odd ones: every transition, both ways.
-          planMemory: plan ? (w) => (w.iteration! % 2 === 0 ? { generatorPages: 240, verifierPages: 240, offload: true } : { generatorPages: 150, verifierPages: 90 }) : undefined,
-        }), syntheticProblem(i).problem);
+        const r = await runSearch(
+          env,
+          defaultSearchOptions({
+            n: 16,
+            beamWidth: 4,
+            iterations: 6,
+            techniques,
+            speculationBatch: 64,
+            maxStepTokens: 64,
+            sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i },
+            // Offload on even iterations, a lopsided split on odd ones: every transition, both ways.
+            planMemory: plan
+              ? (w) => (w.iteration! % 2 === 0 ? { generatorPages: 240, verifierPages: 240, offload: true } : { generatorPages: 150, verifierPages: 90 })
+              : undefined,
+          }),
+          syntheticProblem(i).problem,
+        );
         const s = env.generatorPool.arena!.stats();
         return { r, hostBytes: s.generator.hostTransferBytes + s.verifier.hostTransferBytes };
       };

@@ -30,7 +30,10 @@ describe('speculation budget from calibration', () => {
     expect(cpu.nearlyFreeBatch).toBe(1);
     expect(cpu.ms[cpu.batches.indexOf(32)]).toBeGreaterThan(10 * cpu.ms[0]);
     const c2 = new VirtualClock();
-    const gpu = await calibrateDecode(new CostModelRunner('causal-lm', 4096, 16, modelShape('qwen2.5-math-1.5b'), hardwareProfile('rtx4090'), c2), c2, { maxBatch: 256, context: 256 });
+    const gpu = await calibrateDecode(new CostModelRunner('causal-lm', 4096, 16, modelShape('qwen2.5-math-1.5b'), hardwareProfile('rtx4090'), c2), c2, {
+      maxBatch: 256,
+      context: 256,
+    });
     expect(gpu.nearlyFreeBatch).toBeGreaterThan(1);
     expect(gpu.ms[gpu.batches.indexOf(gpu.nearlyFreeBatch)]).toBeLessThanOrEqual(gpu.ms[0] * 1.15);
   });
@@ -39,7 +42,11 @@ describe('speculation budget from calibration', () => {
     const f16 = modelShape('qwen2.5-math-1.5b', { weightFormat: 'f16', kvBytesPerElement: 2, activationBytesPerElement: 2 });
     const run = async (sharedContext: number) => {
       const c = new VirtualClock();
-      return calibrateDecode(new CostModelRunner('causal-lm', 1 << 14, 16, f16, hardwareProfile('rtx4090'), c), c, { maxBatch: 512, context: 1024, sharedContext });
+      return calibrateDecode(new CostModelRunner('causal-lm', 1 << 14, 16, f16, hardwareProfile('rtx4090'), c), c, {
+        maxBatch: 512,
+        context: 1024,
+        sharedContext,
+      });
     };
     const own = await run(0);
     const shared = await run(1024 - 128);
@@ -66,11 +73,18 @@ describe('prefix-aware order', () => {
 describe('FastTTS techniques at work', () => {
   const STATS: StepStatistics = { stepLengths: [3, 4, 5, 6, 8, 10, 16, 30], stepsPerSolution: [4, 5, 6], stepErrorRate: 0.1 };
   it('speculation is accepted and LookAhead scores ahead; prefix-aware scheduling recomputes less when memory is tight', async () => {
-    let recomputeFifo = 0, recomputePrefix = 0, accepted = 0, lookahead = 0;
+    let recomputeFifo = 0,
+      recomputePrefix = 0,
+      accepted = 0,
+      lookahead = 0;
     for (let i = 0; i < 6; i++) {
       const run = async (techniques: typeof BASELINE_TECHNIQUES, pages: number) => {
         const env = syntheticEnv({ generatorPages: pages, verifierPages: pages, pageSize: 4, stats: STATS });
-        const r = await runSearch(env, defaultSearchOptions({ n: 16, iterations: 6, techniques, speculationBatch: 32, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }), syntheticProblem(i).problem);
+        const r = await runSearch(
+          env,
+          defaultSearchOptions({ n: 16, iterations: 6, techniques, speculationBatch: 32, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }),
+          syntheticProblem(i).problem,
+        );
         return { r, recomputed: env.generatorPool.stats.recomputedTokens + env.verifierPool.stats.recomputedTokens };
       };
       recomputeFifo += (await run(BASELINE_TECHNIQUES, 50)).recomputed;
@@ -86,12 +100,17 @@ describe('FastTTS techniques at work', () => {
     expect(recomputePrefix).toBeLessThan(recomputeFifo);
   });
 
-  it('speculation runs more than one selection ahead: shadows of speculative steps are promoted, and the beams stay the baseline\'s', async () => {
-    let promoted = 0, nested = 0;
+  it("speculation runs more than one selection ahead: shadows of speculative steps are promoted, and the beams stay the baseline's", async () => {
+    let promoted = 0,
+      nested = 0;
     for (let i = 0; i < 6; i++) {
       const run = async (techniques: typeof BASELINE_TECHNIQUES) => {
         const env = syntheticEnv({ generatorPages: 2000, verifierPages: 2000, pageSize: 4, stats: STATS });
-        return runSearch(env, defaultSearchOptions({ n: 8, iterations: 6, techniques, speculationBatch: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }), syntheticProblem(i).problem);
+        return runSearch(
+          env,
+          defaultSearchOptions({ n: 8, iterations: 6, techniques, speculationBatch: 64, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: i } }),
+          syntheticProblem(i).problem,
+        );
       };
       const base = await run(BASELINE_TECHNIQUES);
       const fast = await run(FASTTTS_TECHNIQUES);
@@ -108,7 +127,11 @@ describe('FastTTS techniques at work', () => {
   it('FastTTS frees the pages of beams it will never extend; the baseline leaves them cached (vLLM)', async () => {
     const run = async (techniques: typeof BASELINE_TECHNIQUES) => {
       const env = syntheticEnv({ generatorPages: 400, verifierPages: 400, pageSize: 4, stats: STATS });
-      const r = await runSearch(env, defaultSearchOptions({ n: 16, iterations: 6, techniques, speculationBatch: 32, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 5 } }), syntheticProblem(5).problem);
+      const r = await runSearch(
+        env,
+        defaultSearchOptions({ n: 16, iterations: 6, techniques, speculationBatch: 32, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 5 } }),
+        syntheticProblem(5).problem,
+      );
       return { r, free: env.generatorPool.freePages };
     };
     const base = await run(BASELINE_TECHNIQUES);
@@ -120,10 +143,18 @@ describe('FastTTS techniques at work', () => {
 
   it('releases every KV page it referenced (no leaks), in every method and mode', async () => {
     for (const method of ['beam', 'dvts', 'best-of-n'] as const) {
-      for (const extra of [{ techniques: BASELINE_TECHNIQUES }, { techniques: FASTTTS_TECHNIQUES }, { techniques: FASTTTS_TECHNIQUES, siblingKeepFraction: 0.85 }]) {
+      for (const extra of [
+        { techniques: BASELINE_TECHNIQUES },
+        { techniques: FASTTTS_TECHNIQUES },
+        { techniques: FASTTTS_TECHNIQUES, siblingKeepFraction: 0.85 },
+      ]) {
         for (const pages of [60, 400]) {
           const env = syntheticEnv({ generatorPages: pages, verifierPages: pages, pageSize: 4, stats: STATS });
-          await runSearch(env, defaultSearchOptions({ method, n: 8, iterations: 5, speculationBatch: 16, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 3 }, ...extra }), syntheticProblem(3).problem);
+          await runSearch(
+            env,
+            defaultSearchOptions({ method, n: 8, iterations: 5, speculationBatch: 16, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 3 }, ...extra }),
+            syntheticProblem(3).problem,
+          );
           expect(env.generatorPool.pagesReferenced, `${method} ${pages}`).toBe(0);
           expect(env.verifierPool.pagesReferenced, `${method} ${pages}`).toBe(0);
         }

@@ -71,7 +71,9 @@ describe('same weights, every format, same logits', () => {
         se += (got[i] - reference[i]) ** 2;
       }
       const relRms = Math.sqrt(se / got.length) / scale;
-      console.log(`${label}: logit error RMS ${relRms.toExponential(2)}, max ${(worst / scale).toExponential(2)} (relative to the RMS logit ${scale.toFixed(2)})`);
+      console.log(
+        `${label}: logit error RMS ${relRms.toExponential(2)}, max ${(worst / scale).toExponential(2)} (relative to the RMS logit ${scale.toFixed(2)})`,
+      );
       if (tol === 0) {
         expect(Buffer.compare(Buffer.from(got.buffer), Buffer.from(reference.buffer))).toBe(0);
         return;

@@ -14,7 +14,17 @@ const seen = (r: FuzzReport) => [...r.problems.keys()].join('\n');
 describe('fuzzed model files', () => {
   const mustSee: Record<string, RegExp[]> = {
     safetensors: [/past the end/, /unknown dtype/, /not valid UTF/, /duplicate key/, /data_offsets .* out of range/, /invalid JSON/],
-    gguf: [/truncated/, /larger than the file/, /unknown value type/, /unsupported tensor type/, /not aligned/, /overlap/, /run past/, /not valid UTF/, /absurd/],
+    gguf: [
+      /truncated/,
+      /larger than the file/,
+      /unknown value type/,
+      /unsupported tensor type/,
+      /not aligned/,
+      /overlap/,
+      /run past/,
+      /not valid UTF/,
+      /absurd/,
+    ],
     'hf-model': [/tensors do not match the config/, /invalid JSON/, /must be a positive integer/, /tokenizer/, /past the end|out of range/],
     'gguf-model': [/tensors do not match the config|qwen2 metadata/, /tokenizer/, /truncated/],
   };
@@ -23,7 +33,9 @@ describe('fuzzed model files', () => {
       const t0 = performance.now();
       const r = await fuzz(target, ITERATIONS, 20261128);
       const s = ((performance.now() - t0) / 1000).toFixed(1);
-      console.log(`${target.name}: ${r.formatErrors} FormatError, ${r.loaded} loaded, slowest ${r.slowestMs.toFixed(1)} ms, worst ArrayBuffer growth ${r.worstAllocationRatio.toFixed(2)}x input, ${r.problems.size} distinct problems, ${s} s`);
+      console.log(
+        `${target.name}: ${r.formatErrors} FormatError, ${r.loaded} loaded, slowest ${r.slowestMs.toFixed(1)} ms, worst ArrayBuffer growth ${r.worstAllocationRatio.toFixed(2)}x input, ${r.problems.size} distinct problems, ${s} s`,
+      );
       expect(r.failures).toEqual([]);
       expect(r.formatErrors + r.loaded).toBe(ITERATIONS);
       expect(r.formatErrors).toBeGreaterThan(ITERATIONS * 0.5);

@@ -87,22 +87,42 @@ describe('typed errors for bad input', () => {
 
   test('copyPages rejects bad pairs', async () => {
     await expect(runner.copyPages([[0, 9]])).rejects.toBeInstanceOf(OptionError);
-    await expect(runner.copyPages([[0, 1], [1, 2]])).rejects.toBeInstanceOf(OptionError);
-    await expect(runner.copyPages([[0, 1], [2, 1]])).rejects.toBeInstanceOf(OptionError);
+    await expect(
+      runner.copyPages([
+        [0, 1],
+        [1, 2],
+      ]),
+    ).rejects.toBeInstanceOf(OptionError);
+    await expect(
+      runner.copyPages([
+        [0, 1],
+        [2, 1],
+      ]),
+    ).rejects.toBeInstanceOf(OptionError);
   });
 
   test('malformed models and options', async () => {
-    const missing: ModelSource = { ...source, async *tensors() {
-      for await (const t of source.tensors()) if (t.name !== 'model.norm.weight') yield t;
-    } };
+    const missing: ModelSource = {
+      ...source,
+      async *tensors() {
+        for await (const t of source.tensors()) if (t.name !== 'model.norm.weight') yield t;
+      },
+    };
     await expect(createWebGpuRunner(gpu, missing, { weightFormat: 'q4', numPages: 2 })).rejects.toBeInstanceOf(FormatError);
-    const misshapen: ModelSource = { ...source, async *tensors() {
-      for await (const t of source.tensors()) yield t.name === 'model.norm.weight' ? { ...t, shape: [32, 2] } : t;
-    } };
+    const misshapen: ModelSource = {
+      ...source,
+      async *tensors() {
+        for await (const t of source.tensors()) yield t.name === 'model.norm.weight' ? { ...t, shape: [32, 2] } : t;
+      },
+    };
     await expect(createWebGpuRunner(gpu, misshapen, { weightFormat: 'q4', numPages: 2 })).rejects.toBeInstanceOf(FormatError);
-    const corrupt: ModelSource = { ...source, async *tensors() {
-      for await (const t of source.tensors()) yield t.name === 'model.layers.1.mlp.up_proj.weight' ? { ...t, values: t.values.map((v, i) => (i === 77 ? NaN : v)) } : t;
-    } };
+    const corrupt: ModelSource = {
+      ...source,
+      async *tensors() {
+        for await (const t of source.tensors())
+          yield t.name === 'model.layers.1.mlp.up_proj.weight' ? { ...t, values: t.values.map((v, i) => (i === 77 ? NaN : v)) } : t;
+      },
+    };
     await expect(createWebGpuRunner(gpu, corrupt, { weightFormat: 'q4', numPages: 2 })).rejects.toThrow(/non-finite value \(NaN\) at index 77/);
     await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q5' as never, numPages: 2 })).rejects.toBeInstanceOf(OptionError);
     await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q4', numPages: 0 })).rejects.toBeInstanceOf(OptionError);
@@ -136,12 +156,19 @@ describe('KV pages', () => {
     const pageBytes = 16 * kvBytesPerToken(source.config);
     expect(runner.pageBytes).toBe(pageBytes);
     const arena = gpu.device.createBuffer({ size: 512 + 4 * pageBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const shared = await createWebGpuRunner(gpu, source, { weightFormat: 'q8', numPages: 0, maxBatchTokens: 32, kv: { buffer: arena, offsetBytes: 512, numPages: 4 } });
+    const shared = await createWebGpuRunner(gpu, source, {
+      weightFormat: 'q8',
+      numPages: 0,
+      maxBatchTokens: 32,
+      kv: { buffer: arena, offsetBytes: 512, numPages: 4 },
+    });
     expect(shared.numPages).toBe(4);
     const batch = { chunks: [{ blockTable: [1, 3], start: 0, tokens: PROMPT, outputRows: [0, PROMPT.length - 1] }] };
     const own = await runner.forward({ chunks: [{ ...batch.chunks[0], blockTable: [6, 7] }] });
     expect((await shared.forward(batch)).logits).toEqual(own.logits);
-    await expect(createWebGpuRunner(gpu, source, { weightFormat: 'q8', numPages: 0, kv: { buffer: arena, offsetBytes: 100, numPages: 4 } })).rejects.toBeInstanceOf(OptionError);
+    await expect(
+      createWebGpuRunner(gpu, source, { weightFormat: 'q8', numPages: 0, kv: { buffer: arena, offsetBytes: 100, numPages: 4 } }),
+    ).rejects.toBeInstanceOf(OptionError);
     shared.dispose();
     arena.destroy();
   });

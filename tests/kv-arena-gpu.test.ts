@@ -19,16 +19,25 @@ const verConfig = parseQwen2Config(tinyConfigJson({ architectures: ['Qwen2ForPrm
 describe('GPU arena layout', () => {
   const MiB = 2 ** 20;
   it('uses one buffer when the arena fits maxBufferSize, windows of the binding limit per pool', () => {
-    const l = planGpuArenaLayout({ maxBufferSize: 256 * MiB, maxStorageBufferBindingSize: 128 * MiB, minStorageBufferOffsetAlignment: 256 }, { totalBytes: 200 * MiB, generator: genConfig, verifier: verConfig });
+    const l = planGpuArenaLayout(
+      { maxBufferSize: 256 * MiB, maxStorageBufferBindingSize: 128 * MiB, minStorageBufferOffsetAlignment: 256 },
+      { totalBytes: 200 * MiB, generator: genConfig, verifier: verConfig },
+    );
     expect(l.bufferBytes).toEqual([200 * MiB]);
     expect(l.arenaOptions.maxRegionBytes).toBe(128 * MiB);
     expect(l.reason).toMatch(/one buffer/);
   });
   it('caps an arena no pair of bindings can address, and splits into two buffers past maxBufferSize', () => {
-    const capped = planGpuArenaLayout({ maxBufferSize: 1024 * MiB, maxStorageBufferBindingSize: 128 * MiB, minStorageBufferOffsetAlignment: 256 }, { totalBytes: 400 * MiB, generator: genConfig, verifier: verConfig });
+    const capped = planGpuArenaLayout(
+      { maxBufferSize: 1024 * MiB, maxStorageBufferBindingSize: 128 * MiB, minStorageBufferOffsetAlignment: 256 },
+      { totalBytes: 400 * MiB, generator: genConfig, verifier: verConfig },
+    );
     expect(capped.bufferBytes).toEqual([256 * MiB]);
     expect(capped.reason).toMatch(/capped/);
-    const two = planGpuArenaLayout({ maxBufferSize: 100 * MiB, maxStorageBufferBindingSize: 128 * MiB, minStorageBufferOffsetAlignment: 256 }, { totalBytes: 180 * MiB, generator: genConfig, verifier: verConfig });
+    const two = planGpuArenaLayout(
+      { maxBufferSize: 100 * MiB, maxStorageBufferBindingSize: 128 * MiB, minStorageBufferOffsetAlignment: 256 },
+      { totalBytes: 180 * MiB, generator: genConfig, verifier: verConfig },
+    );
     expect(two.bufferBytes).toHaveLength(2);
     expect(two.bufferBytes[0] + two.bufferBytes[1]).toBe(180 * MiB);
     expect(Math.max(...two.bufferBytes)).toBeLessThanOrEqual(100 * MiB);
@@ -66,7 +75,9 @@ describe('GPU arena with two WebGPU runners (CPU route: llvmpipe)', () => {
         const out = await runner.forward({ chunks });
         for (let k = 0; k < running.length; k++) {
           const t = running[k].tokens;
-          const want = await ref.forward({ chunks: [{ blockTable: Array.from({ length: Math.ceil(t.length / pageSize) }, (_, i) => i), start: 0, tokens: t, outputRows: [t.length - 1] }] });
+          const want = await ref.forward({
+            chunks: [{ blockTable: Array.from({ length: Math.ceil(t.length / pageSize) }, (_, i) => i), start: 0, tokens: t, outputRows: [t.length - 1] }],
+          });
           if (want.logits) {
             const V = genConfig.vocabSize;
             expect(maxRelativeDiff(out.logits!.subarray(k * V, (k + 1) * V), want.logits)).toBeLessThanOrEqual(MODEL_LOGITS_TOLERANCE);
@@ -79,7 +90,8 @@ describe('GPU arena with two WebGPU runners (CPU route: llvmpipe)', () => {
       pool.checkInvariants();
     };
     const held = (pool: KvPool, tokens: number[]): HeldSeq => ({ kv: pool.open(), tokens });
-    const fork = (pool: KvPool, s: HeldSeq, count: number): HeldSeq[] => Array.from({ length: count }, () => ({ kv: pool.forkAt(s.kv, s.tokens.length), tokens: s.tokens.slice() }));
+    const fork = (pool: KvPool, s: HeldSeq, count: number): HeldSeq[] =>
+      Array.from({ length: count }, () => ({ kv: pool.forkAt(s.kv, s.tokens.length), tokens: s.tokens.slice() }));
     const append = (seqs: HeldSeq[]) => seqs.forEach((s) => s.tokens.push(tok()));
 
     const prompt = Array.from({ length: 10 }, tok);

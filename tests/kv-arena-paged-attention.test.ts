@@ -77,10 +77,16 @@ describe('paged attention through the KV arena (CPU reference)', () => {
     let last: Float32Array | undefined;
     while (long.kv.computed < long.tokens.length) {
       const upTo = () => Math.min(long.tokens.length, long.kv.computed + 5);
-      await forwardHeld(pool, paged, [long], async (chunks) => {
-        expect(chunks[0].tokens.length).toBeLessThanOrEqual(5);
-        last = (await paged.forward({ chunks })).logits!;
-      }, upTo);
+      await forwardHeld(
+        pool,
+        paged,
+        [long],
+        async (chunks) => {
+          expect(chunks[0].tokens.length).toBeLessThanOrEqual(5);
+          last = (await paged.forward({ chunks })).logits!;
+        },
+        upTo,
+      );
     }
     expect(Array.from(last!)).toEqual(Array.from(await contiguousLogits(contiguous, long.tokens)));
   }, 120_000);

@@ -13,8 +13,7 @@ function poolWithStore(pageSize: number, pages: number) {
   const store = new HostPageStore(pages, pageSize);
   pool.attach(store);
   const held = (tokens: number[]): HeldSeq => ({ kv: pool.open(), tokens });
-  const step = (seqs: HeldSeq[]) =>
-    forwardHeld(pool, store, seqs, async (chunks, running) => chunks.forEach((c, k) => store.write(c, running[k].tokens)));
+  const step = (seqs: HeldSeq[]) => forwardHeld(pool, store, seqs, async (chunks, running) => chunks.forEach((c, k) => store.write(c, running[k].tokens)));
   return { pool, store, held, step };
 }
 
@@ -201,7 +200,13 @@ describe('KvArena property test (seeded random operations on the sequence API)',
       const ri = (n: number) => Math.floor(rand() * n);
       const pageSize = 4;
       const separate = seed === 4;
-      const arena = new KvArena({ totalBytes: 120 * 8, pageSize, generatorPageBytes: 8, verifierPageBytes: 12, separateGeneratorBytes: separate ? 70 * 8 : undefined });
+      const arena = new KvArena({
+        totalBytes: 120 * 8,
+        pageSize,
+        generatorPageBytes: 8,
+        verifierPageBytes: 12,
+        separateGeneratorBytes: separate ? 70 * 8 : undefined,
+      });
       const stores = {
         generator: new HostPageStore(arena.generatorRegion.numPages, pageSize),
         verifier: new HostPageStore(arena.verifierRegion.numPages, pageSize),
@@ -224,7 +229,9 @@ describe('KvArena property test (seeded random operations on the sequence API)',
             stores.generator.scribble(arena.generator);
             stores.verifier.scribble(arena.verifier);
           } else {
-            const fits = [...Array(arena.maxGeneratorPages + 1).keys()].filter((g) => g >= arena.generator.offloadedPages && arena.verifierPagesFor(g) >= arena.verifier.offloadedPages);
+            const fits = [...Array(arena.maxGeneratorPages + 1).keys()].filter(
+              (g) => g >= arena.generator.offloadedPages && arena.verifierPagesFor(g) >= arena.verifier.offloadedPages,
+            );
             await arena.share(fits[ri(fits.length)], stores);
           }
         }
@@ -241,8 +248,12 @@ describe('KvArena property test (seeded random operations on the sequence API)',
           // A forward call over some sequences, a long one cut to a few tokens (chunked prefill).
           const batch = seqs.filter(() => rand() < 0.5);
           const limit = rand() < 0.5 ? Infinity : 1 + ri(12);
-          const ran = await forwardHeld(pool, store, batch, async (chunks, running) => chunks.forEach((c, k) => store.write(c, running[k].tokens)), (s) =>
-            Math.min(s.tokens.length, s.kv.computed + limit),
+          const ran = await forwardHeld(
+            pool,
+            store,
+            batch,
+            async (chunks, running) => chunks.forEach((c, k) => store.write(c, running[k].tokens)),
+            (s) => Math.min(s.tokens.length, s.kv.computed + limit),
           );
           for (const s of batch.filter((b) => !ran.includes(b))) {
             // No room: the caller preempts it (a sequence longer than the whole pool is dropped).

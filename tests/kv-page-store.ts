@@ -19,7 +19,10 @@ export function tokenKv(tokens: ArrayLike<number>, pos: number): number[] {
 export class HostPageStore implements PageCopier, PageIo {
   readonly data: Float32Array;
   copies = 0;
-  constructor(readonly numPages: number, readonly pageSize: number) {
+  constructor(
+    readonly numPages: number,
+    readonly pageSize: number,
+  ) {
     this.data = new Float32Array(numPages * pageSize * WIDTH).fill(NaN);
   }
   private at(page: number, slot: number): number {
@@ -61,7 +64,6 @@ export class HostPageStore implements PageCopier, PageIo {
     return Array.from(this.data.subarray(o, o + WIDTH));
   }
 }
-
 
 /**
  * A pool's page transfers as offload mode uses them on one arena: once its pages are read out they
@@ -115,7 +117,10 @@ export async function forwardHeld(
     chunks.push({ blockTable: s.kv.pages.slice(), start: s.kv.computed, tokens: s.tokens.slice(s.kv.computed, end), outputRows: [end - s.kv.computed - 1] });
   }
   const running = ran.filter((_, k) => chunks[k].tokens.length > 0);
-  await run(chunks.filter((c) => c.tokens.length > 0), running);
+  await run(
+    chunks.filter((c) => c.tokens.length > 0),
+    running,
+  );
   for (const s of ran) pool.commitTokens(s.kv, s.tokens, upTo(s));
   return ran;
 }

@@ -35,7 +35,12 @@ describe('load progress', () => {
       expect(uploads).toHaveLength(tensors.size);
       for (let i = 1; i < uploads.length; i++) expect(uploads[i].bytesDone).toBeGreaterThan(uploads[i - 1].bytesDone);
       const last = uploads[uploads.length - 1];
-      expect(last).toMatchObject({ bytesDone: weightBytes + vectorBytes, bytesTotal: weightBytes + vectorBytes, tensorsDone: tensors.size, tensorsTotal: tensors.size });
+      expect(last).toMatchObject({
+        bytesDone: weightBytes + vectorBytes,
+        bytesTotal: weightBytes + vectorBytes,
+        tensorsDone: tensors.size,
+        tensorsTotal: tensors.size,
+      });
       expect(events.every((e) => e.bytesTotal === weightBytes + vectorBytes)).toBe(true);
     });
   }

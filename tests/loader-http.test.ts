@@ -15,7 +15,11 @@ import type { TensorRecord } from '../src/model/source.ts';
 import { tinyConfigJson } from '../src/model/random-model.ts';
 import { writeFixtureModel } from '../tools/make-fixture-model.ts';
 
-interface Served { path: string; range: string | undefined; status: number }
+interface Served {
+  path: string;
+  range: string | undefined;
+  status: number;
+}
 let root: string;
 let server: Server;
 let base: string;
@@ -26,34 +30,38 @@ const behaviour = { noRange: false, dropOnceAfter: 0 as number, dropped: new Set
 function serve(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://x');
   const path = join(root, decodeURIComponent(url.pathname).replace('/resolve/main/', '/'));
-  stat(path).then((s) => {
-    if (!s.isFile()) throw new Error('not a file');
-    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    let start = 0, end = s.size - 1, status = 200;
-    if (m && !behaviour.noRange) {
-      start = Number(m[1]);
-      end = m[2] ? Math.min(Number(m[2]), s.size - 1) : s.size - 1;
-      status = 206;
-      res.setHeader('content-range', `bytes ${start}-${end}/${s.size}`);
-    }
-    log.push({ path: url.pathname, range: req.headers.range, status });
-    res.writeHead(status, { 'content-length': end - start + 1, 'accept-ranges': behaviour.noRange ? 'none' : 'bytes', etag: `"${s.size}-${s.mtimeMs}"` });
-    const length = end - start + 1;
-    const probe = req.headers.range === 'bytes=0-0';
-    const drop = behaviour.dropOnceAfter > 0 && !probe && length > behaviour.dropOnceAfter && !behaviour.dropped.has(url.pathname);
-    if (drop) {
-      // Send part of the body, then cut the connection.
-      behaviour.dropped.add(url.pathname);
-      const stream = createReadStream(path, { start, end: start + behaviour.dropOnceAfter - 1 });
-      stream.on('data', (c) => res.write(c));
-      stream.on('end', () => setTimeout(() => res.destroy(), 5));
-      return;
-    }
-    createReadStream(path, { start, end }).pipe(res);
-  }).catch(() => {
-    log.push({ path: url.pathname, range: req.headers.range, status: 404 });
-    res.writeHead(404).end();
-  });
+  stat(path)
+    .then((s) => {
+      if (!s.isFile()) throw new Error('not a file');
+      const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      let start = 0,
+        end = s.size - 1,
+        status = 200;
+      if (m && !behaviour.noRange) {
+        start = Number(m[1]);
+        end = m[2] ? Math.min(Number(m[2]), s.size - 1) : s.size - 1;
+        status = 206;
+        res.setHeader('content-range', `bytes ${start}-${end}/${s.size}`);
+      }
+      log.push({ path: url.pathname, range: req.headers.range, status });
+      res.writeHead(status, { 'content-length': end - start + 1, 'accept-ranges': behaviour.noRange ? 'none' : 'bytes', etag: `"${s.size}-${s.mtimeMs}"` });
+      const length = end - start + 1;
+      const probe = req.headers.range === 'bytes=0-0';
+      const drop = behaviour.dropOnceAfter > 0 && !probe && length > behaviour.dropOnceAfter && !behaviour.dropped.has(url.pathname);
+      if (drop) {
+        // Send part of the body, then cut the connection.
+        behaviour.dropped.add(url.pathname);
+        const stream = createReadStream(path, { start, end: start + behaviour.dropOnceAfter - 1 });
+        stream.on('data', (c) => res.write(c));
+        stream.on('end', () => setTimeout(() => res.destroy(), 5));
+        return;
+      }
+      createReadStream(path, { start, end }).pipe(res);
+    })
+    .catch(() => {
+      log.push({ path: url.pathname, range: req.headers.range, status: 404 });
+      res.writeHead(404).end();
+    });
 }
 
 beforeAll(async () => {
@@ -85,7 +93,11 @@ async function expectSameAsLocal(url: string, localPath: string): Promise<void> 
   const b = await tensors(local.source.tensors());
   expect([...a.keys()]).toEqual([...b.keys()]);
   // Bitwise equal (compared as bytes: toEqual on large typed arrays is slow).
-  for (const [k, v] of a) expect(Buffer.compare(Buffer.from(v.buffer, v.byteOffset, v.byteLength), Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)), k).toBe(0);
+  for (const [k, v] of a)
+    expect(
+      Buffer.compare(Buffer.from(v.buffer, v.byteOffset, v.byteLength), Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)),
+      k,
+    ).toBe(0);
 }
 
 describe('http(s) model source', () => {
@@ -151,7 +163,9 @@ describe('http(s) model source', () => {
     const err = await openModel(`${base}/org/nothing/`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FormatError);
     expect((err as Error).message).toBe(`${base}/org/nothing/: config.json not found`);
-    const down = await openModel('http://127.0.0.1:1/m/', { fetch: (() => Promise.reject(new TypeError('fetch failed'))) as typeof fetch }).catch((e: unknown) => e);
+    const down = await openModel('http://127.0.0.1:1/m/', { fetch: (() => Promise.reject(new TypeError('fetch failed'))) as typeof fetch }).catch(
+      (e: unknown) => e,
+    );
     expect(down).toBeInstanceOf(FormatError);
     expect((down as Error).message).toMatch(/^http:\/\/127.0.0.1:1\/m\/config.json: download failed: fetch failed$/);
   }, 20_000);
@@ -168,9 +182,16 @@ describe('http(s) model source', () => {
   });
 
   it('maps Hugging Face URLs to resolve/main', () => {
-    expect(modelUrlParts('https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct')).toEqual({ base: 'https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/resolve/main/' });
-    expect(modelUrlParts('https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/tree/main')).toEqual({ base: 'https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/resolve/main/' });
-    expect(modelUrlParts('https://huggingface.co/org/m-GGUF/resolve/main/m-q4_k_m.gguf?download=true')).toEqual({ base: 'https://huggingface.co/org/m-GGUF/resolve/main/', primary: 'm-q4_k_m.gguf' });
+    expect(modelUrlParts('https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct')).toEqual({
+      base: 'https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/resolve/main/',
+    });
+    expect(modelUrlParts('https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/tree/main')).toEqual({
+      base: 'https://huggingface.co/Qwen/Qwen2.5-Math-1.5B-Instruct/resolve/main/',
+    });
+    expect(modelUrlParts('https://huggingface.co/org/m-GGUF/resolve/main/m-q4_k_m.gguf?download=true')).toEqual({
+      base: 'https://huggingface.co/org/m-GGUF/resolve/main/',
+      primary: 'm-q4_k_m.gguf',
+    });
     expect(modelUrlParts('http://localhost:8080/models/tiny')).toEqual({ base: 'http://localhost:8080/models/tiny/' });
     expect(() => modelUrlParts('http://')).toThrow(FormatError);
   });

@@ -134,7 +134,10 @@ describe('Hugging Face layout loader', () => {
       [{ 'config.json': cfg, 'model.safetensors.index.json': index({ a: 'x.safetensors' }) }, /shard "x.safetensors" listed in the index is missing/],
       [{ 'config.json': cfg, 'model.safetensors.index.json': index({ a: 'x.bin' }) }, /not a .safetensors file/],
       [{ 'config.json': cfg, 'model.safetensors.index.json': new TextEncoder().encode('{"weight_map": 3}') }, /weight_map/],
-      [{ 'config.json': cfg, 'model.safetensors.index.json': index({ a: 'x.safetensors' }), 'x.safetensors': encodeSafetensors([]) }, /lists "a" in x.safetensors, which does not hold it/],
+      [
+        { 'config.json': cfg, 'model.safetensors.index.json': index({ a: 'x.safetensors' }), 'x.safetensors': encodeSafetensors([]) },
+        /lists "a" in x.safetensors, which does not hold it/,
+      ],
       [{ 'config.json': cfg }, /no model.safetensors/],
       [{ 'config.json': new TextEncoder().encode('{"architectures":["LlamaForCausalLM"]}') }, /unsupported architecture/],
       [{}, /config.json not found/],
@@ -156,7 +159,14 @@ describe('streaming load memory', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     // Embedding 4096 x 256 f32 = 4 MiB is the largest tensor; the whole model is about 8x that.
-    const big = tinyConfigJson({ vocab_size: 4096, hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 768, num_hidden_layers: 8 });
+    const big = tinyConfigJson({
+      vocab_size: 4096,
+      hidden_size: 256,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      intermediate_size: 768,
+      num_hidden_layers: 8,
+    });
     const dir = join(root, 'memory');
     await writeFixtureModel(dir, big, { dtype: 'bf16', shards: 2, tokenizer: false });
     // Sample memory right after each byte read as well as at each yielded tensor.
@@ -166,7 +176,17 @@ describe('streaming load memory', () => {
       ...files,
       open: async (name) => {
         const f = await files.open(name);
-        return f && { name: f.name, size: f.size, read: async (o, l) => { const b = await f.read(o, l); sample(); return b; } };
+        return (
+          f && {
+            name: f.name,
+            size: f.size,
+            read: async (o, l) => {
+              const b = await f.read(o, l);
+              sample();
+              return b;
+            },
+          }
+        );
       },
     };
     const model = await loadHfModel(sampled);
@@ -196,7 +216,9 @@ describe('streaming load memory', () => {
       base = mem();
     }
     expect(Number.isFinite(checksum)).toBe(true);
-    console.log(`streaming load: peak ${(peak / 2 ** 20).toFixed(2)} MiB, largest tensor ${(largest / 2 ** 20).toFixed(2)} MiB, model ${(total / 2 ** 20).toFixed(2)} MiB (f32)`);
+    console.log(
+      `streaming load: peak ${(peak / 2 ** 20).toFixed(2)} MiB, largest tensor ${(largest / 2 ** 20).toFixed(2)} MiB, model ${(total / 2 ** 20).toFixed(2)} MiB (f32)`,
+    );
     expect(peak).toBeLessThanOrEqual(2 * largest);
   });
 });

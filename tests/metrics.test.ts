@@ -12,8 +12,14 @@ const STATS = { stepLengths: [3, 5, 8, 12], stepsPerSolution: [3, 4], stepErrorR
 
 describe('metrics', () => {
   it('solve reports goodput, precise goodput and a trace of every forward call', async () => {
-    const env = syntheticEnv({ generatorPages: 2000, verifierPages: 2000, pageSize: 8, stats: STATS, trace: true,
-      cost: { profile: hardwareProfile('rtx4090'), generator: modelShape('qwen2.5-math-1.5b'), verifier: modelShape('skywork-prm-1.5b') } });
+    const env = syntheticEnv({
+      generatorPages: 2000,
+      verifierPages: 2000,
+      pageSize: 8,
+      stats: STATS,
+      trace: true,
+      cost: { profile: hardwareProfile('rtx4090'), generator: modelShape('qwen2.5-math-1.5b'), verifier: modelShape('skywork-prm-1.5b') },
+    });
     const out = await solve(env, defaultSearchOptions({ n: 8, iterations: 6, speculationBatch: 8 }), syntheticProblem(1).problem);
     const m = out.metrics;
     expect(m.completed_beams).toBeGreaterThan(0);
@@ -27,7 +33,16 @@ describe('metrics', () => {
   });
 
   it('the cost-model bench returns baseline and FastTTS rows and their ratios', async () => {
-    const r = await benchCostModel({ n: [8], problems: 1, budgets: ['full'], settings: ['engine'], pairings: ['1.5b+1.5b'], modes: ['baseline', 'fasttts'], stats: STATS, iterations: 8 });
+    const r = await benchCostModel({
+      n: [8],
+      problems: 1,
+      budgets: ['full'],
+      settings: ['engine'],
+      pairings: ['1.5b+1.5b'],
+      modes: ['baseline', 'fasttts'],
+      stats: STATS,
+      iterations: 8,
+    });
     expect(r.rows.map((x) => x.mode)).toEqual(['baseline', 'fasttts']);
     expect(r.rows.every((x) => x.source === 'cost-model' && x.latency_ms > 0 && x.precise_goodput > 0)).toBe(true);
     expect(r.ratios).toHaveLength(1);
@@ -36,17 +51,29 @@ describe('metrics', () => {
 
   it("the paper's setting (f16, tensor cores) and a tight budget are rows of their own, and the table says what it replays", async () => {
     const { formatRatios, TIGHT_KV_BYTES } = await import('../src/commands/bench.ts');
-    const r = await benchCostModel({ n: [8], problems: 1, budgets: ['tight'], settings: ['engine', 'paper'], pairings: ['1.5b+1.5b'], modes: ['baseline', 'fasttts'], stats: { ...STATS, source: 'test statistics' }, iterations: 6 });
+    const r = await benchCostModel({
+      n: [8],
+      problems: 1,
+      budgets: ['tight'],
+      settings: ['engine', 'paper'],
+      pairings: ['1.5b+1.5b'],
+      modes: ['baseline', 'fasttts'],
+      stats: { ...STATS, source: 'test statistics' },
+      iterations: 6,
+    });
     expect(r.rows.map((x) => `${x.setting} ${x.profile} ${x.budget}`)).toEqual([
-      `engine rtx4090 kv${TIGHT_KV_BYTES / 2 ** 30}GiB`, `engine rtx4090 kv${TIGHT_KV_BYTES / 2 ** 30}GiB`,
-      `paper rtx4090-tensor kv${TIGHT_KV_BYTES / 2 ** 30}GiB`, `paper rtx4090-tensor kv${TIGHT_KV_BYTES / 2 ** 30}GiB`]);
+      `engine rtx4090 kv${TIGHT_KV_BYTES / 2 ** 30}GiB`,
+      `engine rtx4090 kv${TIGHT_KV_BYTES / 2 ** 30}GiB`,
+      `paper rtx4090-tensor kv${TIGHT_KV_BYTES / 2 ** 30}GiB`,
+      `paper rtx4090-tensor kv${TIGHT_KV_BYTES / 2 ** 30}GiB`,
+    ]);
     // f16 weights are read on every decode step: the paper setting's calls are slower at n = 8.
     expect(r.rows[2].latency_ms).toBeGreaterThan(r.rows[0].latency_ms);
     expect(r.ratios.map((x) => x.setting)).toEqual(['engine', 'paper']);
     expect(r.statistics).toBe('test statistics');
     const table = formatRatios(r.ratios);
     expect(table).toContain('step statistics replayed: test statistics');
-    expect(table).toContain("setting paper: f16 weights");
+    expect(table).toContain('setting paper: f16 weights');
   });
 });
 

@@ -5,7 +5,12 @@ describe('memory benchmark (cost-model runner, 1.5B + 1.5B PRM shapes, 1 GiB KV)
   it('reports the planner and the static 50/50 split side by side', async () => {
     const lines: string[] = [];
     const rows = await benchMemory({ ns: [8, 32], problems: 1, iterations: 4, onPlannerLog: (l) => lines.push(l) });
-    expect(rows.map((r) => [r.n, r.split])).toEqual([[8, 'static-50/50'], [8, 'planner'], [32, 'static-50/50'], [32, 'planner']]);
+    expect(rows.map((r) => [r.n, r.split])).toEqual([
+      [8, 'static-50/50'],
+      [8, 'planner'],
+      [32, 'static-50/50'],
+      [32, 'planner'],
+    ]);
     // 1 GiB of f32 K/V at 56 KiB per token and 16-token pages: 1170 pages, 585 each in the static split.
     for (const r of rows.filter((x) => x.split === 'static-50/50')) expect(r.meanGeneratorPages).toBe(585);
     for (const r of rows) {

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { modelShape } from '../src/metrics/cost-model.ts';
 import { hardwareProfile, type HardwareProfile } from '../src/metrics/hardware-profiles.ts';
-import { IterationModel, MemoryPlanner, formatPlannerEntry, holdLongestBeams, kvBudgetBytes, plannerHook, type PlannerWorkload } from '../src/search/memory-planner.ts';
+import {
+  IterationModel,
+  MemoryPlanner,
+  formatPlannerEntry,
+  holdLongestBeams,
+  kvBudgetBytes,
+  plannerHook,
+  type PlannerWorkload,
+} from '../src/search/memory-planner.ts';
 import { OutOfMemoryError } from '../src/errors.ts';
 import { kvBytesPerTokenOf } from '../src/metrics/cost-model.ts';
 import { syntheticEnv, type CostModelRunner } from '../src/simulation/cost-model-runner.ts';
@@ -40,7 +48,8 @@ describe('memory planner', () => {
       const choice = planner.plan(w);
       const m = new IterationModel({ kvBytes, profile, generator, verifier });
       let best = Infinity;
-      for (let g = 0; g <= m.maxGeneratorPages; g++) best = Math.min(best, m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false }).ms);
+      for (let g = 0; g <= m.maxGeneratorPages; g++)
+        best = Math.min(best, m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false }).ms);
       expect(choice.ms).toBeCloseTo(best, 9);
       // Never worse than the baseline's static 50/50 split, and the split fits the KV bytes.
       expect(choice.ms).toBeLessThanOrEqual(planner.planStatic(w, 0.5).ms);
@@ -55,7 +64,7 @@ describe('memory planner', () => {
     expect(choice.generatorConcurrency).toBe(64);
   });
 
-  it('offloads the idle model\'s KV only when memory is tight and the host link makes it pay', () => {
+  it("offloads the idle model's KV only when memory is tight and the host link makes it pay", () => {
     const w: PlannerWorkload = { beams: 64, stepLengths: [30, 60, 90], generatorContext: 500, verifierContext: 500, sharedPrefixTokens: 100 };
     const tight = new MemoryPlanner({ kvBytes: 0.1 * GiB, profile, generator, verifier });
     expect(tight.plan(w).offload).toBe(true);
@@ -69,7 +78,14 @@ describe('memory planner', () => {
 
   it('re-plans as the workload changes, and logs inputs, choice, predicted and observed time', () => {
     const lines: string[] = [];
-    const planner = new MemoryPlanner({ kvBytes: 0.2 * GiB, profile, generator, verifier, allowOffload: false, onLog: (e) => lines.push(formatPlannerEntry(e)) });
+    const planner = new MemoryPlanner({
+      kvBytes: 0.2 * GiB,
+      profile,
+      generator,
+      verifier,
+      allowOffload: false,
+      onLog: (e) => lines.push(formatPlannerEntry(e)),
+    });
     const a = planner.plan({ beams: 16, stepLengths: [50], generatorContext: 200, verifierContext: 200, sharedPrefixTokens: 150 });
     planner.observe(123.4);
     // More beams with a longer generator context and a short verifier context: the generator gets more.
@@ -90,26 +106,56 @@ describe('memory planner', () => {
 });
 
 describe('the planner in the search loop (cost-model runner, one KV arena)', () => {
-  it('under memory too tight for any split it chooses offload mode, the arena really moves the idle pool to host memory and back, and the beams are the roomy baseline\'s', async () => {
+  it("under memory too tight for any split it chooses offload mode, the arena really moves the idle pool to host memory and back, and the beams are the roomy baseline's", async () => {
     const pageSize = 16;
-    const gpb = pageSize * kvBytesPerTokenOf(generator), vpb = pageSize * kvBytesPerTokenOf(verifier);
-    const options = (techniques: Techniques, planMemory?: SearchOptions['planMemory'], onIteration?: SearchOptions['onIteration']) => defaultSearchOptions({
-      method: 'beam', n: 16, beamWidth: 4, iterations: 6, techniques, speculationBatch: 16, planMemory, onIteration,
-      sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 3 },
-    });
+    const gpb = pageSize * kvBytesPerTokenOf(generator),
+      vpb = pageSize * kvBytesPerTokenOf(verifier);
+    const options = (techniques: Techniques, planMemory?: SearchOptions['planMemory'], onIteration?: SearchOptions['onIteration']) =>
+      defaultSearchOptions({
+        method: 'beam',
+        n: 16,
+        beamWidth: 4,
+        iterations: 6,
+        techniques,
+        speculationBatch: 16,
+        planMemory,
+        onIteration,
+        sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 3 },
+      });
     const key = (r: SearchResult) => JSON.stringify([r.answer, r.beams.map((b) => [b.text, b.score, b.completed, b.stepScores])]);
     const { problem } = syntheticProblem(1);
     // The reference: the baseline with room for everything (static pools of 8 GiB each).
-    const roomy = await runSearch(syntheticEnv({ generatorPages: Math.floor(8 * GiB / gpb), verifierPages: Math.floor(8 * GiB / vpb), pageSize, cost: { profile, generator, verifier } }), options(BASELINE_TECHNIQUES), problem);
+    const roomy = await runSearch(
+      syntheticEnv({
+        generatorPages: Math.floor((8 * GiB) / gpb),
+        verifierPages: Math.floor((8 * GiB) / vpb),
+        pageSize,
+        cost: { profile, generator, verifier },
+      }),
+      options(BASELINE_TECHNIQUES),
+      problem,
+    );
 
     // 256 MiB of KV (146 pages per model at an even split): 16 beams of ~600 tokens need ~600 pages per model.
     const kvBytes = 256 * 2 ** 20;
     const arena = new KvArena({ totalBytes: kvBytes, pageSize, generatorPageBytes: gpb, verifierPageBytes: vpb });
-    const env = { ...syntheticEnv({ generatorPages: arena.generatorRegion.numPages, verifierPages: arena.verifierRegion.numPages, pageSize, cost: { profile, generator, verifier } }), ...arenaSearchPools(arena) };
+    const env = {
+      ...syntheticEnv({
+        generatorPages: arena.generatorRegion.numPages,
+        verifierPages: arena.verifierRegion.numPages,
+        pageSize,
+        cost: { profile, generator, verifier },
+      }),
+      ...arenaSearchPools(arena),
+    };
     arena.generator.attachIo(lentOut(env.generator as CostModelRunner));
     arena.verifier.attachIo(lentOut(env.verifier as CostModelRunner));
     const planner = new MemoryPlanner({ kvBytes, profile, generator, verifier, pageSize, verifierPagesFor: (g) => arena.verifierPagesFor(g) });
-    const fast = await runSearch(env, options(FASTTTS_TECHNIQUES, plannerHook(planner), (it, _beams, _required, ms) => planner.observe(ms, it)), problem);
+    const fast = await runSearch(
+      env,
+      options(FASTTTS_TECHNIQUES, plannerHook(planner), (it, _beams, _required, ms) => planner.observe(ms, it)),
+      problem,
+    );
 
     expect(key(fast)).toBe(key(roomy));
     expect(planner.log.filter((e) => e.choice.offload).length).toBeGreaterThan(0);
@@ -127,12 +173,21 @@ describe('holdLongestBeams', () => {
   // 100 pages of each size in one arena: the verifier gets what the generator leaves.
   const arena = new KvArena({ totalBytes: 100, generatorPageBytes: 1, verifierPageBytes: 1, pageSize: 4 });
   it('moves the boundary so that each pool holds its longest beam, and leaves an offload choice alone', () => {
-    expect(holdLongestBeams(arena, { generatorPages: 90, verifierPages: 10, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 }))
-      .toEqual({ generatorPages: 70, verifierPages: 30, offload: false });
-    expect(holdLongestBeams(arena, { generatorPages: 5, verifierPages: 95, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 }))
-      .toEqual({ generatorPages: 20, verifierPages: 80, offload: false });
-    expect(holdLongestBeams(arena, { generatorPages: 50, verifierPages: 50, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 }))
-      .toEqual({ generatorPages: 50, verifierPages: 50, offload: false });
+    expect(holdLongestBeams(arena, { generatorPages: 90, verifierPages: 10, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 })).toEqual({
+      generatorPages: 70,
+      verifierPages: 30,
+      offload: false,
+    });
+    expect(holdLongestBeams(arena, { generatorPages: 5, verifierPages: 95, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 })).toEqual({
+      generatorPages: 20,
+      verifierPages: 80,
+      offload: false,
+    });
+    expect(holdLongestBeams(arena, { generatorPages: 50, verifierPages: 50, offload: false }, { minGeneratorPages: 20, minVerifierPages: 30 })).toEqual({
+      generatorPages: 50,
+      verifierPages: 50,
+      offload: false,
+    });
     const offload = { generatorPages: 100, verifierPages: 100, offload: true };
     expect(holdLongestBeams(arena, offload, { minGeneratorPages: 20, minVerifierPages: 30 })).toBe(offload);
   });

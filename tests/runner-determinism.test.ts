@@ -53,7 +53,11 @@ for (const deviceClass of ['cpu', 'gpu'] as const) {
     test('q4: prefill in chunks of 1, 3 and 11 tokens gives bitwise equal logits for every row', async () => {
       const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 3, maxBatchTokens: 16 });
       const results: Uint32Array[] = [];
-      for (const [page, chunk] of [[0, 1], [1, 3], [2, 11]]) {
+      for (const [page, chunk] of [
+        [0, 1],
+        [1, 3],
+        [2, 11],
+      ]) {
         const rows: number[] = [];
         for (let start = 0; start < TEST_PROMPT.length; start += chunk) {
           const tokens = TEST_PROMPT.slice(start, start + chunk);
@@ -70,7 +74,13 @@ for (const deviceClass of ['cpu', 'gpu'] as const) {
     test('q4: a sequence decoded alone or in batches of 2, 4 and 8 (any slot) gives bitwise equal logits', async () => {
       const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 16 * 4, maxBatchTokens: 96 });
       const alone = bits(await decodeLogits(runner, 0, [], 0, 33));
-      const cases: Array<[number, number]> = [[1, 1], [3, 0], [3, 3], [7, 4], [7, 7]];
+      const cases: Array<[number, number]> = [
+        [1, 1],
+        [3, 0],
+        [3, 3],
+        [7, 4],
+        [7, 7],
+      ];
       for (const [count, slot] of cases) {
         const batched = bits(await decodeLogits(runner, 16, OTHERS.slice(0, count), slot, 33));
         expect(batched, `${count + 1} sequences, slot ${slot}`).toEqual(alone);

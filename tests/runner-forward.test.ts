@@ -53,7 +53,13 @@ describe('WebGPU runner vs CPU reference (causal LM)', () => {
         const numPages = sequences * pagesEach + 3;
         // Small weight parts in the q4 runs: split matrices (and embedding gathers) end to end.
         const maxWeightPartBytes = format === 'q4' ? 1024 : undefined;
-        const gpuRunner = await createWebGpuRunner(gpu, source, { weightFormat: format, numPages, pageSize: PAGE_SIZE, maxBatchTokens: 128, maxWeightPartBytes });
+        const gpuRunner = await createWebGpuRunner(gpu, source, {
+          weightFormat: format,
+          numPages,
+          pageSize: PAGE_SIZE,
+          maxBatchTokens: 128,
+          maxWeightPartBytes,
+        });
         const ref = await CpuReferenceRunner.create(source, { weightFormat: format, numPages, pageSize: PAGE_SIZE });
         const tables = blockTables(sequences, pagesEach);
         const prompts = Array.from({ length: sequences }, (_, s) => prompt(PROMPT_LENGTHS[s], 100 + s, vocab));
@@ -92,7 +98,11 @@ describe('WebGPU runner vs CPU reference (causal LM)', () => {
 });
 
 describe('WebGPU runner vs CPU reference (PRM heads)', () => {
-  for (const [architecture, format] of [['Qwen2ForPrmModel', 'q4'], ['Qwen2ForPrmModel', 'f32'], ['Qwen2ForProcessRewardModel', 'q8']] as const) {
+  for (const [architecture, format] of [
+    ['Qwen2ForPrmModel', 'q4'],
+    ['Qwen2ForPrmModel', 'f32'],
+    ['Qwen2ForProcessRewardModel', 'q8'],
+  ] as const) {
     test(`${architecture} ${format}: step scores at chosen rows`, async () => {
       const source = randomModelSource(tinyConfigJson({ architectures: [architecture] }), 12);
       const gpuRunner = await createWebGpuRunner(gpu, source, { weightFormat: format, numPages: 8, maxBatchTokens: 64 });

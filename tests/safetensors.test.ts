@@ -23,7 +23,10 @@ async function parseAll(bytes: Uint8Array, name = 'bad.safetensors'): Promise<vo
 }
 
 async function expectFormatError(bytes: Uint8Array, pattern: RegExp): Promise<void> {
-  const err = await parseAll(bytes).then(() => null, (e: unknown) => e);
+  const err = await parseAll(bytes).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(FormatError);
   expect((err as FormatError).message).toMatch(/^bad\.safetensors: /);
   expect((err as FormatError).message).toMatch(pattern);
@@ -55,10 +58,13 @@ describe('safetensors round trip', () => {
   const tolerance: Record<SafetensorsDtype, number> = { F32: 0, F16: 2 ** -11, BF16: 2 ** -8 };
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     it(`${dtype}: values within the dtype's rounding (relative ${tolerance[dtype]})`, async () => {
-      const bytes = encodeSafetensors([
-        { name: 'a', dtype, shape: [8, 12], values },
-        { name: 'b', dtype, shape: [3], values: new Float32Array([1, -2, 0.25]) },
-      ], { format: 'pt' });
+      const bytes = encodeSafetensors(
+        [
+          { name: 'a', dtype, shape: [8, 12], values },
+          { name: 'b', dtype, shape: [3], values: new Float32Array([1, -2, 0.25]) },
+        ],
+        { format: 'pt' },
+      );
       const file = memoryFile('ok.safetensors', bytes);
       const h = await readSafetensorsHeader(file);
       expect(h.entries.map((e) => e.name)).toEqual(['a', 'b']);
@@ -82,13 +88,23 @@ describe('malformed safetensors', () => {
   it('truncated tensor data', () => expectFormatError(rawFile(ok(), 8), /out of range/));
   it('unknown dtype', () => expectFormatError(rawFile('{"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}', 4), /unknown dtype "Q9"/));
   it('unsupported dtype', () => expectFormatError(rawFile('{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', 8), /unsupported dtype "I64"/));
-  it('shape and byte size disagree', () => expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}', 16), /needs 12 bytes but data_offsets give 16/));
+  it('shape and byte size disagree', () =>
+    expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}', 16), /needs 12 bytes but data_offsets give 16/));
   it('absurd shape', () => expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[1e15,1e15],"data_offsets":[0,16]}}', 16), /larger than the file/));
   it('negative or fractional dims', () => expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}}', 16), /non-negative integers/));
-  it('overlapping tensors', () => expectFormatError(rawFile('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', 16), /overlap/));
+  it('overlapping tensors', () =>
+    expectFormatError(rawFile('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', 16), /overlap/));
   it('reversed offsets', () => expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}}', 16), /out of range/));
-  it('duplicate tensor names', () => expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /duplicate key "w"/));
-  it('duplicate names spelled with escapes', () => expectFormatError(rawFile('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0077":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /duplicate key "w"/));
+  it('duplicate tensor names', () =>
+    expectFormatError(
+      rawFile('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8),
+      /duplicate key "w"/,
+    ));
+  it('duplicate names spelled with escapes', () =>
+    expectFormatError(
+      rawFile('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0077":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8),
+      /duplicate key "w"/,
+    ));
   it('invalid UTF-8 in the header', () => {
     const h = enc.encode('{"w\xff":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}');
     h[3] = 0xff;

@@ -64,14 +64,28 @@ function logitsOf(shape: Shape, n: number, rand: () => number): Float32Array {
   const l = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     switch (shape) {
-      case 'gaussian': l[i] = scale * normal(); break;
-      case 'peaked': l[i] = rand() < 0.002 ? 12 + 3 * normal() : 2.5 * normal(); break;
-      case 'flat': l[i] = rand() * 0.01; break;
+      case 'gaussian':
+        l[i] = scale * normal();
+        break;
+      case 'peaked':
+        l[i] = rand() < 0.002 ? 12 + 3 * normal() : 2.5 * normal();
+        break;
+      case 'flat':
+        l[i] = rand() * 0.01;
+        break;
       // Exact ties everywhere, so ties meet the top-k cut and the nucleus boundary.
-      case 'few-values': l[i] = Math.floor(rand() * 4) * 0.5; break;
-      case 'masked': l[i] = rand() < 0.7 ? -Infinity : scale * normal(); break;
-      case 'all-equal': l[i] = 1.25; break;
-      case 'with-infinity': l[i] = rand() < 0.01 ? Infinity : normal(); break;
+      case 'few-values':
+        l[i] = Math.floor(rand() * 4) * 0.5;
+        break;
+      case 'masked':
+        l[i] = rand() < 0.7 ? -Infinity : scale * normal();
+        break;
+      case 'all-equal':
+        l[i] = 1.25;
+        break;
+      case 'with-infinity':
+        l[i] = rand() < 0.01 ? Infinity : normal();
+        break;
     }
   }
   return l;
@@ -80,7 +94,7 @@ function logitsOf(shape: Shape, n: number, rand: () => number): Float32Array {
 const SHAPES: Shape[] = ['gaussian', 'peaked', 'flat', 'few-values', 'masked', 'all-equal', 'with-infinity'];
 
 function randomOptions(rand: () => number, n: number): SamplingOptions {
-  const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
   return {
     temperature: pick([0, 0.05, 0.3, 0.7, 0.8, 1, 1.5, 4]),
     topK: pick([0, 0, 1, 2, 3, 7, 40, 1000, n - 1, n, n + 3].filter((k) => k >= 0)),

@@ -20,7 +20,13 @@ async function observedSearch(techniques: Techniques, speculationBatch: number, 
   const env = syntheticEnv({ generatorPages: 4000, verifierPages: 4000, pageSize: 4, stats: STATS });
   const events: EngineEvent[] = [];
   const opts = defaultSearchOptions({
-    method: 'beam', n: 8, beamWidth: 4, iterations: ITERATIONS, techniques, speculationBatch, maxStepTokens: 64,
+    method: 'beam',
+    n: 8,
+    beamWidth: 4,
+    iterations: ITERATIONS,
+    techniques,
+    speculationBatch,
+    maxStepTokens: 64,
     sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 900 + i },
   });
   const observer = new SearchObserver(env.codec, opts.iterations, opts.agg, (e) => events.push(e));
@@ -54,7 +60,8 @@ function replay(events: EngineEvent[]): { tree: SearchTree; speculativeEvents: n
 
 describe('speculative tokens in the event stream and the tutor tree', () => {
   it('FastTTS with a speculation budget emits speculative extensions, marked exactly where a beam runs ahead of its iteration; the tree keeps them marked; baseline emits none', async () => {
-    let speculativeEvents = 0, acceptedInFinalBeams = 0;
+    let speculativeEvents = 0,
+      acceptedInFinalBeams = 0;
     for (let i = 0; i < 6; i++) {
       const base = await observedSearch(BASELINE_TECHNIQUES, 0, i);
       const fast = await observedSearch(FASTTTS_TECHNIQUES, 16, i);

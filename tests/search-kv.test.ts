@@ -51,7 +51,10 @@ describe('SearchKvPool over the KV arena', () => {
       const arena = new KvArena({ totalBytes: total, pageSize, generatorPageBytes: 8, verifierPageBytes: 12 });
       const { generatorPool, verifierPool } = arenaSearchPools(arena);
       const pools = { generator: generatorPool, verifier: verifierPool };
-      const stores = { generator: new HostPageStore(arena.generatorRegion.numPages, pageSize), verifier: new HostPageStore(arena.verifierRegion.numPages, pageSize) };
+      const stores = {
+        generator: new HostPageStore(arena.generatorRegion.numPages, pageSize),
+        verifier: new HostPageStore(arena.verifierRegion.numPages, pageSize),
+      };
       for (const n of ['generator', 'verifier'] as const) {
         arena.pool(n).attach(stores[n]);
         arena.pool(n).attachIo(stores[n]);
@@ -177,7 +180,7 @@ describe('SearchKvPool over the KV arena', () => {
     expect(pool.stats.preemptions).toBe(1);
   });
 
-  it('a search whose split moves or offloads every iteration (live pages relocated, preempted or sent to host memory) gives the roomy static run\'s results', async () => {
+  it("a search whose split moves or offloads every iteration (live pages relocated, preempted or sent to host memory) gives the roomy static run's results", async () => {
     const STATS: StepStatistics = { stepLengths: [2, 3, 3, 4, 4, 5, 6, 8, 12, 20], stepsPerSolution: [3, 4, 5, 6], stepErrorRate: 0.15 };
     const key = (r: SearchResult): string => JSON.stringify([r.answer, r.beams.map((b) => [b.text, b.score, b.completed, b.stepScores])]);
     const run = async (i: number, techniques: Techniques, arenaPages: number | null) => {
@@ -192,17 +195,27 @@ describe('SearchKvPool over the KV arena', () => {
         arena.generator.attachIo(lentOut(env.generator as SyntheticRunner));
         arena.verifier.attachIo(lentOut(env.verifier as SyntheticRunner));
       }
-      const result = await runSearch(env, defaultSearchOptions({
-        method: 'beam', n: 8, beamWidth: 4, iterations: 5, techniques: { ...techniques, memoryPlanner: arena !== null }, speculationBatch: 16, maxStepTokens: 64,
-        sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 500 + i },
-        // A planner stand-in: a random split between 30% and 70% of the arena, or offload mode, every iteration.
-        planMemory: () => {
-          const g = Math.floor(arenaPages! * (0.3 + 0.4 * rand()));
-          const offload = rand() < 0.4;
-          if (offload) offloads++;
-          return { generatorPages: g, verifierPages: arenaPages! - g, offload };
-        },
-      }), syntheticProblem(i).problem);
+      const result = await runSearch(
+        env,
+        defaultSearchOptions({
+          method: 'beam',
+          n: 8,
+          beamWidth: 4,
+          iterations: 5,
+          techniques: { ...techniques, memoryPlanner: arena !== null },
+          speculationBatch: 16,
+          maxStepTokens: 64,
+          sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 500 + i },
+          // A planner stand-in: a random split between 30% and 70% of the arena, or offload mode, every iteration.
+          planMemory: () => {
+            const g = Math.floor(arenaPages! * (0.3 + 0.4 * rand()));
+            const offload = rand() < 0.4;
+            if (offload) offloads++;
+            return { generatorPages: g, verifierPages: arenaPages! - g, offload };
+          },
+        }),
+        syntheticProblem(i).problem,
+      );
       if (arena) {
         // The search hands the arena back with both pools on the device.
         expect(arena.offloading).toBe(false);
@@ -211,7 +224,10 @@ describe('SearchKvPool over the KV arena', () => {
       }
       return { result, stats: arena?.stats(), offloads };
     };
-    let relocated = 0, preempted = 0, hostBytes = 0, offloads = 0;
+    let relocated = 0,
+      preempted = 0,
+      hostBytes = 0,
+      offloads = 0;
     for (let i = 0; i < 12; i++) {
       const roomy = key((await run(i, BASELINE_TECHNIQUES, null)).result);
       for (const techniques of [BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES]) {

@@ -19,7 +19,13 @@ async function nextToken(tokens: number[], lineage: number, seed: number): Promi
   return sampleToken(r.logits!, 0, gen.config.vocabSize, { temperature: 0.8, topK: 0, topP: 1, seed }, lineage, tokens.length);
 }
 
-interface RefBeam { lineage: number; tokens: number[]; steps: string[]; scores: number[]; done: boolean }
+interface RefBeam {
+  lineage: number;
+  tokens: number[];
+  steps: string[];
+  scores: number[];
+  done: boolean;
+}
 
 /** One step (or, in the final iteration, everything to EOS); steps are cut after "\n\n". */
 async function generate(b: RefBeam, final: boolean, seed: number): Promise<void> {
@@ -60,7 +66,13 @@ async function score(problem: string, b: RefBeam): Promise<void> {
 
 async function referenceBeamSearch(problem: string, n: number, bw: number, K: number, seed: number): Promise<RefBeam[]> {
   const prompt = tok.generatorPrompt(problem);
-  let active: RefBeam[] = Array.from({ length: n }, (_, i) => ({ lineage: childLineage(ROOT_LINEAGE, i), tokens: prompt.slice(), steps: [], scores: [], done: false }));
+  let active: RefBeam[] = Array.from({ length: n }, (_, i) => ({
+    lineage: childLineage(ROOT_LINEAGE, i),
+    tokens: prompt.slice(),
+    steps: [],
+    scores: [],
+    done: false,
+  }));
   const completed: RefBeam[] = [];
   for (let it = 0; it < K; it++) {
     for (const b of active) {
@@ -71,7 +83,10 @@ async function referenceBeamSearch(problem: string, n: number, bw: number, K: nu
     const rest = active.filter((b) => !b.done && it < K - 1);
     if (rest.length === 0) break;
     const last = (b: RefBeam): number => b.scores[b.scores.length - 1] ?? 0;
-    const top = rest.map((_, i) => i).sort((a, b) => last(rest[b]) - last(rest[a]) || a - b).slice(0, n / bw);
+    const top = rest
+      .map((_, i) => i)
+      .sort((a, b) => last(rest[b]) - last(rest[a]) || a - b)
+      .slice(0, n / bw);
     const survivors = rest.filter((_, i) => top.includes(i));
     const count = new Map<RefBeam, number>();
     active = [];
@@ -101,8 +116,24 @@ describe('reference beam search', () => {
       for (const techniques of [BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES]) {
         for (const sortCompleted of [true, false]) {
           const env = syntheticEnv({ generatorPages: 512, verifierPages: 512, pageSize: PAGE, stats: STATS });
-          const r = await runSearch(env, defaultSearchOptions({ method: 'beam', n, beamWidth: bw, iterations: K, techniques, speculationBatch: 16, sortCompleted, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 77 + i } }), problem);
-          expect(r.beams.map((b) => ({ text: b.text, score: b.score })), `problem ${i}`).toEqual(sortCompleted ? expected : firstN);
+          const r = await runSearch(
+            env,
+            defaultSearchOptions({
+              method: 'beam',
+              n,
+              beamWidth: bw,
+              iterations: K,
+              techniques,
+              speculationBatch: 16,
+              sortCompleted,
+              sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 77 + i },
+            }),
+            problem,
+          );
+          expect(
+            r.beams.map((b) => ({ text: b.text, score: b.score })),
+            `problem ${i}`,
+          ).toEqual(sortCompleted ? expected : firstN);
         }
       }
     }

@@ -8,7 +8,11 @@ import { buildSplits, SPLIT_SIZES } from '../src/tasks/splits.ts';
 
 /** Independent evaluator: multiplications first, then + and - left to right (the chain's usual meaning). */
 function evaluate(problem: string): number {
-  const tokens = problem.replace(/^[^\d]*/, '').replace(/[^\d]*$/, '').match(/\d+|[-+*]/g) ?? [];
+  const tokens =
+    problem
+      .replace(/^[^\d]*/, '')
+      .replace(/[^\d]*$/, '')
+      .match(/\d+|[-+*]/g) ?? [];
   const terms: number[] = [];
   const signs: string[] = ['+'];
   let product = Number(tokens[0]);
@@ -92,7 +96,11 @@ describe('arithmetic task generator', () => {
 });
 
 describe('committed splits', () => {
-  const read = (f: string): ArithmeticProblem[] => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const read = (f: string): ArithmeticProblem[] =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   const test = read('data/arith-test.jsonl');
   const validation = read('data/arith-validation.jsonl');
 

@@ -76,7 +76,7 @@ describe('Qwen tokenizer', () => {
     expect(QWEN25_MATH_SYSTEM_PROMPT).toBe('Please reason step by step, and put your final answer within \\boxed{}.');
   });
 
-  it('uses the model\'s own chat template when tokenizer_config.json has one', () => {
+  it("uses the model's own chat template when tokenizer_config.json has one", () => {
     const qwen3 = new Tokenizer(tokenizerJson, tokenizerConfig);
     expect(qwen3.defaultChatTemplate).toBe(false);
     expect(qwen3.applyChatTemplate([{ role: 'user', content: 'hi' }])).toBe('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
@@ -135,12 +135,17 @@ describe('malformed tokenizer files', () => {
 });
 
 describe('tokenizer against the model', () => {
-  it('a tokenizer.json with ids past the config\'s vocab_size is a FormatError naming it, at load', async () => {
+  it("a tokenizer.json with ids past the config's vocab_size is a FormatError naming it, at load", async () => {
     const tokenizer = bundledJson('tokenizer.json');
     const vocabSize = bundledJson('config.json').vocab_size as number;
-    const added = [...(tokenizer.added_tokens as object[]), { id: vocabSize, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }];
+    const added = [
+      ...(tokenizer.added_tokens as object[]),
+      { id: vocabSize, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
+    ];
     const dir = bundledGeneratorWith({ 'tokenizer.json': { ...tokenizer, added_tokens: added } });
-    await expect(openModel(dir)).rejects.toThrow(new FormatError(join(dir, 'tokenizer.json'), `token id ${vocabSize} is outside the model's vocabulary of ${vocabSize} (vocab_size in config.json)`));
+    await expect(openModel(dir)).rejects.toThrow(
+      new FormatError(join(dir, 'tokenizer.json'), `token id ${vocabSize} is outside the model's vocabulary of ${vocabSize} (vocab_size in config.json)`),
+    );
     // The bundled tokenizer itself fits its model.
     await expect(openModel(BUNDLED_GENERATOR)).resolves.toBeDefined();
   });

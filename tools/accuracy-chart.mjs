@@ -8,25 +8,38 @@ const COLORS = { majority: '#8c8c8c', 'best-of-n': '#d08c2b', beam: '#1d4e89', d
 const NAMES = { majority: 'majority', 'best-of-n': 'best-of-N (PRM)', beam: 'beam search (PRM)', dvts: 'DVTS (PRM)' };
 
 export function accuracyChartSvg(rows, title) {
-  const W = 640, H = 360, L = 56, R = 170, T = 36, B = 44;
+  const W = 640,
+    H = 360,
+    L = 56,
+    R = 170,
+    T = 36,
+    B = 44;
   const greedy = rows.find((r) => r.method === 'greedy');
   const methods = [...new Set(rows.filter((r) => r.method !== 'greedy').map((r) => r.method))];
   const ns = [...new Set(rows.filter((r) => r.method !== 'greedy').map((r) => r.n))].sort((a, b) => a - b);
-  const lo = Math.log2(ns[0] ?? 1), hi = Math.log2(ns[ns.length - 1] ?? 2);
+  const lo = Math.log2(ns[0] ?? 1),
+    hi = Math.log2(ns[ns.length - 1] ?? 2);
   const x = (n) => L + ((Math.log2(n) - lo) / Math.max(hi - lo, 1)) * (W - L - R);
   const y = (acc) => T + (1 - acc) * (H - T - B);
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="#fff"/>`, `<text x="${L}" y="20" font-size="14" font-weight="bold">${title}</text>`];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${L}" y="20" font-size="14" font-weight="bold">${title}</text>`,
+  ];
   for (let a = 0; a <= 1.0001; a += 0.2) {
-    out.push(`<line x1="${L}" x2="${W - R}" y1="${y(a)}" y2="${y(a)}" stroke="#e3e3e3"/>`,
-      `<text x="${L - 8}" y="${y(a) + 4}" text-anchor="end">${Math.round(a * 100)}%</text>`);
+    out.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(a)}" y2="${y(a)}" stroke="#e3e3e3"/>`,
+      `<text x="${L - 8}" y="${y(a) + 4}" text-anchor="end">${Math.round(a * 100)}%</text>`,
+    );
   }
   for (const n of ns) out.push(`<text x="${x(n)}" y="${H - B + 18}" text-anchor="middle">${n}</text>`);
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">n (samples / beams)</text>`);
   let legendY = T + 10;
   const legend = (color, label, dashed) => {
-    out.push(`<line x1="${W - R + 14}" x2="${W - R + 38}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-      `<text x="${W - R + 44}" y="${legendY + 4}">${label}</text>`);
+    out.push(
+      `<line x1="${W - R + 14}" x2="${W - R + 38}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${W - R + 44}" y="${legendY + 4}">${label}</text>`,
+    );
     legendY += 20;
   };
   if (greedy) {
@@ -37,7 +50,10 @@ export function accuracyChartSvg(rows, title) {
     const pts = rows.filter((r) => r.method === m).sort((a, b) => a.n - b.n);
     const color = COLORS[m] ?? '#444';
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((r) => `${x(r.n)},${y(r.accuracy)}`).join(' ')}"/>`);
-    for (const r of pts) out.push(`<circle cx="${x(r.n)}" cy="${y(r.accuracy)}" r="3.5" fill="${color}"><title>${m} n = ${r.n}: ${(100 * r.accuracy).toFixed(1)}%</title></circle>`);
+    for (const r of pts)
+      out.push(
+        `<circle cx="${x(r.n)}" cy="${y(r.accuracy)}" r="3.5" fill="${color}"><title>${m} n = ${r.n}: ${(100 * r.accuracy).toFixed(1)}%</title></circle>`,
+      );
     legend(color, NAMES[m] ?? m);
   }
   out.push('</svg>');
@@ -45,7 +61,10 @@ export function accuracyChartSvg(rows, title) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values, positionals } = parseArgs({ options: { out: { type: 'string', default: 'docs/accuracy.svg' }, title: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { out: { type: 'string', default: 'docs/accuracy.svg' }, title: { type: 'string' } },
+    allowPositionals: true,
+  });
   // Later files win for the same (method, n): a rerun replaces a row.
   const byKey = new Map();
   let limit = 0;

@@ -34,7 +34,14 @@ function evalRun({ method, n }) {
       if (code !== 0) return reject(new Error(`eval ${method} n=${n} failed (${code}): ${stderr.trim().split('\n').pop()}`));
       const r = JSON.parse(stdout.trim().split('\n').pop());
       console.error(`${method} n=${n}: ${(100 * r.accuracy).toFixed(1)}%, median ${r.latency_ms_median.toFixed(0)} ms`);
-      resolve({ method, n, accuracy: r.accuracy, accuracy_by_difficulty: r.accuracy_by_difficulty, latency_ms_median: r.latency_ms_median, problems: r.problems });
+      resolve({
+        method,
+        n,
+        accuracy: r.accuracy,
+        accuracy_by_difficulty: r.accuracy_by_difficulty,
+        latency_ms_median: r.latency_ms_median,
+        problems: r.problems,
+      });
     });
   });
 }
@@ -56,5 +63,7 @@ const levels = Object.keys(rows[0].accuracy_by_difficulty);
 console.log(`| method | n | accuracy | ${levels.map((l) => `level ${l}`).join(' | ')} | median latency |`);
 console.log(`|---|---|---|${levels.map(() => '---').join('|')}|---|`);
 for (const r of rows) {
-  console.log(`| ${r.method} | ${r.n} | ${pct(r.accuracy)} | ${levels.map((l) => pct(r.accuracy_by_difficulty[l])).join(' | ')} | ${r.latency_ms_median.toFixed(0)} ms |`);
+  console.log(
+    `| ${r.method} | ${r.n} | ${pct(r.accuracy)} | ${levels.map((l) => pct(r.accuracy_by_difficulty[l])).join(' | ')} | ${r.latency_ms_median.toFixed(0)} ms |`,
+  );
 }

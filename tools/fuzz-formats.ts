@@ -44,11 +44,16 @@ const json = (v: unknown) => enc.encode(JSON.stringify(v));
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 async function drain(iter: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of iter) { /* read every tensor */ }
+  for await (const _ of iter) {
+    /* read every tensor */
+  }
 }
 
 // ---- the valid starting inputs ----
@@ -59,11 +64,14 @@ function oneFileTarget(name: string, fileName: string, bytes: Uint8Array, read: 
 }
 
 function safetensorsTarget(): FuzzTarget {
-  const bytes = encodeSafetensors([
-    { name: 'a', dtype: 'F32', shape: [2, 3], values: Float32Array.from([1, 2, 3, 4, 5, 6]) },
-    { name: 'b.weight', dtype: 'F16', shape: [4], values: Float32Array.from([0.5, -1, 2, 65504]) },
-    { name: 'c', dtype: 'BF16', shape: [2, 2], values: Float32Array.from([1e-3, -7, 3.5, 0]) },
-  ], { format: 'pt' });
+  const bytes = encodeSafetensors(
+    [
+      { name: 'a', dtype: 'F32', shape: [2, 3], values: Float32Array.from([1, 2, 3, 4, 5, 6]) },
+      { name: 'b.weight', dtype: 'F16', shape: [4], values: Float32Array.from([0.5, -1, 2, 65504]) },
+      { name: 'c', dtype: 'BF16', shape: [2, 2], values: Float32Array.from([1e-3, -7, 3.5, 0]) },
+    ],
+    { format: 'pt' },
+  );
   return oneFileTarget('safetensors', 'x.safetensors', bytes, async (file) => {
     const h = await readSafetensorsHeader(file);
     for (const e of h.entries) await readSafetensorsTensor(file, e);
@@ -73,8 +81,19 @@ function safetensorsTarget(): FuzzTarget {
 function ggufTarget(): FuzzTarget {
   const rand = mulberry32(9);
   const vals = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
-  const types: Array<[GgmlType, number]> = [[GgmlType.F32, 8], [GgmlType.F16, 8], [GgmlType.BF16, 8], [GgmlType.Q8_0, 32], [GgmlType.Q4_0, 32], [GgmlType.Q4_K, 256], [GgmlType.Q6_K, 256],
-    [GgmlType.Q4_1, 32], [GgmlType.Q5_0, 32], [GgmlType.Q5_1, 32], [GgmlType.Q5_K, 256]];
+  const types: Array<[GgmlType, number]> = [
+    [GgmlType.F32, 8],
+    [GgmlType.F16, 8],
+    [GgmlType.BF16, 8],
+    [GgmlType.Q8_0, 32],
+    [GgmlType.Q4_0, 32],
+    [GgmlType.Q4_K, 256],
+    [GgmlType.Q6_K, 256],
+    [GgmlType.Q4_1, 32],
+    [GgmlType.Q5_0, 32],
+    [GgmlType.Q5_1, 32],
+    [GgmlType.Q5_K, 256],
+  ];
   // Types the fixtures do not write get random block bytes (any bytes are a valid block).
   const blockBytes = (type: GgmlType, n: number) => {
     try {
@@ -110,7 +129,14 @@ async function tensorsOf(configJson: Record<string, unknown>): Promise<Array<{ n
 }
 
 async function hfModelTarget(): Promise<FuzzTarget> {
-  const configJson = tinyConfigJson({ hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 16, vocab_size: 16, num_hidden_layers: 1 });
+  const configJson = tinyConfigJson({
+    hidden_size: 8,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    intermediate_size: 16,
+    vocab_size: 16,
+    num_hidden_layers: 1,
+  });
   const tensors = await tensorsOf(configJson);
   const half = Math.ceil(tensors.length / 2);
   const shards = [tensors.slice(0, half), tensors.slice(half)];
@@ -138,7 +164,14 @@ async function hfModelTarget(): Promise<FuzzTarget> {
 }
 
 async function ggufModelTarget(): Promise<FuzzTarget> {
-  const configJson = tinyConfigJson({ hidden_size: 32, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, vocab_size: 16, num_hidden_layers: 1 });
+  const configJson = tinyConfigJson({
+    hidden_size: 32,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    intermediate_size: 32,
+    vocab_size: 16,
+    num_hidden_layers: 1,
+  });
   const config = parseQwen2Config(configJson);
   const specs = [...expectedTensors(config)].map(([name, shape]) => {
     const dims = [...shape].reverse();
@@ -149,7 +182,13 @@ async function ggufModelTarget(): Promise<FuzzTarget> {
   const vocab: Record<string, number> = {};
   [...letters].forEach((c, i) => (vocab[c] = i));
   vocab.ab = 13;
-  const tokenizerJson = { model: { vocab, merges: [['a', 'b']] }, added_tokens: [{ id: 14, content: '<|im_start|>', special: true }, { id: 15, content: '<|im_end|>', special: true }] };
+  const tokenizerJson = {
+    model: { vocab, merges: [['a', 'b']] },
+    added_tokens: [
+      { id: 14, content: '<|im_start|>', special: true },
+      { id: 15, content: '<|im_end|>', special: true },
+    ],
+  };
   const meta = { ...qwen2Metadata(config), ...tokenizerMetadata(tokenizerJson, { eos_token: '<|im_end|>', chat_template: '{{ messages[0].content }}' }, 16) };
   const bytes = concat([encodeGgufHeader(meta, specs), ...tensors.map((t, i) => padTo(quantize(specs[i].type, t.values)))]);
   return {
@@ -191,8 +230,10 @@ export function mutate(input: Uint8Array, rand: () => number): Uint8Array {
     else if (r === 5) {
       const len = 1 + Math.floor(rand() * 64);
       b = concat([b.subarray(0, p), b.subarray(p, p + len), b.subarray(p)]);
-    } else if (r === 6 && b.length >= p + 4) new DataView(b.buffer, b.byteOffset).setUint32(p, INTERESTING_U32[Math.floor(rand() * INTERESTING_U32.length)], true);
-    else if (r === 7 && b.length >= p + 8) new DataView(b.buffer, b.byteOffset).setBigUint64(p, INTERESTING_U64[Math.floor(rand() * INTERESTING_U64.length)], true);
+    } else if (r === 6 && b.length >= p + 4)
+      new DataView(b.buffer, b.byteOffset).setUint32(p, INTERESTING_U32[Math.floor(rand() * INTERESTING_U32.length)], true);
+    else if (r === 7 && b.length >= p + 8)
+      new DataView(b.buffer, b.byteOffset).setBigUint64(p, INTERESTING_U64[Math.floor(rand() * INTERESTING_U64.length)], true);
     else {
       const t = enc.encode(JSON_TOKENS[Math.floor(rand() * JSON_TOKENS.length)]);
       b = concat([b.subarray(0, p), t, b.subarray(Math.min(b.length, p + (rand() < 0.5 ? t.length : 0)))]);
@@ -203,12 +244,24 @@ export function mutate(input: Uint8Array, rand: () => number): Uint8Array {
 
 function problemKind(message: string): string {
   const afterFile = message.replace(/^[^:]*: /, '');
-  return afterFile.replace(/"[^"]*"/g, '"…"').replace(/\d+/g, 'N').slice(0, 70);
+  return afterFile
+    .replace(/"[^"]*"/g, '"…"')
+    .replace(/\d+/g, 'N')
+    .slice(0, 70);
 }
 
 export async function fuzz(target: FuzzTarget, iterations: number, seed = 1): Promise<FuzzReport> {
   const rand = mulberry32(seed);
-  const report: FuzzReport = { target: target.name, iterations, loaded: 0, formatErrors: 0, slowestMs: 0, worstAllocationRatio: 0, problems: new Map(), failures: [] };
+  const report: FuzzReport = {
+    target: target.name,
+    iterations,
+    loaded: 0,
+    formatErrors: 0,
+    slowestMs: 0,
+    worstAllocationRatio: 0,
+    problems: new Map(),
+    failures: [],
+  };
   const names = Object.keys(target.files);
   await target.run(target.files, target.primary); // the unmutated input must load
   for (let i = 0; i < iterations; i++) {
@@ -226,7 +279,11 @@ export async function fuzz(target: FuzzTarget, iterations: number, seed = 1): Pr
         const k = problemKind(e.message);
         report.problems.set(k, (report.problems.get(k) ?? 0) + 1);
       } else {
-        report.failures.push({ iteration: i, kind: 'exception', detail: `${(e as Error)?.constructor?.name}: ${String((e as Error)?.message ?? e).slice(0, 200)} (mutated ${which})` });
+        report.failures.push({
+          iteration: i,
+          kind: 'exception',
+          detail: `${(e as Error)?.constructor?.name}: ${String((e as Error)?.message ?? e).slice(0, 200)} (mutated ${which})`,
+        });
       }
     }
     const ms = performance.now() - t0;
@@ -234,7 +291,8 @@ export async function fuzz(target: FuzzTarget, iterations: number, seed = 1): Pr
     if (ms > 1000) report.failures.push({ iteration: i, kind: 'slow', detail: `${ms.toFixed(0)} ms (mutated ${which})` });
     const grown = process.memoryUsage().arrayBuffers - before;
     report.worstAllocationRatio = Math.max(report.worstAllocationRatio, grown / Math.max(size, 1));
-    if (grown > 8 * size + (1 << 20)) report.failures.push({ iteration: i, kind: 'allocation', detail: `${grown} bytes for a ${size}-byte input (mutated ${which})` });
+    if (grown > 8 * size + (1 << 20))
+      report.failures.push({ iteration: i, kind: 'allocation', detail: `${grown} bytes for a ${size}-byte input (mutated ${which})` });
   }
   return report;
 }
@@ -242,7 +300,10 @@ export async function fuzz(target: FuzzTarget, iterations: number, seed = 1): Pr
 // ---- command line: longer runs ----
 
 async function main(argv: string[]): Promise<void> {
-  const flag = (n: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : undefined; };
+  const flag = (n: string) => {
+    const i = argv.indexOf(`--${n}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
   const iterations = Number(flag('iterations') ?? 100_000);
   const seed = Number(flag('seed') ?? Date.now() % 1e9);
   const only = flag('target');
@@ -252,13 +313,18 @@ async function main(argv: string[]): Promise<void> {
     const t0 = performance.now();
     const r = await fuzz(t, iterations, seed);
     failed += r.failures.length;
-    console.log(`${t.name}: ${r.iterations} inputs (seed ${seed}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${r.formatErrors} FormatError, ${r.loaded} loaded, ` +
-      `${r.failures.length} failures; slowest ${r.slowestMs.toFixed(1)} ms; worst ArrayBuffer growth ${r.worstAllocationRatio.toFixed(2)}x the input; ${r.problems.size} distinct problems`);
+    console.log(
+      `${t.name}: ${r.iterations} inputs (seed ${seed}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${r.formatErrors} FormatError, ${r.loaded} loaded, ` +
+        `${r.failures.length} failures; slowest ${r.slowestMs.toFixed(1)} ms; worst ArrayBuffer growth ${r.worstAllocationRatio.toFixed(2)}x the input; ${r.problems.size} distinct problems`,
+    );
     for (const f of r.failures.slice(0, 10)) console.log(`  FAIL #${f.iteration} ${f.kind}: ${f.detail}`);
   }
   process.exit(failed ? 1 : 0);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).catch((e) => { console.error(`fuzz-formats: ${(e as Error).stack}`); process.exit(2); });
+  main(process.argv.slice(2)).catch((e) => {
+    console.error(`fuzz-formats: ${(e as Error).stack}`);
+    process.exit(2);
+  });
 }

@@ -25,13 +25,44 @@ const enc = new TextEncoder();
 class Bytes {
   private parts: Uint8Array[] = [];
   length = 0;
-  push(b: Uint8Array): void { this.parts.push(b); this.length += b.length; }
-  u32(v: number): void { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v, true); this.push(b); }
-  i32(v: number): void { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); this.push(b); }
-  f32(v: number): void { const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, v, true); this.push(b); }
-  u64(v: number): void { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt(v), true); this.push(b); }
-  str(s: string): void { const b = enc.encode(s); this.u64(b.length); this.push(b); }
-  concat(): Uint8Array { const out = new Uint8Array(this.length); let o = 0; for (const p of this.parts) { out.set(p, o); o += p.length; } return out; }
+  push(b: Uint8Array): void {
+    this.parts.push(b);
+    this.length += b.length;
+  }
+  u32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, true);
+    this.push(b);
+  }
+  i32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, v, true);
+    this.push(b);
+  }
+  f32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.push(b);
+  }
+  u64(v: number): void {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    this.push(b);
+  }
+  str(s: string): void {
+    const b = enc.encode(s);
+    this.u64(b.length);
+    this.push(b);
+  }
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
 }
 
 const VT = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10 } as const;
@@ -51,15 +82,48 @@ export function encodeGgufHeader(meta: Record<string, GgufMeta>, tensors: GgufTe
   for (const [key, m] of Object.entries(meta)) {
     b.str(key);
     switch (m.type) {
-      case 'u32': b.u32(VT.u32); b.u32(m.value); break;
-      case 'i32': b.u32(VT.i32); b.i32(m.value); break;
-      case 'f32': b.u32(VT.f32); b.f32(m.value); break;
-      case 'u64': b.u32(VT.u64); b.u64(m.value); break;
-      case 'bool': b.u32(VT.bool); b.push(new Uint8Array([m.value ? 1 : 0])); break;
-      case 'string': b.u32(VT.string); b.str(m.value); break;
-      case 'string[]': b.u32(VT.array); b.u32(VT.string); b.u64(m.value.length); m.value.forEach((s) => b.str(s)); break;
-      case 'i32[]': b.u32(VT.array); b.u32(VT.i32); b.u64(m.value.length); m.value.forEach((v) => b.i32(v)); break;
-      case 'f32[]': b.u32(VT.array); b.u32(VT.f32); b.u64(m.value.length); m.value.forEach((v) => b.f32(v)); break;
+      case 'u32':
+        b.u32(VT.u32);
+        b.u32(m.value);
+        break;
+      case 'i32':
+        b.u32(VT.i32);
+        b.i32(m.value);
+        break;
+      case 'f32':
+        b.u32(VT.f32);
+        b.f32(m.value);
+        break;
+      case 'u64':
+        b.u32(VT.u64);
+        b.u64(m.value);
+        break;
+      case 'bool':
+        b.u32(VT.bool);
+        b.push(new Uint8Array([m.value ? 1 : 0]));
+        break;
+      case 'string':
+        b.u32(VT.string);
+        b.str(m.value);
+        break;
+      case 'string[]':
+        b.u32(VT.array);
+        b.u32(VT.string);
+        b.u64(m.value.length);
+        m.value.forEach((s) => b.str(s));
+        break;
+      case 'i32[]':
+        b.u32(VT.array);
+        b.u32(VT.i32);
+        b.u64(m.value.length);
+        m.value.forEach((v) => b.i32(v));
+        break;
+      case 'f32[]':
+        b.u32(VT.array);
+        b.u32(VT.f32);
+        b.u64(m.value.length);
+        m.value.forEach((v) => b.f32(v));
+        break;
     }
   }
   let offset = 0;
@@ -109,13 +173,25 @@ export function qwen2Metadata(c: Qwen2Config, name = 'fixture'): Record<string, 
 }
 
 /** tokenizer.ggml.* metadata from a byte-level BPE tokenizer.json (what llama.cpp's converter writes). */
-export function tokenizerMetadata(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, vocabSize: number): Record<string, GgufMeta> {
+export function tokenizerMetadata(
+  tokenizerJson: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown>,
+  vocabSize: number,
+): Record<string, GgufMeta> {
   const model = tokenizerJson.model as { vocab: Record<string, number>; merges: Array<string | [string, string]> };
   const added = (tokenizerJson.added_tokens ?? []) as Array<{ id: number; content: string; special: boolean }>;
   const tokens: string[] = Array.from({ length: vocabSize }, (_, i) => `[PAD${i}]`);
   const types: number[] = new Array(vocabSize).fill(5);
-  for (const [t, id] of Object.entries(model.vocab)) if (id < vocabSize) { tokens[id] = t; types[id] = 1; }
-  for (const a of added) if (a.id < vocabSize) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
+  for (const [t, id] of Object.entries(model.vocab))
+    if (id < vocabSize) {
+      tokens[id] = t;
+      types[id] = 1;
+    }
+  for (const a of added)
+    if (a.id < vocabSize) {
+      tokens[a.id] = a.content;
+      types[a.id] = a.special ? 3 : 4;
+    }
   const id = (key: string) => {
     const content = tokenizerConfig[key];
     return typeof content === 'string' ? tokens.indexOf(content) : -1;

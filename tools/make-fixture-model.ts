@@ -49,7 +49,10 @@ export async function writeFixtureModel(dir: string, configJson: Record<string, 
   const written: string[] = [];
   await writeFile(join(dir, 'config.json'), JSON.stringify(configJson, null, 2));
   written.push('config.json');
-  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenIds, do_sample: false }, null, 2));
+  await writeFile(
+    join(dir, 'generation_config.json'),
+    JSON.stringify({ bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenIds, do_sample: false }, null, 2),
+  );
   written.push('generation_config.json');
   const wantTokenizer = opts.tokenizer ?? config.vocabSize >= BYTE_VOCAB + SPECIALS.length;
   if (wantTokenizer) {
@@ -80,18 +83,24 @@ export async function writeFixtureModel(dir: string, configJson: Record<string, 
     groups[groups.length - 1].push(s);
     acc += bytes;
   }
-  const names = groups.length === 1 ? ['model.safetensors'] : groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
+  const names =
+    groups.length === 1
+      ? ['model.safetensors']
+      : groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
   const iter = source.tensors()[Symbol.asyncIterator]();
   for (let g = 0; g < groups.length; g++) {
     const group = groups[g];
-    await appendChunks(join(dir, names[g]), (async function* () {
-      yield encodeSafetensorsHeader(group, { format: 'pt' });
-      for (const spec of group) {
-        const { value } = await iter.next();
-        if (!value || value.name !== spec.name) throw new Error(`fixture: tensor order mismatch at ${spec.name}`);
-        yield encodeTensorValues(value.values, dtype);
-      }
-    })());
+    await appendChunks(
+      join(dir, names[g]),
+      (async function* () {
+        yield encodeSafetensorsHeader(group, { format: 'pt' });
+        for (const spec of group) {
+          const { value } = await iter.next();
+          if (!value || value.name !== spec.name) throw new Error(`fixture: tensor order mismatch at ${spec.name}`);
+          yield encodeTensorValues(value.values, dtype);
+        }
+      })(),
+    );
     written.push(names[g]);
   }
   if (groups.length > 1) {
@@ -125,7 +134,15 @@ export function byteLevelTokenizer(vocabSize: number): { tokenizerJson: Record<s
   if (vocabSize < BYTE_VOCAB + SPECIALS.length) throw new Error(`fixture tokenizer needs vocab_size >= ${BYTE_VOCAB + SPECIALS.length}`);
   const vocab: Record<string, number> = {};
   bytesToUnicode().forEach((ch, b) => (vocab[ch] = b));
-  const added = SPECIALS.map((content, i) => ({ id: BYTE_VOCAB + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const added = SPECIALS.map((content, i) => ({
+    id: BYTE_VOCAB + i,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
   return {
     tokenizerJson: {
@@ -137,7 +154,18 @@ export function byteLevelTokenizer(vocabSize: number): { tokenizerJson: Record<s
       pre_tokenizer: byteLevel,
       post_processor: byteLevel,
       decoder: byteLevel,
-      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+      model: {
+        type: 'BPE',
+        dropout: null,
+        unk_token: null,
+        continuing_subword_prefix: null,
+        end_of_word_suffix: null,
+        fuse_unk: false,
+        byte_fallback: false,
+        ignore_merges: false,
+        vocab,
+        merges: [],
+      },
     },
     tokenizerConfig: {
       add_bos_token: false,
@@ -155,7 +183,10 @@ export function byteLevelTokenizer(vocabSize: number): { tokenizerJson: Record<s
 
 async function main(argv: string[]): Promise<void> {
   const out = argv.find((a, i) => !a.startsWith('--') && (i === 0 || !argv[i - 1].startsWith('--')));
-  if (!out) throw new Error('usage: make-fixture-model.ts <out-dir> [--format safetensors|gguf] [--dtype f32|f16|bf16] [--shards N] [--gguf-type T] [--config file] [--seed S]');
+  if (!out)
+    throw new Error(
+      'usage: make-fixture-model.ts <out-dir> [--format safetensors|gguf] [--dtype f32|f16|bf16] [--shards N] [--gguf-type T] [--config file] [--seed S]',
+    );
   const flag = (name: string) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;

@@ -15,4 +15,6 @@ const { values } = parseArgs({
 });
 const { measurePrmQuality } = await importSource('../src/commands/prm-quality.ts');
 const auc = await measurePrmQuality(values.verifier, values.generator, values.solutions, values.limit ? Number(values.limit) : Infinity);
-console.log(`${values.verifier} on ${values.solutions}: ${auc.steps} steps, step AUC ${auc.all.toFixed(3)}, good vs first wrong step AUC ${auc.firstError.toFixed(3)}`);
+console.log(
+  `${values.verifier} on ${values.solutions}: ${auc.steps} steps, step AUC ${auc.all.toFixed(3)}, good vs first wrong step AUC ${auc.firstError.toFixed(3)}`,
+);

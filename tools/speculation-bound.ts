@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const perToken = (shape: typeof pair.generator): number => {
     const tokens = 1 << 16;
     const c = forwardCost(profile, shape, { sequences: tokens, newTokens: tokens, contextTokens: 0, outputRows: tokens });
-    return (c.linear.flops + c.head.flops) / (profile.peakFlops * profile.computeEfficiency) * 1000 / tokens;
+    return (((c.linear.flops + c.head.flops) / (profile.peakFlops * profile.computeEfficiency)) * 1000) / tokens;
   };
   const stepMs = predictDecodeMs(profile, pair.generator, 1, 1000);
   for (const n of ns) {
@@ -46,9 +46,15 @@ async function main(): Promise<void> {
         ? syntheticEnv({ generatorPages: 1 << 16, verifierPages: 1 << 16, cost: { profile, generator: pair.generator, verifier: pair.verifier } })
         : syntheticEnv({ generatorPages: 1 << 16, verifierPages: 1 << 16 });
       env.trace = trace;
-      let baseline = 0, longestPath = 0;
+      let baseline = 0,
+        longestPath = 0;
       const opts = defaultSearchOptions({
-        method: 'beam', n, beamWidth: 4, iterations: 40, techniques: BASELINE_TECHNIQUES, speculationBatch: 0,
+        method: 'beam',
+        n,
+        beamWidth: 4,
+        iterations: 40,
+        techniques: BASELINE_TECHNIQUES,
+        speculationBatch: 0,
         sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 0 },
         onIteration: (it, beams, required) => {
           let longestStep = 0;
@@ -69,7 +75,7 @@ async function main(): Promise<void> {
         const tokens = (model: 'generator' | 'verifier') => trace.entries.filter((e) => e.model === model).reduce((a, e) => a + e.newTokens, 0);
         const busy = tokens('generator') * perToken(pair.generator) + tokens('verifier') * perToken(pair.verifier);
         const floor = Math.max(longestPath * stepMs, busy);
-        line += `; baseline ${(latency / 1000).toFixed(1)} s, busy-device floor ${(floor / 1000).toFixed(1)} s (critical path ${(longestPath * stepMs / 1000).toFixed(1)} s, compute ${(busy / 1000).toFixed(1)} s): at most ${(latency / floor).toFixed(2)}x lower latency`;
+        line += `; baseline ${(latency / 1000).toFixed(1)} s, busy-device floor ${(floor / 1000).toFixed(1)} s (critical path ${((longestPath * stepMs) / 1000).toFixed(1)} s, compute ${(busy / 1000).toFixed(1)} s): at most ${(latency / floor).toFixed(2)}x lower latency`;
       }
       console.log(line);
     }

@@ -39,7 +39,9 @@ export function summarize(records: BenchRecord[]): SummaryRow[] {
     const [n, mode] = key.split('|');
     const rs = records.filter((r) => r.mode === mode && r.n === Number(n));
     return {
-      mode, n: Number(n), problems: rs.length,
+      mode,
+      n: Number(n),
+      problems: rs.length,
       accuracy: rs.filter((r) => r.correct).length / rs.length,
       latency_ms_median: median(rs.map((r) => r.metrics.latency_ms)),
       latency_ms_mean: mean(rs.map((r) => r.metrics.latency_ms)),
@@ -68,36 +70,51 @@ export function renderReport(run: BenchRun, summary: SummaryRow[]): string {
   const largestN = ns[ns.length - 1];
   const problemIds = [...new Set(run.records.filter((r) => r.n === largestN).map((r) => r.id))];
   const latencyChart = groupedBars({
-    title: `Latency per problem, n = ${largestN}`, unit: 'ms', labels: problemIds.map((id) => id.replace(/^.*-/, '#')), width: 640,
+    title: `Latency per problem, n = ${largestN}`,
+    unit: 'ms',
+    labels: problemIds.map((id) => id.replace(/^.*-/, '#')),
+    width: 640,
     series: modes.map((mode) => ({
-      name: mode, color: color(mode),
+      name: mode,
+      color: color(mode),
       values: problemIds.map((id) => run.records.find((r) => r.id === id && r.mode === mode && r.n === largestN)?.metrics.latency_ms ?? NaN),
     })),
   });
   const goodputChart = lines({
-    title: 'Goodput against n (mean over problems)', unit: 'tokens/s', labels: ns.map((n) => `n=${n}`), width: 640,
-    series: modes.flatMap((mode) => [
-      { name: `${mode} goodput`, color: color(mode), values: ns.map((n) => row(mode, n)?.goodput_mean ?? NaN) },
-    ]),
+    title: 'Goodput against n (mean over problems)',
+    unit: 'tokens/s',
+    labels: ns.map((n) => `n=${n}`),
+    width: 640,
+    series: modes.flatMap((mode) => [{ name: `${mode} goodput`, color: color(mode), values: ns.map((n) => row(mode, n)?.goodput_mean ?? NaN) }]),
   });
   const splitLabels = ns.flatMap((n) => modes.map((mode) => `${mode} n=${n}`));
   const splitChart = stackedBars({
-    title: 'Generator / verifier time (mean per problem)', unit: 'ms', labels: splitLabels, width: 640,
+    title: 'Generator / verifier time (mean per problem)',
+    unit: 'ms',
+    labels: splitLabels,
+    width: 640,
     series: [
       { name: 'generator', color: MODE_COLORS.generator, values: ns.flatMap((n) => modes.map((m) => row(m, n)?.generator_ms_mean ?? NaN)) },
       { name: 'verifier', color: MODE_COLORS.verifier, values: ns.flatMap((n) => modes.map((m) => row(m, n)?.verifier_ms_mean ?? NaN)) },
     ],
   });
 
-  const ratioRows = ns.map((n) => {
-    const base = row('baseline', n);
-    const fast = row('fasttts', n);
-    if (!base || !fast) return '';
-    return `<tr><td>${n}</td><td>${fmt(base.latency_ms_median / fast.latency_ms_median, 2)}×</td><td>${fmt(fast.precise_goodput_mean / base.precise_goodput_mean, 2)}×</td></tr>`;
-  }).join('');
-  const summaryRows = summary.map((s) => `<tr><td>${esc(s.mode)}</td><td>${s.n}</td><td>${s.problems}</td><td>${fmt(s.accuracy * 100, 0)}%</td>` +
-    `<td>${fmt(s.latency_ms_median, 0)}</td><td>${fmt(s.goodput_mean)}</td><td>${fmt(s.precise_goodput_mean)}</td>` +
-    `<td>${fmt(s.generator_ms_mean, 0)}</td><td>${fmt(s.verifier_ms_mean, 0)}</td><td>${s.tokens_speculative_accepted}/${s.tokens_speculative}</td></tr>`).join('');
+  const ratioRows = ns
+    .map((n) => {
+      const base = row('baseline', n);
+      const fast = row('fasttts', n);
+      if (!base || !fast) return '';
+      return `<tr><td>${n}</td><td>${fmt(base.latency_ms_median / fast.latency_ms_median, 2)}×</td><td>${fmt(fast.precise_goodput_mean / base.precise_goodput_mean, 2)}×</td></tr>`;
+    })
+    .join('');
+  const summaryRows = summary
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.mode)}</td><td>${s.n}</td><td>${s.problems}</td><td>${fmt(s.accuracy * 100, 0)}%</td>` +
+        `<td>${fmt(s.latency_ms_median, 0)}</td><td>${fmt(s.goodput_mean)}</td><td>${fmt(s.precise_goodput_mean)}</td>` +
+        `<td>${fmt(s.generator_ms_mean, 0)}</td><td>${fmt(s.verifier_ms_mean, 0)}</td><td>${s.tokens_speculative_accepted}/${s.tokens_speculative}</td></tr>`,
+    )
+    .join('');
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -38,8 +38,12 @@ async function main(): Promise<void> {
   const ns = positiveInts(args.n!, 'n');
   const modes = args.modes!.split(',').map((m) => m.trim());
   if (modes.some((m) => m !== 'baseline' && m !== 'fasttts')) throw new Error(`--modes must be baseline and/or fasttts, got "${args.modes}"`);
-  const problems: BenchProblem[] = (await readFile(args.dataset!, 'utf8')).split('\n').filter((l) => l.trim())
-    .slice(0, positiveInts(args.problems!, 'problems')[0]).map((l) => JSON.parse(l)).map(({ id, problem, answer }) => ({ id, problem, answer }));
+  const problems: BenchProblem[] = (await readFile(args.dataset!, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(0, positiveInts(args.problems!, 'problems')[0])
+    .map((l) => JSON.parse(l))
+    .map(({ id, problem, answer }) => ({ id, problem, answer }));
   const options = { method: args.method, beamWidth: Number(args['beam-width']), iterations: Number(args.iterations) };
 
   let server: { close(): Promise<void> } | null = null;
@@ -56,14 +60,21 @@ async function main(): Promise<void> {
     const page = await browser.newPage();
     page.on('console', (m) => m.type() === 'error' && console.error(`[page] ${m.text()}`));
     // The input is installed before the page's scripts on every load (a dev-server reload included).
-    await page.addInitScript((input) => (window.benchInput = input), { problems, modes: modes as Array<'baseline' | 'fasttts'>, ns, options: options as never, memoryMB: args['memory-mb'] ? Number(args['memory-mb']) : undefined });
+    await page.addInitScript((input) => (window.benchInput = input), {
+      problems,
+      modes: modes as Array<'baseline' | 'fasttts'>,
+      ns,
+      options: options as never,
+      memoryMB: args['memory-mb'] ? Number(args['memory-mb']) : undefined,
+    });
     await page.goto(`${base}/e2e/pages/bench.html`);
     let shown = 0;
     const deadline = Date.now() + Number(args['timeout-min']) * 60_000;
     let result: BenchPage;
     for (;;) {
       result = (await page.evaluate(() => window.bench).catch(() => undefined)) ?? { state: 'running', records: [] };
-      for (const r of result.records.slice(shown)) console.log(`${r.id} n=${r.n} ${r.mode}: ${r.metrics.latency_ms.toFixed(0)} ms, answer ${r.answer} (${r.correct ? 'correct' : 'wrong'})`);
+      for (const r of result.records.slice(shown))
+        console.log(`${r.id} n=${r.n} ${r.mode}: ${r.metrics.latency_ms.toFixed(0)} ms, answer ${r.answer} (${r.correct ? 'correct' : 'wrong'})`);
       shown = result.records.length;
       if (result.state !== 'running') break;
       if (Date.now() > deadline) throw new Error(`benchmark did not finish within ${args['timeout-min']} minutes`);
@@ -71,8 +82,12 @@ async function main(): Promise<void> {
     }
     if (result.state === 'error') throw new Error(`benchmark page failed: ${result.error}`);
     const run: BenchRun = {
-      generatedAt: new Date().toISOString(), browser: `Chromium ${browser.version()}`, adapter: result.adapter ?? 'unknown',
-      loadMs: result.loadMs ?? NaN, options: { ...options, ns, modes, problems: problems.length, dataset: args.dataset }, records: result.records,
+      generatedAt: new Date().toISOString(),
+      browser: `Chromium ${browser.version()}`,
+      adapter: result.adapter ?? 'unknown',
+      loadMs: result.loadMs ?? NaN,
+      options: { ...options, ns, modes, problems: problems.length, dataset: args.dataset },
+      records: result.records,
     };
     const summary = summarize(run.records);
     await mkdir(args.out!, { recursive: true });
@@ -81,7 +96,10 @@ async function main(): Promise<void> {
     await writeFile(jsonPath, JSON.stringify({ ...run, summary }, null, 2));
     await writeFile(htmlPath, renderReport(run, summary));
     console.log(`adapter: ${run.adapter}`);
-    for (const s of summary) console.log(`${s.mode} n=${s.n}: latency median ${s.latency_ms_median.toFixed(0)} ms, goodput ${s.goodput_mean.toFixed(1)} tok/s, accuracy ${(s.accuracy * 100).toFixed(0)}%`);
+    for (const s of summary)
+      console.log(
+        `${s.mode} n=${s.n}: latency median ${s.latency_ms_median.toFixed(0)} ms, goodput ${s.goodput_mean.toFixed(1)} tok/s, accuracy ${(s.accuracy * 100).toFixed(0)}%`,
+      );
     console.log(`wrote ${jsonPath} and ${htmlPath}`);
   } finally {
     await browser.close();

@@ -63,8 +63,14 @@ async function main(): Promise<void> {
           const t0 = performance.now();
           const result = await engine.solve(problem.problem, { ...input.options, n, mode });
           const record: BenchRecord = {
-            id: problem.id, mode, n, answer: result.answer, expected: problem.answer,
-            correct: answersEqual(result.answer, problem.answer), metrics: result.metrics, wallMs: performance.now() - t0,
+            id: problem.id,
+            mode,
+            n,
+            answer: result.answer,
+            expected: problem.answer,
+            correct: answersEqual(result.answer, problem.answer),
+            metrics: result.metrics,
+            wallMs: performance.now() - t0,
           };
           out.records.push(record);
           log.textContent += `${problem.id} n=${n} ${mode}: ${record.metrics.latency_ms.toFixed(0)} ms, answer ${record.answer} (${record.correct ? 'correct' : 'wrong'})\n`;

@@ -127,7 +127,13 @@ window.modelCache = {
     return true;
   },
   async manifest() {
-    return (await cachedModelFiles()).map((e) => ({ url: e.url, size: e.size, complete: e.complete, chunks: Object.keys(e.chunks).length, verified: e.verified === true }));
+    return (await cachedModelFiles()).map((e) => ({
+      url: e.url,
+      size: e.size,
+      complete: e.complete,
+      chunks: Object.keys(e.chunks).length,
+      verified: e.verified === true,
+    }));
   },
 };
 log.textContent = 'ready';

@@ -18,7 +18,14 @@ import { solveWithSearch } from './solve-search.ts';
 import { onPages, type LoadedModels } from './loaded-models.ts';
 import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import type {
-  EngineEvent, EngineInfo, EngineOptions, GenerateOptions, GenerateResult, LoadProgress, ModelLocation, SolveOptions,
+  EngineEvent,
+  EngineInfo,
+  EngineOptions,
+  GenerateOptions,
+  GenerateResult,
+  LoadProgress,
+  ModelLocation,
+  SolveOptions,
   SolveResult,
 } from './types.ts';
 
@@ -81,7 +88,8 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const memoryMB = options.memoryMB ?? DEFAULT_MEMORY_MB;
   if (!(memoryMB > 0) || !Number.isFinite(memoryMB)) throw new OptionError(`memoryMB must be a positive number, got ${memoryMB}`);
   const pageSize = options.kvPageSize ?? DEFAULT_KV_PAGE_SIZE;
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_KV_PAGE_SIZE) throw new OptionError(`kvPageSize must be an integer in 1..${MAX_KV_PAGE_SIZE}, got ${pageSize}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_KV_PAGE_SIZE)
+    throw new OptionError(`kvPageSize must be an integer in 1..${MAX_KV_PAGE_SIZE}, got ${pageSize}`);
   const mode = options.mode ?? 'fasttts';
   if (mode !== 'fasttts' && mode !== 'baseline') throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(mode)}"`);
 
@@ -101,7 +109,9 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const minKv = (MIN_KV_TOKENS / pageSize) * (gPageBytes + vPageBytes);
   const kvBytes = memoryMB * MiB - fixed;
   if (kvBytes < minKv) {
-    throw new OutOfMemoryError(`a budget of ${memoryMB} MiB leaves ${Math.max(0, kvBytes / MiB).toFixed(1)} MiB for the KV cache after ${(fixed / MiB).toFixed(1)} MiB of weights and activations; at least ${((fixed + minKv) / MiB).toFixed(0)} MiB are needed`);
+    throw new OutOfMemoryError(
+      `a budget of ${memoryMB} MiB leaves ${Math.max(0, kvBytes / MiB).toFixed(1)} MiB for the KV cache after ${(fixed / MiB).toFixed(1)} MiB of weights and activations; at least ${((fixed + minKv) / MiB).toFixed(0)} MiB are needed`,
+    );
   }
 
   const gpu = await createGpu();
@@ -113,8 +123,12 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
       const region = kv.region(which);
       const runner = await createWebGpuRunner(gpu, model.source, {
-        weightFormat: format, numPages: region.numPages, pageSize, maxBatchTokens: MAX_BATCH_TOKENS,
-        kv: region, onProgress: prefixed(which, onProgress),
+        weightFormat: format,
+        numPages: region.numPages,
+        pageSize,
+        maxBatchTokens: MAX_BATCH_TOKENS,
+        kv: region,
+        onProgress: prefixed(which, onProgress),
       });
       parts.unshift({ destroy: () => runner.dispose() });
       // The pool's copy-on-write and relocation copies run on its runner.
@@ -128,14 +142,35 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const tokenizer = generatorModel.tokenizer!;
     const verifierTokenizer = verifierModel.tokenizer ?? tokenizer;
     const loaded: LoadedModels = {
-      gpu, generator, verifier, generatorModel, verifierModel, tokenizer, verifierTokenizer, kv, mode, memoryMB,
-      shapes: { generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }), verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }) },
-      format: promptFormatFor(tokenizer, verifierTokenizer, verifierModel.config), speculationBatch: null, plannerProfile: null, livePages: { generator: 0, verifier: 0 },
+      gpu,
+      generator,
+      verifier,
+      generatorModel,
+      verifierModel,
+      tokenizer,
+      verifierTokenizer,
+      kv,
+      mode,
+      memoryMB,
+      shapes: {
+        generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }),
+        verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }),
+      },
+      format: promptFormatFor(tokenizer, verifierTokenizer, verifierModel.config),
+      speculationBatch: null,
+      plannerProfile: null,
+      livePages: { generator: 0, verifier: 0 },
       pools: arenaSearchPools(kv.arena),
     };
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {
-      info: { adapter: describeGpu(gpu), generator: describe(generatorModel, gFormat), verifier: describe(verifierModel, vFormat), memoryMB, kvPageSize: pageSize },
+      info: {
+        adapter: describeGpu(gpu),
+        generator: describe(generatorModel, gFormat),
+        verifier: describe(verifierModel, vFormat),
+        memoryMB,
+        kvPageSize: pageSize,
+      },
       solve: (problem, solveOptions, signal, onEvent) => solveWithSearch(loaded, problem, solveOptions, signal, onEvent),
       generate: (prompt, generateOptions, signal, onText) => generateText(loaded, prompt, generateOptions, signal, onText),
       kvPagesInUse: () => ({ ...loaded.livePages }),
@@ -151,7 +186,13 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
 }
 
 /** Plain sampling from the generator (runtime/generate.ts), streaming the text as it grows. */
-async function generateText(m: LoadedModels, prompt: string, options: GenerateOptions, signal: AbortSignal | undefined, onText?: (delta: string) => void): Promise<GenerateResult> {
+async function generateText(
+  m: LoadedModels,
+  prompt: string,
+  options: GenerateOptions,
+  signal: AbortSignal | undefined,
+  onText?: (delta: string) => void,
+): Promise<GenerateResult> {
   const t0 = performance.now();
   const sampling = validateSampling({ temperature: options.temperature ?? 0, topK: options.topK ?? 0, topP: options.topP ?? 1, seed: options.seed ?? 0 });
   const maxTokens = options.maxTokens ?? 256;
@@ -174,7 +215,10 @@ async function generateText(m: LoadedModels, prompt: string, options: GenerateOp
   let emitted = '';
   try {
     const result = await generate(onPages(m.generator, seq.pages), [{ prompt: promptTokens, maxTokens }], {
-      sampling, eosTokenIds: m.tokenizer.eosTokenIds, maxBatchTokens: MAX_BATCH_TOKENS, signal,
+      sampling,
+      eosTokenIds: m.tokenizer.eosTokenIds,
+      maxBatchTokens: MAX_BATCH_TOKENS,
+      signal,
       onToken: (_, token) => {
         if (m.tokenizer.isEos(token)) return;
         tokens.push(token);

@@ -4,10 +4,7 @@
 import type { Backend } from './backend.ts';
 import { CancelledError } from '../errors.ts';
 import { CallQueue } from './call-queue.ts';
-import type {
-  EngineEvent, EngineInfo, EngineOptions, EngineStats, GenerateOptions, GenerateResult, LoadProgress, SolveOptions,
-  SolveResult,
-} from './types.ts';
+import type { EngineEvent, EngineInfo, EngineOptions, EngineStats, GenerateOptions, GenerateResult, LoadProgress, SolveOptions, SolveResult } from './types.ts';
 
 /** EngineOptions without the callback (it cannot cross the worker boundary as data). */
 export type CoreOptions = Omit<EngineOptions, 'onProgress'>;
@@ -67,29 +64,35 @@ export class EngineCore {
     this.backend = null;
   }
 
-  private enqueue<T>(signal: AbortSignal | undefined, onEvent: ((e: EngineEvent) => void) | undefined, work: (b: Backend, signal: AbortSignal) => Promise<T>): Promise<T> {
+  private enqueue<T>(
+    signal: AbortSignal | undefined,
+    onEvent: ((e: EngineEvent) => void) | undefined,
+    work: (b: Backend, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const watch = onEvent && ((progress: LoadProgress) => onEvent({ type: 'load', progress }));
     if (watch && !this.backend) this.loadWatchers.add(watch);
     const { signal: callSignal, release } = eitherAborted(signal, this.disposal.signal);
-    return this.queue.run(async () => {
-      if (watch) this.loadWatchers.delete(watch);
-      await this.ready;
-      if (!this.backend || this.disposed) throw new CancelledError('the engine was disposed');
-      const call = work(this.backend, callSignal);
-      this.running = call;
-      try {
-        return await call;
-      } catch (e) {
-        // A call stopped by dispose() is cancelled, whatever the GPU said as it went.
-        if (this.disposed && !(e instanceof CancelledError)) throw new CancelledError('the engine was disposed');
-        throw e;
-      } finally {
-        if (this.running === call) this.running = null;
-      }
-    }, callSignal).finally(() => {
-      release();
-      if (watch) this.loadWatchers.delete(watch);
-    });
+    return this.queue
+      .run(async () => {
+        if (watch) this.loadWatchers.delete(watch);
+        await this.ready;
+        if (!this.backend || this.disposed) throw new CancelledError('the engine was disposed');
+        const call = work(this.backend, callSignal);
+        this.running = call;
+        try {
+          return await call;
+        } catch (e) {
+          // A call stopped by dispose() is cancelled, whatever the GPU said as it went.
+          if (this.disposed && !(e instanceof CancelledError)) throw new CancelledError('the engine was disposed');
+          throw e;
+        } finally {
+          if (this.running === call) this.running = null;
+        }
+      }, callSignal)
+      .finally(() => {
+        release();
+        if (watch) this.loadWatchers.delete(watch);
+      });
   }
 }
 

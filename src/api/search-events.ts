@@ -159,8 +159,19 @@ export class SearchObserver implements SearchEvents {
 
   private node(parent: BeamNode | null, isRoot: boolean, start: number): BeamNode {
     return {
-      id: isRoot ? 0 : this.nextId++, parent, isRoot, start, baseSteps: null, emitted: '', computed: 0, children: 0,
-      released: false, state: 'active', score: null, fullText: parent?.fullText ?? '', tokens: null,
+      id: isRoot ? 0 : this.nextId++,
+      parent,
+      isRoot,
+      start,
+      baseSteps: null,
+      emitted: '',
+      computed: 0,
+      children: 0,
+      released: false,
+      state: 'active',
+      score: null,
+      fullText: parent?.fullText ?? '',
+      tokens: null,
     };
   }
 
@@ -210,10 +221,16 @@ export function plannerEvent(e: PlannerLogEntry & { observedMs: number }): Engin
     type: 'planner',
     iteration: e.iteration,
     inputs: {
-      beams: w.beams, stepLengthsSeen: steps.length, meanStepLength: steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length),
-      maxStepLength: Math.max(0, ...steps), generatorContext: w.generatorContext, verifierContext: w.verifierContext,
-      sharedPrefixTokens: w.sharedPrefixTokens, distinctGeneratorTokens: w.distinctGeneratorTokens ?? 0,
-      distinctVerifierTokens: w.distinctVerifierTokens ?? 0, kvBytes: e.kvBytes,
+      beams: w.beams,
+      stepLengthsSeen: steps.length,
+      meanStepLength: steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length),
+      maxStepLength: Math.max(0, ...steps),
+      generatorContext: w.generatorContext,
+      verifierContext: w.verifierContext,
+      sharedPrefixTokens: w.sharedPrefixTokens,
+      distinctGeneratorTokens: w.distinctGeneratorTokens ?? 0,
+      distinctVerifierTokens: w.distinctVerifierTokens ?? 0,
+      kvBytes: e.kvBytes,
     },
     choice: { generatorPages: c.generatorPages, verifierPages: c.verifierPages, offload: c.offload, kept: e.kept, candidates: e.candidates },
     predicted: { ms: c.ms, generatorMs: c.generatorMs, verifierMs: c.verifierMs, transferMs: c.transferMs, recomputedTokens: c.recomputedTokens },

@@ -68,7 +68,13 @@ function searchOptions(options: SolveOptions, mode: EngineMode, speculationBatch
   });
 }
 
-export async function solveWithSearch(m: LoadedModels, problem: string, options: SolveOptions, signal: AbortSignal | undefined, onEvent?: (e: EngineEvent) => void): Promise<SolveResult> {
+export async function solveWithSearch(
+  m: LoadedModels,
+  problem: string,
+  options: SolveOptions,
+  signal: AbortSignal | undefined,
+  onEvent?: (e: EngineEvent) => void,
+): Promise<SolveResult> {
   const mode = options.mode ?? m.mode ?? 'fasttts';
   if (mode === 'fasttts' && m.speculationBatch === null) {
     // How many sequences a decode step takes for about the price of one, on this device (1 on a CPU route).
@@ -130,17 +136,34 @@ export async function solveWithSearch(m: LoadedModels, problem: string, options:
     const delta = (k: 'prefixHitTokens' | 'recomputedTokens' | 'evictions' | 'preemptions' | 'copyOnWriteCopies' | 'relocatedPages' | 'hostTransferBytes') =>
       kv1.generator[k] - kv0.generator[k] + kv1.verifier[k] - kv0.verifier[k];
     const metrics: SolveMetrics = {
-      latency_ms: x.latency_ms, generator_ms: x.generator_ms, verifier_ms: x.verifier_ms, goodput: x.goodput,
-      precise_goodput: x.precise_goodput, tokens_generated: x.tokens_generated, tokens_speculative: x.tokens_speculative,
-      tokens_speculative_accepted: x.tokens_speculative_accepted, speculation_batch: opts.speculationBatch, prefix_hit_tokens: delta('prefixHitTokens'),
-      recomputed_tokens: delta('recomputedTokens'), iterations: x.iterations, peak_kv_pages_generator: kv1.generator.peakPagesInUse,
-      peak_kv_pages_verifier: kv1.verifier.peakPagesInUse, kv_evictions: delta('evictions'), kv_preemptions: delta('preemptions'),
-      kv_copy_on_write_copies: delta('copyOnWriteCopies'), kv_relocated_pages: delta('relocatedPages'),
-      kv_pages_generator: kv1.generator.capacityPages, kv_pages_verifier: kv1.verifier.capacityPages,
-      kv_shared_pages_generator: kv1.generator.peakSharedPages, kv_shared_pages_verifier: kv1.verifier.peakSharedPages,
-      kv_cached_pages_generator: kv1.generator.cachedPages, kv_cached_pages_verifier: kv1.verifier.cachedPages,
+      latency_ms: x.latency_ms,
+      generator_ms: x.generator_ms,
+      verifier_ms: x.verifier_ms,
+      goodput: x.goodput,
+      precise_goodput: x.precise_goodput,
+      tokens_generated: x.tokens_generated,
+      tokens_speculative: x.tokens_speculative,
+      tokens_speculative_accepted: x.tokens_speculative_accepted,
+      speculation_batch: opts.speculationBatch,
+      prefix_hit_tokens: delta('prefixHitTokens'),
+      recomputed_tokens: delta('recomputedTokens'),
+      iterations: x.iterations,
+      peak_kv_pages_generator: kv1.generator.peakPagesInUse,
+      peak_kv_pages_verifier: kv1.verifier.peakPagesInUse,
+      kv_evictions: delta('evictions'),
+      kv_preemptions: delta('preemptions'),
+      kv_copy_on_write_copies: delta('copyOnWriteCopies'),
+      kv_relocated_pages: delta('relocatedPages'),
+      kv_pages_generator: kv1.generator.capacityPages,
+      kv_pages_verifier: kv1.verifier.capacityPages,
+      kv_shared_pages_generator: kv1.generator.peakSharedPages,
+      kv_shared_pages_verifier: kv1.verifier.peakSharedPages,
+      kv_cached_pages_generator: kv1.generator.cachedPages,
+      kv_cached_pages_verifier: kv1.verifier.cachedPages,
       kv_host_transfer_bytes: delta('hostTransferBytes'),
-      completed_beams: x.completed_beams, mean_tokens_per_completed_beam: x.mean_tokens_per_completed_beam, mean_completion_ms: x.mean_completion_ms,
+      completed_beams: x.completed_beams,
+      mean_tokens_per_completed_beam: x.mean_tokens_per_completed_beam,
+      mean_completion_ms: x.mean_completion_ms,
     };
     const result: SolveResult = { answer: out.answer, chosen, beams, metrics, mode };
     emit({ type: 'answer', result });

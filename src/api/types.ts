@@ -80,8 +80,18 @@ export interface BeamResult {
 /** Of the search's metrics (metrics/goodput.ts, one conversion for the API, the CLI and the bench), those a solve reports. */
 type SearchMetrics = Pick<
   ProblemMetrics,
-  | 'latency_ms' | 'generator_ms' | 'verifier_ms' | 'goodput' | 'precise_goodput' | 'tokens_generated' | 'tokens_speculative'
-  | 'tokens_speculative_accepted' | 'iterations' | 'completed_beams' | 'mean_tokens_per_completed_beam' | 'mean_completion_ms'
+  | 'latency_ms'
+  | 'generator_ms'
+  | 'verifier_ms'
+  | 'goodput'
+  | 'precise_goodput'
+  | 'tokens_generated'
+  | 'tokens_speculative'
+  | 'tokens_speculative_accepted'
+  | 'iterations'
+  | 'completed_beams'
+  | 'mean_tokens_per_completed_beam'
+  | 'mean_completion_ms'
 >;
 
 /**

@@ -6,8 +6,17 @@ import { reviveError } from './error-transfer.ts';
 import type { CoreOptions } from './engine-core.ts';
 import type { Envelope, WorkerApi } from './worker-protocol.ts';
 import type {
-  CallOptions, Engine, EngineEvent, EngineInfo, EngineOptions, GenerateCallOptions, GenerateOptions, GenerateResult,
-  ModelLocation, SolveOptions, SolveResult,
+  CallOptions,
+  Engine,
+  EngineEvent,
+  EngineInfo,
+  EngineOptions,
+  GenerateCallOptions,
+  GenerateOptions,
+  GenerateResult,
+  ModelLocation,
+  SolveOptions,
+  SolveResult,
 } from './types.ts';
 
 function unwrap<T>(envelope: Envelope<T>): T {
@@ -31,7 +40,15 @@ export function createWorkerEngine(worker: Worker, options: EngineOptions): Engi
     worker.addEventListener('error', (e) => reject(new Error(`engine worker failed: ${e.message || 'script error'}`)), { once: true });
   });
   crashed.catch(() => {});
-  const ready = Promise.race([remote.start(coreOptions, Comlink.proxy((p) => onProgress?.(p))).then(unwrap), crashed]);
+  const ready = Promise.race([
+    remote
+      .start(
+        coreOptions,
+        Comlink.proxy((p) => onProgress?.(p)),
+      )
+      .then(unwrap),
+    crashed,
+  ]);
   ready.catch(() => {});
 
   async function call<T>(signal: AbortSignal | undefined, send: (callId: number) => Promise<Envelope<T>>): Promise<T> {

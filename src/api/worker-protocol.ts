@@ -3,11 +3,9 @@
 // so each call has an id and the main thread sends cancel(id).
 import type { SerializedError } from './error-transfer.ts';
 import type { CoreOptions } from './engine-core.ts';
-import type {
-  EngineEvent, EngineInfo, EngineStats, GenerateOptions, GenerateResult, LoadProgress, SolveOptions, SolveResult,
-} from './types.ts';
+import type { EngineEvent, EngineInfo, EngineStats, GenerateOptions, GenerateResult, LoadProgress, SolveOptions, SolveResult } from './types.ts';
 
-export type Envelope<T> = { ok: true; value: T } | { ok: false, error: SerializedError };
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
 export interface WorkerApi {
   start(options: CoreOptions, onProgress: (p: LoadProgress) => void): Promise<Envelope<EngineInfo>>;

@@ -14,7 +14,10 @@ export interface ParsedArgs {
 }
 
 /** Option specs for parseCommandArgs: string-valued options by name, then boolean flags by name. */
-export function optionSpecs<S extends string, F extends string>(strings: readonly S[], flags: readonly F[] = []): Record<S, { type: 'string' }> & Record<F, { type: 'boolean' }> {
+export function optionSpecs<S extends string, F extends string>(
+  strings: readonly S[],
+  flags: readonly F[] = [],
+): Record<S, { type: 'string' }> & Record<F, { type: 'boolean' }> {
   const specs: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const s of strings) specs[s] = { type: 'string' };
   for (const f of flags) specs[f] = { type: 'boolean' };
@@ -24,7 +27,12 @@ export function optionSpecs<S extends string, F extends string>(strings: readonl
 export function parseCommandArgs(_command: string, argv: string[], options: Options, maxPositionals = 0): ParsedArgs {
   let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     // node:util's messages are multi-line with hints; keep the first line.
     throw new OptionError(`${String((e as Error).message).split('\n')[0]}`);
@@ -63,5 +71,7 @@ export function choiceOption<T extends string>(name: string, raw: unknown, fallb
 
 export function intListOption(name: string, raw: unknown, fallback: number[], min: number, max: number): number[] {
   if (raw === undefined) return fallback;
-  return String(raw).split(',').map((s) => intOption(name, s.trim(), 0, min, max));
+  return String(raw)
+    .split(',')
+    .map((s) => intOption(name, s.trim(), 0, min, max));
 }

@@ -57,15 +57,25 @@ async function benchMeasured(nList: number[], modes: readonly string[], problems
       for (const mode of modes) {
         const rs = results.get(mode)!;
         const metrics = rs.map((x) => x.r.metrics);
-        const paired: PairedComparison | undefined = baseline && mode !== 'baseline' ? {
-          latency_ratio_median: median(rs.map((x, i) => x.r.metrics.latency_ms / baseline[i].r.metrics.latency_ms)),
-          same_as_baseline: rs.filter((x, i) => sameResult(x.r, baseline[i].r)).length,
-          problems: rs.length,
-        } : undefined;
+        const paired: PairedComparison | undefined =
+          baseline && mode !== 'baseline'
+            ? {
+                latency_ratio_median: median(rs.map((x, i) => x.r.metrics.latency_ms / baseline[i].r.metrics.latency_ms)),
+                same_as_baseline: rs.filter((x, i) => sameResult(x.r, baseline[i].r)).length,
+                problems: rs.length,
+              }
+            : undefined;
         const mean = (k: keyof SolveResult['metrics']) => metrics.reduce((a, m) => a + (m[k] as number), 0) / metrics.length;
         rows.push({
-          source: 'measured', profile: info.adapter, pairing: 'bundled', budget: `${info.memoryMB}MiB`, n, mode,
-          problems: rs.length, accuracy: rs.filter((x) => x.ok).length / rs.length, speculation_batch: median(metrics.map((m) => m.speculation_batch)),
+          source: 'measured',
+          profile: info.adapter,
+          pairing: 'bundled',
+          budget: `${info.memoryMB}MiB`,
+          n,
+          mode,
+          problems: rs.length,
+          accuracy: rs.filter((x) => x.ok).length / rs.length,
+          speculation_batch: median(metrics.map((m) => m.speculation_batch)),
           latency_ms: median(metrics.map((m) => m.latency_ms)),
           generator_ms: median(metrics.map((m) => m.generator_ms)),
           verifier_ms: median(metrics.map((m) => m.verifier_ms)),
@@ -103,7 +113,13 @@ async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknow
   const kvMiB = numberOption('kv-mib', values['kv-mib'], 1024, 1, 1 << 20);
   const ns = intListOption('n', values.n, [8, 16, 32, 64], 1, 4096);
   console.error(`estimating with the cost model: ${values.profile ?? 'rtx4090'} profile, n=${ns.join(',')}, ${kvMiB} MiB of KV ...`);
-  const estimated = await benchMemory({ ns, problems: intOption('problems', values.problems, 1, 1, 10000), kvBudgetMiB: kvMiB, profile: values.profile, iterations });
+  const estimated = await benchMemory({
+    ns,
+    problems: intOption('problems', values.problems, 1, 1, 10000),
+    kvBudgetMiB: kvMiB,
+    profile: values.profile,
+    iterations,
+  });
   console.log(formatMemoryBench(estimated, kvMiB));
   const measuredKvMiB = numberOption('measured-kv-mib', values['measured-kv-mib'], 2, 0.25, 1 << 16);
   const measuredNs = intListOption('measured-n', values['measured-n'], [8], 1, 4096);
@@ -115,11 +131,31 @@ async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknow
 
 /** The options `bench` takes (src/cli.ts's usage lists the same). */
 export const BENCH_OPTIONS = optionSpecs(
-  ['modes', 'n', 'profile', 'problems', 'seed', 'json', 'iterations', 'kv-mib', 'measured-n', 'measured-kv-mib', 'settings', 'pairings', 'budgets', 'statistics', 'speculation-slack'],
+  [
+    'modes',
+    'n',
+    'profile',
+    'problems',
+    'seed',
+    'json',
+    'iterations',
+    'kv-mib',
+    'measured-n',
+    'measured-kv-mib',
+    'settings',
+    'pairings',
+    'budgets',
+    'statistics',
+    'speculation-slack',
+  ],
   ['decode', 'memory'],
 );
 
-const listOf = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+const listOf = (s: string | undefined): string[] | undefined =>
+  s
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 
 /** --budgets: full, tight or a number of MiB, comma-separated. */
 function budgetsOption(s: string | undefined): Array<'full' | 'tight' | number> | undefined {
@@ -151,11 +187,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (stats && profile === 'measured') throw new OptionError('--statistics drives the cost model; with --profile measured nothing replays them');
   // Measured runs take their budget from this device's own calibration; the slack sets the cost model's.
   const slack = values['speculation-slack'] === undefined ? undefined : numberOption('speculation-slack', values['speculation-slack'], 0.15, 0, 10);
-  if (slack !== undefined && profile === 'measured') throw new OptionError('--speculation-slack sets the cost model\'s calibration; with --profile measured nothing uses it');
+  if (slack !== undefined && profile === 'measured')
+    throw new OptionError("--speculation-slack sets the cost model's calibration; with --profile measured nothing uses it");
   const rows: BenchRow[] = [];
   if (profile === undefined || profile === 'measured') {
     const measuredModes = modes ?? [...MEASURED_MODES];
-    for (const m of measuredModes) if (!(MEASURED_MODES as readonly string[]).includes(m)) throw new OptionError(`--modes: measured runs support baseline,fasttts, got "${m}"`);
+    for (const m of measuredModes)
+      if (!(MEASURED_MODES as readonly string[]).includes(m)) throw new OptionError(`--modes: measured runs support baseline,fasttts, got "${m}"`);
     const nList = intListOption('n', values.n, [4, 8, 16], 1, 4096);
     console.error(`measuring on this device: bundled models, n=${nList.join(',')}, ${measuredModes.join(' vs ')} ...`);
     rows.push(...(await benchMeasured(nList, measuredModes, intOption('problems', values.problems, 3, 1, 10000), seed)));
@@ -164,8 +202,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const nList = intListOption('n', values.n, [8, 16, 32, 64, 128, 256, 512], 1, 4096);
     console.error(`estimating with the cost model: ${profile ?? 'rtx4090'} profile, n=${nList.join(',')} ...`);
     const r = await benchCostModel({
-      profile: profile ?? 'rtx4090', n: nList, modes, seed,
-      settings: listOf(values.settings), pairings: listOf(values.pairings), budgets: budgetsOption(values.budgets), stats, speculationSlack: slack,
+      profile: profile ?? 'rtx4090',
+      n: nList,
+      modes,
+      seed,
+      settings: listOf(values.settings),
+      pairings: listOf(values.pairings),
+      budgets: budgetsOption(values.budgets),
+      stats,
+      speculationSlack: slack,
       // The whole grid takes many minutes on a small CPU: say each row as it lands.
       onRow: (row) => console.error(`  ${row.setting} ${row.pairing} ${row.budget} n=${row.n} ${row.mode}: ${(row.latency_ms / 1000).toFixed(1)} s estimated`),
     });

@@ -55,18 +55,36 @@ export interface BenchDecodeResult {
 /** A small Qwen2 (about 3.5M parameters) that decodes in milliseconds even on a CPU device. */
 export function smallBenchConfigJson(): Record<string, unknown> {
   return {
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: 256, num_hidden_layers: 4,
-    num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 768, vocab_size: 4096,
-    max_position_embeddings: 1024, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+    architectures: ['Qwen2ForCausalLM'],
+    model_type: 'qwen2',
+    hidden_size: 256,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 768,
+    vocab_size: 4096,
+    max_position_embeddings: 1024,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
   };
 }
 
 /** The Qwen2.5-Math-1.5B-Instruct shapes (../shared/reference/qwen2.5-math-models.md). */
 export function qwen15bConfigJson(): Record<string, unknown> {
   return {
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: 1536, num_hidden_layers: 28,
-    num_attention_heads: 12, num_key_value_heads: 2, intermediate_size: 8960, vocab_size: 151936,
-    max_position_embeddings: 4096, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+    architectures: ['Qwen2ForCausalLM'],
+    model_type: 'qwen2',
+    hidden_size: 1536,
+    num_hidden_layers: 28,
+    num_attention_heads: 12,
+    num_key_value_heads: 2,
+    intermediate_size: 8960,
+    vocab_size: 151936,
+    max_position_embeddings: 4096,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
   };
 }
 
@@ -94,10 +112,23 @@ export async function measureCopyBandwidth(gpu: GpuContext): Promise<number> {
   return (2 * bytes * times) / seconds;
 }
 
-async function benchModel(gpu: GpuContext, name: string, source: ModelSource, format: WeightFormat, batches: number[], steps: number, promptTokens: number, copyBps: number): Promise<BenchDecodeRow[]> {
+async function benchModel(
+  gpu: GpuContext,
+  name: string,
+  source: ModelSource,
+  format: WeightFormat,
+  batches: number[],
+  steps: number,
+  promptTokens: number,
+  copyBps: number,
+): Promise<BenchDecodeRow[]> {
   const maxBatch = Math.max(...batches);
   const pagesEach = Math.ceil((promptTokens + steps + 2) / 16);
-  const runner = await createWebGpuRunner(gpu, source, { weightFormat: format, numPages: maxBatch * pagesEach, maxBatchTokens: Math.max(64, maxBatch * promptTokens) });
+  const runner = await createWebGpuRunner(gpu, source, {
+    weightFormat: format,
+    numPages: maxBatch * pagesEach,
+    maxBatchTokens: Math.max(64, maxBatch * promptTokens),
+  });
   const vocab = source.config.vocabSize;
   const rows: BenchDecodeRow[] = [];
   try {
@@ -105,14 +136,25 @@ async function benchModel(gpu: GpuContext, name: string, source: ModelSource, fo
       const tables = Array.from({ length: batch }, (_, s) => Array.from({ length: pagesEach }, (_, i) => s * pagesEach + i));
       const prompt = (s: number) => Array.from({ length: promptTokens }, (_, i) => (s * 31 + i * 7) % vocab);
       await runner.forward({ chunks: tables.map((t, s) => ({ blockTable: t, start: 0, tokens: prompt(s), outputRows: [promptTokens - 1] })) });
-      const step = (k: number) => runner.forward({ chunks: tables.map((t, s) => ({ blockTable: t, start: promptTokens + k, tokens: [(s + k * 13) % vocab], outputRows: [0] })) });
+      const step = (k: number) =>
+        runner.forward({ chunks: tables.map((t, s) => ({ blockTable: t, start: promptTokens + k, tokens: [(s + k * 13) % vocab], outputRows: [0] })) });
       await step(0);
       await step(1);
       const t0 = performance.now();
       for (let k = 2; k < steps + 2; k++) await step(k);
       const ms = (performance.now() - t0) / steps;
       const wbps = runner.weightBytes / (ms / 1000);
-      rows.push({ model: name, weightFormat: format, batch, steps, msPerStep: ms, tokensPerSecond: (batch * 1000) / ms, weightBytes: runner.weightBytes, weightBytesPerSecond: wbps, fractionOfCopyBandwidth: wbps / copyBps });
+      rows.push({
+        model: name,
+        weightFormat: format,
+        batch,
+        steps,
+        msPerStep: ms,
+        tokensPerSecond: (batch * 1000) / ms,
+        weightBytes: runner.weightBytes,
+        weightBytesPerSecond: wbps,
+        fractionOfCopyBandwidth: wbps / copyBps,
+      });
     }
   } finally {
     runner.dispose();
@@ -137,7 +179,8 @@ export async function benchDecode(opts: BenchDecodeOptions = {}): Promise<BenchD
   const gpu = opts.gpu ?? (await createGpu());
   try {
     const batches = opts.batches ?? [1, 4, 16, 64];
-    if (!batches.length || batches.some((b) => !Number.isInteger(b) || b < 1 || b > 1024)) throw new OptionError(`decode benchmark batch sizes must be integers in 1..1024, got ${batches.join(',')}`);
+    if (!batches.length || batches.some((b) => !Number.isInteger(b) || b < 1 || b > 1024))
+      throw new OptionError(`decode benchmark batch sizes must be integers in 1..1024, got ${batches.join(',')}`);
     const steps = opts.steps ?? (gpu.deviceClass === 'gpu' ? 16 : 6);
     if (!Number.isInteger(steps) || steps < 1) throw new OptionError(`decode benchmark steps must be a positive integer, got ${steps}`);
     const promptTokens = opts.promptTokens ?? 16;
@@ -146,7 +189,10 @@ export async function benchDecode(opts: BenchDecodeOptions = {}): Promise<BenchD
     const copyBytesPerSecond = await measureCopyBandwidth(gpu);
     const rows: BenchDecodeRow[] = [];
     for (const m of models) {
-      const source = m === 'small' ? (opts.source ?? randomModelSource(smallBenchConfigJson(), 5, 'small-random')) : randomModelSource(qwen15bConfigJson(), 5, 'qwen2.5-math-1.5b-shapes');
+      const source =
+        m === 'small'
+          ? (opts.source ?? randomModelSource(smallBenchConfigJson(), 5, 'small-random'))
+          : randomModelSource(qwen15bConfigJson(), 5, 'qwen2.5-math-1.5b-shapes');
       rows.push(...(await benchModel(gpu, m === 'small' ? source.name : m, source, format, batches, steps, promptTokens, copyBytesPerSecond)));
     }
     const result = { route: describeGpu(gpu), deviceClass: gpu.deviceClass, copyBytesPerSecond, rows };

@@ -59,51 +59,84 @@ interface Loaded {
 }
 
 /** One search on a fresh arena bookkeeping over the shared GPU buffer; returns the row's fields. */
-async function searchWorkload(m: Loaded, n: number, split: 'planner' | 'static-50/50', profile: HardwareProfile | null, o: MeasuredMemoryBenchOptions, seed: number) {
+async function searchWorkload(
+  m: Loaded,
+  n: number,
+  split: 'planner' | 'static-50/50',
+  profile: HardwareProfile | null,
+  o: MeasuredMemoryBenchOptions,
+  seed: number,
+) {
   const arena = new KvArena(m.ga.layout.arenaOptions);
   arena.generator.attach(m.gen);
   arena.verifier.attach(m.ver);
   const pools = arenaSearchPools(arena);
   const trace = new TraceRecorder();
-  const env: SearchEnv = { generator: m.gen, verifier: m.ver, codec: m.codec, format: m.format, clock: wallClock, ...pools, trace, maxBatchTokens: MAX_BATCH_TOKENS };
+  const env: SearchEnv = {
+    generator: m.gen,
+    verifier: m.ver,
+    codec: m.codec,
+    format: m.format,
+    clock: wallClock,
+    ...pools,
+    trace,
+    maxBatchTokens: MAX_BATCH_TOKENS,
+  };
   const memory =
     split === 'planner' && profile
       ? arenaPlanner(arena, {
-          profile, shapes: m.shapes, maxBatchTokens: MAX_BATCH_TOKENS, allowOffload: false,
+          profile,
+          shapes: m.shapes,
+          maxBatchTokens: MAX_BATCH_TOKENS,
+          allowOffload: false,
           // The arena here is smaller than the margin the engine keeps for its longest beam: the planner's own choice.
           holdLongestBeams: false,
           onLog: o.onPlannerLog ? (e) => o.onPlannerLog!(formatPlannerEntry(e)) : undefined,
         })
       : null;
   const pages = { g: 0, v: 0, plans: 0 };
-  const result = await runSearch(env, defaultSearchOptions({
-    method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 4,
-    techniques: { ...BASELINE_TECHNIQUES, memoryPlanner: memory !== null }, speculationBatch: 0,
-    sampling: { temperature: 1, topK: 0, topP: 1, seed },
-    planMemory: memory?.planMemory,
-    onIteration: (iteration, _beams, _required, ms) => {
-      memory?.planner.observe(ms, iteration);
-      pages.g += arena.generator.capacityPages;
-      pages.v += arena.verifier.capacityPages;
-      pages.plans++;
-      if (o.checkInvariants) {
-        arena.generator.checkInvariants();
-        arena.verifier.checkInvariants();
-      }
-    },
-  }), PROBLEMS[seed % PROBLEMS.length]);
+  const result = await runSearch(
+    env,
+    defaultSearchOptions({
+      method: 'beam',
+      n,
+      beamWidth: o.beamWidth ?? 4,
+      iterations: o.iterations ?? 4,
+      techniques: { ...BASELINE_TECHNIQUES, memoryPlanner: memory !== null },
+      speculationBatch: 0,
+      sampling: { temperature: 1, topK: 0, topP: 1, seed },
+      planMemory: memory?.planMemory,
+      onIteration: (iteration, _beams, _required, ms) => {
+        memory?.planner.observe(ms, iteration);
+        pages.g += arena.generator.capacityPages;
+        pages.v += arena.verifier.capacityPages;
+        pages.plans++;
+        if (o.checkInvariants) {
+          arena.generator.checkInvariants();
+          arena.verifier.checkInvariants();
+        }
+      },
+    }),
+    PROBLEMS[seed % PROBLEMS.length],
+  );
   const g = arena.generator.stats();
   const v = arena.verifier.stats();
   const hit = g.prefixHitTokens + v.prefixHitTokens;
   const computed = trace.entries.reduce((a, e) => a + e.newTokens, 0);
   return {
-    latencyMs: result.latencyMs, generatorMs: result.counters.generatorMs, verifierMs: result.counters.verifierMs,
+    latencyMs: result.latencyMs,
+    generatorMs: result.counters.generatorMs,
+    verifierMs: result.counters.verifierMs,
     // Tokens found in cached pages, over those plus the tokens run through the models.
     prefixHitRate: hit / Math.max(1, hit + computed),
-    prefixHitTokens: hit, recomputedTokens: g.recomputedTokens + v.recomputedTokens,
-    preemptions: g.preemptions + v.preemptions, evictions: g.evictions + v.evictions,
-    copyOnWriteCopies: g.copyOnWriteCopies + v.copyOnWriteCopies, relocatedPages: g.relocatedPages + v.relocatedPages,
-    meanGeneratorPages: pages.g / Math.max(1, pages.plans), meanVerifierPages: pages.v / Math.max(1, pages.plans),
+    prefixHitTokens: hit,
+    recomputedTokens: g.recomputedTokens + v.recomputedTokens,
+    preemptions: g.preemptions + v.preemptions,
+    evictions: g.evictions + v.evictions,
+    copyOnWriteCopies: g.copyOnWriteCopies + v.copyOnWriteCopies,
+    relocatedPages: g.relocatedPages + v.relocatedPages,
+    meanGeneratorPages: pages.g / Math.max(1, pages.plans),
+    meanVerifierPages: pages.v / Math.max(1, pages.plans),
   };
 }
 
@@ -115,7 +148,13 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
   const runners: WebGpuRunner[] = [];
   try {
     const open = async (model: typeof gModel, which: 'generator' | 'verifier') => {
-      const r = await createWebGpuRunner(gpu, model.source, { weightFormat: 'f32', numPages: 0, pageSize: PAGE_SIZE, maxBatchTokens: MAX_BATCH_TOKENS, kv: ga.region(which) });
+      const r = await createWebGpuRunner(gpu, model.source, {
+        weightFormat: 'f32',
+        numPages: 0,
+        pageSize: PAGE_SIZE,
+        maxBatchTokens: MAX_BATCH_TOKENS,
+        kv: ga.region(which),
+      });
       runners.push(r);
       return r;
     };
@@ -123,7 +162,12 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
     const ver = await open(vModel, 'verifier');
     const tokenizer = gModel.tokenizer!;
     const m: Loaded = {
-      gpu, ga, gen, ver, codec: tokenizer, format: promptFormatFor(tokenizer, vModel.tokenizer ?? tokenizer, vModel.config),
+      gpu,
+      ga,
+      gen,
+      ver,
+      codec: tokenizer,
+      format: promptFormatFor(tokenizer, vModel.tokenizer ?? tokenizer, vModel.config),
       shapes: { generator: shapeFromConfig(gModel.config, { weightFormat: 'f32' }), verifier: shapeFromConfig(vModel.config, { weightFormat: 'f32' }) },
     };
     // The planner's profile: the API's decode calibration on this device, before any search holds pages.
@@ -151,15 +195,43 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
 
 export function formatMeasuredMemoryBench(rows: MeasuredMemoryRow[], kvBudgetMiB = 8): string {
   const head = `KV memory benchmark, measured on this device (${rows[0]?.route ?? '?'}), bundled models, KV budget ${kvBudgetMiB} MiB, the engine's beam search over the KV arena`;
-  const cols = ['n', 'split', 'latency ms', 'gen ms', 'ver ms', 'prefix-hit', 'recomputed tok', 'preempt', 'evict', 'cow', 'relocated', 'gen pages', 'ver pages', 'speed-up'];
+  const cols = [
+    'n',
+    'split',
+    'latency ms',
+    'gen ms',
+    'ver ms',
+    'prefix-hit',
+    'recomputed tok',
+    'preempt',
+    'evict',
+    'cow',
+    'relocated',
+    'gen pages',
+    'ver pages',
+    'speed-up',
+  ];
   const lines = [head, cols.join(' | ')];
   for (const r of rows) {
     const base = rows.find((s) => s.n === r.n && s.split === 'static-50/50');
-    lines.push([
-      r.n, r.split, r.latencyMs.toFixed(0), r.generatorMs.toFixed(0), r.verifierMs.toFixed(0), `${(100 * r.prefixHitRate).toFixed(1)}%`,
-      r.recomputedTokens, r.preemptions, r.evictions, r.copyOnWriteCopies, r.relocatedPages,
-      r.meanGeneratorPages.toFixed(0), r.meanVerifierPages.toFixed(0), base ? `${(base.latencyMs / r.latencyMs).toFixed(2)}x` : '',
-    ].join(' | '));
+    lines.push(
+      [
+        r.n,
+        r.split,
+        r.latencyMs.toFixed(0),
+        r.generatorMs.toFixed(0),
+        r.verifierMs.toFixed(0),
+        `${(100 * r.prefixHitRate).toFixed(1)}%`,
+        r.recomputedTokens,
+        r.preemptions,
+        r.evictions,
+        r.copyOnWriteCopies,
+        r.relocatedPages,
+        r.meanGeneratorPages.toFixed(0),
+        r.meanVerifierPages.toFixed(0),
+        base ? `${(base.latencyMs / r.latencyMs).toFixed(2)}x` : '',
+      ].join(' | '),
+    );
   }
   return lines.join('\n');
 }

@@ -69,39 +69,55 @@ export async function benchMemory(o: MemoryBenchOptions = {}): Promise<MemoryBen
       for (let i = 0; i < problems; i++) {
         // Each pool can address the whole arena; its capacity (the split) is what the budget allows.
         const env = syntheticEnv({
-          generatorPages: Math.floor(kvBytes / gpb), verifierPages: Math.floor(kvBytes / vpb), pageSize,
-          stats: DEFAULT_STEP_STATISTICS, cost: { profile, generator, verifier }, trace: true,
+          generatorPages: Math.floor(kvBytes / gpb),
+          verifierPages: Math.floor(kvBytes / vpb),
+          pageSize,
+          stats: DEFAULT_STEP_STATISTICS,
+          cost: { profile, generator, verifier },
+          trace: true,
         });
         const half = { g: Math.floor(kvBytes / 2 / gpb), v: Math.floor(kvBytes / 2 / vpb) };
         env.generatorPool.setCapacity(half.g);
         env.verifierPool.setCapacity(half.v);
         const { problem } = syntheticProblem(i);
         const planner = new MemoryPlanner({
-          kvBytes, profile, generator, verifier, pageSize, allowOffload: false,
+          kvBytes,
+          profile,
+          generator,
+          verifier,
+          pageSize,
+          allowOffload: false,
           onLog: o.onPlannerLog ? (e) => o.onPlannerLog!(formatPlannerEntry(e)) : undefined,
         });
         const hook = plannerHook(planner);
         const base = o.mode === 'fasttts' ? FASTTTS_TECHNIQUES : BASELINE_TECHNIQUES;
-        const result = await runSearch(env, defaultSearchOptions({
-          method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 10,
-          techniques: { ...base, memoryPlanner: split === 'planner' },
-          speculationBatch: o.mode === 'fasttts' ? n : 0,
-          sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 100 + i },
-          onIteration: (iteration, _beams, _required, ms) => planner.observe(ms, iteration),
-          planMemory: (searchWorkload) => {
-            // The pools know how many distinct tokens the beams hold (siblings share their prefixes).
-            const w: PlannerWorkload & { iteration?: number } = searchWorkload;
-            const longestStep = Math.max(...w.stepLengths);
-            return hook({
-              ...w,
-              distinctGeneratorTokens: w.distinctGeneratorTokens ?? env.generatorPool.pagesReferenced * pageSize,
-              distinctVerifierTokens: w.distinctVerifierTokens ?? env.verifierPool.pagesReferenced * pageSize,
-              // Without the search's exact longest beam, a margin: twice the mean context plus the longest step.
-              longestGeneratorTokens: w.longestGeneratorTokens ?? 2 * w.generatorContext + longestStep,
-              longestVerifierTokens: w.longestVerifierTokens ?? 2 * w.verifierContext + longestStep,
-            });
-          },
-        }), problem);
+        const result = await runSearch(
+          env,
+          defaultSearchOptions({
+            method: 'beam',
+            n,
+            beamWidth: o.beamWidth ?? 4,
+            iterations: o.iterations ?? 10,
+            techniques: { ...base, memoryPlanner: split === 'planner' },
+            speculationBatch: o.mode === 'fasttts' ? n : 0,
+            sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 100 + i },
+            onIteration: (iteration, _beams, _required, ms) => planner.observe(ms, iteration),
+            planMemory: (searchWorkload) => {
+              // The pools know how many distinct tokens the beams hold (siblings share their prefixes).
+              const w: PlannerWorkload & { iteration?: number } = searchWorkload;
+              const longestStep = Math.max(...w.stepLengths);
+              return hook({
+                ...w,
+                distinctGeneratorTokens: w.distinctGeneratorTokens ?? env.generatorPool.pagesReferenced * pageSize,
+                distinctVerifierTokens: w.distinctVerifierTokens ?? env.verifierPool.pagesReferenced * pageSize,
+                // Without the search's exact longest beam, a margin: twice the mean context plus the longest step.
+                longestGeneratorTokens: w.longestGeneratorTokens ?? 2 * w.generatorContext + longestStep,
+                longestVerifierTokens: w.longestVerifierTokens ?? 2 * w.verifierContext + longestStep,
+              });
+            },
+          }),
+          problem,
+        );
         sum.latency += result.latencyMs;
         sum.gen += result.counters.generatorMs;
         sum.ver += result.counters.verifierMs;
@@ -125,12 +141,21 @@ export async function benchMemory(o: MemoryBenchOptions = {}): Promise<MemoryBen
         }
       }
       rows.push({
-        source: 'cost-model', profile: profile.name, n, split, problems,
-        latencyMs: sum.latency / problems, generatorMs: sum.gen / problems, verifierMs: sum.ver / problems,
+        source: 'cost-model',
+        profile: profile.name,
+        n,
+        split,
+        problems,
+        latencyMs: sum.latency / problems,
+        generatorMs: sum.gen / problems,
+        verifierMs: sum.ver / problems,
         prefixHitRate: sum.hit / Math.max(1, sum.hit + sum.computed),
-        prefixHitTokens: sum.hit / problems, recomputedTokens: sum.recomputed / problems,
-        preemptions: sum.preempt / problems, evictions: sum.evict / problems,
-        meanGeneratorPages: sum.gPages / sum.plans, meanVerifierPages: sum.vPages / sum.plans,
+        prefixHitTokens: sum.hit / problems,
+        recomputedTokens: sum.recomputed / problems,
+        preemptions: sum.preempt / problems,
+        evictions: sum.evict / problems,
+        meanGeneratorPages: sum.gPages / sum.plans,
+        meanVerifierPages: sum.vPages / sum.plans,
       });
     }
   }
@@ -144,12 +169,21 @@ export function formatMemoryBench(rows: MemoryBenchRow[], kvBudgetMiB = 1024): s
   const lines = [head, cols.join(' | ')];
   for (const r of rows) {
     const base = rows.find((s) => s.n === r.n && s.split === 'static-50/50');
-    lines.push([
-      r.n, r.split, r.latencyMs.toFixed(0), r.generatorMs.toFixed(0), r.verifierMs.toFixed(0),
-      `${(100 * r.prefixHitRate).toFixed(1)}%`, r.recomputedTokens.toFixed(0), r.preemptions.toFixed(1),
-      r.meanGeneratorPages.toFixed(0), r.meanVerifierPages.toFixed(0),
-      base ? `${(base.latencyMs / r.latencyMs).toFixed(2)}x` : '',
-    ].join(' | '));
+    lines.push(
+      [
+        r.n,
+        r.split,
+        r.latencyMs.toFixed(0),
+        r.generatorMs.toFixed(0),
+        r.verifierMs.toFixed(0),
+        `${(100 * r.prefixHitRate).toFixed(1)}%`,
+        r.recomputedTokens.toFixed(0),
+        r.preemptions.toFixed(1),
+        r.meanGeneratorPages.toFixed(0),
+        r.meanVerifierPages.toFixed(0),
+        base ? `${(base.latencyMs / r.latencyMs).toFixed(2)}x` : '',
+      ].join(' | '),
+    );
   }
   return lines.join('\n');
 }

@@ -55,7 +55,13 @@ export interface BenchSetting {
 
 export const BENCH_SETTINGS: Record<string, BenchSetting> = {
   engine: { label: 'q4 weights, f32 K/V, WGSL on the fp32 ALUs', weightFormat: 'q4', kvBytesPerElement: 4, activationBytesPerElement: 4, tensorCores: false },
-  paper: { label: "f16 weights, K/V and activations, fp16 tensor cores (the paper's vLLM)", weightFormat: 'f16', kvBytesPerElement: 2, activationBytesPerElement: 2, tensorCores: true },
+  paper: {
+    label: "f16 weights, K/V and activations, fp16 tensor cores (the paper's vLLM)",
+    weightFormat: 'f16',
+    kvBytesPerElement: 2,
+    activationBytesPerElement: 2,
+    tensorCores: true,
+  },
 };
 
 const PAIRING_MODELS: Record<string, [KnownModel, KnownModel]> = {
@@ -158,7 +164,8 @@ export async function benchRow(
   let correct = 0;
   for (const p of problems) {
     const env = await makeEnv();
-    const g0 = env.generatorPool.stats, v0 = env.verifierPool.stats;
+    const g0 = env.generatorPool.stats,
+      v0 = env.verifierPool.stats;
     const r = await runSearch(env, options, p.problem);
     metrics.push(problemMetrics(r, poolDelta(g0, env.generatorPool.stats), poolDelta(v0, env.verifierPool.stats)));
     if (isCorrect?.(r.answer, p.answer)) correct++;
@@ -172,13 +179,21 @@ export const TIGHT_KV_BYTES = 2 * 2 ** 30;
 
 /** KV pages each model's pool may address under a budget: all the KV bytes, in its own page size. */
 function fixedBytes(pair: { generator: ModelShape; verifier: ModelShape }): number {
-  return weightBytes(pair.generator) + weightBytes(pair.verifier) + activationBytes(pair.generator, MAX_BATCH_TOKENS) + activationBytes(pair.verifier, MAX_BATCH_TOKENS);
+  return (
+    weightBytes(pair.generator) +
+    weightBytes(pair.verifier) +
+    activationBytes(pair.generator, MAX_BATCH_TOKENS) +
+    activationBytes(pair.verifier, MAX_BATCH_TOKENS)
+  );
 }
 
 function kvPlan(pair: { generator: ModelShape; verifier: ModelShape }, budgetBytes: number, pageSize: number) {
   const fixed = fixedBytes(pair);
   const kvBytes = budgetBytes - fixed;
-  if (kvBytes <= 0) throw new OptionError(`memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`);
+  if (kvBytes <= 0)
+    throw new OptionError(
+      `memory budget ${(budgetBytes / 2 ** 20).toFixed(0)} MB does not hold the weights of the ${pair.generator.name} + ${pair.verifier.name} pair`,
+    );
   const gPage = pageSize * kvBytesPerTokenOf(pair.generator);
   const vPage = pageSize * kvBytesPerTokenOf(pair.verifier);
   return { kvBytes, gPage, vPage };
@@ -189,9 +204,12 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
   const baseProfile = hardwareProfile(o.profile ?? 'rtx4090');
   const nList = o.n ?? DEFAULT_BENCH_N;
   const modes = o.modes ?? (o.ablations === false ? ['baseline', 'fasttts'] : Object.keys(BENCH_MODES));
-  for (const m of modes) if (!BENCH_MODES[m] && !INEXACT_MODES[m]) throw new OptionError(`unknown bench mode "${m}" (known: ${[...Object.keys(BENCH_MODES), ...Object.keys(INEXACT_MODES)].join(', ')})`);
+  for (const m of modes)
+    if (!BENCH_MODES[m] && !INEXACT_MODES[m])
+      throw new OptionError(`unknown bench mode "${m}" (known: ${[...Object.keys(BENCH_MODES), ...Object.keys(INEXACT_MODES)].join(', ')})`);
   // Names are checked before any work, not when the loop reaches them.
-  for (const name of o.settings ?? []) if (!BENCH_SETTINGS[name]) throw new OptionError(`unknown bench setting "${name}" (known: ${Object.keys(BENCH_SETTINGS).join(', ')})`);
+  for (const name of o.settings ?? [])
+    if (!BENCH_SETTINGS[name]) throw new OptionError(`unknown bench setting "${name}" (known: ${Object.keys(BENCH_SETTINGS).join(', ')})`);
   for (const name of o.pairings ?? []) pairingShapes(name);
   const stats = o.stats ?? DEFAULT_STEP_STATISTICS;
   const pageSize = 16;
@@ -218,19 +236,40 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
           for (const mode of modes) {
             const techniques = BENCH_MODES[mode] ?? INEXACT_MODES[mode].techniques;
             // Offload mode (the idle model's K/V in host memory) is the planner's to choose when no split holds both working sets.
-            const planner = new MemoryPlanner({ kvBytes: kv.kvBytes, profile, generator: pair.generator, verifier: pair.verifier, pageSize, allowOffload: true, verifierPagesFor: (g) => sizing.verifierPagesFor(g) });
+            const planner = new MemoryPlanner({
+              kvBytes: kv.kvBytes,
+              profile,
+              generator: pair.generator,
+              verifier: pair.verifier,
+              pageSize,
+              allowOffload: true,
+              verifierPagesFor: (g) => sizing.verifierPagesFor(g),
+            });
             const options = defaultSearchOptions({
-              method: 'beam', n, beamWidth: o.beamWidth ?? 4, iterations: o.iterations ?? 40, techniques, speculationBatch: cal.nearlyFreeBatch,
+              method: 'beam',
+              n,
+              beamWidth: o.beamWidth ?? 4,
+              iterations: o.iterations ?? 40,
+              techniques,
+              speculationBatch: cal.nearlyFreeBatch,
               siblingKeepFraction: INEXACT_MODES[mode]?.siblingKeepFraction ?? 0,
               sampling: { temperature: 0.8, topK: 0, topP: 1, seed: o.seed ?? 0 },
               planMemory: (w) => holdLongestBeams(sizing, planner.plan(w), w),
             });
             // One arena for both models, as on the device; it starts at the baseline's static split
             // (and the planner ablation's): half of the KV bytes each.
-            const makeEnv = (): SearchEnv => syntheticEnv({ pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier }, arena: arenaBytes });
+            const makeEnv = (): SearchEnv =>
+              syntheticEnv({ pageSize, stats, cost: { profile, generator: pair.generator, verifier: pair.verifier }, arena: arenaBytes });
             const row = await benchRow(makeEnv, options, problems, {
-              source: 'cost-model', setting: settingName, profile: profile.name, pairing, budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : budget === 'tight' ? `kv${TIGHT_KV_BYTES / 2 ** 30}GiB` : `${budget}MiB`, n, mode,
-              speculation_batch: cal.nearlyFreeBatch, statistics: stats.source ?? 'unstated',
+              source: 'cost-model',
+              setting: settingName,
+              profile: profile.name,
+              pairing,
+              budget: budget === 'full' ? `${(budgetBytes / 2 ** 30).toFixed(1)}GiB` : budget === 'tight' ? `kv${TIGHT_KV_BYTES / 2 ** 30}GiB` : `${budget}MiB`,
+              n,
+              mode,
+              speculation_batch: cal.nearlyFreeBatch,
+              statistics: stats.source ?? 'unstated',
             });
             rows.push(row);
             o.onRow?.(row);
@@ -259,7 +298,13 @@ export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
     const b = base.get(key(r));
     if (!b || r.mode === 'baseline') continue;
     out.push({
-      source: r.source, setting: r.setting ?? 'measured', profile: r.profile, pairing: r.pairing, budget: r.budget, n: r.n, mode: r.mode,
+      source: r.source,
+      setting: r.setting ?? 'measured',
+      profile: r.profile,
+      pairing: r.pairing,
+      budget: r.budget,
+      n: r.n,
+      mode: r.mode,
       precise_goodput_ratio: r.precise_goodput / b.precise_goodput,
       goodput_ratio: r.goodput / b.goodput,
       latency_reduction: 1 - r.latency_ms / b.latency_ms,
@@ -274,7 +319,9 @@ export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
 export function formatRatios(ratios: readonly RatioRow[]): string {
   const lines = ['source      setting  profile         pairing    budget     n     mode                           precise_goodput  goodput  latency'];
   for (const r of ratios) {
-    lines.push(`${r.source.padEnd(11)} ${(r.setting ?? 'measured').padEnd(8)} ${r.profile.padEnd(15)} ${r.pairing.padEnd(10)} ${r.budget.padEnd(10)} ${String(r.n).padEnd(5)} ${r.mode.padEnd(30)} ${r.precise_goodput_ratio.toFixed(2).padStart(6)}x         ${r.goodput_ratio.toFixed(2).padStart(5)}x   ${(-100 * r.latency_reduction).toFixed(0).padStart(4)}%`);
+    lines.push(
+      `${r.source.padEnd(11)} ${(r.setting ?? 'measured').padEnd(8)} ${r.profile.padEnd(15)} ${r.pairing.padEnd(10)} ${r.budget.padEnd(10)} ${String(r.n).padEnd(5)} ${r.mode.padEnd(30)} ${r.precise_goodput_ratio.toFixed(2).padStart(6)}x         ${r.goodput_ratio.toFixed(2).padStart(5)}x   ${(-100 * r.latency_reduction).toFixed(0).padStart(4)}%`,
+    );
   }
   // Say what the estimates assume: the settings and the step statistics replayed.
   for (const name of new Set(ratios.map((r) => r.setting))) if (name && BENCH_SETTINGS[name]) lines.push(`setting ${name}: ${BENCH_SETTINGS[name].label}`);
@@ -282,8 +329,10 @@ export function formatRatios(ratios: readonly RatioRow[]): string {
   for (const r of ratios) {
     if (!r.paired) continue;
     const p = r.paired;
-    lines.push(`measured n=${r.n} ${r.mode}: median per-problem latency ratio ${p.latency_ratio_median.toFixed(2)} (${p.problems} problems); ` +
-      `same answer and beam texts as the baseline on ${p.same_as_baseline}/${p.problems}`);
+    lines.push(
+      `measured n=${r.n} ${r.mode}: median per-problem latency ratio ${p.latency_ratio_median.toFixed(2)} (${p.problems} problems); ` +
+        `same answer and beam texts as the baseline on ${p.same_as_baseline}/${p.problems}`,
+    );
   }
   return lines.join('\n');
 }

@@ -27,7 +27,12 @@ export function parseDataset(text: string, file: string, limit = Infinity): Eval
       throw new FormatError(file, `line ${i + 1} needs a string "problem" and an "answer"`);
     }
     const difficulty = typeof r.difficulty === 'number' ? r.difficulty : undefined;
-    out.push({ id: typeof r.id === 'string' ? r.id : String(out.length), problem: r.problem, answer: String(r.answer), ...(difficulty === undefined ? {} : { difficulty }) });
+    out.push({
+      id: typeof r.id === 'string' ? r.id : String(out.length),
+      problem: r.problem,
+      answer: String(r.answer),
+      ...(difficulty === undefined ? {} : { difficulty }),
+    });
   }
   if (out.length === 0) throw new FormatError(file, 'no problems');
   return out;

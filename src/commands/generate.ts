@@ -49,22 +49,24 @@ export async function generateCommand(argv: string[]): Promise<number> {
     });
     const ids = result.tokens[0];
     if (flags.json) {
-      console.log(JSON.stringify({
-        text: tokenizer.decode(ids, { skipSpecialTokens: true }),
-        token_ids: ids,
-        prompt_tokens: prompt.length,
-        finish_reason: result.finishReasons[0],
-        metrics: {
-          prefill_ms: result.prefillMs,
-          decode_ms: result.decodeMs,
-          tokens_per_s: result.decodeSteps > 0 ? (result.decodeSteps * 1000) / result.decodeMs : 0,
-        },
-        device: describeGpu(gpu),
-        weights: weightFormat,
-      }));
+      console.log(
+        JSON.stringify({
+          text: tokenizer.decode(ids, { skipSpecialTokens: true }),
+          token_ids: ids,
+          prompt_tokens: prompt.length,
+          finish_reason: result.finishReasons[0],
+          metrics: {
+            prefill_ms: result.prefillMs,
+            decode_ms: result.decodeMs,
+            tokens_per_s: result.decodeSteps > 0 ? (result.decodeSteps * 1000) / result.decodeMs : 0,
+          },
+          device: describeGpu(gpu),
+          weights: weightFormat,
+        }),
+      );
     } else {
       process.stdout.write('\n');
-      console.error(`[${ids.length} tokens, ${(result.decodeSteps * 1000 / Math.max(1e-9, result.decodeMs)).toFixed(1)} tok/s decode, ${describeGpu(gpu)}]`);
+      console.error(`[${ids.length} tokens, ${((result.decodeSteps * 1000) / Math.max(1e-9, result.decodeMs)).toFixed(1)} tok/s decode, ${describeGpu(gpu)}]`);
     }
     return 0;
   } finally {

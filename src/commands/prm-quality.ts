@@ -20,7 +20,12 @@ export async function measurePrmQuality(verifierDir: string, generatorDir: strin
   try {
     // Pages for one batch: its tokens plus one partly filled page per solution.
     const numPages = BATCH_TOKENS / DEFAULT_KV_PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
-    const runner = await createWebGpuRunner(gpu, verifier.source, { weightFormat: weightFormatFor(verifier.config), numPages, pageSize: DEFAULT_KV_PAGE_SIZE, maxBatchTokens: BATCH_TOKENS });
+    const runner = await createWebGpuRunner(gpu, verifier.source, {
+      weightFormat: weightFormatFor(verifier.config),
+      numPages,
+      pageSize: DEFAULT_KV_PAGE_SIZE,
+      maxBatchTokens: BATCH_TOKENS,
+    });
     const format = promptFormatFor(generator.tokenizer!, verifier.tokenizer!, verifier.config);
     const scores = await scoreSolutions(runner, format, solutions, BATCH_TOKENS, DEFAULT_KV_PAGE_SIZE);
     runner.dispose();

@@ -24,7 +24,8 @@ export async function problemsCommand(argv: string[]): Promise<number> {
   const count = intOption('count', values.count, 70, 1, 1_000_000);
   const levels = parseLevels(values.levels);
   const lines = generateProblems(seed, count, `seed${seed}`, levels).map(({ id, problem, answer, difficulty, solution }) =>
-    JSON.stringify({ id, problem, answer, difficulty, solution }));
+    JSON.stringify({ id, problem, answer, difficulty, solution }),
+  );
   const text = lines.join('\n') + '\n';
   if (values.out) writeFileSync(values.out, text);
   else process.stdout.write(text);

@@ -37,7 +37,8 @@ export function solveOptionsFrom(values: ParsedArgs['values']): SolveOptions {
   const method = choiceOption('method', values.method, 'beam', ['greedy', 'majority', 'best-of-n', 'beam', 'dvts'] as const);
   const n = intOption('n', values.n, method === 'greedy' ? 1 : 8, 1, 4096);
   const beamWidth = intOption('beam-width', values['beam-width'], 4, 1, 4096);
-  if ((method === 'beam' || method === 'dvts') && n % beamWidth !== 0) throw new OptionError(`--n (${n}) must be a multiple of --beam-width (${beamWidth}) for ${method}`);
+  if ((method === 'beam' || method === 'dvts') && n % beamWidth !== 0)
+    throw new OptionError(`--n (${n}) must be a multiple of --beam-width (${beamWidth}) for ${method}`);
   return {
     method,
     n,
@@ -69,12 +70,16 @@ type PlannerEvent = Extract<EngineEvent, { type: 'planner' }>;
 
 /** One stderr line per iteration under --verbose: the planner's inputs, choice, predicted against observed. */
 export function formatPlannerEvent(e: PlannerEvent): string {
-  const w = e.inputs, c = e.choice, p = e.predicted;
+  const w = e.inputs,
+    c = e.choice,
+    p = e.predicted;
   const split = c.offload ? 'offload (each phase the whole arena, idle model in host memory)' : `gen ${c.generatorPages}p ver ${c.verifierPages}p`;
-  return `planner it=${e.iteration} beams=${w.beams} step mean ${w.meanStepLength.toFixed(0)} max ${w.maxStepLength} (${w.stepLengthsSeen} seen) ` +
+  return (
+    `planner it=${e.iteration} beams=${w.beams} step mean ${w.meanStepLength.toFixed(0)} max ${w.maxStepLength} (${w.stepLengthsSeen} seen) ` +
     `ctx ${w.generatorContext.toFixed(0)}/${w.verifierContext.toFixed(0)} distinct ${w.distinctGeneratorTokens}/${w.distinctVerifierTokens} kv ${(w.kvBytes / 2 ** 20).toFixed(1)} MiB ` +
     `-> ${c.kept ? 'kept ' : ''}${split} predicted ${p.ms.toFixed(1)} ms (gen ${p.generatorMs.toFixed(1)}, ver ${p.verifierMs.toFixed(1)}, xfer ${p.transferMs.toFixed(1)}) ` +
-    `observed ${e.observedMs.toFixed(1)} ms`;
+    `observed ${e.observedMs.toFixed(1)} ms`
+  );
 }
 
 /** --verbose: the planner's log on stderr as the search runs. */
@@ -89,7 +94,14 @@ function verboseEvents(verbose: boolean | undefined): ((e: EngineEvent) => void)
 export function solveJson(r: SolveResult) {
   return {
     answer: r.answer,
-    beams: r.beams.map((b) => ({ text: b.text, score: b.score, answer: b.answer, completed: b.completed, step_scores: b.stepScores, step_tokens: b.stepTokens })),
+    beams: r.beams.map((b) => ({
+      text: b.text,
+      score: b.score,
+      answer: b.answer,
+      completed: b.completed,
+      step_scores: b.stepScores,
+      step_tokens: b.stepTokens,
+    })),
     metrics: r.metrics,
   };
 }
@@ -109,7 +121,9 @@ export async function solveCommand(argv: string[]): Promise<number> {
       if (best) console.log(best.text.trim());
       console.log(`\nanswer: ${r.answer ?? '(none)'}`);
       const m = r.metrics;
-      console.error(`[${options.method} n=${options.n} ${r.mode}: ${m.latency_ms.toFixed(0)} ms (generator ${m.generator_ms.toFixed(0)}, verifier ${m.verifier_ms.toFixed(0)}), ${m.tokens_generated} tokens, ${m.iterations} iterations; ${(await engine.ready).adapter}]`);
+      console.error(
+        `[${options.method} n=${options.n} ${r.mode}: ${m.latency_ms.toFixed(0)} ms (generator ${m.generator_ms.toFixed(0)}, verifier ${m.verifier_ms.toFixed(0)}), ${m.tokens_generated} tokens, ${m.iterations} iterations; ${(await engine.ready).adapter}]`,
+      );
     }
     return 0;
   } finally {
@@ -118,7 +132,12 @@ export async function solveCommand(argv: string[]): Promise<number> {
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values, flags } = parseCommandArgs('eval', argv, { ...SOLVE_OPTIONS, dataset: { type: 'string' }, limit: { type: 'string' }, 'record-steps': { type: 'string' } });
+  const { values, flags } = parseCommandArgs('eval', argv, {
+    ...SOLVE_OPTIONS,
+    dataset: { type: 'string' },
+    limit: { type: 'string' },
+    'record-steps': { type: 'string' },
+  });
   const recordTo = values['record-steps'];
   if (recordTo !== undefined && !recordTo.endsWith('.json')) throw new OptionError(`--record-steps: a .json file to write, got "${recordTo}"`);
   const options = solveOptionsFrom(values);
@@ -138,8 +157,16 @@ export async function evalCommand(argv: string[]): Promise<number> {
       const r = await engine.solve(p.problem, options, { onEvent: verboseEvents(flags.verbose) });
       const correct = answersEqual(r.answer, p.answer);
       results.push(r);
-      records.push({ id: p.id, ...(p.difficulty === undefined ? {} : { difficulty: p.difficulty }), reference: p.answer, answer: r.answer, correct, metrics: r.metrics });
-      if (!flags.json) console.error(`${p.id}: ${correct ? 'ok ' : 'BAD'} answer=${r.answer ?? '-'} reference=${p.answer} ${r.metrics.latency_ms.toFixed(0)} ms`);
+      records.push({
+        id: p.id,
+        ...(p.difficulty === undefined ? {} : { difficulty: p.difficulty }),
+        reference: p.answer,
+        answer: r.answer,
+        correct,
+        metrics: r.metrics,
+      });
+      if (!flags.json)
+        console.error(`${p.id}: ${correct ? 'ok ' : 'BAD'} answer=${r.answer ?? '-'} reference=${p.answer} ${r.metrics.latency_ms.toFixed(0)} ms`);
     }
     const lat = records.map((r) => r.metrics.latency_ms).sort((a, b) => a - b);
     const mid = lat.length >> 1;
@@ -162,7 +189,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     }
     if (flags.json) console.log(JSON.stringify(out));
     else {
-      console.log(`accuracy ${(out.accuracy * 100).toFixed(1)}% on ${out.problems} problems (${options.method}, n=${options.n}, ${options.mode}); median latency ${out.latency_ms_median.toFixed(0)} ms`);
+      console.log(
+        `accuracy ${(out.accuracy * 100).toFixed(1)}% on ${out.problems} problems (${options.method}, n=${options.n}, ${options.mode}); median latency ${out.latency_ms_median.toFixed(0)} ms`,
+      );
       const levels = Object.entries(out.accuracy_by_difficulty);
       if (levels.length) console.log(`by difficulty: ${levels.map(([d, a]) => `${d}: ${(a * 100).toFixed(0)}%`).join(', ')}`);
     }

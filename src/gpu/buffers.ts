@@ -34,6 +34,13 @@ export function placeholderBuffer(device: GPUDevice): GPUBuffer {
 }
 
 /** queue.writeBuffer for typed arrays (offset and size in elements), whatever their buffer's type. */
-export function writeArray(device: GPUDevice, buffer: GPUBuffer, offsetBytes: number, data: Float32Array | Uint32Array, offset = 0, size = data.length - offset): void {
+export function writeArray(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  offsetBytes: number,
+  data: Float32Array | Uint32Array,
+  offset = 0,
+  size = data.length - offset,
+): void {
   device.queue.writeBuffer(buffer, offsetBytes, data.buffer as ArrayBuffer, data.byteOffset + offset * 4, size * 4);
 }

@@ -14,7 +14,13 @@ export interface GpuContext {
   featureLevel: 'core' | 'compatibility';
   adapterInfo: { vendor: string; architecture: string; device: string; description: string };
   features: string[];
-  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxStorageBuffersPerShaderStage: number; maxComputeWorkgroupsPerDimension: number; minStorageBufferOffsetAlignment: number };
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxStorageBuffersPerShaderStage: number;
+    maxComputeWorkgroupsPerDimension: number;
+    minStorageBufferOffsetAlignment: number;
+  };
   deviceClass: DeviceClass;
   /** `shader-f16` was granted (not used by the kernels yet: they compute in f32 everywhere). */
   hasF16: boolean;
@@ -84,7 +90,7 @@ async function nodeAdapter(power: GPUPowerPreference | undefined): Promise<Adapt
   const probeDefault = backend === 'default' || (backend === 'auto' && !vulkanLoaderMissing());
   const hardware = probeDefault ? await tryAdapter(mod.create([]), 'node-dawn-default', power) : null;
   if (backend === 'default') {
-    if (!hardware) throw new NoGpuError('no WebGPU adapter on Dawn\'s default backend (FASTTTS_NODE_BACKEND=default)');
+    if (!hardware) throw new NoGpuError("no WebGPU adapter on Dawn's default backend (FASTTTS_NODE_BACKEND=default)");
     return hardware;
   }
   if (hardware && classifyAdapter(hardware.adapter.info) === 'gpu') return hardware;
@@ -105,7 +111,8 @@ async function chooseAdapter(power: GPUPowerPreference | undefined): Promise<Ada
     // against 21-27 ms and 139-238 ms on SwiftShader, so prefer it, as a CPU device.
     if (choice.featureLevel === 'core' && classifyAdapter(choice.adapter.info) === 'cpu') {
       const compat = await nav.gpu.requestAdapter({ featureLevel: 'compatibility', powerPreference: power } as GPURequestAdapterOptions).catch(() => null);
-      if (compat && compat.info.architecture !== choice.adapter.info.architecture) return { instance: nav.gpu, adapter: compat, route: 'browser/compatibility', featureLevel: 'compatibility', cpuFallback: true };
+      if (compat && compat.info.architecture !== choice.adapter.info.architecture)
+        return { instance: nav.gpu, adapter: compat, route: 'browser/compatibility', featureLevel: 'compatibility', cpuFallback: true };
     }
     return choice;
   }

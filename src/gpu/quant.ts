@@ -47,7 +47,7 @@ export function packMatrix(values: Float32Array, rows: number, cols: number, for
       const inv = scale === 0 ? 0 : 1 / scale;
       for (let j = 0; j < GROUP_SIZE; j++) {
         const q = Math.min(qmax, Math.max(qmin, Math.round(values[base + j] * inv)));
-        const word = (base + j) / perWord | 0;
+        const word = ((base + j) / perWord) | 0;
         data[word] |= (((q + offset) & mask) << (bits * (j % perWord))) >>> 0;
       }
     }

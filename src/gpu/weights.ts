@@ -30,10 +30,10 @@ export function createGpuMatrix(device: GPUDevice, format: WeightFormat, rows: n
       rowStart,
       rows: n,
       data: storageBuffer(device, n * rowBytes, `${label}[${rowStart}]`),
-      scales: storageBuffer(device, format === 'f32' ? 16 : (n * cols / GROUP_SIZE) * 4, `${label}.scales[${rowStart}]`),
+      scales: storageBuffer(device, format === 'f32' ? 16 : ((n * cols) / GROUP_SIZE) * 4, `${label}.scales[${rowStart}]`),
     });
   }
-  const bytes = rows * rowBytes + (format === 'f32' ? 0 : (rows * cols / GROUP_SIZE) * 4);
+  const bytes = rows * rowBytes + (format === 'f32' ? 0 : ((rows * cols) / GROUP_SIZE) * 4);
   return { format, rows, cols, parts, bytes };
 }
 

@@ -99,7 +99,13 @@ export function modelShape(name: KnownModel, options: ShapeOptions = {}): ModelS
 
 /** A shape for any config (the bundled models, test models). Defaults: q4 weights, f32 KV. */
 export function shapeFromConfig(config: Qwen2Config, options: ShapeOptions = {}, name = config.architecture): ModelShape {
-  return { name, config, weightFormat: options.weightFormat ?? 'q4', kvBytesPerElement: options.kvBytesPerElement ?? 4, activationBytesPerElement: options.activationBytesPerElement ?? 4 };
+  return {
+    name,
+    config,
+    weightFormat: options.weightFormat ?? 'q4',
+    kvBytesPerElement: options.kvBytesPerElement ?? 4,
+    activationBytesPerElement: options.activationBytesPerElement ?? 4,
+  };
 }
 
 // ---- sizes ----------------------------------------------------------------------------------------
@@ -186,7 +192,10 @@ export function forwardCost(profile: HardwareProfile, shape: ModelShape, call: F
   const dispatches = c.numLayers * DISPATCHES_PER_LAYER + DISPATCHES_PER_CALL;
   const overheadMs = dispatches * profile.dispatchMs + profile.callMs;
   return {
-    linear, attention, head, dispatches,
+    linear,
+    attention,
+    head,
+    dispatches,
     bytes: linear.bytes + attention.bytes + head.bytes,
     flops: linear.flops + attention.flops + head.flops,
     overheadMs,
@@ -231,11 +240,24 @@ export function calibrationSample(shape: ModelShape, call: ForwardCall, ms: numb
 }
 
 const UNIT_PROFILE: HardwareProfile = {
-  name: 'unit', label: 'unit rates', memoryBytes: 1, bandwidth: 1, peakFlops: 1, bandwidthEfficiency: 1, computeEfficiency: 1, dispatchMs: 0, callMs: 0, hostLinkBandwidth: 1,
+  name: 'unit',
+  label: 'unit rates',
+  memoryBytes: 1,
+  bandwidth: 1,
+  peakFlops: 1,
+  bandwidthEfficiency: 1,
+  computeEfficiency: 1,
+  dispatchMs: 0,
+  callMs: 0,
+  hostLinkBandwidth: 1,
 };
 
 /** Replays recorded forward calls on another profile: predicted ms per model and in total. */
-export function replayTrace(profile: HardwareProfile, shapes: { generator: ModelShape; verifier: ModelShape }, trace: readonly ForwardTrace[]): { generatorMs: number; verifierMs: number; totalMs: number } {
+export function replayTrace(
+  profile: HardwareProfile,
+  shapes: { generator: ModelShape; verifier: ModelShape },
+  trace: readonly ForwardTrace[],
+): { generatorMs: number; verifierMs: number; totalMs: number } {
   let generatorMs = 0;
   let verifierMs = 0;
   for (const t of trace) {

@@ -48,7 +48,11 @@ export type PoolSnapshot = Pick<KvPoolStats, 'prefixHitTokens' | 'recomputedToke
 
 /** A pool's snapshot from its stats before and after a search. */
 export function poolDelta(before: KvPoolStats, after: KvPoolStats): PoolSnapshot {
-  return { prefixHitTokens: after.prefixHitTokens - before.prefixHitTokens, recomputedTokens: after.recomputedTokens - before.recomputedTokens, peakPagesInUse: after.peakPagesInUse };
+  return {
+    prefixHitTokens: after.prefixHitTokens - before.prefixHitTokens,
+    recomputedTokens: after.recomputedTokens - before.recomputedTokens,
+    peakPagesInUse: after.peakPagesInUse,
+  };
 }
 
 /** Metrics of one solved problem (pool stats: the change over the search). */

@@ -48,28 +48,60 @@ export const HARDWARE_PROFILES: Readonly<Record<string, HardwareProfile>> = {
   // non-tensor FP16) ALUs, which is what the WGSL kernels use; dense fp16 tensor cores 165.2 TFLOP/s with
   // fp32 accumulate (330.3 with fp16 accumulate), which cuBLAS/vLLM use for f16 matmuls.
   rtx4090: {
-    name: 'rtx4090', label: 'NVIDIA RTX 4090 24 GB (profile)', memoryBytes: 24 * GiB,
-    bandwidth: 1008 * GB, peakFlops: 82.6 * TFLOPS, tensorPeakFlops: 165.2 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.5,
-    dispatchMs: 0.004, callMs: 0.15, hostLinkBandwidth: 25 * GB, l2Bytes: 72 * MiB,
+    name: 'rtx4090',
+    label: 'NVIDIA RTX 4090 24 GB (profile)',
+    memoryBytes: 24 * GiB,
+    bandwidth: 1008 * GB,
+    peakFlops: 82.6 * TFLOPS,
+    tensorPeakFlops: 165.2 * TFLOPS,
+    bandwidthEfficiency: 0.8,
+    computeEfficiency: 0.5,
+    dispatchMs: 0.004,
+    callMs: 0.15,
+    hostLinkBandwidth: 25 * GB,
+    l2Bytes: 72 * MiB,
   },
   // Apple M2 (10-core GPU): 100 GB/s unified LPDDR5, ~3.6 TFLOP/s fp32; a tab gets about half of 16 GB.
   m2: {
-    name: 'm2', label: 'Apple M2 10-core GPU, 16 GB unified (profile)', memoryBytes: 8 * GiB,
-    bandwidth: 100 * GB, peakFlops: 3.6 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.6,
-    dispatchMs: 0.008, callMs: 0.3, hostLinkBandwidth: 50 * GB,
+    name: 'm2',
+    label: 'Apple M2 10-core GPU, 16 GB unified (profile)',
+    memoryBytes: 8 * GiB,
+    bandwidth: 100 * GB,
+    peakFlops: 3.6 * TFLOPS,
+    bandwidthEfficiency: 0.8,
+    computeEfficiency: 0.6,
+    dispatchMs: 0.008,
+    callMs: 0.3,
+    hostLinkBandwidth: 50 * GB,
   },
   // Intel Iris Xe class laptop iGPU: dual-channel LPDDR4x ~68 GB/s shared with the CPU, ~2.2 TFLOP/s fp32.
   'laptop-igpu': {
-    name: 'laptop-igpu', label: 'Laptop integrated GPU (Iris Xe class), 4 GB share (profile)', memoryBytes: 4 * GiB,
-    bandwidth: 68 * GB, peakFlops: 2.2 * TFLOPS, bandwidthEfficiency: 0.7, computeEfficiency: 0.5,
-    dispatchMs: 0.015, callMs: 0.5, hostLinkBandwidth: 20 * GB,
+    name: 'laptop-igpu',
+    label: 'Laptop integrated GPU (Iris Xe class), 4 GB share (profile)',
+    memoryBytes: 4 * GiB,
+    bandwidth: 68 * GB,
+    peakFlops: 2.2 * TFLOPS,
+    bandwidthEfficiency: 0.7,
+    computeEfficiency: 0.5,
+    dispatchMs: 0.015,
+    callMs: 0.5,
+    hostLinkBandwidth: 20 * GB,
   },
   // H200 SXM: 141 GB HBM3e at 4.8 TB/s; 67 TFLOP/s fp32 on the CUDA cores (WGSL cannot reach the
   // 989 TFLOP/s dense fp16 tensor cores); PCIe 5 x16 to the host.
   h200: {
-    name: 'h200', label: 'NVIDIA H200 141 GB (profile)', memoryBytes: 141 * GB,
-    bandwidth: 4800 * GB, peakFlops: 67 * TFLOPS, tensorPeakFlops: 989 * TFLOPS, bandwidthEfficiency: 0.8, computeEfficiency: 0.5,
-    dispatchMs: 0.004, callMs: 0.1, hostLinkBandwidth: 55 * GB, l2Bytes: 50 * MiB,
+    name: 'h200',
+    label: 'NVIDIA H200 141 GB (profile)',
+    memoryBytes: 141 * GB,
+    bandwidth: 4800 * GB,
+    peakFlops: 67 * TFLOPS,
+    tensorPeakFlops: 989 * TFLOPS,
+    bandwidthEfficiency: 0.8,
+    computeEfficiency: 0.5,
+    dispatchMs: 0.004,
+    callMs: 0.1,
+    hostLinkBandwidth: 55 * GB,
+    l2Bytes: 50 * MiB,
   },
 };
 
@@ -117,12 +149,15 @@ export function measuredProfile(samples: CalibrationSample[], label = 'measured 
   const coef = nonNegativeLeastSquares(rows, ys);
   const tiny = 1e-30;
   return {
-    name: 'measured', label, memoryBytes,
+    name: 'measured',
+    label,
+    memoryBytes,
     callMs: coef[0],
     bandwidth: 1 / Math.max(coef[1] / 1000, tiny),
     peakFlops: 1 / Math.max(coef[2] / 1000, tiny),
     dispatchMs: coef[3],
-    bandwidthEfficiency: 1, computeEfficiency: 1,
+    bandwidthEfficiency: 1,
+    computeEfficiency: 1,
     hostLinkBandwidth: 10 * GB,
   };
 }
@@ -142,7 +177,10 @@ function nonNegativeLeastSquares(rows: number[][], ys: number[]): number[] {
     const full = new Array(k).fill(0);
     cols.forEach((j, i) => (full[j] = sol[i]));
     const err = x.reduce((a, r, i) => a + (r.reduce((s, v, j) => s + v * full[j], 0) - ys[i]) ** 2, 0);
-    if (err < bestErr) { bestErr = err; best = full; }
+    if (err < bestErr) {
+      bestErr = err;
+      best = full;
+    }
   }
   return best.map((c, j) => c / scale[j]);
 }

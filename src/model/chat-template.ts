@@ -72,7 +72,10 @@ export const QWEN25_MATH_CHAT_TEMPLATE = `{%- if tools %}
 export class ChatTemplate {
   private readonly template: Template;
 
-  constructor(readonly source: string, readonly file = 'chat template') {
+  constructor(
+    readonly source: string,
+    readonly file = 'chat template',
+  ) {
     try {
       this.template = new Template(source);
     } catch (e) {
@@ -96,5 +99,10 @@ export class ChatTemplate {
 
 /** The messages of a math problem: the user turn only, so the template supplies its default system prompt. */
 export function mathProblemMessages(problem: string, systemPrompt?: string): ChatMessage[] {
-  return systemPrompt === undefined ? [{ role: 'user', content: problem }] : [{ role: 'system', content: systemPrompt }, { role: 'user', content: problem }];
+  return systemPrompt === undefined
+    ? [{ role: 'user', content: problem }]
+    : [
+        { role: 'system', content: systemPrompt },
+        { role: 'user', content: problem },
+      ];
 }

@@ -76,7 +76,8 @@ export function parseQwen2Config(raw: unknown, file = 'config.json'): Qwen2Confi
   const archs = r.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : 'Qwen2ForCausalLM';
   const kind = ARCHITECTURES[architecture];
-  if (!kind) throw new FormatError(file, `unsupported architecture ${JSON.stringify(architecture.slice(0, 80))} (supported: ${Object.keys(ARCHITECTURES).join(', ')})`);
+  if (!kind)
+    throw new FormatError(file, `unsupported architecture ${JSON.stringify(architecture.slice(0, 80))} (supported: ${Object.keys(ARCHITECTURES).join(', ')})`);
   if (r.model_type !== undefined && r.model_type !== 'qwen2') {
     throw new FormatError(file, `unsupported model_type ${JSON.stringify(String(r.model_type).slice(0, 40))} (expected "qwen2")`);
   }

@@ -51,7 +51,11 @@ export function f32ToF16Bits(value: number): number {
   const rest = mant & 0x1fff;
   if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
     m++;
-    if (m === 0x400) { m = 0; e++; if (e >= 31) return sign | 0x7c00; }
+    if (m === 0x400) {
+      m = 0;
+      e++;
+      if (e >= 31) return sign | 0x7c00;
+    }
   }
   return sign | (e << 10) | m;
 }

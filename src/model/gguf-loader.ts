@@ -82,7 +82,8 @@ export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgres
   let tokenizer = await readHfTokenizer(files, generationConfig.eosTokenIds);
   if (!tokenizer) {
     const t = ggufTokenizerFiles(file.name, g.metadata);
-    if (t) tokenizer = new Tokenizer(t.tokenizerJson, t.tokenizerConfig, { eosTokenIds: generationConfig.eosTokenIds, file: `${file.name} (tokenizer metadata)` });
+    if (t)
+      tokenizer = new Tokenizer(t.tokenizerJson, t.tokenizerConfig, { eosTokenIds: generationConfig.eosTokenIds, file: `${file.name} (tokenizer metadata)` });
   }
   const mapped = g.tensors.map((t) => ({ info: t, name: hfTensorName(t.name), shape: [...t.dims].reverse() }));
   const wanted = checkTensors(file.name, config, mapped);
@@ -93,10 +94,17 @@ export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgres
     name: file.name,
     config,
     tensors: (progress) =>
-      streamTensors(plan, {
-        phase, bytesTotal, tensorsTotal: plan.length, bytesOf: (t) => t.info.end - t.info.begin,
-        read: async (t, onBytes) => ({ name: t.name, shape: t.shape, values: await readGgufTensor(file, t.info, onBytes) }),
-      }, progress),
+      streamTensors(
+        plan,
+        {
+          phase,
+          bytesTotal,
+          tensorsTotal: plan.length,
+          bytesOf: (t) => t.info.end - t.info.begin,
+          read: async (t, onBytes) => ({ name: t.name, shape: t.shape, values: await readGgufTensor(file, t.info, onBytes) }),
+        },
+        progress,
+      ),
   };
   return { config, generationConfig, tokenizer, source };
 }

@@ -52,18 +52,41 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, count: number): Fl
 export function dequantizeInto(type: GgmlType, bytes: Uint8Array, out: Float32Array): void {
   const count = out.length;
   switch (type) {
-    case GgmlType.F32: decodeF32(bytes, 0, count, out); break;
-    case GgmlType.F16: decodeF16(bytes, 0, count, out); break;
-    case GgmlType.BF16: decodeBf16(bytes, 0, count, out); break;
-    case GgmlType.Q8_0: dequantQ8_0(bytes, out); break;
-    case GgmlType.Q4_0: dequantQ4_0(bytes, out); break;
-    case GgmlType.Q4_1: dequantQ4_1(bytes, out); break;
-    case GgmlType.Q5_0: dequantQ5(bytes, out, false); break;
-    case GgmlType.Q5_1: dequantQ5(bytes, out, true); break;
-    case GgmlType.Q4_K: dequantQ4_K(bytes, out); break;
-    case GgmlType.Q5_K: dequantQ5_K(bytes, out); break;
-    case GgmlType.Q6_K: dequantQ6_K(bytes, out); break;
-    default: throw new RangeError(`dequantize: unsupported type ${ggmlTypeName(type)}`);
+    case GgmlType.F32:
+      decodeF32(bytes, 0, count, out);
+      break;
+    case GgmlType.F16:
+      decodeF16(bytes, 0, count, out);
+      break;
+    case GgmlType.BF16:
+      decodeBf16(bytes, 0, count, out);
+      break;
+    case GgmlType.Q8_0:
+      dequantQ8_0(bytes, out);
+      break;
+    case GgmlType.Q4_0:
+      dequantQ4_0(bytes, out);
+      break;
+    case GgmlType.Q4_1:
+      dequantQ4_1(bytes, out);
+      break;
+    case GgmlType.Q5_0:
+      dequantQ5(bytes, out, false);
+      break;
+    case GgmlType.Q5_1:
+      dequantQ5(bytes, out, true);
+      break;
+    case GgmlType.Q4_K:
+      dequantQ4_K(bytes, out);
+      break;
+    case GgmlType.Q5_K:
+      dequantQ5_K(bytes, out);
+      break;
+    case GgmlType.Q6_K:
+      dequantQ6_K(bytes, out);
+      break;
+    default:
+      throw new RangeError(`dequantize: unsupported type ${ggmlTypeName(type)}`);
   }
 }
 
@@ -141,7 +164,10 @@ function dequantQ4_K(b: Uint8Array, out: Float32Array): void {
     for (let pair = 0; pair < 4; pair++) {
       const [sc1, m1] = scaleMinK4(b, p + 4, 2 * pair);
       const [sc2, m2] = scaleMinK4(b, p + 4, 2 * pair + 1);
-      const d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2;
+      const d1 = d * sc1,
+        min1 = dmin * m1,
+        d2 = d * sc2,
+        min2 = dmin * m2;
       const q = p + 16 + 32 * pair;
       for (let l = 0; l < 32; l++) out[o + l] = d1 * (b[q + l] & 0xf) - min1;
       for (let l = 0; l < 32; l++) out[o + 32 + l] = d2 * (b[q + l] >> 4) - min2;
@@ -160,9 +186,13 @@ function dequantQ5_K(b: Uint8Array, out: Float32Array): void {
     for (let pair = 0; pair < 4; pair++) {
       const [sc1, m1] = scaleMinK4(b, p + 4, 2 * pair);
       const [sc2, m2] = scaleMinK4(b, p + 4, 2 * pair + 1);
-      const d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2;
+      const d1 = d * sc1,
+        min1 = dmin * m1,
+        d2 = d * sc2,
+        min2 = dmin * m2;
       const ql = p + 48 + 32 * pair;
-      const u1 = 1 << (2 * pair), u2 = 2 << (2 * pair);
+      const u1 = 1 << (2 * pair),
+        u2 = 2 << (2 * pair);
       for (let l = 0; l < 32; l++) out[o + l] = d1 * ((b[ql + l] & 0xf) + (b[qh + l] & u1 ? 16 : 0)) - min1;
       for (let l = 0; l < 32; l++) out[o + 32 + l] = d2 * ((b[ql + l] >> 4) + (b[qh + l] & u2 ? 16 : 0)) - min2;
       o += 64;
@@ -216,15 +246,20 @@ export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
   else if (type === GgmlType.F16) for (let i = 0; i < values.length; i++) putHalf(out, 2 * i, values[i]);
   else if (type === GgmlType.BF16) {
     const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-    for (let i = 0; i < values.length; i++) { const h = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) & 0xffff; out[2 * i] = h & 0xff; out[2 * i + 1] = h >> 8; }
-  } else for (let i = 0; i < blocks; i++) {
-    const x = values.subarray(i * blk.elements, (i + 1) * blk.elements);
-    const p = i * blk.bytes;
-    if (type === GgmlType.Q8_0) quantQ8_0(x, out, p);
-    else if (type === GgmlType.Q4_0) quantQ4_0(x, out, p);
-    else if (type === GgmlType.Q4_K) quantQ4_K(x, out, p);
-    else quantQ6_K(x, out, p);
-  }
+    for (let i = 0; i < values.length; i++) {
+      const h = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) & 0xffff;
+      out[2 * i] = h & 0xff;
+      out[2 * i + 1] = h >> 8;
+    }
+  } else
+    for (let i = 0; i < blocks; i++) {
+      const x = values.subarray(i * blk.elements, (i + 1) * blk.elements);
+      const p = i * blk.bytes;
+      if (type === GgmlType.Q8_0) quantQ8_0(x, out, p);
+      else if (type === GgmlType.Q4_0) quantQ4_0(x, out, p);
+      else if (type === GgmlType.Q4_K) quantQ4_K(x, out, p);
+      else quantQ6_K(x, out, p);
+    }
   return out;
 }
 
@@ -250,8 +285,12 @@ function quantQ4_K(x: Float32Array, b: Uint8Array, p: number): void {
   const scales = new Float64Array(8);
   const mins = new Float64Array(8);
   for (let j = 0; j < 8; j++) {
-    let lo = 0, hi = 0;
-    for (let l = 0; l < 32; l++) { lo = Math.min(lo, x[32 * j + l]); hi = Math.max(hi, x[32 * j + l]); }
+    let lo = 0,
+      hi = 0;
+    for (let l = 0; l < 32; l++) {
+      lo = Math.min(lo, x[32 * j + l]);
+      hi = Math.max(hi, x[32 * j + l]);
+    }
     scales[j] = (hi - lo) / 15;
     mins[j] = -lo;
   }
@@ -265,7 +304,8 @@ function quantQ4_K(x: Float32Array, b: Uint8Array, p: number): void {
     b[p + 12 + j] = (sc[j + 4] & 0xf) | ((mn[j + 4] & 0xf) << 4);
   }
   for (let j = 0; j < 8; j++) {
-    const d1 = d * sc[j], m1 = dmin * mn[j];
+    const d1 = d * sc[j],
+      m1 = dmin * mn[j];
     const q0 = p + 16 + 32 * (j >> 1);
     for (let l = 0; l < 32; l++) {
       const q = d1 ? Math.min(15, Math.max(0, Math.round((x[32 * j + l] + m1) / d1))) : 0;

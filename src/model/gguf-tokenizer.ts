@@ -44,7 +44,8 @@ export function ggufTokenizerFiles(file: string, meta: Map<string, GgufValue>): 
   const merges = stringList(file, meta.get('tokenizer.ggml.merges') ?? [], 'tokenizer.ggml.merges');
   const typesRaw = meta.get('tokenizer.ggml.token_type');
   const types = typesRaw === undefined ? null : typesRaw instanceof Int32Array ? typesRaw : null;
-  if (typesRaw !== undefined && (!types || types.length !== tokens.length)) throw new FormatError(file, 'tokenizer.ggml.token_type must be an i32 array as long as the token list');
+  if (typesRaw !== undefined && (!types || types.length !== tokens.length))
+    throw new FormatError(file, 'tokenizer.ggml.token_type must be an i32 array as long as the token list');
 
   const vocab: Record<string, number> = {};
   const added: Array<Record<string, unknown>> = [];
@@ -71,7 +72,18 @@ export function ggufTokenizerFiles(file: string, meta: Map<string, GgufValue>): 
     pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, byteLevel] },
     post_processor: byteLevel,
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
   };
   const name = (key: string) => {
     const id = tokenId(file, meta, key, tokens.length);

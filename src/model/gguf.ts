@@ -28,7 +28,21 @@ export interface GgufFile {
   tensors: GgufTensorInfo[];
 }
 
-const enum VT { U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 }
+const enum VT {
+  U8,
+  I8,
+  U16,
+  I16,
+  U32,
+  I32,
+  F32,
+  BOOL,
+  STRING,
+  ARRAY,
+  U64,
+  I64,
+  F64,
+}
 const SCALAR_BYTES = [1, 1, 2, 2, 4, 4, 4, 1, 8 /* string: at least its length */, 12 /* array: at least type + count */, 8, 8, 8];
 const MAX_STRING = 64 << 20;
 const MAX_DIMS = 4;
@@ -40,7 +54,10 @@ class Cursor {
   private bufStart = 0;
   pos = 0;
 
-  constructor(readonly file: ByteFile, private readonly chunk = 1 << 20) {}
+  constructor(
+    readonly file: ByteFile,
+    private readonly chunk = 1 << 20,
+  ) {}
 
   get remaining(): number {
     return this.file.size - this.pos;
@@ -107,22 +124,37 @@ class Cursor {
     const v = this.view;
     this.pos += size;
     switch (type) {
-      case VT.U8: return v.getUint8(o);
-      case VT.I8: return v.getInt8(o);
-      case VT.U16: return v.getUint16(o, true);
-      case VT.I16: return v.getInt16(o, true);
-      case VT.U32: return v.getUint32(o, true);
-      case VT.I32: return v.getInt32(o, true);
-      case VT.F32: return v.getFloat32(o, true);
+      case VT.U8:
+        return v.getUint8(o);
+      case VT.I8:
+        return v.getInt8(o);
+      case VT.U16:
+        return v.getUint16(o, true);
+      case VT.I16:
+        return v.getInt16(o, true);
+      case VT.U32:
+        return v.getUint32(o, true);
+      case VT.I32:
+        return v.getInt32(o, true);
+      case VT.F32:
+        return v.getFloat32(o, true);
       case VT.BOOL: {
         const b = v.getUint8(o);
         if (b > 1) this.fail(`${what}: boolean byte ${b}`);
         return b === 1;
       }
-      case VT.U64: { const x = v.getBigUint64(o, true); return x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x; }
-      case VT.I64: { const x = v.getBigInt64(o, true); return x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x; }
-      case VT.F64: return v.getFloat64(o, true);
-      default: return this.fail(`${what}: unknown value type ${type}`);
+      case VT.U64: {
+        const x = v.getBigUint64(o, true);
+        return x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+      }
+      case VT.I64: {
+        const x = v.getBigInt64(o, true);
+        return x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+      }
+      case VT.F64:
+        return v.getFloat64(o, true);
+      default:
+        return this.fail(`${what}: unknown value type ${type}`);
     }
   }
 
@@ -196,7 +228,8 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
     }
     const type = (await c.u32(`${where} type`)) as GgmlType;
     const blk = GGML_BLOCKS[type];
-    if (blk === undefined) return c.fail(`${where}: unsupported tensor type ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)`);
+    if (blk === undefined)
+      return c.fail(`${where}: unsupported tensor type ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)`);
     if (dims[0] % blk.elements !== 0) c.fail(`${where}: row of ${dims[0]} is not a whole number of ${ggmlTypeName(type)} blocks`);
     const offset = await c.u64(`${where} offset`);
     infos.push({ name, dims, type, elements, offset, bytes: (elements / blk.elements) * blk.bytes });
@@ -226,7 +259,15 @@ export async function readGgufHeader(file: ByteFile): Promise<GgufFile> {
 export async function readGgufTensor(file: ByteFile, t: GgufTensorInfo, onBytes?: (done: number) => void): Promise<Float32Array> {
   const blk = GGML_BLOCKS[t.type]!;
   const out = new Float32Array(t.elements);
-  await readTensorSlices(file, t.begin, t.end - t.begin, out, { blockBytes: blk.bytes, blockElements: blk.elements },
-    (bytes, o) => dequantizeInto(t.type, bytes, o), `tensor ${quote(t.name)}`, onBytes);
+  await readTensorSlices(
+    file,
+    t.begin,
+    t.end - t.begin,
+    out,
+    { blockBytes: blk.bytes, blockElements: blk.elements },
+    (bytes, o) => dequantizeInto(t.type, bytes, o),
+    `tensor ${quote(t.name)}`,
+    onBytes,
+  );
   return out;
 }

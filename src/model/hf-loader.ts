@@ -106,7 +106,11 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
       if (holder === undefined) throw new FormatError(files.name, `model.safetensors.index.json lists ${quote(tensor)} in ${shard}, which does not hold it`);
     }
   }
-  const wanted = checkTensors(shards.length === 1 ? shards[0].name : files.name, config, plan.flatMap((p) => p.entries));
+  const wanted = checkTensors(
+    shards.length === 1 ? shards[0].name : files.name,
+    config,
+    plan.flatMap((p) => p.entries),
+  );
   for (const p of plan) p.entries = p.entries.filter((e) => wanted.has(e.name));
   const bytesTotal = plan.reduce((a, p) => a + p.entries.reduce((b, e) => b + e.end - e.begin, 0), 0);
   const tensorsTotal = wanted.size;
@@ -116,10 +120,17 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
     name: files.name,
     config,
     tensors: (progress) =>
-      streamTensors(plan.flatMap(({ file, entries }) => entries.map((e) => ({ file, e }))), {
-        phase, bytesTotal, tensorsTotal, bytesOf: ({ e }) => e.end - e.begin,
-        read: async ({ file, e }, onBytes) => ({ name: e.name, shape: e.shape, values: await readSafetensorsTensor(file, e, onBytes) }),
-      }, progress),
+      streamTensors(
+        plan.flatMap(({ file, entries }) => entries.map((e) => ({ file, e }))),
+        {
+          phase,
+          bytesTotal,
+          tensorsTotal,
+          bytesOf: ({ e }) => e.end - e.begin,
+          read: async ({ file, e }, onBytes) => ({ name: e.name, shape: e.shape, values: await readSafetensorsTensor(file, e, onBytes) }),
+        },
+        progress,
+      ),
   };
   return { config, generationConfig, tokenizer, source };
 }

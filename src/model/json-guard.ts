@@ -45,14 +45,20 @@ function scanJson(text: string, file: string, maxDepth: number): void {
       let escaped = false;
       for (i++; i < n; i++) {
         const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) { escaped = true; i++; }
-        else if (d === 0x22) break;
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
       }
       const top = stack[stack.length - 1];
       if (expectKey && top) {
         let key = text.slice(start + 1, i);
         if (escaped) {
-          try { key = JSON.parse(text.slice(start, i + 1)) as string; } catch { return; /* JSON.parse reports it */ }
+          try {
+            key = JSON.parse(text.slice(start, i + 1)) as string;
+          } catch {
+            return; /* JSON.parse reports it */
+          }
         }
         if (top.has(key)) throw new FormatError(file, `duplicate key ${quote(key)}`);
         top.add(key);

@@ -10,7 +10,25 @@ import { readTensorSlices } from './tensor-reader.ts';
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 /** Dtypes the format defines that this engine does not load (a clear message instead of "unknown"). */
-const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64']);
+const OTHER_DTYPES = new Set([
+  'F64',
+  'I64',
+  'I32',
+  'I16',
+  'I8',
+  'U64',
+  'U32',
+  'U16',
+  'U8',
+  'BOOL',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+  'C64',
+]);
 /** The reference implementation's limit; real headers are well under 1 MiB. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -101,8 +119,16 @@ export async function readSafetensorsTensor(file: ByteFile, entry: SafetensorsEn
   const bytesPer = SAFETENSORS_DTYPE_BYTES[entry.dtype];
   const out = new Float32Array((entry.end - entry.begin) / bytesPer);
   const decode = entry.dtype === 'F32' ? decodeF32 : entry.dtype === 'F16' ? decodeF16 : decodeBf16;
-  await readTensorSlices(file, entry.begin, entry.end - entry.begin, out, { blockBytes: bytesPer, blockElements: 1 },
-    (bytes, o) => decode(bytes, 0, o.length, o), `tensor ${quote(entry.name)}`, onBytes);
+  await readTensorSlices(
+    file,
+    entry.begin,
+    entry.end - entry.begin,
+    out,
+    { blockBytes: bytesPer, blockElements: 1 },
+    (bytes, o) => decode(bytes, 0, o.length, o),
+    `tensor ${quote(entry.name)}`,
+    onBytes,
+  );
   return out;
 }
 
@@ -147,6 +173,9 @@ export function encodeSafetensors(tensors: Array<SafetensorsTensorSpec & { value
   const parts = [encodeSafetensorsHeader(tensors, metadata), ...tensors.map((t) => encodeTensorValues(t.values, t.dtype))];
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }

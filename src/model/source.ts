@@ -34,7 +34,13 @@ export interface ModelSource {
  */
 export async function* streamTensors<T>(
   items: readonly T[],
-  o: { phase: LoadProgress['phase']; bytesTotal: number; tensorsTotal: number; bytesOf: (item: T) => number; read: (item: T, onBytes: (n: number) => void) => Promise<TensorRecord> },
+  o: {
+    phase: LoadProgress['phase'];
+    bytesTotal: number;
+    tensorsTotal: number;
+    bytesOf: (item: T) => number;
+    read: (item: T, onBytes: (n: number) => void) => Promise<TensorRecord>;
+  },
   progress?: (p: LoadProgress) => void,
 ): AsyncIterable<TensorRecord> {
   const { phase, bytesTotal, tensorsTotal } = o;

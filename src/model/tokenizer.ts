@@ -45,7 +45,8 @@ export class Tokenizer {
     if (!isRecord(config)) throw new FormatError(configFile, 'not a JSON object');
     const model = tokenizerJson.model;
     if (!isRecord(model) || typeof model.type !== 'string') throw new FormatError(file, 'missing "model" with a "type"');
-    if (model.vocab !== undefined && !isRecord(model.vocab) && !Array.isArray(model.vocab)) throw new FormatError(file, '"model.vocab" must be an object or a list');
+    if (model.vocab !== undefined && !isRecord(model.vocab) && !Array.isArray(model.vocab))
+      throw new FormatError(file, '"model.vocab" must be an object or a list');
     if (tokenizerJson.added_tokens !== undefined && !Array.isArray(tokenizerJson.added_tokens)) throw new FormatError(file, '"added_tokens" must be a list');
     // The library throws assorted errors on malformed input: all of them become one FormatError.
     try {
@@ -117,7 +118,10 @@ export class Tokenizer {
  */
 export function checkTokenizerFitsModel(tokenizer: Tokenizer, modelVocabSize: number): void {
   if (tokenizer.vocabSize > modelVocabSize) {
-    throw new FormatError(tokenizer.file, `token id ${tokenizer.vocabSize - 1} is outside the model's vocabulary of ${modelVocabSize} (vocab_size in config.json)`);
+    throw new FormatError(
+      tokenizer.file,
+      `token id ${tokenizer.vocabSize - 1} is outside the model's vocabulary of ${modelVocabSize} (vocab_size in config.json)`,
+    );
   }
 }
 
@@ -133,7 +137,10 @@ export class StreamingDecoder {
   private prefix = 0;
   private read = 0;
 
-  constructor(private readonly tokenizer: Tokenizer, private readonly skipSpecialTokens = true) {}
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly skipSpecialTokens = true,
+  ) {}
 
   /** Adds tokens and returns the newly completed text (possibly empty). */
   push(...ids: number[]): string {

@@ -106,7 +106,11 @@ export class CpuReferenceRunner implements ModelRunner {
   private readonly pageFloats: number;
   private readonly rope: Float32Array;
 
-  private constructor(readonly config: Qwen2Config, private readonly w: ReferenceWeights, options: CpuReferenceOptions) {
+  private constructor(
+    readonly config: Qwen2Config,
+    private readonly w: ReferenceWeights,
+    options: CpuReferenceOptions,
+  ) {
     this.pageSize = options.pageSize ?? 16;
     this.numPages = options.numPages;
     this.pageFloats = (this.pageSize * kvBytesPerToken(config)) / 4;
@@ -181,7 +185,7 @@ export class CpuReferenceRunner implements ModelRunner {
             if (scores[t] > max) max = scores[t];
           }
           let sum = 0;
-          for (let t = 0; t < ctx; t++) sum += (scores[t] = Math.exp(scores[t] - max));
+          for (let t = 0; t < ctx; t++) sum += scores[t] = Math.exp(scores[t] - max);
           acc.fill(0);
           for (let t = 0; t < ctx; t++) {
             const vi = kAt[t] + vOffset + headOffset;

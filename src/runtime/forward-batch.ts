@@ -56,7 +56,8 @@ export function flattenBatch(config: Qwen2Config, pageSize: number, numPages: nu
     const pagesNeeded = Math.ceil((c.start + n) / pageSize);
     for (let p = 0; p < pagesNeeded; p++) {
       const page = c.blockTable[p];
-      if (!Number.isInteger(page) || page < 0 || page >= numPages) throw new OptionError(`forward: chunk ${i} block table entry ${p} = ${page} is not a page in 0..${numPages - 1}`);
+      if (!Number.isInteger(page) || page < 0 || page >= numPages)
+        throw new OptionError(`forward: chunk ${i} block table entry ${p} = ${page} is not a page in 0..${numPages - 1}`);
       blockTables[tableOffset + p] = page;
       pages.add(page);
     }
@@ -69,7 +70,8 @@ export function flattenBatch(config: Qwen2Config, pageSize: number, numPages: nu
     }
     for (let t = 0; t < n; t++) {
       const token = c.tokens[t];
-      if (!Number.isInteger(token) || token < 0 || token >= config.vocabSize) throw new OptionError(`forward: chunk ${i} token ${t} = ${token} is outside the vocabulary (0..${config.vocabSize - 1})`);
+      if (!Number.isInteger(token) || token < 0 || token >= config.vocabSize)
+        throw new OptionError(`forward: chunk ${i} token ${t} = ${token} is outside the vocabulary (0..${config.vocabSize - 1})`);
       rowInfo.set([token, c.start + t, tableOffset, i], (row + t) * 4);
       contextTokens += c.start + t + 1;
     }

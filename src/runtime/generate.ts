@@ -55,7 +55,12 @@ export async function generate(runner: ModelRunner, requests: GenerateRequest[],
     // Prefill: every prompt in one batch, cut into calls of at most maxBatchTokens tokens (chunked prefill).
     const t0 = performance.now();
     checkAbort();
-    const prompts = requests.map((r, i) => ({ blockTable: seqs[i].reserve(r.prompt.length).slice(), start: 0, tokens: r.prompt, outputRows: [r.prompt.length - 1] }));
+    const prompts = requests.map((r, i) => ({
+      blockTable: seqs[i].reserve(r.prompt.length).slice(),
+      start: 0,
+      tokens: r.prompt,
+      outputRows: [r.prompt.length - 1],
+    }));
     const prefill = await forwardInParts(runner, { chunks: prompts }, o.maxBatchTokens);
     requests.forEach((r, i) => (seqs[i].length += r.prompt.length));
     let lastLogits = requests.map((_, i) => prefill.logits!.subarray(i * vocab, (i + 1) * vocab));
@@ -78,7 +83,12 @@ export async function generate(runner: ModelRunner, requests: GenerateRequest[],
       }
       live = next;
       if (live.length === 0) break;
-      const chunks = live.map((i) => ({ blockTable: seqs[i].reserve(1).slice(), start: seqs[i].length, tokens: [tokens[i][tokens[i].length - 1]], outputRows: [0] }));
+      const chunks = live.map((i) => ({
+        blockTable: seqs[i].reserve(1).slice(),
+        start: seqs[i].length,
+        tokens: [tokens[i][tokens[i].length - 1]],
+        outputRows: [0],
+      }));
       const logits = (await forwardInParts(runner, { chunks }, o.maxBatchTokens)).logits!;
       live.forEach((i, k) => {
         seqs[i].length += 1;

@@ -65,7 +65,15 @@ export function planGpuArenaLayout(limits: ArenaLimits, o: GpuArenaOptions): Gpu
     return {
       bufferBytes: [total],
       bufferOf: { generator: 0, verifier: 0 },
-      arenaOptions: { totalBytes: total, pageSize, generatorPageBytes: gpb, verifierPageBytes: vpb, generatorPages, maxRegionBytes: maxBinding, offsetAlignment: align },
+      arenaOptions: {
+        totalBytes: total,
+        pageSize,
+        generatorPageBytes: gpb,
+        verifierPageBytes: vpb,
+        generatorPages,
+        maxRegionBytes: maxBinding,
+        offsetAlignment: align,
+      },
       reason,
     };
   }
@@ -77,7 +85,16 @@ export function planGpuArenaLayout(limits: ArenaLimits, o: GpuArenaOptions): Gpu
   return {
     bufferBytes: [gBytes, total - gBytes],
     bufferOf: { generator: 0, verifier: 1 },
-    arenaOptions: { totalBytes: total, pageSize, generatorPageBytes: gpb, verifierPageBytes: vpb, generatorPages, maxRegionBytes: cap, offsetAlignment: align, separateGeneratorBytes: gBytes },
+    arenaOptions: {
+      totalBytes: total,
+      pageSize,
+      generatorPageBytes: gpb,
+      verifierPageBytes: vpb,
+      generatorPages,
+      maxRegionBytes: cap,
+      offsetAlignment: align,
+      separateGeneratorBytes: gBytes,
+    },
     reason,
   };
 }
@@ -122,7 +139,9 @@ export function createGpuKvArena(gpu: GpuContext, options: GpuArenaOptions): Gpu
       },
       async writePages(pages, data) {
         gpu.assertAlive();
-        pages.forEach((p, i) => device.queue.writeBuffer(buffer, offsetBytes + p * pageBytes, data.buffer as ArrayBuffer, data.byteOffset + i * pageBytes, pageBytes));
+        pages.forEach((p, i) =>
+          device.queue.writeBuffer(buffer, offsetBytes + p * pageBytes, data.buffer as ArrayBuffer, data.byteOffset + i * pageBytes, pageBytes),
+        );
         await device.queue.onSubmittedWorkDone();
         gpu.assertAlive();
       },

@@ -112,10 +112,16 @@ export class KvArena {
     const vr = this.verifierRegion;
     if (this.options.separateGeneratorBytes !== undefined) {
       const vPages = Math.min(vr.numPages, Math.floor((this.options.totalBytes - genEnd) / vr.pageBytes));
-      return [[0, g], [vr.numPages - vPages, vr.numPages]];
+      return [
+        [0, g],
+        [vr.numPages - vPages, vr.numPages],
+      ];
     }
     const vLo = Math.min(vr.numPages, Math.max(0, Math.ceil((genEnd - vr.offsetBytes) / vr.pageBytes)));
-    return [[0, g], [vLo, vr.numPages]];
+    return [
+      [0, g],
+      [vLo, vr.numPages],
+    ];
   }
 
   /**

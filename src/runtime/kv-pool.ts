@@ -55,7 +55,14 @@ export class KvPool {
    * @param regionPages page ids the model's runner can address (its KV region)
    * @param pageBytes bytes of one page of this model (pageSize * kvBytesPerToken)
    */
-  constructor(readonly name: PoolName, readonly pageSize: number, readonly regionPages: number, readonly pageBytes: number, lo = 0, hi = regionPages) {
+  constructor(
+    readonly name: PoolName,
+    readonly pageSize: number,
+    readonly regionPages: number,
+    readonly pageBytes: number,
+    lo = 0,
+    hi = regionPages,
+  ) {
     if (!Number.isInteger(pageSize) || pageSize <= 0) throw new RangeError(`page size must be a positive integer, got ${pageSize}`);
     this.pages = new PagePool(regionPages, name === 'verifier', lo, hi);
     this.cache = new PrefixCache(pageSize, this.pages);
@@ -330,7 +337,10 @@ export class KvPool {
     if (this.pages.pendingCopies > 0) throw new Error(`${this.name} KV pool: offload with copy-on-write copies not yet run (takeCopies first)`);
     this.cache.evict(Infinity);
     const [lo, hi] = this.pages.range;
-    const { host, bytes } = await HostPages.read(io, range(lo, hi).filter((p) => this.pages.references(p) > 0));
+    const { host, bytes } = await HostPages.read(
+      io,
+      range(lo, hi).filter((p) => this.pages.references(p) > 0),
+    );
     this.host = host;
     this.counters.hostTransferBytes += bytes;
     return bytes;
@@ -385,7 +395,8 @@ export class KvPool {
         seen.add(p);
         refs[p]++;
       }
-      if (s.blockTable.length < Math.ceil(s.computed / this.pageSize)) throw new Error(`sequence ${s.id}: ${s.blockTable.length} pages for ${s.computed} tokens`);
+      if (s.blockTable.length < Math.ceil(s.computed / this.pageSize))
+        throw new Error(`sequence ${s.id}: ${s.blockTable.length} pages for ${s.computed} tokens`);
       let n = s.node;
       for (let i = s.treePages - 1; i >= 0; i--, n = n.parent!) {
         if (n.depth !== i || s.blockTable[i] !== n.page) throw new Error(`sequence ${s.id}: page ${i} is not its cached tree page`);

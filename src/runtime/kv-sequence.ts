@@ -19,7 +19,11 @@ export class KvSequence {
   /** Highest `computed` ever reached: tokens computed again below it are recomputed. */
   highWater = 0;
 
-  constructor(readonly id: number, readonly pool: PoolName, root: RadixNode) {
+  constructor(
+    readonly id: number,
+    readonly pool: PoolName,
+    root: RadixNode,
+  ) {
     this.node = root;
   }
 

@@ -6,7 +6,10 @@ import { OutOfMemoryError } from '../errors.ts';
 export class PageAllocator {
   private readonly freePages: number[];
 
-  constructor(readonly numPages: number, readonly pageSize: number) {
+  constructor(
+    readonly numPages: number,
+    readonly pageSize: number,
+  ) {
     this.freePages = Array.from({ length: numPages }, (_, i) => numPages - 1 - i);
   }
 

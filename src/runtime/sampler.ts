@@ -87,14 +87,7 @@ let candidateWeights = new Float64Array(0);
  * reaches top_p times the total in id order; the token is the first, in id order, whose running weight
  * sum exceeds u * total for the counter-based u. Logits holding NaN give an unspecified token.
  */
-export function sampleToken(
-  logits: Float32Array,
-  offset: number,
-  vocab: number,
-  o: SamplingOptions,
-  lineage: number,
-  position: number,
-): number {
+export function sampleToken(logits: Float32Array, offset: number, vocab: number, o: SamplingOptions, lineage: number, position: number): number {
   if (o.temperature === 0) return argmax(logits, offset, vocab);
   if (candidateIds.length < vocab) {
     candidateIds = new Int32Array(vocab);

@@ -104,7 +104,8 @@ function allocateWeights(gpu: GpuContext, c: Qwen2Config, format: WeightFormat, 
   if (c.kind === 'causal-lm' && !c.tieWordEmbeddings) w.lmHead = matrix(c.vocabSize, H, 'lm_head');
   // The heads' small matrices stay f32 (score.0 is h x h: it follows the weight format).
   if (c.kind === 'prm-value-head') w.vHead = { w: matrix(1, H, 'v_head', 'f32'), b: vector(1, 'v_head.bias') };
-  if (c.kind === 'prm-two-class') w.score = { w0: matrix(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', 'f32'), b2: vector(2, 'score.2.bias') };
+  if (c.kind === 'prm-two-class')
+    w.score = { w0: matrix(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', 'f32'), b2: vector(2, 'score.2.bias') };
   w.bytes = weightMatrices(w).reduce((sum, m) => sum + m.bytes, 0);
   return w;
 }
@@ -152,7 +153,8 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new FormatError(file, `tensor ${t.name} has shape [${t.shape}], expected [${shape}]`);
     }
-    if (t.values.length !== shape.reduce((a, b) => a * b, 1)) throw new FormatError(file, `tensor ${t.name} has ${t.values.length} values for shape [${shape}]`);
+    if (t.values.length !== shape.reduce((a, b) => a * b, 1))
+      throw new FormatError(file, `tensor ${t.name} has ${t.values.length} values for shape [${shape}]`);
     if (seen.has(t.name)) throw new FormatError(file, `tensor ${t.name} appears twice`);
     seen.add(t.name);
     const bad = t.values.findIndex((v) => !Number.isFinite(v));
@@ -162,18 +164,42 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
     if (m) {
       const L = layers[Number(m[1])];
       switch (m[2]) {
-        case 'input_layernorm.weight': putVector(L.inputNorm, 0, t.values); break;
-        case 'post_attention_layernorm.weight': putVector(L.postNorm, 0, t.values); break;
-        case 'self_attn.q_proj.weight': putMatrix(L.qkv, 0, t.values, rows, cols); break;
-        case 'self_attn.k_proj.weight': putMatrix(L.qkv, H, t.values, rows, cols); break;
-        case 'self_attn.v_proj.weight': putMatrix(L.qkv, H + kvDim, t.values, rows, cols); break;
-        case 'self_attn.q_proj.bias': putVector(L.qkvBias, 0, t.values); break;
-        case 'self_attn.k_proj.bias': putVector(L.qkvBias, H, t.values); break;
-        case 'self_attn.v_proj.bias': putVector(L.qkvBias, H + kvDim, t.values); break;
-        case 'self_attn.o_proj.weight': putMatrix(L.o, 0, t.values, rows, cols); break;
-        case 'mlp.gate_proj.weight': putMatrix(L.gate, 0, t.values, rows, cols); break;
-        case 'mlp.up_proj.weight': putMatrix(L.up, 0, t.values, rows, cols); break;
-        case 'mlp.down_proj.weight': putMatrix(L.down, 0, t.values, rows, cols); break;
+        case 'input_layernorm.weight':
+          putVector(L.inputNorm, 0, t.values);
+          break;
+        case 'post_attention_layernorm.weight':
+          putVector(L.postNorm, 0, t.values);
+          break;
+        case 'self_attn.q_proj.weight':
+          putMatrix(L.qkv, 0, t.values, rows, cols);
+          break;
+        case 'self_attn.k_proj.weight':
+          putMatrix(L.qkv, H, t.values, rows, cols);
+          break;
+        case 'self_attn.v_proj.weight':
+          putMatrix(L.qkv, H + kvDim, t.values, rows, cols);
+          break;
+        case 'self_attn.q_proj.bias':
+          putVector(L.qkvBias, 0, t.values);
+          break;
+        case 'self_attn.k_proj.bias':
+          putVector(L.qkvBias, H, t.values);
+          break;
+        case 'self_attn.v_proj.bias':
+          putVector(L.qkvBias, H + kvDim, t.values);
+          break;
+        case 'self_attn.o_proj.weight':
+          putMatrix(L.o, 0, t.values, rows, cols);
+          break;
+        case 'mlp.gate_proj.weight':
+          putMatrix(L.gate, 0, t.values, rows, cols);
+          break;
+        case 'mlp.up_proj.weight':
+          putMatrix(L.up, 0, t.values, rows, cols);
+          break;
+        case 'mlp.down_proj.weight':
+          putMatrix(L.down, 0, t.values, rows, cols);
+          break;
       }
     } else if (t.name === 'model.embed_tokens.weight') putMatrix(w.embed, 0, t.values, rows, cols);
     else if (t.name === 'model.norm.weight') putVector(w.finalNorm, 0, t.values);
@@ -228,7 +254,9 @@ const STORAGE_BUFFERS_NEEDED = 8;
 export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
   gpu.assertAlive();
   if (gpu.limits.maxStorageBuffersPerShaderStage < STORAGE_BUFFERS_NEEDED) {
-    throw new NoGpuError(`${gpu.route} offers ${gpu.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the engine needs ${STORAGE_BUFFERS_NEEDED}`);
+    throw new NoGpuError(
+      `${gpu.route} offers ${gpu.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the engine needs ${STORAGE_BUFFERS_NEEDED}`,
+    );
   }
   return buildRunner(gpu, source, options);
 }
@@ -261,7 +289,8 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
       throw new OptionError(`KV region offset ${options.kv.offsetBytes} is not a multiple of ${gpu.limits.minStorageBufferOffsetAlignment}`);
     }
     if ((options.kv.buffer.usage & GPUBufferUsage.STORAGE) === 0) throw new OptionError('the KV buffer was not created with STORAGE usage');
-    if (options.kv.offsetBytes + numPages * pageBytes > options.kv.buffer.size) throw new OptionError(`KV region of ${numPages} pages of ${pageBytes} bytes does not fit the given buffer`);
+    if (options.kv.offsetBytes + numPages * pageBytes > options.kv.buffer.size)
+      throw new OptionError(`KV region of ${numPages} pages of ${pageBytes} bytes does not fit the given buffer`);
   }
   if (!Number.isInteger(numPages) || numPages < 1) throw new OptionError(`numPages must be a positive integer, got ${numPages}`);
   if (numPages * pageBytes > maxBinding) {
@@ -278,7 +307,9 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   // The widest activation must fit one binding.
   const widestRow = Math.max(I, qkvCols) * 4;
   if (T * widestRow > maxBinding) {
-    throw new OptionError(`maxBatchTokens ${T} is too large for this device and model: at most ${Math.floor(maxBinding / widestRow)} token rows fit one storage binding`);
+    throw new OptionError(
+      `maxBatchTokens ${T} is too large for this device and model: at most ${Math.floor(maxBinding / widestRow)} token rows fit one storage binding`,
+    );
   }
   const allocate = () => {
     const ownKv = options.kv ? null : storageBuffer(device, numPages * pageBytes, 'kv');
@@ -326,12 +357,31 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     const L = weights.layers[i];
     const layer = layerUniforms[i];
     const common = { dims: buf.dims, layer, rowInfo: buf.rowInfo, blockTables: buf.blockTables, qkv: buf.qkv, kv: kvBinding };
-    body.push((await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false, normEps: c.rmsNormEps })).bind({ dims: buf.dims, x: buf.x, norm: L.inputNorm, bias: L.qkvBias, y: buf.qkv }));
+    body.push(
+      (await createMatmul(device, { matrix: L.qkv, deviceClass: cls, hasBias: true, accumulate: false, normEps: c.rmsNormEps })).bind({
+        dims: buf.dims,
+        x: buf.x,
+        norm: L.inputNorm,
+        bias: L.qkvBias,
+        y: buf.qkv,
+      }),
+    );
     body.push(await createRopeKv(device, kvShape, { ...common, table: buf.ropeTable }));
     body.push(await createAttention(device, cls, kvShape, { ...common, out: buf.attn }));
-    body.push((await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }));
-    body.push((await createMatmul(device, { matrix: L.gate, up: L.up, deviceClass: cls, hasBias: false, accumulate: false, normEps: c.rmsNormEps })).bind({ dims: buf.dims, x: buf.x, norm: L.postNorm, y: buf.act }));
-    body.push((await createMatmul(device, { matrix: L.down, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.act, y: buf.x }));
+    body.push(
+      (await createMatmul(device, { matrix: L.o, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.attn, y: buf.x }),
+    );
+    body.push(
+      (await createMatmul(device, { matrix: L.gate, up: L.up, deviceClass: cls, hasBias: false, accumulate: false, normEps: c.rmsNormEps })).bind({
+        dims: buf.dims,
+        x: buf.x,
+        norm: L.postNorm,
+        y: buf.act,
+      }),
+    );
+    body.push(
+      (await createMatmul(device, { matrix: L.down, deviceClass: cls, hasBias: false, accumulate: true })).bind({ dims: buf.dims, x: buf.act, y: buf.x }),
+    );
   }
 
   // Head launches per slice of output rows: each slice has its own dims uniform {rows, base}.
@@ -341,17 +391,44 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     if (sliceLaunches[slice]) return sliceLaunches[slice];
     const dims = uniformBuffer(device, [0, 0, 0, 0], `head_dims${slice}`);
     sliceDims[slice] = dims;
-    const out: Launch[] = [await createRmsNorm(device, { hidden: H, eps: c.rmsNormEps, rowIndexed: true, deviceClass: cls }, { dims, x: buf.x, weight: weights.finalNorm, rowIndex: buf.outputIndex, y: buf.headIn })];
+    const out: Launch[] = [
+      await createRmsNorm(
+        device,
+        { hidden: H, eps: c.rmsNormEps, rowIndexed: true, deviceClass: cls },
+        { dims, x: buf.x, weight: weights.finalNorm, rowIndex: buf.outputIndex, y: buf.headIn },
+      ),
+    ];
     if (c.kind === 'causal-lm') {
       const lm = weights.lmHead ?? weights.embed;
       out.push((await createMatmul(device, { matrix: lm, deviceClass: cls, hasBias: false, accumulate: false })).bind({ dims, x: buf.headIn, y: buf.headOut }));
     } else if (weights.vHead) {
-      out.push((await createMatmul(device, { matrix: weights.vHead.w, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims, x: buf.headIn, bias: weights.vHead.b, y: buf.headOut }));
+      out.push(
+        (await createMatmul(device, { matrix: weights.vHead.w, deviceClass: cls, hasBias: true, accumulate: false })).bind({
+          dims,
+          x: buf.headIn,
+          bias: weights.vHead.b,
+          y: buf.headOut,
+        }),
+      );
       out.push(await createHeadOp(device, 'sigmoid_rows', 1, { dims, v: buf.headOut, score: buf.scores }));
     } else if (weights.score) {
-      out.push((await createMatmul(device, { matrix: weights.score.w0, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims, x: buf.headIn, bias: weights.score.b0, y: buf.headMid }));
+      out.push(
+        (await createMatmul(device, { matrix: weights.score.w0, deviceClass: cls, hasBias: true, accumulate: false })).bind({
+          dims,
+          x: buf.headIn,
+          bias: weights.score.b0,
+          y: buf.headMid,
+        }),
+      );
       out.push(await createHeadOp(device, 'relu', H, { dims, v: buf.headMid, score: buf.scores }));
-      out.push((await createMatmul(device, { matrix: weights.score.w2, deviceClass: cls, hasBias: true, accumulate: false })).bind({ dims, x: buf.headMid, bias: weights.score.b2, y: buf.headOut }));
+      out.push(
+        (await createMatmul(device, { matrix: weights.score.w2, deviceClass: cls, hasBias: true, accumulate: false })).bind({
+          dims,
+          x: buf.headMid,
+          bias: weights.score.b2,
+          y: buf.headOut,
+        }),
+      );
       out.push(await createHeadOp(device, 'softmax2', 2, { dims, v: buf.headOut, score: buf.scores }));
     }
     sliceLaunches[slice] = out;
@@ -465,4 +542,3 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     },
   };
 }
-

@@ -31,7 +31,8 @@ function unwrapCommand(s: string, cmd: string): string {
   return s;
 }
 
-const UNIT_WORDS = /\b(?:units?|degrees?|cm|centimeters?|meters?|m|km|kilometers?|inch(?:es)?|feet|foot|ft|miles?|hours?|minutes?|seconds?|dollars?|cents?|sq|square|cubic|mph|kg|grams?|g|pounds?|lbs?|percent|points?|days?|years?|people|students?)\b/g;
+const UNIT_WORDS =
+  /\b(?:units?|degrees?|cm|centimeters?|meters?|m|km|kilometers?|inch(?:es)?|feet|foot|ft|miles?|hours?|minutes?|seconds?|dollars?|cents?|sq|square|cubic|mph|kg|grams?|g|pounds?|lbs?|percent|points?|days?|years?|people|students?)\b/g;
 
 /**
  * A canonical string for an answer: LaTeX noise removed, fractions and decimals turned into one exact
@@ -103,8 +104,14 @@ function formatRational([n, d]: Rational): string {
   let rest = d;
   let twos = 0;
   let fives = 0;
-  while (rest % 2n === 0n) { rest /= 2n; twos++; }
-  while (rest % 5n === 0n) { rest /= 5n; fives++; }
+  while (rest % 2n === 0n) {
+    rest /= 2n;
+    twos++;
+  }
+  while (rest % 5n === 0n) {
+    rest /= 5n;
+    fives++;
+  }
   if (rest !== 1n) return `${n}/${d}`;
   const digits = Math.max(twos, fives);
   const scaled = (n * 10n ** BigInt(digits)) / d;

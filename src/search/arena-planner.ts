@@ -25,8 +25,15 @@ export interface ArenaPlannerOptions {
 
 export function arenaPlanner(arena: KvArena, o: ArenaPlannerOptions): { planner: MemoryPlanner; planMemory: NonNullable<SearchOptions['planMemory']> } {
   const planner = new MemoryPlanner({
-    kvBytes: arena.options.totalBytes, profile: o.profile, generator: o.shapes.generator, verifier: o.shapes.verifier,
-    pageSize: arena.pageSize, maxBatchTokens: o.maxBatchTokens, allowOffload: o.allowOffload, verifierPagesFor: (g) => arena.verifierPagesFor(g), onLog: o.onLog,
+    kvBytes: arena.options.totalBytes,
+    profile: o.profile,
+    generator: o.shapes.generator,
+    verifier: o.shapes.verifier,
+    pageSize: arena.pageSize,
+    maxBatchTokens: o.maxBatchTokens,
+    allowOffload: o.allowOffload,
+    verifierPagesFor: (g) => arena.verifierPagesFor(g),
+    onLog: o.onLog,
   });
   // Pages a pool needs for this iteration: the beams' distinct tokens, plus room for every beam to grow
   // by twice the longest step seen, plus a partly filled page per beam.
@@ -36,7 +43,8 @@ export function arenaPlanner(arena: KvArena, o: ArenaPlannerOptions): { planner:
     // In offload mode both pools span the arena, so the question is the planner's.
     keep: o.keepWhileHeld
       ? (w) => {
-          const g = arena.generator.capacityPages, v = arena.verifier.capacityPages;
+          const g = arena.generator.capacityPages,
+            v = arena.verifier.capacityPages;
           if (arena.offloading || need(w.distinctGeneratorTokens, w) > g || need(w.distinctVerifierTokens, w) > v) return null;
           return { generatorPages: g, verifierPages: v, offload: false };
         }

@@ -72,10 +72,14 @@ export function aggregateScore(steps: readonly Step[], agg: Aggregation, count =
   for (let i = 0; i < Math.min(count, steps.length); i++) if (steps[i].score !== null) xs.push(steps[i].score!);
   if (xs.length === 0) return 0;
   switch (agg) {
-    case 'last': return xs[xs.length - 1];
-    case 'min': return Math.min(...xs);
-    case 'prod': return xs.reduce((a, b) => a * b, 1);
-    case 'mean': return xs.reduce((a, b) => a + b, 0) / xs.length;
+    case 'last':
+      return xs[xs.length - 1];
+    case 'min':
+      return Math.min(...xs);
+    case 'prod':
+      return xs.reduce((a, b) => a * b, 1);
+    case 'mean':
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
   }
 }
 
@@ -101,8 +105,21 @@ let nextBeamId = 1;
 
 export function rootBeam(prompt: number[], verifierPrefix: number[], lineage: number, codec: TextCodec, kv: KvSeq, vkv: KvSeq): Beam {
   return {
-    id: nextBeamId++, lineage, tokens: prompt.slice(), promptLength: prompt.length, steps: [], currentStart: prompt.length,
-    decoder: new StepTextDecoder(codec), ended: null, kv, verifierTokens: verifierPrefix.slice(), verifierPrefixLength: verifierPrefix.length, vkv, bornAt: 0, endedAt: -1, speculativeTokens: 0,
+    id: nextBeamId++,
+    lineage,
+    tokens: prompt.slice(),
+    promptLength: prompt.length,
+    steps: [],
+    currentStart: prompt.length,
+    decoder: new StepTextDecoder(codec),
+    ended: null,
+    kv,
+    verifierTokens: verifierPrefix.slice(),
+    verifierPrefixLength: verifierPrefix.length,
+    vkv,
+    bornAt: 0,
+    endedAt: -1,
+    speculativeTokens: 0,
   };
 }
 
@@ -119,11 +136,21 @@ export function forkBeam(parent: Beam, stepCount: number, lineage: number, codec
   // no verifier pages, which the verifier phase could then not preempt.
   const vend = !withVerifier ? 0 : stepCount === 0 ? parent.verifierPrefixLength : steps[stepCount - 1].verifierEnd;
   return {
-    id: nextBeamId++, lineage, tokens: parent.tokens.slice(0, end), promptLength: parent.promptLength,
-    steps, currentStart: end, decoder: new StepTextDecoder(codec), ended: null,
-    kv: gen.fork(parent.kv, end - 1), verifierTokens: parent.verifierTokens.slice(0, vend), verifierPrefixLength: parent.verifierPrefixLength,
+    id: nextBeamId++,
+    lineage,
+    tokens: parent.tokens.slice(0, end),
+    promptLength: parent.promptLength,
+    steps,
+    currentStart: end,
+    decoder: new StepTextDecoder(codec),
+    ended: null,
+    kv: gen.fork(parent.kv, end - 1),
+    verifierTokens: parent.verifierTokens.slice(0, vend),
+    verifierPrefixLength: parent.verifierPrefixLength,
     vkv: withVerifier ? ver.fork(parent.vkv, vend) : ver.newSeq(),
-    bornAt: 0, endedAt: -1, speculativeTokens: 0,
+    bornAt: 0,
+    endedAt: -1,
+    speculativeTokens: 0,
   };
 }
 

@@ -26,7 +26,11 @@ const cache = new Map<string, DecodeCalibration>();
  * of a search do (the prompt and the steps before the latest), so a device that serves shared K/V from
  * its cache shows it; the rest of each context is its own.
  */
-export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; sharedContext?: number; slack?: number; repeats?: number } = {}): Promise<DecodeCalibration> {
+export async function calibrateDecode(
+  runner: ModelRunner,
+  clock: Clock,
+  opts: { key?: string; maxBatchTokens?: number; maxBatch?: number; context?: number; sharedContext?: number; slack?: number; repeats?: number } = {},
+): Promise<DecodeCalibration> {
   if (opts.key && cache.has(opts.key)) return cache.get(opts.key)!;
   const maxBatch = opts.maxBatch ?? 64;
   const context = Math.max(1, opts.context ?? DECODE_CALIBRATION_CONTEXT);
@@ -43,8 +47,18 @@ export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: {
     const common = Array.from({ length: sharedPages }, (_, j) => j);
     const tables = Array.from({ length: b }, (_, i) => [...common, ...Array.from({ length: ownPages }, (_, j) => sharedPages + i * ownPages + j)]);
     // Fill the context once (the shared part by the first sequence, within the runner's batch limit), then time decode steps.
-    if (shared > 0) await forwardInParts(runner, { chunks: [{ blockTable: tables[0], start: 0, tokens: new Array(shared).fill(token), outputRows: [shared - 1] }] }, opts.maxBatchTokens ?? Infinity);
-    if (context > shared) await forwardInParts(runner, { chunks: tables.map((t) => ({ blockTable: t, start: shared, tokens: new Array(context - shared).fill(token), outputRows: [context - shared - 1] })) }, opts.maxBatchTokens ?? Infinity);
+    if (shared > 0)
+      await forwardInParts(
+        runner,
+        { chunks: [{ blockTable: tables[0], start: 0, tokens: new Array(shared).fill(token), outputRows: [shared - 1] }] },
+        opts.maxBatchTokens ?? Infinity,
+      );
+    if (context > shared)
+      await forwardInParts(
+        runner,
+        { chunks: tables.map((t) => ({ blockTable: t, start: shared, tokens: new Array(context - shared).fill(token), outputRows: [context - shared - 1] })) },
+        opts.maxBatchTokens ?? Infinity,
+      );
     let best = Infinity;
     for (let r = 0; r < repeats; r++) {
       const t0 = clock.now();
@@ -58,7 +72,8 @@ export async function calibrateDecode(runner: ModelRunner, clock: Clock, opts: {
   const free = (t: number): boolean => t <= ms[0] * (1 + slack);
   // Every power of two (callers fit a profile to the whole curve), then a bisection between the last
   // nearly-free power and the next one.
-  let lo = 1, hi = 0;
+  let lo = 1,
+    hi = 0;
   await measure(1);
   for (let b = 2; fits(b); b *= 2) {
     const t = await measure(b);

@@ -56,7 +56,13 @@ export interface Techniques {
   earlyVerification: boolean;
 }
 
-export const BASELINE_TECHNIQUES: Techniques = { speculation: false, lookahead: false, prefixScheduling: false, memoryPlanner: false, earlyVerification: false };
+export const BASELINE_TECHNIQUES: Techniques = {
+  speculation: false,
+  lookahead: false,
+  prefixScheduling: false,
+  memoryPlanner: false,
+  earlyVerification: false,
+};
 export const FASTTTS_TECHNIQUES: Techniques = { speculation: true, lookahead: true, prefixScheduling: true, memoryPlanner: true, earlyVerification: true };
 
 export interface SearchOptions {
@@ -147,9 +153,21 @@ export interface SearchCounters {
 
 export function newCounters(): SearchCounters {
   return {
-    tokensGenerated: 0, tokensSpeculative: 0, tokensSpeculativeAccepted: 0, tokensSpeculativeWasted: 0,
-    generatorMs: 0, verifierMs: 0, generatorCalls: 0, verifierCalls: 0, preemptions: 0, iterations: 0,
-    stepsFromSpeculation: 0, lookaheadSteps: 0, shadowsPromoted: 0, nestedShadowsPromoted: 0, stepsScoredEarly: 0,
+    tokensGenerated: 0,
+    tokensSpeculative: 0,
+    tokensSpeculativeAccepted: 0,
+    tokensSpeculativeWasted: 0,
+    generatorMs: 0,
+    verifierMs: 0,
+    generatorCalls: 0,
+    verifierCalls: 0,
+    preemptions: 0,
+    iterations: 0,
+    stepsFromSpeculation: 0,
+    lookaheadSteps: 0,
+    shadowsPromoted: 0,
+    nestedShadowsPromoted: 0,
+    stepsScoredEarly: 0,
   };
 }
 
@@ -169,14 +187,27 @@ export async function timedForward(
   const result = await forwardInParts(runner, batch, env.maxBatchTokens ?? Infinity);
   const ms = env.clock.now() - t0;
   if (env.trace) {
-    let newTokens = 0, context = 0, pages = 0, rows = 0;
+    let newTokens = 0,
+      context = 0,
+      pages = 0,
+      rows = 0;
     for (const c of batch.chunks) {
       newTokens += c.tokens.length;
       context += c.start;
       pages += Math.ceil((c.start + c.tokens.length) / runner.pageSize);
       rows += c.outputRows.length;
     }
-    env.trace.record({ model, sequences: batch.chunks.length, newTokens, contextTokens: context, pagesTouched: pages, ms, at: t0, outputRows: rows, speculativeTokens });
+    env.trace.record({
+      model,
+      sequences: batch.chunks.length,
+      newTokens,
+      contextTokens: context,
+      pagesTouched: pages,
+      ms,
+      at: t0,
+      outputRows: rows,
+      speculativeTokens,
+    });
   }
   return { result, ms };
 }
@@ -184,10 +215,21 @@ export async function timedForward(
 /** search-and-learn's defaults (temperature 0.8, top_p 1, beam width 4, 2048 tokens), FastTTS mode. */
 export function defaultSearchOptions(o: Partial<SearchOptions> = {}): SearchOptions {
   return {
-    method: 'beam', n: 8, beamWidth: 4, iterations: 10, agg: 'last', select: 'weighted',
+    method: 'beam',
+    n: 8,
+    beamWidth: 4,
+    iterations: 10,
+    agg: 'last',
+    select: 'weighted',
     sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 0 },
-    maxStepTokens: 2048, filterDuplicates: false, sortCompleted: false, techniques: FASTTTS_TECHNIQUES,
-    speculationBatch: 0, siblingKeepFraction: 0, maxBatch: 256, maxPrefillTokens: 4096,
+    maxStepTokens: 2048,
+    filterDuplicates: false,
+    sortCompleted: false,
+    techniques: FASTTTS_TECHNIQUES,
+    speculationBatch: 0,
+    siblingKeepFraction: 0,
+    maxBatch: 256,
+    maxPrefillTokens: 4096,
     ...o,
   };
 }

@@ -35,8 +35,15 @@ const needsStandard = (b: Beam, required: number): boolean => b.ended === null &
 
 /** Reserves KV for positions [0, length) of `seq`, preempting victims' KV (in order) when short. */
 export function reserveKv(
-  pool: SearchKvPool, seq: KvSeq, tokens: ArrayLike<number>, length: number, victims: Iterable<KvSeq>, counters: SearchCounters, attachLimit = length,
-  speculative?: Set<KvSeq>, events?: SearchEvents,
+  pool: SearchKvPool,
+  seq: KvSeq,
+  tokens: ArrayLike<number>,
+  length: number,
+  victims: Iterable<KvSeq>,
+  counters: SearchCounters,
+  attachLimit = length,
+  speculative?: Set<KvSeq>,
+  events?: SearchEvents,
 ): boolean {
   // A released sequence first takes back whatever of its prefix is still cached (up to attachLimit - 1).
   if (seq.pages.length === 0 && seq.computed === 0) {
@@ -93,8 +100,14 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     for (const b of beams) for (const s of allShadows(b)) shadowKv.add(s.kv);
     for (const b of standard) {
       if (batch.length >= opts.maxBatch) break;
-      if (opts.techniques.prefixScheduling && b.kv.pages.length === 0 && b.kv.computed === 0 && batch.length > 0 &&
-        batchMateComputes(b.tokens, pool.cachedPrefix(b.tokens), mates, pool.pageSize)) continue;
+      if (
+        opts.techniques.prefixScheduling &&
+        b.kv.pages.length === 0 &&
+        b.kv.computed === 0 &&
+        batch.length > 0 &&
+        batchMateComputes(b.tokens, pool.cachedPrefix(b.tokens), mates, pool.pageSize)
+      )
+        continue;
       if (!reserveKv(pool, b.kv, b.tokens, b.tokens.length, victims(), counters, b.tokens.length, shadowKv, env.events)) break; // FIFO: later beams wait
       mates.push({ tokens: b.tokens, computed: b.kv.computed });
       batch.push(b);
@@ -106,7 +119,10 @@ export async function generatePhase(p: GenerationPhase, beams: Beam[]): Promise<
     const standardCount = batch.length;
     if (specBudget > standardCount) addSpeculation(p, batch, inBatch, specBudget);
     const chunks: SequenceChunk[] = batch.map((b) => ({
-      blockTable: b.kv.pages, start: b.kv.computed, tokens: b.tokens.slice(b.kv.computed), outputRows: [b.tokens.length - b.kv.computed - 1],
+      blockTable: b.kv.pages,
+      start: b.kv.computed,
+      tokens: b.tokens.slice(b.kv.computed),
+      outputRows: [b.tokens.length - b.kv.computed - 1],
     }));
     const specTokens = batch.length - standardCount;
     const { result } = await timedForward(env, 'generator', { chunks }, specTokens);

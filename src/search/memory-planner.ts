@@ -10,9 +10,7 @@
 import { OutOfMemoryError } from '../errors.ts';
 import { BinaryHeap } from '../runtime/binary-heap.ts';
 import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
-import {
-  activationBytes, hostTransferMs, kvBytesPerTokenOf, predictForwardMs, weightBytes, type ModelShape,
-} from '../metrics/cost-model.ts';
+import { activationBytes, hostTransferMs, kvBytesPerTokenOf, predictForwardMs, weightBytes, type ModelShape } from '../metrics/cost-model.ts';
 import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
 
 export interface PlannerOptions {
@@ -231,7 +229,8 @@ export class IterationModel {
     const longestStep = Math.max(...w.stepLengths);
     const gLongest = Math.ceil((w.longestGeneratorTokens ?? w.generatorContext + longestStep) / this.pageSize) + 1;
     const vLongest = Math.ceil((w.longestVerifierTokens ?? w.verifierContext + Math.max(v.fresh, longestStep)) / this.pageSize) + 1;
-    if (n > 0 && (gConc === 0 || vConc === 0 || gPages < gLongest || vPages < vLongest)) return { ...none, ms: Infinity, generatorMs: Infinity, verifierMs: Infinity };
+    if (n > 0 && (gConc === 0 || vConc === 0 || gPages < gLongest || vPages < vLongest))
+      return { ...none, ms: Infinity, generatorMs: Infinity, verifierMs: Infinity };
 
     // Generator: gConc beams resident at a time; each beam that was not recomputes what it lost.
     const gRecompute = Math.round(Math.max(0, n - gConc) * this.recomputePerBeam(w.generatorContext, g, gConc, n));
@@ -272,7 +271,8 @@ export class MemoryPlanner {
     for (let g = 0; g < max; g += stride) splits.push(g);
     splits.push(max);
     // Among equally fast splits keep the one with the most room to spare for both (step lengths vary).
-    const room = (p: IterationPrediction) => Math.min(p.generatorPages / m.pagesForAllBeams(w, 'generator'), p.verifierPages / m.pagesForAllBeams(w, 'verifier'));
+    const room = (p: IterationPrediction) =>
+      Math.min(p.generatorPages / m.pagesForAllBeams(w, 'generator'), p.verifierPages / m.pagesForAllBeams(w, 'verifier'));
     for (const g of splits) {
       const p = m.predict(w, { generatorPages: g, verifierPages: m.verifierPagesFor(g), offload: false });
       candidates++;
@@ -312,7 +312,8 @@ export class MemoryPlanner {
     const last = this.log[this.log.length - 1];
     if (!last) return null;
     const c = last.choice;
-    if (c.generatorPages !== split.generatorPages || c.verifierPages !== split.verifierPages || c.offload !== split.offload) last.choice = this.model.predict(last.inputs, split);
+    if (c.generatorPages !== split.generatorPages || c.verifierPages !== split.verifierPages || c.offload !== split.offload)
+      last.choice = this.model.predict(last.inputs, split);
     return last.choice;
   }
 
@@ -335,9 +336,11 @@ export function formatPlannerEntry(e: PlannerLogEntry): string {
   const c = e.choice;
   const w = e.inputs;
   const observed = e.observedMs === undefined ? 'n/a' : `${e.observedMs.toFixed(1)} ms`;
-  return `planner it=${e.iteration} beams=${w.beams} step~${mean(w.stepLengths).toFixed(0)} ctx=${w.generatorContext.toFixed(0)}/${w.verifierContext.toFixed(0)} ` +
+  return (
+    `planner it=${e.iteration} beams=${w.beams} step~${mean(w.stepLengths).toFixed(0)} ctx=${w.generatorContext.toFixed(0)}/${w.verifierContext.toFixed(0)} ` +
     `kv=${(e.kvBytes / 2 ** 20).toFixed(1)}MB -> ${e.kept ? 'kept ' : ''}${c.offload ? 'offload (each phase the whole arena)' : `gen ${c.generatorPages}p ver ${c.verifierPages}p`} ` +
-    `predicted ${c.ms.toFixed(1)} ms (gen ${c.generatorMs.toFixed(1)}, ver ${c.verifierMs.toFixed(1)}, xfer ${c.transferMs.toFixed(1)}) observed ${observed}`;
+    `predicted ${c.ms.toFixed(1)} ms (gen ${c.generatorMs.toFixed(1)}, ver ${c.verifierMs.toFixed(1)}, xfer ${c.transferMs.toFixed(1)}) observed ${observed}`
+  );
 }
 
 export interface PlannerHookOptions<W extends PlannerWorkload = PlannerWorkload> {

@@ -31,4 +31,3 @@ export const requiredAfter = (it: number, iterations: number): number => (it ===
 
 /** A beam that ended within its first `required` steps is complete. */
 export const endedWithin = (b: Beam, required: number): boolean => b.ended !== null && b.steps.length <= required;
-

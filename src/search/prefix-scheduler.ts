@@ -21,7 +21,11 @@ export function prefixAwareOrder(sequences: ReadonlyArray<ArrayLike<number>>): n
       if (d >= first.length) break;
       const t = first[d];
       let same = true;
-      for (const i of group) if (d >= sequences[i].length || sequences[i][d] !== t) { same = false; break; }
+      for (const i of group)
+        if (d >= sequences[i].length || sequences[i][d] !== t) {
+          same = false;
+          break;
+        }
       if (!same) break;
       d++;
     }
@@ -38,7 +42,11 @@ export function prefixAwareOrder(sequences: ReadonlyArray<ArrayLike<number>>): n
     }
     for (const b of branches.values()) visit(b, d + 1);
   };
-  if (sequences.length > 0) visit(sequences.map((_, i) => i), 0);
+  if (sequences.length > 0)
+    visit(
+      sequences.map((_, i) => i),
+      0,
+    );
   return out;
 }
 
@@ -47,7 +55,12 @@ export function prefixAwareOrder(sequences: ReadonlyArray<ArrayLike<number>>): n
  * sequence that the same forward call computes: deferring it by one call lets the prefix cache serve
  * that prefix instead of computing it twice.
  */
-export function batchMateComputes(tokens: ArrayLike<number>, cached: number, mates: ReadonlyArray<{ tokens: ArrayLike<number>; computed: number }>, pageSize: number): boolean {
+export function batchMateComputes(
+  tokens: ArrayLike<number>,
+  cached: number,
+  mates: ReadonlyArray<{ tokens: ArrayLike<number>; computed: number }>,
+  pageSize: number,
+): boolean {
   for (const m of mates) {
     const shared = commonPrefixLength(tokens, m.tokens);
     if (shared >= cached + pageSize && m.computed < shared - pageSize) return true;

@@ -48,10 +48,18 @@ export interface SearchResult {
 /** Fills in defaults and checks the options; methods without a verifier get n, iterations fixed. */
 export function normalizeOptions(o: SearchOptions): SearchOptions {
   validateSampling(o.sampling);
-  for (const [k, v] of [['n', o.n], ['beam width', o.beamWidth], ['iterations', o.iterations], ['max step tokens', o.maxStepTokens], ['max batch', o.maxBatch], ['max prefill tokens', o.maxPrefillTokens]] as const) {
+  for (const [k, v] of [
+    ['n', o.n],
+    ['beam width', o.beamWidth],
+    ['iterations', o.iterations],
+    ['max step tokens', o.maxStepTokens],
+    ['max batch', o.maxBatch],
+    ['max prefill tokens', o.maxPrefillTokens],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new OptionError(`${k} must be a positive integer, got ${v}`);
   }
-  if (!(o.siblingKeepFraction >= 0 && o.siblingKeepFraction <= 1)) throw new OptionError(`sibling keep fraction must be in [0, 1], got ${o.siblingKeepFraction}`);
+  if (!(o.siblingKeepFraction >= 0 && o.siblingKeepFraction <= 1))
+    throw new OptionError(`sibling keep fraction must be in [0, 1], got ${o.siblingKeepFraction}`);
   if ((o.method === 'beam' || o.method === 'dvts') && o.n % o.beamWidth !== 0) {
     throw new OptionError(`--n (${o.n}) must be a multiple of --beam-width (${o.beamWidth}) for ${o.method}`);
   }
@@ -95,10 +103,15 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     // Future siblings are speculated only in the exact variant (R = 0); with R > 0 copies reuse the parent's tokens.
     const copies = (opts.method === 'beam' || opts.method === 'dvts') && opts.siblingKeepFraction === 0 ? opts.beamWidth : 1;
     // Early scores steer speculation; not in offload mode, where the verifier's K/V is in host memory now.
-    const verifyEarly = verify && speculate && opts.techniques.earlyVerification && !sharedArena(env)?.offloading
-      ? (bs: Beam[]) => verifyPhase({ env, opts, counters, required, lookahead: false, bestEffort: true }, bs) : undefined;
+    const verifyEarly =
+      verify && speculate && opts.techniques.earlyVerification && !sharedArena(env)?.offloading
+        ? (bs: Beam[]) => verifyPhase({ env, opts, counters, required, lookahead: false, bestEffort: true }, bs)
+        : undefined;
     const survivors = opts.method === 'beam' ? Math.max(1, Math.floor(opts.n / opts.beamWidth)) : undefined;
-    await generatePhase({ env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies, verifyEarly, survivors }, active);
+    await generatePhase(
+      { env, opts, counters, iterations: K, required, speculativeSteps: plan?.steps, speculationOrder: plan?.order, copies, verifyEarly, survivors },
+      active,
+    );
     if (verify) {
       await enterPhase(env, 'verifier');
       await verifyPhase({ env, opts, counters, required, lookahead: false }, active);
@@ -134,8 +147,14 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
   await leaveOffloadMode(env);
   const latencyMs = env.clock.now() - start;
   const toResult = (b: Beam): SearchBeam => ({
-    text: beamText(b), score: aggregateScore(b.steps, opts.agg), answer: extractBoxed(beamText(b)), completed: b.ended !== null,
-    tokens: beamTokens(b), stepScores: b.steps.map((s) => s.score), stepTokens: b.steps.map((s) => s.end - s.start), completionMs: completionTime(b) - start,
+    text: beamText(b),
+    score: aggregateScore(b.steps, opts.agg),
+    answer: extractBoxed(beamText(b)),
+    completed: b.ended !== null,
+    tokens: beamTokens(b),
+    stepScores: b.steps.map((s) => s.score),
+    stepTokens: b.steps.map((s) => s.end - s.start),
+    completionMs: completionTime(b) - start,
   });
   const candidates: Candidate[] = voters.map((b) => ({ answer: extractBoxed(beamText(b)), score: aggregateScore(b.steps, opts.agg) }));
   const rule = verify ? opts.select : opts.select === 'top1' ? 'majority' : opts.select;
@@ -164,8 +183,12 @@ async function planMemory(env: SearchEnv, opts: SearchOptions, active: Beam[], i
   const mean = (f: (b: Beam) => number): number => active.reduce((a, b) => a + f(b), 0) / active.length;
   const stepLengths = active.filter((b) => b.steps.length > 0).map((b) => b.steps[b.steps.length - 1].end - b.steps[b.steps.length - 1].start);
   const split = opts.planMemory({
-    iteration: it, beams: active.length, stepLengths: stepLengths.length ? stepLengths : [64],
-    generatorContext: mean((b) => b.tokens.length), verifierContext: mean((b) => b.verifierTokens.length), sharedPrefixTokens: active[0].promptLength,
+    iteration: it,
+    beams: active.length,
+    stepLengths: stepLengths.length ? stepLengths : [64],
+    generatorContext: mean((b) => b.tokens.length),
+    verifierContext: mean((b) => b.verifierTokens.length),
+    sharedPrefixTokens: active[0].promptLength,
     distinctGeneratorTokens: distinctTokens(active.map((b) => b.tokens)),
     distinctVerifierTokens: distinctTokens(active.map((b) => b.verifierTokens)),
     longestGeneratorTokens: Math.max(...active.map((b) => b.tokens.length)) + Math.max(...stepLengths, 64),
@@ -206,7 +229,10 @@ function sharedArena(env: SearchEnv): KvArena | null {
 
 /** Runs both pools' pending copies (their runners attached for relocation) before the arena moves pages. */
 async function flushPoolCopies(env: SearchEnv): Promise<void> {
-  const models = [[env.generatorPool, env.generator], [env.verifierPool, env.verifier]] as const;
+  const models = [
+    [env.generatorPool, env.generator],
+    [env.verifierPool, env.verifier],
+  ] as const;
   for (const [pool, runner] of models) {
     if (!runner) continue;
     await flushCopies(runner, pool.takeCopies());

@@ -55,7 +55,16 @@ export function speculationPlan(beams: readonly Beam[], bins: number, agg: Aggre
  * is the survivor itself with everything it generated ahead; the others start at the step boundary
  * (or, with siblingKeepFraction R > 0, with the first R of its speculative tokens).
  */
-export function duplicateBeam(env: SearchEnv, opts: SearchOptions, counters: SearchCounters, iterations: number, parent: Beam, stepCount: number, count: number, now: number): Beam[] {
+export function duplicateBeam(
+  env: SearchEnv,
+  opts: SearchOptions,
+  counters: SearchCounters,
+  iterations: number,
+  parent: Beam,
+  stepCount: number,
+  count: number,
+  now: number,
+): Beam[] {
   const out: Beam[] = [parent];
   parent.bornAt = now;
   const boundary = stepCount === 0 ? parent.promptLength : parent.steps[stepCount - 1].end;
@@ -154,7 +163,10 @@ export function addSpeculation(p: SpeculationPhase, batch: Beam[], inBatch: Set<
   const pool = env.generatorPool;
   const standardCount = batch.length;
   const canSpeculate = (b: Beam): boolean =>
-    b.ended === null && b.steps.length >= p.required && b.steps.length < p.required + (p.speculativeSteps!.get(b) ?? 0) && b.tokens.length < env.generator.config.maxPositions;
+    b.ended === null &&
+    b.steps.length >= p.required &&
+    b.steps.length < p.required + (p.speculativeSteps!.get(b) ?? 0) &&
+    b.tokens.length < env.generator.config.maxPositions;
   // Keep room free for the standard beams' growth (a tenth of the pool, at least a page each):
   // speculation must not cause preemption or evict cached prefixes.
   const reserveForStandard = Math.max(standardCount + 1, Math.ceil(pool.capacity / 10));
@@ -235,9 +247,14 @@ function survivalOrder(p: SpeculationPhase, byBin: readonly Beam[]): Beam[] {
   const scores = new Map<Beam, number>();
   for (const b of done) if (b.steps[p.required - 1]?.score != null) scores.set(b, aggregateScore(b.steps, p.opts.agg, p.required));
   // Competitors: beams that go on to the selection (not ended within this step) with a known score.
-  const known = done.filter((b) => scores.has(b) && !(b.ended !== null && b.steps.length <= p.required)).map((b) => scores.get(b)!).sort((a, b) => b - a);
-  const higher = (s: number): number => { // known scores > s (known is descending)
-    let lo = 0, hi = known.length;
+  const known = done
+    .filter((b) => scores.has(b) && !(b.ended !== null && b.steps.length <= p.required))
+    .map((b) => scores.get(b)!)
+    .sort((a, b) => b - a);
+  const higher = (s: number): number => {
+    // known scores > s (known is descending)
+    let lo = 0,
+      hi = known.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (known[mid] > s) lo = mid + 1;
@@ -252,5 +269,11 @@ function survivalOrder(p: SpeculationPhase, byBin: readonly Beam[]): Beam[] {
     if (s === undefined) unscored.push(b);
     else scored.push({ b, better: higher(s) });
   }
-  return [...scored.filter((x) => x.better < p.survivors!).sort((a, b) => a.better - b.better).map((x) => x.b), ...unscored];
+  return [
+    ...scored
+      .filter((x) => x.better < p.survivors!)
+      .sort((a, b) => a.better - b.better)
+      .map((x) => x.b),
+    ...unscored,
+  ];
 }

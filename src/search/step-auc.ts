@@ -24,11 +24,15 @@ export function rocAuc(scores: readonly number[], labels: readonly boolean[]): n
   const order = scores.map((_, i) => i).sort((a, b) => scores[a] - scores[b]);
   let rankSumGood = 0;
   let good = 0;
-  for (let i = 0; i < order.length;) {
+  for (let i = 0; i < order.length; ) {
     let j = i;
     while (j + 1 < order.length && scores[order[j + 1]] === scores[order[i]]) j++;
     const rank = (i + j) / 2 + 1; // average rank of a run of ties
-    for (let k = i; k <= j; k++) if (labels[order[k]]) { rankSumGood += rank; good++; }
+    for (let k = i; k <= j; k++)
+      if (labels[order[k]]) {
+        rankSumGood += rank;
+        good++;
+      }
     i = j + 1;
   }
   const bad = order.length - good;
@@ -40,7 +44,13 @@ export function rocAuc(scores: readonly number[], labels: readonly boolean[]): n
  * Scores every step of `solutions` with `verifier` (one prefill per solution, batched up to
  * `maxBatchTokens`), in the PRM format of `format`. Returns the step scores, solution by solution.
  */
-export async function scoreSolutions(verifier: ModelRunner, format: PromptFormat, solutions: readonly LabelledSolution[], maxBatchTokens: number, pageSize: number): Promise<number[][]> {
+export async function scoreSolutions(
+  verifier: ModelRunner,
+  format: PromptFormat,
+  solutions: readonly LabelledSolution[],
+  maxBatchTokens: number,
+  pageSize: number,
+): Promise<number[][]> {
   const encoded = solutions.map((s) => {
     const ids = format.verifierPrefix(s.problem);
     const rows: number[] = [];
@@ -51,7 +61,7 @@ export async function scoreSolutions(verifier: ModelRunner, format: PromptFormat
     return { ids, rows };
   });
   const out: number[][] = [];
-  for (let i = 0; i < encoded.length;) {
+  for (let i = 0; i < encoded.length; ) {
     // A batch of whole solutions, each in its own pages from page 0 of the runner's pool.
     const chunks = [];
     let tokens = 0;
@@ -94,8 +104,11 @@ export function stepAuc(solutions: readonly LabelledSolution[], scores: readonly
 
 /** Reads labelled solutions from JSONL ({problem, steps, labels} a line, as tools/train/train_prm.py writes them). */
 export function parseLabelledSolutions(text: string): LabelledSolution[] {
-  return text.split('\n').filter((line) => line.trim()).map((line) => {
-    const { problem, steps, labels } = JSON.parse(line) as LabelledSolution;
-    return { problem, steps, labels };
-  });
+  return text
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => {
+      const { problem, steps, labels } = JSON.parse(line) as LabelledSolution;
+      return { problem, steps, labels };
+    });
 }

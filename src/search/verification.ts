@@ -94,8 +94,18 @@ export async function verifyPhase(p: VerificationPhase, beams: Beam[]): Promise<
     const b = w.beam;
     const pending = (): number => b.verifierTokens.length - b.vkv.computed;
     if (batch.length > 0 && batchTokens + pending() > opts.maxPrefillTokens) await flush();
-    if (opts.techniques.prefixScheduling && batch.length > 0 && b.vkv.pages.length === 0 && b.vkv.computed === 0 &&
-      batchMateComputes(b.verifierTokens, pool.cachedPrefix(b.verifierTokens, b.steps[w.steps[0]].verifierEnd), batch.map((x) => ({ tokens: x.beam.verifierTokens, computed: x.beam.vkv.computed })), pool.pageSize)) {
+    if (
+      opts.techniques.prefixScheduling &&
+      batch.length > 0 &&
+      b.vkv.pages.length === 0 &&
+      b.vkv.computed === 0 &&
+      batchMateComputes(
+        b.verifierTokens,
+        pool.cachedPrefix(b.verifierTokens, b.steps[w.steps[0]].verifierEnd),
+        batch.map((x) => ({ tokens: x.beam.verifierTokens, computed: x.beam.vkv.computed })),
+        pool.pageSize,
+      )
+    ) {
       await flush(); // the batch computes this beam's prefix: let the cache serve it
     }
     // A recomputed prefix must stop before the first separator whose score this request reads.

@@ -34,7 +34,10 @@ export class CostModelRunner implements ModelRunner, PageIo {
   }
 
   async forward(batch: ForwardBatch): Promise<ForwardResult> {
-    let newTokens = 0, context = 0, rows = 0, pairs = 0;
+    let newTokens = 0,
+      context = 0,
+      rows = 0,
+      pairs = 0;
     // Cached tokens per distinct physical page: shared prefix pages are read once (cost-model.ts).
     const pageTokens = new Map<number, number>();
     for (const c of batch.chunks) {
@@ -51,7 +54,16 @@ export class CostModelRunner implements ModelRunner, PageIo {
     }
     let distinct = 0;
     for (const t of pageTokens.values()) distinct += t;
-    this.clock.advance(predictForwardMs(this.profile, this.shape, { sequences: batch.chunks.length, newTokens, contextTokens: context, outputRows: rows, attendedPairs: pairs, distinctContextTokens: distinct }));
+    this.clock.advance(
+      predictForwardMs(this.profile, this.shape, {
+        sequences: batch.chunks.length,
+        newTokens,
+        contextTokens: context,
+        outputRows: rows,
+        attendedPairs: pairs,
+        distinctContextTokens: distinct,
+      }),
+    );
     return this.model.forward(batch);
   }
 
@@ -107,7 +119,8 @@ export interface SyntheticEnvOptions {
 export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
   const pageSize = o.pageSize ?? 16;
   const arena = o.arena ? new KvArena({ ...o.arena, pageSize }) : null;
-  if (!arena && (o.generatorPages === undefined || o.verifierPages === undefined)) throw new RangeError('syntheticEnv: give generatorPages and verifierPages, or an arena');
+  if (!arena && (o.generatorPages === undefined || o.verifierPages === undefined))
+    throw new RangeError('syntheticEnv: give generatorPages and verifierPages, or an arena');
   const generatorPages = arena ? arena.generatorRegion.numPages : o.generatorPages!;
   const verifierPages = arena ? arena.verifierRegion.numPages : o.verifierPages!;
   const tokenizer = new SyntheticTokenizer();
@@ -123,18 +136,28 @@ export function syntheticEnv(o: SyntheticEnvOptions): SearchEnv {
     generator = new SyntheticRunner('causal-lm', generatorPages, pageSize, o.stats);
     verifier = new SyntheticRunner('prm-value-head', verifierPages, pageSize, o.stats);
   }
-  const { generatorPool, verifierPool } = arena ? arenaSearchPools(arena) : { generatorPool: new SearchKvPool(generatorPages, pageSize), verifierPool: new SearchKvPool(verifierPages, pageSize) };
+  const { generatorPool, verifierPool } = arena
+    ? arenaSearchPools(arena)
+    : { generatorPool: new SearchKvPool(generatorPages, pageSize), verifierPool: new SearchKvPool(verifierPages, pageSize) };
   if (arena) {
     // Splits relocate live pages and offload mode moves them over the host link: the runners do both.
-    for (const [pool, runner] of [[generatorPool, generator], [verifierPool, verifier]] as const) {
+    for (const [pool, runner] of [
+      [generatorPool, generator],
+      [verifierPool, verifier],
+    ] as const) {
       const io = runner as ModelRunner & PageIo; // SyntheticRunner and CostModelRunner both move pages
       pool.kv.attach(io);
       pool.kv.attachIo(io);
     }
   }
   return {
-    generator, verifier, codec: tokenizer, format: syntheticPromptFormat(tokenizer), clock,
-    generatorPool, verifierPool,
+    generator,
+    verifier,
+    codec: tokenizer,
+    format: syntheticPromptFormat(tokenizer),
+    clock,
+    generatorPool,
+    verifierPool,
     trace: o.trace ? new TraceRecorder() : undefined,
   };
 }

@@ -24,7 +24,8 @@ export interface RecordableResult {
 export function recordStepStatistics(results: readonly RecordableResult[], origin = 'real search results'): StepStatistics | null {
   const stepLengths: number[] = [];
   const stepsPerSolution: number[] = [];
-  let scored = 0, low = 0;
+  let scored = 0,
+    low = 0;
   for (const r of results) {
     for (const b of r.beams) {
       if (b.stepTokens) stepLengths.push(...b.stepTokens.filter((t) => t > 0));
@@ -69,7 +70,10 @@ export function stepStatisticsOption(value: string | undefined): StepStatistics 
   if (value === undefined) return undefined;
   const named = NAMED_STEP_STATISTICS[value];
   if (named) return named;
-  if (!value.endsWith('.json')) throw new OptionError(`--statistics: ${Object.keys(NAMED_STEP_STATISTICS).join(', ')} or a .json file of step statistics (eval --record-steps), got "${value}"`);
+  if (!value.endsWith('.json'))
+    throw new OptionError(
+      `--statistics: ${Object.keys(NAMED_STEP_STATISTICS).join(', ')} or a .json file of step statistics (eval --record-steps), got "${value}"`,
+    );
   let text: string;
   try {
     text = readFileSync(value, 'utf8');

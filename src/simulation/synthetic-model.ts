@@ -57,7 +57,47 @@ const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 const ASSISTANT = '<|im_start|>assistant\n';
 const ANSWER_OPEN = ' The answer is \\boxed{';
 const MISTAKE = ' oops';
-const WORDS = [' we', ' have', ' so', ' then', ' the', ' sum', ' is', ' of', ' +', ' -', ' =', ' times', ' x', ' y', ' and', ' step', ' add', ' compute', ' gives', ' total', ' value', ' next', ' now', ' it', ' by', ' 1', ' 2', ' 3', ' 4', ' 5', ' 6', ' 7', ' 8', ' 9', ' 10', ' 12', ' 20', ' 100', ' ('];
+const WORDS = [
+  ' we',
+  ' have',
+  ' so',
+  ' then',
+  ' the',
+  ' sum',
+  ' is',
+  ' of',
+  ' +',
+  ' -',
+  ' =',
+  ' times',
+  ' x',
+  ' y',
+  ' and',
+  ' step',
+  ' add',
+  ' compute',
+  ' gives',
+  ' total',
+  ' value',
+  ' next',
+  ' now',
+  ' it',
+  ' by',
+  ' 1',
+  ' 2',
+  ' 3',
+  ' 4',
+  ' 5',
+  ' 6',
+  ' 7',
+  ' 8',
+  ' 9',
+  ' 10',
+  ' 12',
+  ' 20',
+  ' 100',
+  ' (',
+];
 const PIECES = ['\n\n', '\n', '.\n\nSo', '.', ANSWER_OPEN, '}', MISTAKE, ASSISTANT, ...WORDS];
 const ASCII = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
 /** Token texts by id: specials, multi-character pieces, then single characters (so any ASCII text encodes). */
@@ -122,13 +162,26 @@ const unit = (h: number, salt: number): number => fmix((h ^ Math.imul(salt, 0x9e
 const quantile = (xs: number[], u: number): number => xs[Math.min(xs.length - 1, Math.floor(u * xs.length))];
 
 /** Fields of the per-position state (the synthetic "K/V"). */
-const F_HASH = 0, F_PHASE = 1, F_STEP_POS = 2, F_STEP_IDX = 3, F_TARGET = 4, F_ERRORS = 5, F_ANSWER = 6, F_ANSWER_POS = 7, F_PROBLEM = 8, F_ENDS_NL = 9, F_QUALITY = 10;
+const F_HASH = 0,
+  F_PHASE = 1,
+  F_STEP_POS = 2,
+  F_STEP_IDX = 3,
+  F_TARGET = 4,
+  F_ERRORS = 5,
+  F_ANSWER = 6,
+  F_ANSWER_POS = 7,
+  F_PROBLEM = 8,
+  F_ENDS_NL = 9,
+  F_QUALITY = 10;
 const FIELDS = 11;
 /** Quality is a slow moving average of per-token noise (in millionths): PRM scores of a solution are
  *  correlated from step to step, as real PRMs' are, and siblings share their parent's quality. */
 const QUALITY_DECAY = 0.995;
 /** Phases: reading the prompt, reasoning, writing the boxed answer, done. */
-const P_PROMPT = 0, P_REASON = 1, P_ANSWER = 2, P_DONE = 3;
+const P_PROMPT = 0,
+  P_REASON = 1,
+  P_ANSWER = 2,
+  P_DONE = 3;
 
 /** The answer a synthetic problem's correct solution boxes (what `eval` checks against). */
 export function syntheticAnswerOf(problemHash: number): number {
@@ -224,12 +277,22 @@ function verifierScore(s: Int32Array): number {
 // ---- runner ---------------------------------------------------------------------------------------
 
 export function syntheticConfig(kind: 'causal-lm' | 'prm-value-head'): Qwen2Config {
-  return parseQwen2Config({
-    architectures: [kind === 'causal-lm' ? 'Qwen2ForCausalLM' : 'Qwen2ForPrmModel'],
-    model_type: 'qwen2', hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-    intermediate_size: 128, vocab_size: SYNTHETIC_VOCAB.length, max_position_embeddings: 1 << 16,
-    bos_token_id: SYNTHETIC_BOS, eos_token_id: [SYNTHETIC_EOS, SYNTHETIC_BOS],
-  }, `synthetic-${kind}/config.json`);
+  return parseQwen2Config(
+    {
+      architectures: [kind === 'causal-lm' ? 'Qwen2ForCausalLM' : 'Qwen2ForPrmModel'],
+      model_type: 'qwen2',
+      hidden_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      intermediate_size: 128,
+      vocab_size: SYNTHETIC_VOCAB.length,
+      max_position_embeddings: 1 << 16,
+      bos_token_id: SYNTHETIC_BOS,
+      eos_token_id: [SYNTHETIC_EOS, SYNTHETIC_BOS],
+    },
+    `synthetic-${kind}/config.json`,
+  );
 }
 
 /** The synthetic model behind the ModelRunner interface; its "K/V" pages hold the per-position states. */

@@ -27,7 +27,11 @@ export type Op = '+' | '-' | '*';
 /** An expression as the chain it is written as: numbers at even indices, operations at odd ones. */
 export type Chain = Array<number | Op>;
 
-const OP_WEIGHTS: Array<[Op, number]> = [['+', 3], ['-', 3], ['*', 2]];
+const OP_WEIGHTS: Array<[Op, number]> = [
+  ['+', 3],
+  ['-', 3],
+  ['*', 2],
+];
 const TEMPLATES = ['Compute {e}.', 'What is {e}?', 'Evaluate {e}.', 'Find the value of {e}.'];
 
 export function renderChain(chain: Chain): string {
@@ -121,8 +125,7 @@ export function generateProblem(rng: Rng, difficulty: number, id: string): Arith
 }
 
 /** `count` problems, difficulties cycling over `levels` (default 1..7), reproducible from `seed`. */
-export function generateProblems(seed: number, count: number, idPrefix: string,
-  levels: readonly number[] = [1, 2, 3, 4, 5, 6, 7]): ArithmeticProblem[] {
+export function generateProblems(seed: number, count: number, idPrefix: string, levels: readonly number[] = [1, 2, 3, 4, 5, 6, 7]): ArithmeticProblem[] {
   const rng = seededRng(seed);
   return Array.from({ length: count }, (_, i) => generateProblem(rng, levels[i % levels.length], `${idPrefix}-${i}`));
 }

@@ -85,7 +85,8 @@ function compare(name: string, got: Float32Array, want: ArrayLike<number>, bound
     }
   }
   const ok = worst <= 1;
-  const detail = at < 0 ? `exact over ${want.length} values` : `worst error ${(worst * 100).toFixed(1)}% of tolerance at ${at} (got ${got[at]}, want ${want[at]})`;
+  const detail =
+    at < 0 ? `exact over ${want.length} values` : `worst error ${(worst * 100).toFixed(1)}% of tolerance at ${at} (got ${got[at]}, want ${want[at]})`;
   return { name, ok, detail };
 }
 
@@ -134,7 +135,14 @@ export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Pro
   const nb = storageBufferWith(d, normW, 'norm');
   const up = c.glu ? createGpuMatrix(d, c.format, c.n, c.k, c.maxPartBytes ?? gpu.limits.maxStorageBufferBindingSize, 'check-up') : undefined;
   if (up) writeMatrixRows(d, up, 0, packedUp);
-  const mm = await createMatmul(d, { matrix: m, up, deviceClass: c.deviceClass, hasBias: c.bias, accumulate: c.accumulate, normEps: c.norm ? 1e-6 : undefined });
+  const mm = await createMatmul(d, {
+    matrix: m,
+    up,
+    deviceClass: c.deviceClass,
+    hasBias: c.bias,
+    accumulate: c.accumulate,
+    normEps: c.norm ? 1e-6 : undefined,
+  });
   await run(d, [[mm.bind({ dims, x: xb, bias: c.bias ? bb : undefined, norm: c.norm ? nb : undefined, y: yb }), c.rows]]);
   const got = await read(d, yb, c.rows * c.n);
   const gate = matmulRef(xn, c.rows, wq, c.n, c.k, c.bias ? bias : undefined);
@@ -214,7 +222,12 @@ export async function checkRmsNorm(gpu: GpuContext, deviceClass: DeviceClass, ro
     picked.set(x.subarray(src * h, (src + 1) * h), r * h);
   }
   const dims = uniformBuffer(d, [rows, base, 0, 0], 'dims');
-  const bufs = { x: storageBufferWith(d, x, 'x'), weight: storageBufferWith(d, weight, 'w'), rowIndex: storageBufferWith(d, index, 'idx'), y: storageBuffer(d, rows * h * 4, 'y') };
+  const bufs = {
+    x: storageBufferWith(d, x, 'x'),
+    weight: storageBufferWith(d, weight, 'w'),
+    rowIndex: storageBufferWith(d, index, 'idx'),
+    y: storageBuffer(d, rows * h * 4, 'y'),
+  };
   await run(d, [[await createRmsNorm(d, { hidden: h, eps: 1e-6, rowIndexed, deviceClass }, { dims, ...bufs }), rows]]);
   const got = await read(d, bufs.y, rows * h);
   const want = rmsNormRef(picked, rows, h, weight, 1e-6);
@@ -250,7 +263,14 @@ export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResul
   tables.set([3, 0], 0);
   tables[127] = 2;
   tables.set([6, 1], 128);
-  const rows = [{ pos: 0, table: 0 }, { pos: 5, table: 0 }, { pos: 511, table: 0 }, { pos: 1, table: 128 }, { pos: 7, table: 128 }, { pos: 4, table: 128 }];
+  const rows = [
+    { pos: 0, table: 0 },
+    { pos: 5, table: 0 },
+    { pos: 511, table: 0 },
+    { pos: 1, table: 128 },
+    { pos: 7, table: 128 },
+    { pos: 4, table: 128 },
+  ];
   const numPages = 7;
   const table = ropeTable(D, 1_000_000, 512);
   const qkv = randomArray(rows.length * rowLen, rand);
@@ -312,7 +332,8 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   await run(d, [[await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length]]);
   const got = await read(d, bufs.out, rows.length * shape.numHeads * D);
   const ref = kv;
-  const at = (page: number, which: number, slot: number, h: number) => page * shape.pageFloats + ((layer * 2 + which) * shape.pageSize + slot) * shape.numKvHeads * D + h * D;
+  const at = (page: number, which: number, slot: number, h: number) =>
+    page * shape.pageFloats + ((layer * 2 + which) * shape.pageSize + slot) * shape.numKvHeads * D + h * D;
   const want = new Float64Array(rows.length * shape.numHeads * D);
   rows.forEach((r, i) => {
     for (let h = 0; h < shape.numHeads; h++) {
@@ -355,7 +376,10 @@ export async function checkHeads(gpu: GpuContext, seed = 7): Promise<CheckResult
   const wantSig = Array.from(v.subarray(0, rows), (z) => 1 / (1 + Math.exp(-z)));
   const relu = await createHeadOp(d, 'relu', cols, { dims, v: vb, score });
   const soft = await createHeadOp(d, 'softmax2', 2, { dims, v: vb, score });
-  await run(d, [[relu, rows], [soft, rows]]);
+  await run(d, [
+    [relu, rows],
+    [soft, rows],
+  ]);
   const gotRelu = await read(d, vb, rows * cols);
   const gotSoft = await read(d, score, rows);
   const wantRelu = v.map((z) => Math.max(z, 0));
@@ -377,7 +401,11 @@ export async function checkPageCopy(gpu: GpuContext, seed = 8): Promise<CheckRes
   const pageFloats = 96;
   const pages = 6;
   const kv = randomArray(pages * pageFloats, rand);
-  const pairs: Array<[number, number]> = [[0, 3], [5, 1], [0, 4]];
+  const pairs: Array<[number, number]> = [
+    [0, 3],
+    [5, 1],
+    [0, 4],
+  ];
   const dims = uniformBuffer(d, [pairs.length, 0, 0, 0], 'dims');
   const pb = storageBufferWith(d, new Uint32Array(pairs.flat()), 'pairs');
   const kb = storageBufferWith(d, kv, 'kv');
@@ -408,8 +436,15 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
     const rowBytes = wordsPerRow(format, 64) * 4;
     // 70 columns in parts of 20 (the gpu variant's 8-column workgroups end mid-part); 9 rows: a gpu tile.
     const deviceClass = format === 'f32' ? 'cpu' : 'gpu';
-    checks.push({ name: `matmul ${format} ${deviceClass} split`, run: (g) => checkMatmul(g, { format, deviceClass, rows: format === 'q4' ? 9 : 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }) });
-    checks.push({ name: `matmul ${format} ${deviceClass} split swiglu`, run: (g) => checkMatmul(g, { format, deviceClass, rows: 5, k: 64, n: 70, bias: false, accumulate: false, glu: true, maxPartBytes: 20 * rowBytes }) });
+    checks.push({
+      name: `matmul ${format} ${deviceClass} split`,
+      run: (g) =>
+        checkMatmul(g, { format, deviceClass, rows: format === 'q4' ? 9 : 3, k: 64, n: 70, bias: true, accumulate: false, maxPartBytes: 20 * rowBytes }),
+    });
+    checks.push({
+      name: `matmul ${format} ${deviceClass} split swiglu`,
+      run: (g) => checkMatmul(g, { format, deviceClass, rows: 5, k: 64, n: 70, bias: false, accumulate: false, glu: true, maxPartBytes: 20 * rowBytes }),
+    });
     checks.push({ name: `embedding ${format}`, run: (g) => checkEmbedding(g, format) });
   }
   for (const deviceClass of ['cpu', 'gpu'] as const) {
@@ -444,7 +479,11 @@ export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResu
       const ref = await CpuReferenceRunner.create(source, { weightFormat: format, numPages: 4 });
       try {
         const diff = await compareRunners(gpuRunner, ref, TEST_PROMPT, 4);
-        return { name: `model logits ${format}`, ok: diff <= MODEL_LOGITS_TOLERANCE, detail: `max relative logits difference ${diff.toExponential(2)} (tolerance ${MODEL_LOGITS_TOLERANCE})` };
+        return {
+          name: `model logits ${format}`,
+          ok: diff <= MODEL_LOGITS_TOLERANCE,
+          detail: `max relative logits difference ${diff.toExponential(2)} (tolerance ${MODEL_LOGITS_TOLERANCE})`,
+        };
       } finally {
         gpuRunner.dispose();
       }

@@ -53,12 +53,20 @@ export const TEST_PROMPT = [1, 17, 42, 5, 88, 23, 61, 9, 30, 77, 3];
 
 /** 64 greedy tokens of testModelSource() from TEST_PROMPT, computed alone (batch 1) or as one of
  *  `batch` identical sequences sharing every forward (returns the first sequence's tokens). */
-export async function greedyTokensOfTestModel(gpu: GpuContext, options: { weightFormat?: WeightFormat; batch?: number; tokens?: number } = {}): Promise<number[]> {
+export async function greedyTokensOfTestModel(
+  gpu: GpuContext,
+  options: { weightFormat?: WeightFormat; batch?: number; tokens?: number } = {},
+): Promise<number[]> {
   const batch = options.batch ?? 1;
   const count = options.tokens ?? 64;
   const pageSize = 16;
   const pagesPerSeq = Math.ceil((TEST_PROMPT.length + count) / pageSize);
-  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: options.weightFormat ?? 'q4', numPages: batch * pagesPerSeq, pageSize, maxBatchTokens: Math.max(batch * TEST_PROMPT.length, 16) });
+  const runner = await createWebGpuRunner(gpu, testModelSource(), {
+    weightFormat: options.weightFormat ?? 'q4',
+    numPages: batch * pagesPerSeq,
+    pageSize,
+    maxBatchTokens: Math.max(batch * TEST_PROMPT.length, 16),
+  });
   try {
     const tables = Array.from({ length: batch }, (_, s) => Array.from({ length: pagesPerSeq }, (_, i) => s * pagesPerSeq + i));
     const out: number[][] = Array.from({ length: batch }, () => []);
@@ -91,7 +99,10 @@ export async function prefillDecodeBitwise(gpu: GpuContext, format: WeightFormat
     const a = new Uint32Array(whole.logits!.buffer, whole.logits!.byteOffset, whole.logits!.length);
     const b = new Uint32Array(last.logits!.buffer, last.logits!.byteOffset, last.logits!.length);
     const diff = a.findIndex((v, i) => v !== b[i]);
-    return { equal: diff < 0 && a.length === b.length, detail: diff < 0 ? `${a.length} logits bitwise equal` : `logit ${diff} differs: ${whole.logits![diff]} vs ${last.logits![diff]}` };
+    return {
+      equal: diff < 0 && a.length === b.length,
+      detail: diff < 0 ? `${a.length} logits bitwise equal` : `logit ${diff} differs: ${whole.logits![diff]} vs ${last.logits![diff]}`,
+    };
   } finally {
     runner.dispose();
   }

@@ -15,7 +15,6 @@ import { promptFormatFor } from '../search/prompt-format.ts';
 import type { SearchEnv } from '../search/context.ts';
 import { wallClock, TraceRecorder } from '../metrics/trace.ts';
 
-
 export interface SearchModelsOptions {
   generator: ModelLocation;
   verifier?: ModelLocation;
@@ -58,7 +57,11 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
     generator,
     verifier,
     makeEnv: () => ({
-      generator, verifier, codec, format, clock: wallClock,
+      generator,
+      verifier,
+      codec,
+      format,
+      clock: wallClock,
       generatorPool: new SearchKvPool(generator.numPages, pageSize),
       verifierPool: new SearchKvPool(verifier?.numPages ?? 1, pageSize),
       trace: o.trace ? new TraceRecorder() : undefined,

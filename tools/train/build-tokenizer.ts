@@ -55,14 +55,21 @@ while (merges.length < MAX_MERGES) {
   }
   let best = '';
   let bestCount = 0;
-  for (const [k, c] of counts) if (c > bestCount || (c === bestCount && k < best)) { best = k; bestCount = c; }
+  for (const [k, c] of counts)
+    if (c > bestCount || (c === bestCount && k < best)) {
+      best = k;
+      bestCount = c;
+    }
   if (bestCount < MIN_PAIR_COUNT) break;
   const [a, b] = best.split(' ');
   merges.push([a, b]);
   for (const w of splitWords) {
     const out: string[] = [];
     for (let i = 0; i < w.symbols.length; i++) {
-      if (i + 1 < w.symbols.length && w.symbols[i] === a && w.symbols[i + 1] === b) { out.push(a + b); i++; } else out.push(w.symbols[i]);
+      if (i + 1 < w.symbols.length && w.symbols[i] === a && w.symbols[i + 1] === b) {
+        out.push(a + b);
+        i++;
+      } else out.push(w.symbols[i]);
     }
     w.symbols = out;
   }
@@ -73,7 +80,13 @@ byteChar.forEach((c, i) => (vocab[c] = i));
 for (const [a, b] of merges) vocab[a + b] = Object.keys(vocab).length;
 const firstSpecial = Object.keys(vocab).length;
 const addedTokens = SPECIAL_TOKENS.map((content, i) => ({
-  id: firstSpecial + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+  id: firstSpecial + i,
+  content,
+  single_word: false,
+  lstrip: false,
+  rstrip: false,
+  normalized: false,
+  special: true,
 }));
 const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
 const tokenizer = {
@@ -86,17 +99,27 @@ const tokenizer = {
   post_processor: byteLevel,
   decoder: byteLevel,
   model: {
-    type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',
-    fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: '',
+    end_of_word_suffix: '',
+    fuse_unk: false,
+    byte_fallback: false,
+    ignore_merges: false,
+    vocab,
+    merges,
   },
 };
 
 // Qwen2.5-Math's template, with its math system prompt as the default system message.
 const chatTemplate =
-  "{%- for message in messages %}" +
-  "{%- if loop.first and message['role'] != 'system' %}{{- '<|im_start|>system\\n" + SYSTEM_PROMPT.replace(/\\/g, '\\\\') + "<|im_end|>\\n' }}{%- endif %}" +
+  '{%- for message in messages %}' +
+  "{%- if loop.first and message['role'] != 'system' %}{{- '<|im_start|>system\\n" +
+  SYSTEM_PROMPT.replace(/\\/g, '\\\\') +
+  "<|im_end|>\\n' }}{%- endif %}" +
   "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}" +
-  "{%- endfor %}" +
+  '{%- endfor %}' +
   "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 const tokenizerConfig = {
   add_bos_token: false,

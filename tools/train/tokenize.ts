@@ -6,10 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 
 const [dir, input, output] = process.argv.slice(2);
-const tokenizer = new Tokenizer(
-  JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')),
-  JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')),
-);
+const tokenizer = new Tokenizer(JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')), JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')));
 const out: string[] = [];
 for (const line of readFileSync(input, 'utf8').split('\n')) {
   if (!line) continue;

@@ -7,11 +7,7 @@ import type { GpuMatrix } from '../weights.ts';
 const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'rw'];
 const FORMAT_CODE = { f32: 0, q8: 1, q4: 2 } as const;
 
-export async function createEmbedding(
-  device: GPUDevice,
-  matrix: GpuMatrix,
-  b: { dims: GPUBuffer; rowInfo: GPUBuffer; out: GPUBuffer },
-): Promise<Launch> {
+export async function createEmbedding(device: GPUDevice, matrix: GpuMatrix, b: { dims: GPUBuffer; rowInfo: GPUBuffer; out: GPUBuffer }): Promise<Launch> {
   const groups = matrix.cols / 32;
   const launches = await Promise.all(
     matrix.parts.map(async (part) => {

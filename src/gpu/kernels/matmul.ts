@@ -70,8 +70,11 @@ const dequantUpWgsl = dequantWgsl
 export async function createMatmul(device: GPUDevice, spec: MatmulSpec): Promise<Matmul> {
   if (spec.matrix.cols % 32 !== 0) throw new RangeError(`matmul needs K divisible by 32, got ${spec.matrix.cols}`);
   const up = spec.up;
-  if (up && (up.format !== spec.matrix.format || up.rows !== spec.matrix.rows || up.cols !== spec.matrix.cols || up.parts.length !== spec.matrix.parts.length)) {
-    throw new RangeError('matmul: the up projection must have the gate projection\'s shape, format and parts');
+  if (
+    up &&
+    (up.format !== spec.matrix.format || up.rows !== spec.matrix.rows || up.cols !== spec.matrix.cols || up.parts.length !== spec.matrix.parts.length)
+  ) {
+    throw new RangeError("matmul: the up projection must have the gate projection's shape, format and parts");
   }
   const entry = spec.deviceClass === 'cpu' ? 'main_cpu' : 'main_gpu';
   const tile = PREFILL_TILE[spec.deviceClass];
@@ -91,7 +94,12 @@ export async function createMatmul(device: GPUDevice, spec: MatmulSpec): Promise
         part,
         decode,
         prefill,
-        group: bindGroup(device, BINDINGS, [b.dims, b.x, part.data, part.scales, b.bias ?? none, b.norm ?? none, upPart?.data ?? none, upPart?.scales ?? none, b.y], 'matmul'),
+        group: bindGroup(
+          device,
+          BINDINGS,
+          [b.dims, b.x, part.data, part.scales, b.bias ?? none, b.norm ?? none, upPart?.data ?? none, upPart?.scales ?? none, b.y],
+          'matmul',
+        ),
       }));
       return {
         encode(pass, rows) {

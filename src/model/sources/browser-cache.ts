@@ -113,7 +113,12 @@ async function dropChunks(entry: ManifestEntry): Promise<void> {
   await Promise.all(Object.keys(entry.chunks).map((i) => cache.delete(chunkRequest(entry.url, Number(i)))));
 }
 
-function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<ByteFile | null>, chunkBytes: number): ByteFile & { verified(): Promise<ByteFile> } {
+function cachedFile(
+  key: string,
+  entry: ManifestEntry,
+  openLive: () => Promise<ByteFile | null>,
+  chunkBytes: number,
+): ByteFile & { verified(): Promise<ByteFile> } {
   let live: Promise<ByteFile | null> | null = null;
   const chunkCount = Math.ceil(entry.size / chunkBytes);
   // The last chunk used, kept verified in memory: consecutive small tensors share a chunk.
@@ -126,7 +131,10 @@ function cachedFile(key: string, entry: ManifestEntry, openLive: () => Promise<B
     if (file.size !== entry.size) throw new FormatError(entry.url, `the file changed size on the server (${entry.size} -> ${file.size})`);
     const bytes = await file.read(index * chunkBytes, length);
     try {
-      await cache.put(chunkRequest(entry.url, index), new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
+      await cache.put(
+        chunkRequest(entry.url, index),
+        new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }),
+      );
     } catch {
       // Storage full (QuotaExceededError) or unavailable: use the bytes, leave the chunk uncached.
       cacheStats.storeFailures++;

@@ -177,7 +177,10 @@ export function httpFileSet(location: string, opts: HttpOptions = {}): FileSet {
       const res = await request(url, headers);
       if (res.status === 206) {
         const m = /bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
-        if (!m || Number(m[1]) !== start) { await res.body?.cancel(); throw new FormatError(url, 'the server answered a different byte range'); }
+        if (!m || Number(m[1]) !== start) {
+          await res.body?.cancel();
+          throw new FormatError(url, 'the server answered a different byte range');
+        }
       } else if (res.status === 200) {
         // If-Range failed: the file is no longer the one whose earlier bytes were read.
         await res.body?.cancel();
@@ -201,7 +204,8 @@ export function httpFileSet(location: string, opts: HttpOptions = {}): FileSet {
       } finally {
         reader.cancel().catch(() => {});
       }
-      if (got < length && ++failures > retries) throw new FormatError(url, `download interrupted at byte ${offset + got} of ${offset + length} after ${failures} tries`);
+      if (got < length && ++failures > retries)
+        throw new FormatError(url, `download interrupted at byte ${offset + got} of ${offset + length} after ${failures} tries`);
       if (got < length) await sleep(backoff * 2 ** (failures - 1));
     }
     return out;

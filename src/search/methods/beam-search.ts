@@ -27,7 +27,12 @@ export const beamSearch: SearchMethodRun = async (run) => {
     const candidates = opts.filterDuplicates ? withoutDuplicates(run, remaining, required) : remaining;
     // The best n / beam_width by score (ties: the earlier beam), the rest pruned.
     const scores = candidates.map((b) => aggregateScore(b.steps, opts.agg, required));
-    const keep = new Set(candidates.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, Math.max(1, Math.floor(opts.n / opts.beamWidth))));
+    const keep = new Set(
+      candidates
+        .map((_, i) => i)
+        .sort((a, b) => scores[b] - scores[a] || a - b)
+        .slice(0, Math.max(1, Math.floor(opts.n / opts.beamWidth))),
+    );
     const survivors = candidates.filter((_, i) => keep.has(i));
     for (const [i, b] of candidates.entries()) if (!keep.has(i)) run.drop(b, true);
     await run.verifyAhead(survivors, it);
@@ -35,7 +40,12 @@ export const beamSearch: SearchMethodRun = async (run) => {
   }
   // The first n completed beams, or the top n by score (sort_completed); the vote padded back to n copies.
   const scoreOf = (b: Beam): number => aggregateScore(b.steps, opts.agg);
-  const ordered = opts.sortCompleted ? completed.map((b, i) => [b, i] as const).sort((a, b) => scoreOf(b[0]) - scoreOf(a[0]) || a[1] - b[1]).map(([b]) => b) : completed;
+  const ordered = opts.sortCompleted
+    ? completed
+        .map((b, i) => [b, i] as const)
+        .sort((a, b) => scoreOf(b[0]) - scoreOf(a[0]) || a[1] - b[1])
+        .map(([b]) => b)
+    : completed;
   const beams = ordered.slice(0, opts.n);
   return { beams, voters: beams.length === 0 ? [] : Array.from({ length: opts.n }, (_, i) => beams[i % beams.length]) };
 };
