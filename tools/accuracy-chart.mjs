@@ -8,10 +8,10 @@ const COLORS = { majority: '#8c8c8c', 'best-of-n': '#d08c2b', beam: '#1d4e89', d
 const NAMES = { majority: 'majority', 'best-of-n': 'best-of-N (PRM)', beam: 'beam search (PRM)', dvts: 'DVTS (PRM)' };
 
 export function accuracyChartSvg(rows, title) {
-  const W = 640,
+  const W = 700,
     H = 360,
     L = 56,
-    R = 170,
+    R = 220,
     T = 36,
     B = 44;
   const greedy = rows.find((r) => r.method === 'greedy');
@@ -32,8 +32,10 @@ export function accuracyChartSvg(rows, title) {
       `<text x="${L - 8}" y="${y(a) + 4}" text-anchor="end">${Math.round(a * 100)}%</text>`,
     );
   }
-  for (const n of ns) out.push(`<text x="${x(n)}" y="${H - B + 18}" text-anchor="middle">${n}</text>`);
-  out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">n (samples / beams)</text>`);
+  if (ns.length > 1) {
+    for (const n of ns) out.push(`<text x="${x(n)}" y="${H - B + 18}" text-anchor="middle">${n}</text>`);
+    out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">n (samples / beams)</text>`);
+  }
   let legendY = T + 10;
   const legend = (color, label, dashed) => {
     out.push(
@@ -45,6 +47,22 @@ export function accuracyChartSvg(rows, title) {
   if (greedy) {
     out.push(`<line x1="${L}" x2="${W - R}" y1="${y(greedy.accuracy)}" y2="${y(greedy.accuracy)}" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>`);
     legend('#c0392b', `greedy ${Math.round(greedy.accuracy * 100)}%`, true);
+  }
+  if (ns.length === 1) {
+    // One n: a bar per method.
+    const slot = (W - L - R) / Math.max(methods.length, 1);
+    methods.forEach((m, i) => {
+      const r = rows.find((x) => x.method === m);
+      const color = COLORS[m] ?? '#444';
+      const x0 = L + i * slot + slot * 0.2;
+      out.push(
+        `<rect x="${x0}" y="${y(r.accuracy)}" width="${slot * 0.6}" height="${y(0) - y(r.accuracy)}" fill="${color}"><title>${m} n = ${r.n}: ${(100 * r.accuracy).toFixed(1)}%</title></rect>`,
+        `<text x="${x0 + slot * 0.3}" y="${y(r.accuracy) - 6}" text-anchor="middle">${(100 * r.accuracy).toFixed(1)}%</text>`,
+      );
+      legend(color, `${NAMES[m] ?? m}, n = ${r.n}`);
+    });
+    out.push('</svg>');
+    return out.join('\n') + '\n';
   }
   for (const m of methods) {
     const pts = rows.filter((r) => r.method === m).sort((a, b) => a.n - b.n);
