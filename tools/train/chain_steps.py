@@ -104,14 +104,18 @@ def _mutate_chain(rng, chain):
     return c
 
 
-def wrong_step(rng, chain):
-    """A wrong next step for `chain` (two or more numbers), of one of the kinds a sampling generator makes."""
+KINDS = ['result', 'result', 'result_rest', 'operand', 'copy', 'copy', 'copy', 'order', 'stale', 'cut', 'answer']
+
+
+def wrong_step(rng, chain, kinds=KINDS):
+    """A wrong next step for `chain` (two or more numbers), of one of the kinds a sampling generator makes
+    (drawn from `kinds`, a list in which a kind may repeat to weight it up)."""
     right, rest = next_step(chain)
     i = chain.index('*') if '*' in chain else 1
     a, op, b = chain[i - 1], chain[i], chain[i + 1]
     value = apply(a, op, b)
     for _ in range(20):
-        kind = rng.choice(['result', 'result', 'result_rest', 'operand', 'copy', 'copy', 'copy', 'order', 'stale', 'cut', 'answer'])
+        kind = rng.choice(kinds)
         if kind == 'result':  # a wrong result, carried into the restated chain
             w = _other_value(rng, value)
             text = step_text(a, op, b, w, chain[:i - 1] + [w] + chain[i + 2:])
@@ -146,9 +150,9 @@ def wrong_final(rng, value):
     return FINAL % _other_value(rng, value)
 
 
-def wrong_next(rng, chain):
+def wrong_next(rng, chain, kinds=KINDS):
     """A wrong step for any point of a solution: before the answer, or a wrong answer."""
-    return wrong_final(rng, chain[0]) if len(chain) == 1 else wrong_step(rng, chain)
+    return wrong_final(rng, chain[0]) if len(chain) == 1 else wrong_step(rng, chain, kinds)
 
 
 def _self_check():

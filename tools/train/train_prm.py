@@ -33,6 +33,7 @@ ap.add_argument('--seed', type=int, default=4321)
 ap.add_argument('--backbone', required=True, help='generator checkpoint in tools/train/.work')
 ap.add_argument('--extra-layers', type=int, default=2)
 ap.add_argument('--no-prev-head', action='store_true', help='control: no previous-position head initialisation')
+ap.add_argument('--prev-kv-heads', type=int, default=1, help='how many KV heads (and their query heads) start reading the previous position')
 ap.add_argument('--unfreeze', action='store_true', help='train the backbone too (at a tenth of the learning rate)')
 ap.add_argument('--init-from', default=None, help='continue from this PRM checkpoint in .work')
 ap.add_argument('--aux-weight', type=float, default=0.0,
@@ -41,6 +42,7 @@ ap.add_argument('--aux-weight', type=float, default=0.0,
 ap.add_argument('--samples', default=None, help='sampled solutions (sample_steps.py solutions) in .work')
 ap.add_argument('--pairs', type=int, default=40000, help='prefix-matched right/wrong pairs from the train split')
 ap.add_argument('--pairs-offset', type=int, default=120000, help='first train problem for pairs (the generator used the ones before)')
+ap.add_argument('--result-weight', type=int, default=1, help='draw wrong results this many times as often among the pairs\' errors')
 ap.add_argument('--steps', type=int, default=3000)
 ap.add_argument('--batch', type=int, default=64)
 ap.add_argument('--lr', type=float, default=1e-3)
@@ -81,7 +83,8 @@ def pair_examples(problems, rng):
     for p in problems:
         ref = chain_steps.reference_steps(chain_steps.problem_chain(p['problem']))
         k = rng.randrange(len(ref))
-        wrong = chain_steps.wrong_next(rng, chain_steps.chain_after(p['problem'], k))
+        kinds = chain_steps.KINDS + ['result'] * 2 * (args.result_weight - 1)
+        wrong = chain_steps.wrong_next(rng, chain_steps.chain_after(p['problem'], k), kinds)
         items.append(k)
         texts.append([chat_prompt(p['problem']), wrong] + ref)
     out = []
@@ -158,13 +161,18 @@ if not args.no_prev_head:
     half = hd // 2
     rot = torch.cat([-u[half:], u[:half]])
     q0 = (u * cos[0, 0] + rot * sin[0, 0]) * 12.0
+    rep = config.num_attention_heads // config.num_key_value_heads
     with torch.no_grad():
-        attn.q_proj.weight[:hd] = 0
-        attn.q_proj.bias[:hd] = q0
-        attn.k_proj.weight[:hd] = 0
-        attn.k_proj.bias[:hd] = u
-        attn.v_proj.weight[:hd] = 0
-        attn.v_proj.weight[:hd, :hd] = torch.eye(hd)  # carry part of the previous position's state
+        for kv in range(min(args.prev_kv_heads, config.num_key_value_heads)):
+            ks = slice(kv * hd, (kv + 1) * hd)
+            attn.k_proj.weight[ks] = 0
+            attn.k_proj.bias[ks] = u
+            attn.v_proj.weight[ks] = 0
+            attn.v_proj.weight[ks, kv * hd:(kv + 1) * hd] = torch.eye(hd)  # carry part of the previous position's state
+            for q in range(kv * rep, (kv + 1) * rep if args.prev_kv_heads > 1 else kv * rep + 1):
+                qs = slice(q * hd, (q + 1) * hd)
+                attn.q_proj.weight[qs] = 0
+                attn.q_proj.bias[qs] = q0
 
 if args.init_from:
     prm.load_state_dict(torch.load(os.path.join(WORK, args.init_from))['state'])
