@@ -70,8 +70,8 @@ export function finalStep(answer: string): string {
   return `The answer is \\boxed{${answer}}.`;
 }
 
-/** The reference steps of a chain: one per operation, then the boxed answer. */
-export function solutionSteps(chain: Chain): string[] {
+/** The reference solution of a chain: one step per operation, then the boxed answer, and that answer. */
+function solve(chain: Chain): { steps: string[]; answer: string } {
   const steps: string[] = [];
   let rest = chain;
   while (rest.length > 1) {
@@ -79,7 +79,13 @@ export function solutionSteps(chain: Chain): string[] {
     steps.push(s.text);
     rest = s.rest;
   }
-  return [...steps, finalStep(String(rest[0]))];
+  const answer = String(rest[0]);
+  return { steps: [...steps, finalStep(answer)], answer };
+}
+
+/** The reference steps of a chain: one per operation, then the boxed answer. */
+export function solutionSteps(chain: Chain): string[] {
+  return solve(chain).steps;
 }
 
 /** True when reducing the chain keeps every value (products and running values) in 0..MAX_VALUE. */
@@ -118,8 +124,7 @@ export function generateProblem(rng: Rng, difficulty: number, id: string): Arith
     throw new RangeError(`difficulty must be ${MIN_DIFFICULTY}..${MAX_DIFFICULTY}, got ${difficulty}`);
   }
   const chain = drawChain(rng, difficulty + 1);
-  const steps = solutionSteps(chain);
-  const answer = /\{(\d+)\}/.exec(steps[steps.length - 1])![1];
+  const { steps, answer } = solve(chain);
   const problem = rng.pick(TEMPLATES).replace('{e}', renderChain(chain));
   return { id, problem, answer, difficulty, solution: steps.join(STEP_SEPARATOR) };
 }
