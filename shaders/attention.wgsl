@@ -6,7 +6,9 @@
 //   main_gpu: one workgroup per (row, query head); positions in blocks of 64 (one per thread: its score),
 //             block max and sum by a fixed tree, each thread owning output dims and summing the block's
 //             weighted V in position order; an online softmax across blocks.
-// Prepended consts: D, HQ, HKV, PAGE_SIZE, PAGE_FLOATS, SCALE (1/sqrt(D)). Layout as rope-kv.wgsl.
+// Prepended consts: D, HQ, HKV, PAGE_SIZE, PAGE_FLOATS, SCALE (1/sqrt(D)); the `kv` binding (5) and
+// kv4(i), the i-th 4 elements of the cache as vec4<f32> from f32 or packed f16 storage (kv-dtype.ts).
+// Layout as rope-kv.wgsl.
 
 struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 struct Layer { index: u32, pad0: u32, pad1: u32, pad2: u32 }
@@ -15,7 +17,6 @@ struct Layer { index: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(2) var<storage, read> row_info: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> block_tables: array<u32>;
 @group(0) @binding(4) var<storage, read> qkv: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> kv: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
 const DV: u32 = D / 4u;
@@ -44,21 +45,21 @@ fn main_cpu(@builtin(global_invocation_id) gid: vec3<u32>) {
     let kBase = k_base(info.z, p, kvh);
     let vBase = kBase + PAGE_SIZE * HKV * DV;
     var s = 0.0;
-    for (var i = 0u; i < DV; i++) { s += dot(q[i], kv[kBase + i]); }
+    for (var i = 0u; i < DV; i++) { s += dot(q[i], kv4(kBase + i)); }
     s = s * SCALE;
     if (p == 0u) {
       m = s;
       l = 1.0;
-      for (var i = 0u; i < DV; i++) { acc[i] = kv[vBase + i]; }
+      for (var i = 0u; i < DV; i++) { acc[i] = kv4(vBase + i); }
     } else if (s > m) {
       let c = exp(m - s);
       m = s;
       l = l * c + 1.0;
-      for (var i = 0u; i < DV; i++) { acc[i] = acc[i] * c + kv[vBase + i]; }
+      for (var i = 0u; i < DV; i++) { acc[i] = acc[i] * c + kv4(vBase + i); }
     } else {
       let e = exp(s - m);
       l = l + e;
-      for (var i = 0u; i < DV; i++) { acc[i] = acc[i] + e * kv[vBase + i]; }
+      for (var i = 0u; i < DV; i++) { acc[i] = acc[i] + e * kv4(vBase + i); }
     }
   }
   let inv = 1.0 / l;
@@ -94,7 +95,7 @@ fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     if (p < ctx) {
       let kBase = k_base(info.z, p, kvh);
       var dotv = 0.0;
-      for (var i = 0u; i < DV; i++) { dotv += dot(q_shared[i], kv[kBase + i]); }
+      for (var i = 0u; i < DV; i++) { dotv += dot(q_shared[i], kv4(kBase + i)); }
       s = dotv * SCALE;
     }
     reduce[tid] = s;
@@ -121,7 +122,7 @@ fn main_gpu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
       let dv = j * WG + tid;
       if (dv < DV) {
         var sum = vec4<f32>(0.0);
-        for (var t = 0u; t < count; t++) { sum += weights[t] * kv[k_base(info.z, b + t, kvh) + PAGE_SIZE * HKV * DV + dv]; }
+        for (var t = 0u; t < count; t++) { sum += weights[t] * kv4(k_base(info.z, b + t, kvh) + PAGE_SIZE * HKV * DV + dv); }
         acc[j] = acc[j] * c + sum;
       }
     }

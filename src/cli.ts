@@ -10,14 +10,15 @@ commands:
   solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]
-           [--mode fasttts|baseline] [--memory-mb M] [--kv-page-size 16] [--temperature T] [--max-tokens N (per step)]
-           [--seed S] [--json]
+           [--mode fasttts|baseline] [--memory-mb M] [--kv-page-size 16] [--kv-dtype f16|f32] [--temperature T]
+           [--max-tokens N (per step)] [--seed S] [--json]
   eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
         [--record-steps <file.json>]  step statistics of the runs, for bench --statistics
   bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]
         [--seed S] [--json <file>] [--settings engine,paper] [--pairings 1.5b+1.5b,7b+1.5b] [--budgets full,tight,MiB]
         [--statistics assumed|math500|<file.json>]  step statistics the cost model replays
         [--speculation-slack 0.15]  speculation fills decode batches costing at most (1 + slack) x one
+        [--kv-dtype f16|f32]  K/V storage of the measured runs and the cost model's engine setting (default f16)
         --decode     decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
         --memory     the memory planner against a static 50/50 split, estimated by the cost model
                      ([--n ...] [--problems K] [--kv-mib M]) and measured on the bundled models

@@ -153,7 +153,9 @@ describe('KV pages', () => {
   });
 
   test('KV storage in a region of a caller-provided buffer gives the same logits', async () => {
-    const pageBytes = 16 * kvBytesPerToken(source.config);
+    // f16 K/V by default: 2 bytes per element.
+    const pageBytes = 16 * kvBytesPerToken(source.config, 2);
+    expect(runner.kvDtype).toBe('f16');
     expect(runner.pageBytes).toBe(pageBytes);
     const arena = gpu.device.createBuffer({ size: 512 + 4 * pageBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     const shared = await createWebGpuRunner(gpu, source, {

@@ -1,7 +1,7 @@
 // Bitwise determinism of the WebGPU runner on one device: the search's exact-equivalence guarantee
 // needs a token's logits to be identical whether it was computed in a prefill chunk or by decode, and
 // whatever else shares its batch. Checked for the CPU-device kernels and, forced on this device, for the
-// GPU-class (cooperative reduction) kernels.
+// GPU-class (cooperative reduction) kernels, with the K/V cache in f16 (the default) and in f32.
 import { describe, expect, test } from 'vitest';
 import { gpuPerDeviceClass } from './gpu-classes.ts';
 import type { WeightFormat } from '../src/gpu/quant.ts';
@@ -41,17 +41,22 @@ async function decodeLogits(runner: WebGpuRunner, firstPage: number, others: num
   return r.logits!.slice(slot * vocab, (slot + 1) * vocab);
 }
 
-for (const deviceClass of ['cpu', 'gpu'] as const) {
-  describe(`bitwise determinism, ${deviceClass}-class kernels`, () => {
+for (const [deviceClass, kvDtype] of [
+  ['cpu', 'f16'],
+  ['gpu', 'f16'],
+  ['cpu', 'f32'],
+  ['gpu', 'f32'],
+] as const) {
+  describe(`bitwise determinism, ${deviceClass}-class kernels, ${kvDtype} K/V`, () => {
     for (const format of ['f32', 'q8', 'q4'] as const satisfies readonly WeightFormat[]) {
       test(`${format}: a token's logits from a prefill chunk equal its logits from decode`, async () => {
-        const r = await prefillDecodeBitwise(gpus[deviceClass]!, format);
+        const r = await prefillDecodeBitwise(gpus[deviceClass]!, format, kvDtype);
         expect(r.equal, r.detail).toBe(true);
       });
     }
 
     test('q4: prefill in chunks of 1, 3 and 11 tokens gives bitwise equal logits for every row', async () => {
-      const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 3, maxBatchTokens: 16 });
+      const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 3, maxBatchTokens: 16, kvDtype });
       const results: Uint32Array[] = [];
       for (const [page, chunk] of [
         [0, 1],
@@ -72,7 +77,7 @@ for (const deviceClass of ['cpu', 'gpu'] as const) {
     });
 
     test('q4: a sequence decoded alone or in batches of 2, 4 and 8 (any slot) gives bitwise equal logits', async () => {
-      const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 16 * 4, maxBatchTokens: 96 });
+      const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 16 * 4, maxBatchTokens: 96, kvDtype });
       const alone = bits(await decodeLogits(runner, 0, [], 0, 33));
       const cases: Array<[number, number]> = [
         [1, 1],
@@ -92,9 +97,9 @@ for (const deviceClass of ['cpu', 'gpu'] as const) {
   });
 }
 
-test('greedy 64 tokens: alone and as one of 8 identical sequences in a batch are the same', async () => {
-  const alone = await greedyTokensOfTestModel(gpus.cpu!, { batch: 1 });
-  const batched = await greedyTokensOfTestModel(gpus.cpu!, { batch: 8 });
+test.each(['f16', 'f32'] as const)('greedy 64 tokens, %s K/V: alone and as one of 8 identical sequences in a batch are the same', async (kvDtype) => {
+  const alone = await greedyTokensOfTestModel(gpus.cpu!, { batch: 1, kvDtype });
+  const batched = await greedyTokensOfTestModel(gpus.cpu!, { batch: 8, kvDtype });
   expect(alone).toHaveLength(64);
   expect(batched).toEqual(alone);
   // Not a degenerate model: greedy decoding visits several distinct tokens.

@@ -8,6 +8,7 @@ import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/con
 import { openModel, type OpenedModel } from '../model/open-model.ts';
 import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
 import type { WeightFormat } from '../gpu/quant.ts';
+import { checkKvDtype, DEFAULT_KV_DTYPE, kvBytesPerElement } from '../gpu/kv-dtype.ts';
 import { generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
@@ -90,6 +91,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const pageSize = options.kvPageSize ?? DEFAULT_KV_PAGE_SIZE;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_KV_PAGE_SIZE)
     throw new OptionError(`kvPageSize must be an integer in 1..${MAX_KV_PAGE_SIZE}, got ${pageSize}`);
+  const kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
   const mode = options.mode ?? 'fasttts';
   if (mode !== 'fasttts' && mode !== 'baseline') throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(mode)}"`);
 
@@ -104,8 +106,8 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const gFormat = weightFormatFor(generatorModel.config);
   const vFormat = weightFormatFor(verifierModel.config);
   const fixed = fixedBytes(generatorModel.config, gFormat) + fixedBytes(verifierModel.config, vFormat);
-  const gPageBytes = pageSize * kvBytesPerToken(generatorModel.config);
-  const vPageBytes = pageSize * kvBytesPerToken(verifierModel.config);
+  const gPageBytes = pageSize * kvBytesPerToken(generatorModel.config, kvBytesPerElement(kvDtype));
+  const vPageBytes = pageSize * kvBytesPerToken(verifierModel.config, kvBytesPerElement(kvDtype));
   const minKv = (MIN_KV_TOKENS / pageSize) * (gPageBytes + vPageBytes);
   const kvBytes = memoryMB * MiB - fixed;
   if (kvBytes < minKv) {
@@ -118,7 +120,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const parts: { destroy(): void }[] = [gpu];
   try {
     // Static 50/50 split by bytes to start with; FastTTS mode re-splits between iterations (solve-search.ts).
-    const kv = createGpuKvArena(gpu, { totalBytes: kvBytes, pageSize, generator: generatorModel.config, verifier: verifierModel.config });
+    const kv = createGpuKvArena(gpu, { totalBytes: kvBytes, pageSize, kvDtype, generator: generatorModel.config, verifier: verifierModel.config });
     parts.unshift(kv);
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
       const region = kv.region(which);
@@ -126,6 +128,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
         weightFormat: format,
         numPages: region.numPages,
         pageSize,
+        kvDtype,
         maxBatchTokens: MAX_BATCH_TOKENS,
         kv: region,
         onProgress: prefixed(which, onProgress),
@@ -153,8 +156,8 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
       mode,
       memoryMB,
       shapes: {
-        generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat }),
-        verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat }),
+        generator: shapeFromConfig(generatorModel.config, { weightFormat: gFormat, kvBytesPerElement: kvBytesPerElement(kvDtype) }),
+        verifier: shapeFromConfig(verifierModel.config, { weightFormat: vFormat, kvBytesPerElement: kvBytesPerElement(kvDtype) }),
       },
       format: promptFormatFor(tokenizer, verifierTokenizer, verifierModel.config),
       speculationBatch: null,
@@ -170,6 +173,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
         verifier: describe(verifierModel, vFormat),
         memoryMB,
         kvPageSize: pageSize,
+        kvDtype,
       },
       solve: (problem, solveOptions, signal, onEvent) => solveWithSearch(loaded, problem, solveOptions, signal, onEvent),
       generate: (prompt, generateOptions, signal, onText) => generateText(loaded, prompt, generateOptions, signal, onText),

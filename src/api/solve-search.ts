@@ -156,6 +156,8 @@ export async function solveWithSearch(
       kv_relocated_pages: delta('relocatedPages'),
       kv_pages_generator: kv1.generator.capacityPages,
       kv_pages_verifier: kv1.verifier.capacityPages,
+      kv_pages_capacity_generator: arena.maxGeneratorPages,
+      kv_pages_capacity_verifier: arena.verifierPagesFor(0),
       kv_shared_pages_generator: kv1.generator.peakSharedPages,
       kv_shared_pages_verifier: kv1.verifier.peakSharedPages,
       kv_cached_pages_generator: kv1.generator.cachedPages,

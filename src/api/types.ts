@@ -34,6 +34,9 @@ export interface EngineOptions {
   memoryMB?: number;
   /** Tokens per KV-cache page (both models' pools); default 16. Smaller pages share prefixes more finely. */
   kvPageSize?: number;
+  /** How both models' K/V is stored: 'f16' (default: two halves per 32-bit word, arithmetic in f32,
+   *  half the bytes per page, so twice the pages in the same budget) or 'f32'. */
+  kvDtype?: 'f16' | 'f32';
   /** Default mode of solve(); each call may override it. Default 'fasttts'. */
   mode?: EngineMode;
   /** Model download / parse / quantize / upload progress. */
@@ -120,6 +123,10 @@ export interface SolveMetrics extends SearchMetrics {
    *  even again after offload mode). */
   kv_pages_generator: number;
   kv_pages_verifier: number;
+  /** Most pages each pool can hold (the whole KV arena to itself): what the budget buys at the engine's K/V
+   *  storage type (f16 holds about twice the pages of f32). */
+  kv_pages_capacity_generator: number;
+  kv_pages_capacity_verifier: number;
   /** Most pages referenced by more than one sequence at once (prefix sharing between beams), per pool. */
   kv_shared_pages_generator: number;
   kv_shared_pages_verifier: number;
@@ -225,6 +232,7 @@ export interface EngineInfo {
   verifier: string;
   memoryMB: number;
   kvPageSize: number;
+  kvDtype: 'f16' | 'f32';
   /** Where the engine runs: 'worker' (browser) or 'in-process' (Node). */
   runsIn: 'worker' | 'in-process';
 }

@@ -4,11 +4,12 @@
 // `--decode` measures decode tokens/s and weight bandwidth; `--memory` the planner against a static split,
 // both halves again: the cost model at Qwen2.5-Math shapes and the bundled models measured here.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { intListOption, intOption, numberOption, optionSpecs, parseCommandArgs, type ParsedArgs } from './args.ts';
+import { choiceOption, intListOption, intOption, numberOption, optionSpecs, parseCommandArgs, type ParsedArgs } from './args.ts';
 import { createEngine } from '../api/create-engine.ts';
 import { checkSolveOptions } from '../api/solve-search.ts';
 import type { SolveMetrics, SolveResult } from '../api/types.ts';
 import { OptionError } from '../errors.ts';
+import { DEFAULT_KV_DTYPE, KV_DTYPES, type KvDtype } from '../gpu/kv-dtype.ts';
 import { answersEqual } from '../search/answer.ts';
 import { benchCostModel, formatRatios, ratioTable, type BenchRow, type PairedComparison } from './bench.ts';
 import { benchDecode } from './bench-decode.ts';
@@ -38,10 +39,10 @@ function sameResult(a: SolveResult, b: SolveResult): boolean {
 }
 
 /** Measured rows: each problem solved in both modes back to back (interleaved, so machine noise hits both). */
-async function benchMeasured(nList: number[], modes: readonly string[], problemsCount: number, seed: number): Promise<BenchRow[]> {
+async function benchMeasured(nList: number[], modes: readonly string[], problemsCount: number, seed: number, kvDtype: KvDtype): Promise<BenchRow[]> {
   const problems = parseDataset(readFileSync(DEFAULT_DATASET, 'utf8'), DEFAULT_DATASET, problemsCount);
   for (const n of nList) checkSolveOptions({ ...solveOptionsFrom({}), n }); // before minutes of work, not after
-  const engine = await createEngine({});
+  const engine = await createEngine({ kvDtype });
   const info = await engine.ready;
   const rows: BenchRow[] = [];
   try {
@@ -124,7 +125,7 @@ async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknow
   const measuredKvMiB = numberOption('measured-kv-mib', values['measured-kv-mib'], 2, 0.25, 1 << 16);
   const measuredNs = intListOption('measured-n', values['measured-n'], [8], 1, 4096);
   console.error(`measuring on this device: bundled models, n=${measuredNs.join(',')}, ${measuredKvMiB} MiB of KV ...`);
-  const measured = await benchMemoryMeasured({ ns: measuredNs, kvBudgetMiB: measuredKvMiB, iterations });
+  const measured = await benchMemoryMeasured({ ns: measuredNs, kvBudgetMiB: measuredKvMiB, iterations, kvDtype: kvDtypeOption(values) });
   console.log(formatMeasuredMemoryBench(measured, measuredKvMiB));
   return { rows: [...estimated, ...measured] };
 }
@@ -147,6 +148,7 @@ export const BENCH_OPTIONS = optionSpecs(
     'budgets',
     'statistics',
     'speculation-slack',
+    'kv-dtype',
   ],
   ['decode', 'memory'],
 );
@@ -167,8 +169,14 @@ function budgetsOption(s: string | undefined): Array<'full' | 'tight' | number> 
   });
 }
 
+/** --kv-dtype f16|f32: the engine's K/V storage in measured runs and in the cost model's engine setting. */
+function kvDtypeOption(values: ParsedArgs['values']): KvDtype {
+  return choiceOption('kv-dtype', values['kv-dtype'], DEFAULT_KV_DTYPE, KV_DTYPES);
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, flags } = parseCommandArgs('bench', argv, BENCH_OPTIONS);
+  const kvDtype = kvDtypeOption(values);
   if (flags.decode) {
     const r = await benchDecode({});
     console.log(r.table);
@@ -196,7 +204,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       if (!(MEASURED_MODES as readonly string[]).includes(m)) throw new OptionError(`--modes: measured runs support baseline,fasttts, got "${m}"`);
     const nList = intListOption('n', values.n, [4, 8, 16], 1, 4096);
     console.error(`measuring on this device: bundled models, n=${nList.join(',')}, ${measuredModes.join(' vs ')} ...`);
-    rows.push(...(await benchMeasured(nList, measuredModes, intOption('problems', values.problems, 3, 1, 10000), seed)));
+    rows.push(...(await benchMeasured(nList, measuredModes, intOption('problems', values.problems, 3, 1, 10000), seed, kvDtype)));
   }
   if (profile !== 'measured') {
     const nList = intListOption('n', values.n, [8, 16, 32, 64, 128, 256, 512], 1, 4096);
@@ -207,6 +215,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       modes,
       seed,
       settings: listOf(values.settings),
+      kvDtype,
       pairings: listOf(values.pairings),
       budgets: budgetsOption(values.budgets),
       stats,

@@ -18,6 +18,7 @@ import { arenaPlanner, profileFromCalibration } from '../search/arena-planner.ts
 import { calibrateDecode, DECODE_CALIBRATION_CONTEXT } from '../search/calibration.ts';
 import { BASELINE_TECHNIQUES, defaultSearchOptions, type SearchEnv } from '../search/context.ts';
 import { formatPlannerEntry } from '../search/memory-planner.ts';
+import { DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { arenaSearchPools } from '../search/search-kv.ts';
 import { runSearch } from '../search/search.ts';
 import type { MemoryBenchFields } from './bench-memory.ts';
@@ -36,6 +37,8 @@ export interface MeasuredMemoryBenchOptions {
   repeats?: number;
   /** Check the arena's bookkeeping invariants after every iteration (tests). */
   checkInvariants?: boolean;
+  /** K/V storage (default f16, the engine's). */
+  kvDtype?: KvDtype;
 }
 
 export interface MeasuredMemoryRow extends MemoryBenchFields {
@@ -144,7 +147,14 @@ async function searchWorkload(
 export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gpuIn?: GpuContext): Promise<MeasuredMemoryRow[]> {
   const gpu = gpuIn ?? (await createGpu());
   const [gModel, vModel] = [await openModel(DEFAULT_GENERATOR), await openModel(DEFAULT_VERIFIER)];
-  const ga = createGpuKvArena(gpu, { totalBytes: (o.kvBudgetMiB ?? 8) * 2 ** 20, pageSize: PAGE_SIZE, generator: gModel.config, verifier: vModel.config });
+  const kvDtype = o.kvDtype ?? DEFAULT_KV_DTYPE;
+  const ga = createGpuKvArena(gpu, {
+    totalBytes: (o.kvBudgetMiB ?? 8) * 2 ** 20,
+    pageSize: PAGE_SIZE,
+    kvDtype,
+    generator: gModel.config,
+    verifier: vModel.config,
+  });
   const runners: WebGpuRunner[] = [];
   try {
     const open = async (model: typeof gModel, which: 'generator' | 'verifier') => {
@@ -152,6 +162,7 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
         weightFormat: 'f32',
         numPages: 0,
         pageSize: PAGE_SIZE,
+        kvDtype,
         maxBatchTokens: MAX_BATCH_TOKENS,
         kv: ga.region(which),
       });
@@ -168,7 +179,10 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
       ver,
       codec: tokenizer,
       format: promptFormatFor(tokenizer, vModel.tokenizer ?? tokenizer, vModel.config),
-      shapes: { generator: shapeFromConfig(gModel.config, { weightFormat: 'f32' }), verifier: shapeFromConfig(vModel.config, { weightFormat: 'f32' }) },
+      shapes: {
+        generator: shapeFromConfig(gModel.config, { weightFormat: 'f32', kvBytesPerElement: kvBytesPerElement(kvDtype) }),
+        verifier: shapeFromConfig(vModel.config, { weightFormat: 'f32', kvBytesPerElement: kvBytesPerElement(kvDtype) }),
+      },
     };
     // The planner's profile: the API's decode calibration on this device, before any search holds pages.
     const cal = await calibrateDecode(gen, wallClock, { maxBatch: 16, context: DECODE_CALIBRATION_CONTEXT, maxBatchTokens: MAX_BATCH_TOKENS });

@@ -2,13 +2,14 @@
 // search environment the caller builds (the real runners and bundled models), and (ii) estimated by the
 // cost model: the search runs unchanged on the cost-model runner at Qwen2.5-Math shapes on a hardware
 // profile, replaying step-length and score statistics, with each FastTTS technique switched off in turn.
-// The cost model runs in two settings (BENCH_SETTINGS): the engine's own (q4 weights, f32 K/V, WGSL on
-// the ordinary ALUs) and the paper's (vLLM: f16 weights, K/V and activations, tensor cores). Findings
+// The cost model runs in two settings (BENCH_SETTINGS): the engine's own (q4 weights, f16 K/V by
+// default or f32 with --kv-dtype f32, WGSL on the ordinary ALUs) and the paper's (vLLM: f16 weights, K/V and activations, tensor cores). Findings
 // (see the issue 6 report): exact FastTTS gains come from filling the straggler tail with speculation;
 // they shrink from n = 64 up because the exact variant needs a speculative sequence per future child
 // (4x the paper's R = 0.85 work) within the nearly-free batch, and because a child's step can only
 // start when its parent's ends, so a late parent's long child stays on the iteration's critical path.
 import { OptionError } from '../errors.ts';
+import { DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { modelShape, weightBytes, activationBytes, kvBytesPerTokenOf, type KnownModel, type ModelShape, type ShapeOptions } from '../metrics/cost-model.ts';
 import { hardwareProfile, withTensorCores } from '../metrics/hardware-profiles.ts';
 import { syntheticEnv, CostModelRunner } from '../simulation/cost-model-runner.ts';
@@ -41,8 +42,9 @@ export const INEXACT_MODES: Record<string, { techniques: Techniques; siblingKeep
 };
 
 /**
- * How the models are stored and run. 'engine': this engine's default (q4 weights, f32 K/V) on the
- * WGSL kernels, which use the ordinary ALUs. 'paper': the FastTTS paper's setting, vLLM with f16
+ * How the models are stored and run. 'engine': this engine's default (q4 weights, f16 K/V: two halves
+ * per 32-bit word, arithmetic in f32) on the WGSL kernels, which use the ordinary ALUs (engineSetting
+ * gives it for either K/V type). 'paper': the FastTTS paper's setting, vLLM with f16
  * weights and f16 K/V, matmuls on the tensor cores (the profile's tensor-core rate).
  */
 export interface BenchSetting {
@@ -54,7 +56,7 @@ export interface BenchSetting {
 }
 
 export const BENCH_SETTINGS: Record<string, BenchSetting> = {
-  engine: { label: 'q4 weights, f32 K/V, WGSL on the fp32 ALUs', weightFormat: 'q4', kvBytesPerElement: 4, activationBytesPerElement: 4, tensorCores: false },
+  engine: engineSetting(DEFAULT_KV_DTYPE),
   paper: {
     label: "f16 weights, K/V and activations, fp16 tensor cores (the paper's vLLM)",
     weightFormat: 'f16',
@@ -63,6 +65,17 @@ export const BENCH_SETTINGS: Record<string, BenchSetting> = {
     tensorCores: true,
   },
 };
+
+/** The engine's setting with its K/V stored as `kvDtype`. */
+export function engineSetting(kvDtype: KvDtype): BenchSetting {
+  return {
+    label: `q4 weights, ${kvDtype} K/V, WGSL on the fp32 ALUs`,
+    weightFormat: 'q4',
+    kvBytesPerElement: kvBytesPerElement(kvDtype),
+    activationBytesPerElement: 4,
+    tensorCores: false,
+  };
+}
 
 const PAIRING_MODELS: Record<string, [KnownModel, KnownModel]> = {
   '1.5b+1.5b': ['qwen2.5-math-1.5b', 'skywork-prm-1.5b'],
@@ -115,6 +128,8 @@ export interface BenchOptions {
   profile?: string;
   /** BENCH_SETTINGS keys; default both. */
   settings?: string[];
+  /** K/V storage of the 'engine' setting (default f16, the engine's). */
+  kvDtype?: KvDtype;
   pairings?: string[];
   /**
    * Memory budgets: 'full' (90% of the profile's memory), 'tight' (the weights and activations plus
@@ -216,7 +231,7 @@ export async function benchCostModel(o: BenchOptions = {}): Promise<{ rows: Benc
   const problems = Array.from({ length: o.problems ?? 2 }, (_, i) => syntheticProblem(i));
   const rows: BenchRow[] = [];
   for (const settingName of o.settings ?? Object.keys(BENCH_SETTINGS)) {
-    const setting = BENCH_SETTINGS[settingName];
+    const setting = settingName === 'engine' && o.kvDtype ? engineSetting(o.kvDtype) : BENCH_SETTINGS[settingName];
     if (!setting) throw new OptionError(`unknown bench setting "${settingName}" (known: ${Object.keys(BENCH_SETTINGS).join(', ')})`);
     const profile = setting.tensorCores ? withTensorCores(baseProfile) : baseProfile;
     for (const pairing of o.pairings ?? Object.keys(PAIRING_MODELS)) {

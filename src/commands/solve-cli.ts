@@ -11,6 +11,7 @@ import { answersEqual } from '../search/answer.ts';
 import { parseDataset } from './eval.ts';
 import { recordStepStatistics } from '../simulation/step-statistics.ts';
 import { progressBar } from './progress-bar.ts';
+import { DEFAULT_KV_DTYPE, KV_DTYPES } from '../gpu/kv-dtype.ts';
 
 export const DEFAULT_DATASET = fileURLToPath(new URL('../../data/arith-test.jsonl', import.meta.url));
 
@@ -27,6 +28,7 @@ export const SOLVE_OPTIONS = {
   mode: { type: 'string' },
   'memory-mb': { type: 'string' },
   'kv-page-size': { type: 'string' },
+  'kv-dtype': { type: 'string' },
   'max-tokens': { type: 'string' },
   temperature: { type: 'string' },
   seed: { type: 'string' },
@@ -60,6 +62,7 @@ async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
     verifier: values.verifier ?? 'bundled',
     memoryMB: values['memory-mb'] === undefined ? undefined : numberOption('memory-mb', values['memory-mb'], 0, 1, 1 << 22),
     kvPageSize: values['kv-page-size'] === undefined ? undefined : intOption('kv-page-size', values['kv-page-size'], 16, 1, 256),
+    kvDtype: choiceOption('kv-dtype', values['kv-dtype'], DEFAULT_KV_DTYPE, KV_DTYPES),
     onProgress: bar ? (p: LoadProgress) => bar(p) : undefined,
   });
   await engine.ready;

@@ -150,7 +150,7 @@ export function expectedTensors(c: Qwen2Config): Map<string, number[]> {
   return m;
 }
 
-/** KV bytes one token takes in this model at f32 (K and V, all layers). */
+/** KV bytes one token takes in this model (K and V, all layers) at `bytesPerElement` (4: f32, 2: f16). */
 export function kvBytesPerToken(c: Qwen2Config, bytesPerElement = 4): number {
   return 2 * c.numLayers * c.numKvHeads * c.headDim * bytesPerElement;
 }

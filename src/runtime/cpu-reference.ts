@@ -2,12 +2,16 @@
 // against. Sums in f64, values rounded to f32 where the GPU stores a tensor (so only the order of
 // rounding differs). Quantized weights are the dequantized packed bytes (unpackMatrix), exactly the
 // values the kernels use. K/V live in pages with the GPU's layout, addressed through the same block
-// tables, so paged attention and copyPages are checked too.
+// tables, so paged attention and copyPages are checked too. With f16 K/V (the default, as on the GPU)
+// every K and V element is rounded to the nearest half (ties to even) when written, the rounding the
+// kernels' pack2x16float does, and kept in the f32 array as that exact value.
 import { OptionError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { packMatrix, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
+import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '../gpu/kv-dtype.ts';
+import { f16ToF32, f32ToF16Bits } from '../model/float16.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
 import { FormatError } from '../errors.ts';
@@ -96,6 +100,14 @@ export interface CpuReferenceOptions {
   weightFormat: WeightFormat;
   numPages: number;
   pageSize?: number;
+  /** K/V storage: 'f16' (default) rounds every element to a half on write; 'f32' keeps it. */
+  kvDtype?: KvDtype;
+}
+
+/** Rounds every element to the nearest f16 value (ties to even): what f16 K/V storage keeps. */
+export function roundToF16(values: Float32Array): Float32Array {
+  for (let i = 0; i < values.length; i++) values[i] = f16ToF32(f32ToF16Bits(values[i]));
+  return values;
 }
 
 export class CpuReferenceRunner implements ModelRunner {
@@ -103,6 +115,7 @@ export class CpuReferenceRunner implements ModelRunner {
   readonly numPages: number;
   /** K/V pages, same layout as the GPU: (page, layer, kv, slot, kvHead, d). */
   readonly kv: Float32Array;
+  readonly kvDtype: KvDtype;
   private readonly pageFloats: number;
   private readonly rope: Float32Array;
 
@@ -113,7 +126,9 @@ export class CpuReferenceRunner implements ModelRunner {
   ) {
     this.pageSize = options.pageSize ?? 16;
     this.numPages = options.numPages;
-    this.pageFloats = (this.pageSize * kvBytesPerToken(config)) / 4;
+    this.kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
+    checkKvHeadDim(config.headDim, this.kvDtype);
+    this.pageFloats = this.pageSize * kvBytesPerToken(config, 1);
     this.kv = new Float32Array(this.numPages * this.pageFloats);
     this.rope = ropeTable(config.headDim, config.ropeTheta, config.maxPositions);
   }
@@ -154,6 +169,10 @@ export class CpuReferenceRunner implements ModelRunner {
       for (let r = 0; r < T; r++) {
         for (let h = 0; h < c.numHeads; h++) ropeRef(q, r * H + h * D, D, rowPos(r), this.rope);
         for (let h = 0; h < c.numKvHeads; h++) ropeRef(k, r * kvDim + h * D, D, rowPos(r), this.rope);
+        if (this.kvDtype === 'f16') {
+          roundToF16(k.subarray(r * kvDim, (r + 1) * kvDim));
+          roundToF16(v.subarray(r * kvDim, (r + 1) * kvDim));
+        }
         const page = flat.blockTables[rowTable(r) + Math.floor(rowPos(r) / this.pageSize)];
         const slot = rowPos(r) % this.pageSize;
         for (let h = 0; h < c.numKvHeads; h++) {

@@ -14,6 +14,7 @@
 import { OptionError } from '../errors.ts';
 import { kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { storageBuffer } from '../gpu/buffers.ts';
+import { DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { KvArena, type KvArenaOptions } from './kv-arena.ts';
 import type { PageIo } from './kv-offload.ts';
@@ -39,6 +40,8 @@ export interface GpuArenaOptions {
   /** Bytes for both pools' K/V (what the memory planner leaves after weights and activations). */
   totalBytes: number;
   pageSize?: number;
+  /** K/V storage of both models (default f16): pages of f16 K/V take half the bytes. */
+  kvDtype?: KvDtype;
   generator: Qwen2Config;
   verifier: Qwen2Config;
   /** The generator's pages at start (default: half the bytes). */
@@ -48,8 +51,9 @@ export interface GpuArenaOptions {
 /** Decides the buffers and regions for an arena on a device with these limits (pure: testable anywhere). */
 export function planGpuArenaLayout(limits: ArenaLimits, o: GpuArenaOptions): GpuArenaLayout {
   const pageSize = o.pageSize ?? 16;
-  const gpb = pageSize * kvBytesPerToken(o.generator);
-  const vpb = pageSize * kvBytesPerToken(o.verifier);
+  const bytesPerElement = kvBytesPerElement(o.kvDtype ?? DEFAULT_KV_DTYPE);
+  const gpb = pageSize * kvBytesPerToken(o.generator, bytesPerElement);
+  const vpb = pageSize * kvBytesPerToken(o.verifier, bytesPerElement);
   const maxBinding = limits.maxStorageBufferBindingSize;
   const align = limits.minStorageBufferOffsetAlignment;
   if (!(o.totalBytes > 0)) throw new OptionError(`KV arena size must be positive, got ${o.totalBytes}`);

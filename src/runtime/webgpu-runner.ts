@@ -9,8 +9,9 @@
 //   rmsnorm + gate/up matmul + swiglu, down matmul + residual] -> per slice of output rows
 //   [final rmsnorm of those rows, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
 //
-// KV storage: page p is PAGE BYTES = pageSize * kvBytesPerToken(config) bytes (f32 K and V of every
-// layer; layout in shaders/rope-kv.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
+// KV storage: page p is PAGE BYTES = pageSize * kvBytesPerToken(config, 2 or 4) bytes (K and V of every
+// layer, f16 pairs packed per word by default or f32: src/gpu/kv-dtype.ts; layout in
+// shaders/rope-kv.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
 // the runner's own, or a region of a shared arena passed as options.kv (offsetBytes must be a multiple of
 // the device's minStorageBufferOffsetAlignment, 256 in practice).
 import { FormatError, NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
@@ -27,6 +28,7 @@ import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { packMatrix, type WeightFormat } from '../gpu/quant.ts';
+import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
 import { flattenBatch, MAX_BATCH_TOKENS, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
@@ -35,6 +37,8 @@ export interface WebGpuRunnerOptions {
   weightFormat: WeightFormat;
   numPages: number;
   pageSize?: number;
+  /** K/V storage: 'f16' (default; two halves per word, f32 arithmetic) or 'f32'. */
+  kvDtype?: KvDtype;
   /** Most token rows in one forward call (activation buffers are sized for it). Default 256. */
   maxBatchTokens?: number;
   /** KV storage inside a caller's buffer (the shared KV arena); default: the runner allocates its own. */
@@ -47,7 +51,9 @@ export interface WebGpuRunnerOptions {
 export interface WebGpuRunner extends ModelRunner {
   readonly gpu: GpuContext;
   readonly weightFormat: WeightFormat;
-  /** Bytes of one KV page: pageSize * kvBytesPerToken(config). */
+  /** How K/V is stored. */
+  readonly kvDtype: KvDtype;
+  /** Bytes of one KV page: pageSize * kvBytesPerToken(config, bytes per element of kvDtype). */
   readonly pageBytes: number;
   /** Bytes of weights on the GPU. */
   readonly weightBytes: number;
@@ -278,8 +284,10 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   const H = c.hiddenSize;
   const I = c.intermediateSize;
   const qkvCols = H + 2 * c.numKvHeads * c.headDim;
-  const pageBytes = pageSize * kvBytesPerToken(c);
-  const pageFloats = pageBytes / 4;
+  const kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
+  checkKvHeadDim(c.headDim, kvDtype);
+  const pageBytes = pageSize * kvBytesPerToken(c, kvBytesPerElement(kvDtype));
+  const pageFloats = pageSize * kvBytesPerToken(c, 1);
 
   // KV storage (own or the caller's region).
   let numPages = options.numPages;
@@ -348,7 +356,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     throw e;
   }
   const layerUniforms = weights.layers.map((_, i) => uniformBuffer(device, [i, 0, 0, 0], `layer${i}`));
-  const kvShape: KvShape = { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads, pageSize, pageFloats };
+  const kvShape: KvShape = { headDim: c.headDim, numHeads: c.numHeads, numKvHeads: c.numKvHeads, pageSize, pageFloats, dtype: kvDtype };
   const cls = gpu.deviceClass;
 
   // Record the kernel launches once; a forward only rewrites the small uniform/index buffers.
@@ -435,7 +443,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     return out;
   }
   await headLaunches(0);
-  const pageCopy = await createPageCopy(device, pageFloats, { dims: buf.dims, pairs: buf.pairs, kv: kvBinding });
+  const pageCopy = await createPageCopy(device, pageBytes, { dims: buf.dims, pairs: buf.pairs, kv: kvBinding });
 
   let disposed = false;
   // Forward calls and page copies run one at a time (they share the activation buffers).
@@ -530,6 +538,7 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
     numPages,
     gpu,
     weightFormat: format,
+    kvDtype,
     pageBytes,
     weightBytes: weights.bytes,
     kvRegion: { buffer: kvBinding.buffer, offsetBytes: kvBinding.offset ?? 0, bytes: numPages * pageBytes },

@@ -21,7 +21,9 @@ import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { mulberry32 } from '../model/random-model.ts';
-import { matmulRef, rmsNormRef, ropeRef, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
+import { f16ToF32, f32ToF16Bits } from '../model/float16.ts';
+import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
+import { matmulRef, rmsNormRef, ropeRef, roundToF16, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
 import { compareRunners, MODEL_LOGITS_TOLERANCE, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from './model-checks.ts';
 
@@ -92,6 +94,27 @@ function compare(name: string, got: Float32Array, want: ArrayLike<number>, bound
 
 function relBound(want: ArrayLike<number>, ulps: number, floor = 1e-30): (i: number) => number {
   return (i) => Math.max(Math.abs(want[i]) * ulps * U * 2, floor);
+}
+
+/** K/V values as the cache stores them: f32 as is, f16 as pairs of halves per word (elements 2j, 2j + 1 in word j). */
+function kvStorage(values: Float32Array, dtype: KvDtype): Float32Array | Uint32Array {
+  if (dtype === 'f32') return values;
+  const words = new Uint32Array(values.length / 2);
+  for (let j = 0; j < words.length; j++) words[j] = (f32ToF16Bits(values[2 * j]) | (f32ToF16Bits(values[2 * j + 1]) << 16)) >>> 0;
+  return words;
+}
+
+/** Reads `elements` K/V values of the cache back as f32. */
+async function readKv(device: GPUDevice, buffer: GPUBuffer, elements: number, dtype: KvDtype): Promise<Float32Array> {
+  if (dtype === 'f32') return read(device, buffer, elements);
+  const raw = await read(device, buffer, elements / 2);
+  const words = new Uint32Array(raw.buffer, raw.byteOffset, raw.length);
+  const out = new Float32Array(elements);
+  for (let j = 0; j < words.length; j++) {
+    out[2 * j] = f16ToF32(words[j] & 0xffff);
+    out[2 * j + 1] = f16ToF32(words[j] >>> 16);
+  }
+  return out;
 }
 
 export interface MatmulCase {
@@ -237,7 +260,14 @@ export async function checkRmsNorm(gpu: GpuContext, deviceClass: DeviceClass, ro
 }
 
 /** The inputs of a paged kernel over token rows (positions in block tables): dims, layer, rows, tables, qkv and the cache. */
-function pagedRowBuffers(d: GPUDevice, rows: Array<{ pos: number; table: number }>, layer: number, tables: Uint32Array, qkv: Float32Array, kv: Float32Array) {
+function pagedRowBuffers(
+  d: GPUDevice,
+  rows: Array<{ pos: number; table: number }>,
+  layer: number,
+  tables: Uint32Array,
+  qkv: Float32Array,
+  kv: Float32Array | Uint32Array,
+) {
   return {
     dims: uniformBuffer(d, [rows.length, 0, 0, 0], 'dims'),
     layer: uniformBuffer(d, [layer, 0, 0, 0], 'layer'),
@@ -248,13 +278,14 @@ function pagedRowBuffers(d: GPUDevice, rows: Array<{ pos: number; table: number 
   };
 }
 
-/** Fused RoPE + K/V cache write: q rotated in place, rotated k and plain v in the row's page slot. */
-export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResult> {
+/** Fused RoPE + K/V cache write: q rotated in place, rotated k and plain v in the row's page slot (f16:
+ *  rounded to the nearest half, as the CPU reference rounds them). */
+export async function checkRopeKv(gpu: GpuContext, dtype: KvDtype = 'f32', seed = 4): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
   const layers = 2;
   const layer = 1;
-  const shape: KvShape = { headDim: 16, numHeads: 4, numKvHeads: 2, pageSize: 4, pageFloats: 4 * 2 * layers * 2 * 16 };
+  const shape: KvShape = { headDim: 16, numHeads: 4, numKvHeads: 2, pageSize: 4, pageFloats: 4 * 2 * layers * 2 * 16, dtype };
   const D = shape.headDim;
   const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * D;
   // Rows of two sequences (block tables [3, 0, ...] at offset 0 and [6, 1] at offset 128), positions up
@@ -275,11 +306,12 @@ export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResul
   const table = ropeTable(D, 1_000_000, 512);
   const qkv = randomArray(rows.length * rowLen, rand);
   const kv = randomArray(numPages * shape.pageFloats, rand);
-  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kv);
+  if (dtype === 'f16') roundToF16(kv);
+  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kvStorage(kv, dtype));
   const bufs = { ...rowBufs, table: storageBufferWith(d, table, 'rope_table') };
   await run(d, [[await createRopeKv(d, shape, { dims, layer: layerU, ...bufs, kv: { buffer: bufs.kv } }), rows.length]]);
   const gotQ = await read(d, bufs.qkv, qkv.length);
-  const gotKv = await read(d, bufs.kv, kv.length);
+  const gotKv = await readKv(d, bufs.kv, kv.length, dtype);
   const wantQkv = qkv.slice();
   const wantKv = kv.slice();
   rows.forEach((r, i) => {
@@ -291,6 +323,10 @@ export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResul
       const at = (which: number) => page * shape.pageFloats + ((layer * 2 + which) * shape.pageSize + (r.pos % shape.pageSize)) * shape.numKvHeads * D + h * D;
       wantKv.set(wantQkv.subarray(k, k + D), at(0));
       wantKv.set(qkv.subarray(v, v + D), at(1));
+      if (dtype === 'f16') {
+        roundToF16(wantKv.subarray(at(0), at(0) + D));
+        roundToF16(wantKv.subarray(at(1), at(1) + D));
+      }
       // Keys are rotated only in the cache: the kernel leaves the qkv row's k as it was.
       wantQkv.set(qkv.subarray(k, k + D), k);
     }
@@ -299,12 +335,15 @@ export async function checkRopeKv(gpu: GpuContext, seed = 4): Promise<CheckResul
   // Two products and a sum of O(1) values: 4 ulps of the inputs' magnitude (copied V: exact).
   const q = compare('rope (queries)', gotQ, wantQkv, () => 4 * U * 2);
   if (!q.ok) return q;
-  const c = compare('rope + kv-write (cache)', gotKv, wantKv, () => 4 * U * 2);
-  return c.ok ? { name: 'rope + kv-write', ok: true, detail: `${q.detail}; cache: ${c.detail}` } : c;
+  // f16: the same, or one half-precision step where the f32 rotation's last-bit difference crosses a
+  // rounding boundary (2^-10 of the value, 2^-24 below the normal range); copied V rounds identically.
+  const cacheBound = dtype === 'f16' ? (i: number) => 4 * U * 2 + Math.abs(wantKv[i]) * 2 ** -10 + 2 ** -24 : () => 4 * U * 2;
+  const c = compare(`rope + kv-write (${dtype} cache)`, gotKv, wantKv, cacheBound);
+  return c.ok ? { name: `rope + kv-write ${dtype}`, ok: true, detail: `${q.detail}; cache: ${c.detail}` } : c;
 }
 
 /** Paged causal GQA attention over a random cache, against a plain softmax. */
-export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, long = false, seed = 5): Promise<CheckResult> {
+export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, long = false, dtype: KvDtype = 'f32', seed = 5): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
   const layers = 2;
@@ -313,7 +352,7 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   // blocks of the gpu variant), pages of 16.
   const D = long ? 12 : 8;
   const pageSize = long ? 16 : 4;
-  const shape: KvShape = { headDim: D, numHeads: 4, numKvHeads: 2, pageSize, pageFloats: pageSize * 2 * layers * 2 * D };
+  const shape: KvShape = { headDim: D, numHeads: 4, numKvHeads: 2, pageSize, pageFloats: pageSize * 2 * layers * 2 * D, dtype };
   const rowLen = (shape.numHeads + 2 * shape.numKvHeads) * D;
   // Two sequences: A's rows at positions 0..lenA-1 (pages 7, 2, 9, 4, ...), B's at 0..5 (pages 5, 11).
   const lenA = long ? 150 : 11;
@@ -325,8 +364,10 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   for (let p = 0; p < lenA; p++) rows.push({ pos: p, table: 0 });
   for (let p = 0; p < 6; p++) rows.push({ pos: p, table: pagesA });
   const qkv = randomArray(rows.length * rowLen, rand, 2);
+  // f16: the cache holds halves; the reference reads the same values.
   const kv = randomArray(numPages * shape.pageFloats, rand);
-  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kv);
+  if (dtype === 'f16') roundToF16(kv);
+  const { dims, layer: layerU, ...rowBufs } = pagedRowBuffers(d, rows, layer, tables, qkv, kvStorage(kv, dtype));
   const bufs = { ...rowBufs, out: storageBuffer(d, rows.length * shape.numHeads * D * 4, 'out') };
   const common = { dims, layer: layerU, rowInfo: bufs.rowInfo, blockTables: bufs.blockTables, qkv: bufs.qkv, kv: { buffer: bufs.kv } };
   await run(d, [[await createAttention(d, deviceClass, shape, { ...common, out: bufs.out }), rows.length]]);
@@ -357,7 +398,7 @@ export async function checkAttention(gpu: GpuContext, deviceClass: DeviceClass, 
   for (const b of [dims, layerU, ...Object.values(bufs)]) b.destroy();
   // Output = convex combination of V entries (|v| <= 1): errors come from exp (a few ulps) and the
   // running sums; 64 ulps of 1 bounds them with room, and is far below any indexing mistake.
-  const res = compare(`paged attention ${deviceClass}${long ? ' long context' : ''}`, got, want, () => 64 * U);
+  const res = compare(`paged attention ${deviceClass}${long ? ' long context' : ''} ${dtype}`, got, want, () => 64 * U);
   return res;
 }
 
@@ -395,12 +436,15 @@ export async function checkHeads(gpu: GpuContext, seed = 7): Promise<CheckResult
   return { name: 'heads (sigmoid, relu, softmax2)', ok: true, detail: 'within tolerance' };
 }
 
-export async function checkPageCopy(gpu: GpuContext, seed = 8): Promise<CheckResult> {
+/** Page copies move bits: random words (NaN and denormal patterns included) must arrive unchanged. */
+export async function checkPageCopy(gpu: GpuContext, dtype: KvDtype = 'f32', seed = 8): Promise<CheckResult> {
   const d = gpu.device;
   const rand = mulberry32(seed);
-  const pageFloats = 96;
+  const pageBytes = 96 * kvBytesPerElement(dtype);
+  const pageWords = pageBytes / 4;
   const pages = 6;
-  const kv = randomArray(pages * pageFloats, rand);
+  const kv = new Uint32Array(pages * pageWords);
+  for (let i = 0; i < kv.length; i++) kv[i] = Math.floor(rand() * 2 ** 32) >>> 0;
   const pairs: Array<[number, number]> = [
     [0, 3],
     [5, 1],
@@ -409,12 +453,18 @@ export async function checkPageCopy(gpu: GpuContext, seed = 8): Promise<CheckRes
   const dims = uniformBuffer(d, [pairs.length, 0, 0, 0], 'dims');
   const pb = storageBufferWith(d, new Uint32Array(pairs.flat()), 'pairs');
   const kb = storageBufferWith(d, kv, 'kv');
-  await run(d, [[await createPageCopy(d, pageFloats, { dims, pairs: pb, kv: { buffer: kb } }), pairs.length]]);
-  const got = await read(d, kb, kv.length);
+  await run(d, [[await createPageCopy(d, pageBytes, { dims, pairs: pb, kv: { buffer: kb } }), pairs.length]]);
+  const raw = await read(d, kb, kv.length);
+  const got = new Uint32Array(raw.buffer, raw.byteOffset, raw.length);
   const want = kv.slice();
-  for (const [s, t] of pairs) want.copyWithin(t * pageFloats, s * pageFloats, (s + 1) * pageFloats);
+  for (const [s, t] of pairs) want.copyWithin(t * pageWords, s * pageWords, (s + 1) * pageWords);
   for (const b of [dims, pb, kb]) b.destroy();
-  return compare('page-copy', got, want, () => 1e-38);
+  const at = want.findIndex((w, i) => got[i] !== w);
+  return {
+    name: `page-copy ${dtype}`,
+    ok: at < 0,
+    detail: at < 0 ? `bitwise equal over ${want.length} words` : `word ${at}: got ${got[at].toString(16)}, want ${want[at].toString(16)}`,
+  };
 }
 
 /** Every kernel check, small enough for a CPU device. */
@@ -450,12 +500,16 @@ export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => 
   for (const deviceClass of ['cpu', 'gpu'] as const) {
     checks.push({ name: `rmsnorm ${deviceClass}`, run: (g) => checkRmsNorm(g, deviceClass, false) });
     checks.push({ name: `rmsnorm ${deviceClass} row-indexed`, run: (g) => checkRmsNorm(g, deviceClass, true) });
-    checks.push({ name: `attention ${deviceClass}`, run: (g) => checkAttention(g, deviceClass) });
-    checks.push({ name: `attention ${deviceClass} long context`, run: (g) => checkAttention(g, deviceClass, true) });
+    for (const dtype of ['f16', 'f32'] as const) {
+      checks.push({ name: `attention ${deviceClass} ${dtype}`, run: (g) => checkAttention(g, deviceClass, false, dtype) });
+      checks.push({ name: `attention ${deviceClass} long context ${dtype}`, run: (g) => checkAttention(g, deviceClass, true, dtype) });
+    }
   }
-  checks.push({ name: 'rope + kv-write', run: checkRopeKv });
+  for (const dtype of ['f16', 'f32'] as const) {
+    checks.push({ name: `rope + kv-write ${dtype}`, run: (g) => checkRopeKv(g, dtype) });
+    checks.push({ name: `page-copy ${dtype}`, run: (g) => checkPageCopy(g, dtype) });
+  }
   checks.push({ name: 'heads', run: checkHeads });
-  checks.push({ name: 'page-copy', run: checkPageCopy });
   return checks;
 }
 
@@ -472,15 +526,21 @@ export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResu
     }
   };
   for (const c of kernelChecks()) await attempt(c.name, () => c.run(gpu));
-  for (const format of ['f32', 'q4'] as const) {
-    await attempt(`model logits ${format}`, async () => {
+  const logitCases: Array<[WeightFormat, KvDtype]> = [
+    ['f32', 'f16'],
+    ['q4', 'f16'],
+    ['q4', 'f32'],
+  ];
+  for (const [format, kvDtype] of logitCases) {
+    const name = `model logits ${format}, ${kvDtype} K/V`;
+    await attempt(name, async () => {
       const source = testModelSource();
-      const gpuRunner = await createWebGpuRunner(gpu, source, { weightFormat: format, numPages: 4, maxBatchTokens: 16 });
-      const ref = await CpuReferenceRunner.create(source, { weightFormat: format, numPages: 4 });
+      const gpuRunner = await createWebGpuRunner(gpu, source, { weightFormat: format, numPages: 4, maxBatchTokens: 16, kvDtype });
+      const ref = await CpuReferenceRunner.create(source, { weightFormat: format, numPages: 4, kvDtype });
       try {
         const diff = await compareRunners(gpuRunner, ref, TEST_PROMPT, 4);
         return {
-          name: `model logits ${format}`,
+          name,
           ok: diff <= MODEL_LOGITS_TOLERANCE,
           detail: `max relative logits difference ${diff.toExponential(2)} (tolerance ${MODEL_LOGITS_TOLERANCE})`,
         };
@@ -489,10 +549,13 @@ export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResu
       }
     });
   }
-  await attempt('prefill vs decode bitwise', async () => {
-    const r = await prefillDecodeBitwise(gpu, 'q4');
-    return { name: 'prefill vs decode bitwise', ok: r.equal, detail: r.detail };
-  });
+  for (const kvDtype of ['f16', 'f32'] as const) {
+    const name = `prefill vs decode bitwise, ${kvDtype} K/V`;
+    await attempt(name, async () => {
+      const r = await prefillDecodeBitwise(gpu, 'q4', kvDtype);
+      return { name, ok: r.equal, detail: r.detail };
+    });
+  }
   if (!gpuOrNothing) gpu.destroy();
   return results;
 }

@@ -3,6 +3,7 @@
 // random model that the browser suite compares with Node's.
 import type { GpuContext } from '../gpu/device.ts';
 import type { WeightFormat } from '../gpu/quant.ts';
+import type { KvDtype } from '../gpu/kv-dtype.ts';
 import { randomModelSource, tinyConfigJson } from '../model/random-model.ts';
 import type { ModelSource } from '../model/source.ts';
 import { GREEDY, sampleToken } from '../runtime/sampler.ts';
@@ -55,7 +56,7 @@ export const TEST_PROMPT = [1, 17, 42, 5, 88, 23, 61, 9, 30, 77, 3];
  *  `batch` identical sequences sharing every forward (returns the first sequence's tokens). */
 export async function greedyTokensOfTestModel(
   gpu: GpuContext,
-  options: { weightFormat?: WeightFormat; batch?: number; tokens?: number } = {},
+  options: { weightFormat?: WeightFormat; batch?: number; tokens?: number; kvDtype?: KvDtype } = {},
 ): Promise<number[]> {
   const batch = options.batch ?? 1;
   const count = options.tokens ?? 64;
@@ -66,6 +67,7 @@ export async function greedyTokensOfTestModel(
     numPages: batch * pagesPerSeq,
     pageSize,
     maxBatchTokens: Math.max(batch * TEST_PROMPT.length, 16),
+    kvDtype: options.kvDtype,
   });
   try {
     const tables = Array.from({ length: batch }, (_, s) => Array.from({ length: pagesPerSeq }, (_, i) => s * pagesPerSeq + i));
@@ -89,8 +91,8 @@ export async function greedyTokensOfTestModel(
 
 /** Logits of the last prompt token, computed (a) in a prefill chunk of the whole prompt and (b) by
  *  decoding that token after prefilling the rest: must be bitwise equal. */
-export async function prefillDecodeBitwise(gpu: GpuContext, format: WeightFormat): Promise<{ equal: boolean; detail: string }> {
-  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: format, numPages: 4, maxBatchTokens: 16 });
+export async function prefillDecodeBitwise(gpu: GpuContext, format: WeightFormat, kvDtype?: KvDtype): Promise<{ equal: boolean; detail: string }> {
+  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: format, numPages: 4, maxBatchTokens: 16, kvDtype });
   try {
     const p = TEST_PROMPT;
     const whole = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: p, outputRows: [p.length - 1] }] });

@@ -3,6 +3,7 @@ import attentionWgsl from '../../../shaders/attention.wgsl?raw';
 import type { DeviceClass } from '../device.ts';
 import { bindGroup, computePipeline, grid1D, launch, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
 import { kvConsts, type KvShape } from './rope-kv.ts';
+import { kvReadWgsl } from '../kv-dtype.ts';
 
 const BINDINGS: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'read', 'rw'];
 
@@ -12,7 +13,7 @@ export async function createAttention(
   shape: KvShape,
   b: { dims: GPUBuffer; layer: GPUBuffer; rowInfo: GPUBuffer; blockTables: GPUBuffer; qkv: GPUBuffer; kv: GPUBufferBinding; out: GPUBuffer },
 ): Promise<Launch> {
-  const code = `${kvConsts(shape)}\n${wgslConsts({ SCALE: { f32: 1 / Math.sqrt(shape.headDim) } })}\n${attentionWgsl}`;
+  const code = `${kvConsts(shape)}\n${wgslConsts({ SCALE: { f32: 1 / Math.sqrt(shape.headDim) } })}\n${kvReadWgsl(shape.dtype ?? 'f32', 5)}\n${attentionWgsl}`;
   const pipeline = await computePipeline(device, code, deviceClass === 'cpu' ? 'main_cpu' : 'main_gpu', BINDINGS);
   const group = bindGroup(device, BINDINGS, [b.dims, b.layer, b.rowInfo, b.blockTables, b.qkv, b.kv, b.out], 'attention');
   // cpu: one invocation per (row, head); gpu: one workgroup per (row, head).

@@ -2,6 +2,7 @@
 // table it reads.
 import ropeKvWgsl from '../../../shaders/rope-kv.wgsl?raw';
 import { bindGroup, computePipeline, grid1D, launch, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
+import { kvWriteWgsl, type KvDtype } from '../kv-dtype.ts';
 
 const BINDINGS: BindingKind[] = ['uniform', 'uniform', 'read', 'read', 'read', 'rw', 'rw'];
 
@@ -10,8 +11,10 @@ export interface KvShape {
   numHeads: number;
   numKvHeads: number;
   pageSize: number;
-  /** f32 elements of one page (all layers, K and V). */
+  /** Elements of one page (all layers, K and V), whatever their storage type. */
   pageFloats: number;
+  /** How elements are stored (src/gpu/kv-dtype.ts); default f32. */
+  dtype?: KvDtype;
 }
 
 export function kvConsts(s: KvShape): string {
@@ -39,7 +42,7 @@ export async function createRopeKv(
   shape: KvShape,
   b: { dims: GPUBuffer; layer: GPUBuffer; rowInfo: GPUBuffer; blockTables: GPUBuffer; table: GPUBuffer; qkv: GPUBuffer; kv: GPUBufferBinding },
 ): Promise<Launch> {
-  const pipeline = await computePipeline(device, `${kvConsts(shape)}\n${ropeKvWgsl}`, 'main', BINDINGS);
+  const pipeline = await computePipeline(device, `${kvConsts(shape)}\n${kvWriteWgsl(shape.dtype ?? 'f32', 6)}\n${ropeKvWgsl}`, 'main', BINDINGS);
   const group = bindGroup(device, BINDINGS, [b.dims, b.layer, b.rowInfo, b.blockTables, b.table, b.qkv, b.kv], 'rope-kv');
   const perRow = (shape.numHeads + shape.numKvHeads) * (shape.headDim / 2);
   return launch(pipeline, group, (rows) => grid1D(rows * perRow));
