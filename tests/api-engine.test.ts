@@ -152,7 +152,9 @@ describe('engine API (Node, in-process)', () => {
 
 describe('engine API under a tight KV budget (the arena and its planner)', () => {
   it("FastTTS takes offload mode when no split holds both models' beams, moves K/V to host memory and back on the GPU arena, and still gives the baseline beams; the arena accounting reaches the metrics", async () => {
-    const engine = await createEngine({ memoryMB: 16 }); // the smallest budget: 3 MiB of KV pages for both models
+    // The smallest budget: 3 MiB of KV pages for both models, with f32 K/V (f16 holds twice the pages:
+    // checked at the end).
+    const engine = await createEngine({ memoryMB: 16, kvDtype: 'f32' });
     try {
       await engine.ready;
       // n = 32 in 3 MiB (76 pages of 16 tokens for both models): each model's 32 beams need at least a
@@ -203,6 +205,17 @@ describe('engine API under a tight KV budget (the arena and its planner)', () =>
       expect(await engine.stats()).toEqual({ kvPagesInUseGenerator: 0, kvPagesInUseVerifier: 0, queuedCalls: 0 });
     } finally {
       await engine.dispose();
+    }
+    // The same budget with f16 K/V (the default): twice the pages, and the baseline search that preempted
+    // beams above runs without preempting any.
+    const half = await createEngine({ memoryMB: 16 });
+    try {
+      expect((await half.ready).kvDtype).toBe('f16');
+      const r = await half.solve('Find the value of 8-8+9-2-1+9-7+1.', { method: 'beam', n: 32, beamWidth: 4, iterations: 6, seed: 3, mode: 'baseline' });
+      expect(r.metrics.kv_preemptions).toBe(0);
+      expect(r.metrics.kv_pages_generator + r.metrics.kv_pages_verifier).toBeGreaterThanOrEqual(1.9 * 76);
+    } finally {
+      await half.dispose();
     }
   }, 300_000);
 });
@@ -279,5 +292,34 @@ describe('the KV page size', () => {
       await expect(engine.ready).rejects.toBeInstanceOf(OptionError);
       await engine.dispose();
     }
+  });
+});
+
+describe('the K/V storage type', () => {
+  it('is an engine option: f16 (the default) holds at least 1.9x the pages of f32 in the same budget', async () => {
+    const results = [];
+    for (const kvDtype of ['f16', 'f32'] as const) {
+      const engine = await createEngine({ memoryMB: 64, kvDtype });
+      try {
+        expect((await engine.ready).kvDtype).toBe(kvDtype);
+        results.push(await engine.solve(PROBLEM, { ...SEARCH, mode: 'fasttts' }));
+      } finally {
+        await engine.dispose();
+      }
+    }
+    const [f16, f32] = results.map((r) => r.metrics);
+    for (const pool of ['kv_pages_capacity_generator', 'kv_pages_capacity_verifier'] as const) {
+      expect(f32[pool]).toBeGreaterThan(0);
+      expect(f16[pool]).toBeGreaterThanOrEqual(1.9 * f32[pool]);
+    }
+    // Each pool's capacity is the whole arena to itself: at least its share of the split.
+    expect(f16.kv_pages_capacity_generator).toBeGreaterThanOrEqual(f16.kv_pages_generator);
+    expect(f16.kv_pages_capacity_verifier).toBeGreaterThanOrEqual(f16.kv_pages_verifier);
+  }, 120_000);
+
+  it('must be f16 or f32', async () => {
+    const engine = await createEngine({ kvDtype: 'bf16' as never });
+    await expect(engine.ready).rejects.toBeInstanceOf(OptionError);
+    await engine.dispose();
   });
 });

@@ -28,6 +28,8 @@ const METRIC_KEYS = [
   'iterations',
   'peak_kv_pages_generator',
   'peak_kv_pages_verifier',
+  'kv_pages_capacity_generator',
+  'kv_pages_capacity_verifier',
 ];
 
 describe('fasttts solve / eval (bundled models)', () => {
@@ -109,6 +111,24 @@ describe('fasttts solve / eval (bundled models)', () => {
     lines.forEach((l, i) =>
       expect(l).toMatch(new RegExp(`^planner it=${i} beams=\\d+ step mean \\d+ .* kv [\\d.]+ MiB -> .* predicted [\\d.]+ ms .* observed [\\d.]+ ms$`)),
     );
+  });
+
+  it('solve --kv-dtype: at the same --memory-mb, f16 K/V (the default) holds at least 1.9x the pages of f32', () => {
+    const capacity = (...dtype: string[]) => {
+      const r = fasttts('solve', 'Compute 8+3+9-8-6+7.', '--method', 'greedy', '--memory-mb', '48', '--json', ...dtype);
+      expect(r.status, r.stderr).toBe(0);
+      const m = (JSON.parse(r.stdout) as { metrics: Record<string, number> }).metrics;
+      return [m.kv_pages_capacity_generator, m.kv_pages_capacity_verifier];
+    };
+    const [f16, f32, byDefault] = [capacity('--kv-dtype', 'f16'), capacity('--kv-dtype', 'f32'), capacity()];
+    expect(byDefault).toEqual(f16);
+    for (const i of [0, 1]) {
+      expect(f32[i]).toBeGreaterThan(0);
+      expect(f16[i]).toBeGreaterThanOrEqual(1.9 * f32[i]);
+    }
+    const bad = fasttts('solve', 'Find 1 + 1.', '--kv-dtype', 'bf16');
+    expect(bad.status).not.toBe(0);
+    expect(stderrLines(bad.stderr)).toEqual(['fasttts solve: --kv-dtype must be one of f16|f32, got "bf16"']);
   });
 
   it('rejects an n that beam search cannot split, in one line', () => {

@@ -10,11 +10,12 @@ const haveModels =
   existsSync('models/arith-generator/model.safetensors') && existsSync('models/arith-prm/model.safetensors') && existsSync('data/arith-test.jsonl');
 
 describe('equivalence on the bundled models (CPU reference runner)', () => {
-  it.skipIf(!haveModels)('FastTTS gives the baseline answer and beams, speculation included', async () => {
+  it.skipIf(!haveModels).each(['f16', 'f32'] as const)('%s K/V: FastTTS gives the baseline answer and beams, speculation included', async (kvDtype) => {
     const m = await openSearchModels({
       generator: 'models/arith-generator',
       verifier: 'models/arith-prm',
       backend: 'cpu',
+      kvDtype,
       generatorPages: 512,
       verifierPages: 512,
     });

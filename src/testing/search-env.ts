@@ -3,6 +3,7 @@
 // reference runner), and hands out a fresh SearchEnv (new KV pools over the runners' pages) per problem.
 import { openModel, type ModelLocation } from '../model/open-model.ts';
 import type { WeightFormat } from '../gpu/quant.ts';
+import type { KvDtype } from '../gpu/kv-dtype.ts';
 import type { Qwen2Config } from '../model/config.ts';
 import type { ModelRunner } from '../runtime/types.ts';
 import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
@@ -23,6 +24,8 @@ export interface SearchModelsOptions {
   gpu?: GpuContext;
   weightFormat?: WeightFormat;
   pageSize?: number;
+  /** K/V storage of both runners (default f16, the engine's). */
+  kvDtype?: KvDtype;
   /** KV pages per runner, or a function of the model's config (e.g. a byte budget / page bytes). */
   generatorPages: number | ((c: Qwen2Config) => number);
   verifierPages: number | ((c: Qwen2Config) => number);
@@ -46,8 +49,8 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
   if (ver && ver.config.kind === 'causal-lm') throw new FormatError(ver.name, `not a process reward model (architecture ${ver.config.architecture})`);
   const make = async (source: typeof gen.source, numPages: number): Promise<ModelRunner> =>
     o.backend === 'cpu'
-      ? CpuReferenceRunner.create(source, { weightFormat, numPages, pageSize })
-      : createWebGpuRunner(o.gpu!, source, { weightFormat, numPages, pageSize });
+      ? CpuReferenceRunner.create(source, { weightFormat, numPages, pageSize, kvDtype: o.kvDtype })
+      : createWebGpuRunner(o.gpu!, source, { weightFormat, numPages, pageSize, kvDtype: o.kvDtype });
   const pages = (p: number | ((c: Qwen2Config) => number), c: Qwen2Config): number => (typeof p === 'number' ? p : p(c));
   const generator = await make(gen.source, pages(o.generatorPages, gen.config));
   const verifier = ver ? await make(ver.source, pages(o.verifierPages, ver.config)) : undefined;
