@@ -105,9 +105,10 @@ async function benchMeasured(nList: number[], modes: readonly string[], problems
 /**
  * `bench --memory`: the planner against a static 50/50 split, estimated by the cost model and measured on
  * this device, one table each. The defaults keep it under a minute on a 2-core CPU route:
- * --n 8,16,32,64 --problems 1 --kv-mib 1024 (cost model), --measured-n 8 --measured-kv-mib 2 (bundled
- * models: tight enough to evict and preempt; smaller budgets or more beams recompute for minutes on a
- * CPU device), --iterations (both halves; defaults 10 and 4).
+ * --n 8,16,32,64 --problems 1 --kv-mib 1024 (cost model), --measured-n 8 --measured-kv-mib 1 (bundled
+ * models, f16 K/V: the pages 2 MiB held with f32, tight enough to evict and preempt; smaller budgets or
+ * more beams recompute for minutes on a CPU device; with --kv-dtype f32 give 2), --iterations (both
+ * halves; defaults 10 and 4).
  */
 async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknown[] }> {
   const iterations = values.iterations === undefined ? undefined : intOption('iterations', values.iterations, 0, 1, 1000);
@@ -122,7 +123,7 @@ async function memoryBench(values: ParsedArgs['values']): Promise<{ rows: unknow
     iterations,
   });
   console.log(formatMemoryBench(estimated, kvMiB));
-  const measuredKvMiB = numberOption('measured-kv-mib', values['measured-kv-mib'], 2, 0.25, 1 << 16);
+  const measuredKvMiB = numberOption('measured-kv-mib', values['measured-kv-mib'], 1, 0.25, 1 << 16);
   const measuredNs = intListOption('measured-n', values['measured-n'], [8], 1, 4096);
   console.error(`measuring on this device: bundled models, n=${measuredNs.join(',')}, ${measuredKvMiB} MiB of KV ...`);
   const measured = await benchMemoryMeasured({ ns: measuredNs, kvBudgetMiB: measuredKvMiB, iterations, kvDtype: kvDtypeOption(values) });
