@@ -20,6 +20,9 @@ commands:
         [--speculation-slack 0.15]  speculation fills decode batches costing at most (1 + slack) x one
         [--kv-dtype f16|f32]  K/V storage of the measured runs and the cost model's engine setting (default f16)
         --decode     decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
+        --gpu-report [--quick] [--report <path>]  kernel checks, decode tokens/s and FastTTS against the
+                     baseline on this adapter, written to <path>.json and <path>.html (default
+                     bench-results/gpu-report); --quick: the small size (under a minute on a CPU route)
         --memory     the memory planner against a static 50/50 split, estimated by the cost model
                      ([--n ...] [--problems K] [--kv-mib M]) and measured on the bundled models
                      ([--measured-n ...] [--measured-kv-mib M]), side by side; [--iterations K]

@@ -3,104 +3,19 @@
 //   (ii) estimated by the cost model at Qwen2.5-Math shapes on a hardware profile (bench.ts).
 // `--decode` measures decode tokens/s and weight bandwidth; `--memory` the planner against a static split,
 // both halves again: the cost model at Qwen2.5-Math shapes and the bundled models measured here.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { choiceOption, intListOption, intOption, numberOption, optionSpecs, parseCommandArgs, type ParsedArgs } from './args.ts';
-import { createEngine } from '../api/create-engine.ts';
-import { checkSolveOptions } from '../api/solve-search.ts';
-import type { SolveMetrics, SolveResult } from '../api/types.ts';
 import { OptionError } from '../errors.ts';
 import { DEFAULT_KV_DTYPE, KV_DTYPES, type KvDtype } from '../gpu/kv-dtype.ts';
-import { answersEqual } from '../search/answer.ts';
-import { benchCostModel, formatRatios, ratioTable, type BenchRow, type PairedComparison } from './bench.ts';
+import { benchCostModel, formatRatios, ratioTable, type BenchRow } from './bench.ts';
 import { benchDecode } from './bench-decode.ts';
 import { benchMemory, formatMemoryBench } from './bench-memory.ts';
 import { benchMemoryMeasured, formatMeasuredMemoryBench } from './bench-memory-measured.ts';
-import { parseDataset } from './eval.ts';
+import { benchMeasured } from './bench-measured.ts';
+import { gpuReport } from './bench-gpu-report.ts';
 import { stepStatisticsOption } from '../simulation/step-statistics.ts';
-import { DEFAULT_DATASET, solveOptionsFrom } from './solve-cli.ts';
 
 const MEASURED_MODES = ['baseline', 'fasttts'] as const;
-
-function sum(metrics: SolveMetrics[], key: keyof SolveMetrics): number {
-  return metrics.reduce((a, m) => a + m[key], 0);
-}
-
-/** Median of a list of numbers. */
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** The same final answer and the same completed beams, text for text, in order. */
-function sameResult(a: SolveResult, b: SolveResult): boolean {
-  const texts = (r: SolveResult): string => JSON.stringify(r.beams.filter((x) => x.completed).map((x) => x.text));
-  return a.answer === b.answer && texts(a) === texts(b);
-}
-
-/** Measured rows: each problem solved in both modes back to back (interleaved, so machine noise hits both). */
-async function benchMeasured(nList: number[], modes: readonly string[], problemsCount: number, seed: number, kvDtype: KvDtype): Promise<BenchRow[]> {
-  const problems = parseDataset(readFileSync(DEFAULT_DATASET, 'utf8'), DEFAULT_DATASET, problemsCount);
-  for (const n of nList) checkSolveOptions({ ...solveOptionsFrom({}), n }); // before minutes of work, not after
-  const engine = await createEngine({ kvDtype });
-  const info = await engine.ready;
-  const rows: BenchRow[] = [];
-  try {
-    for (const n of nList) {
-      const results = new Map<string, Array<{ r: SolveResult; ok: boolean }>>(modes.map((m) => [m, []]));
-      for (const p of problems) {
-        for (const mode of modes) {
-          const r = await engine.solve(p.problem, { ...solveOptionsFrom({}), n, mode: mode as 'baseline' | 'fasttts', seed });
-          results.get(mode)!.push({ r, ok: answersEqual(r.answer, p.answer) });
-        }
-      }
-      const baseline = results.get('baseline');
-      for (const mode of modes) {
-        const rs = results.get(mode)!;
-        const metrics = rs.map((x) => x.r.metrics);
-        const paired: PairedComparison | undefined =
-          baseline && mode !== 'baseline'
-            ? {
-                latency_ratio_median: median(rs.map((x, i) => x.r.metrics.latency_ms / baseline[i].r.metrics.latency_ms)),
-                same_as_baseline: rs.filter((x, i) => sameResult(x.r, baseline[i].r)).length,
-                problems: rs.length,
-              }
-            : undefined;
-        const mean = (k: keyof SolveResult['metrics']) => metrics.reduce((a, m) => a + (m[k] as number), 0) / metrics.length;
-        rows.push({
-          source: 'measured',
-          profile: info.adapter,
-          pairing: 'bundled',
-          budget: `${info.memoryMB}MiB`,
-          n,
-          mode,
-          problems: rs.length,
-          accuracy: rs.filter((x) => x.ok).length / rs.length,
-          speculation_batch: median(metrics.map((m) => m.speculation_batch)),
-          latency_ms: median(metrics.map((m) => m.latency_ms)),
-          generator_ms: median(metrics.map((m) => m.generator_ms)),
-          verifier_ms: median(metrics.map((m) => m.verifier_ms)),
-          // The paper's definitions over problems: sum of mean tokens per completed beam over the sum of
-          // latencies (goodput) or of mean beam completion times (precise goodput).
-          goodput: (1000 * sum(metrics, 'mean_tokens_per_completed_beam')) / sum(metrics, 'latency_ms'),
-          precise_goodput: (1000 * sum(metrics, 'mean_tokens_per_completed_beam')) / sum(metrics, 'mean_completion_ms'),
-          tokens_generated: mean('tokens_generated'),
-          tokens_speculative: mean('tokens_speculative'),
-          tokens_speculative_accepted: mean('tokens_speculative_accepted'),
-          prefix_hit_tokens: mean('prefix_hit_tokens'),
-          recomputed_tokens: mean('recomputed_tokens'),
-          iterations: mean('iterations'),
-          peak_kv_pages_generator: mean('peak_kv_pages_generator'),
-          peak_kv_pages_verifier: mean('peak_kv_pages_verifier'),
-          paired,
-        } as BenchRow);
-      }
-    }
-  } finally {
-    await engine.dispose();
-  }
-  return rows;
-}
 
 /**
  * `bench --memory`: the planner against a static 50/50 split, estimated by the cost model and measured on
@@ -150,8 +65,9 @@ export const BENCH_OPTIONS = optionSpecs(
     'statistics',
     'speculation-slack',
     'kv-dtype',
+    'report',
   ],
-  ['decode', 'memory'],
+  ['decode', 'memory', 'gpu-report', 'quick'],
 );
 
 const listOf = (s: string | undefined): string[] | undefined =>
@@ -178,6 +94,25 @@ function kvDtypeOption(values: ParsedArgs['values']): KvDtype {
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, flags } = parseCommandArgs('bench', argv, BENCH_OPTIONS);
   const kvDtype = kvDtypeOption(values);
+  if (flags.quick && !flags['gpu-report']) throw new OptionError('--quick sizes --gpu-report: give both');
+  if (values.report !== undefined && !flags['gpu-report']) throw new OptionError('--report names the --gpu-report files: give both');
+  if (flags['gpu-report']) {
+    const r = await gpuReport({
+      quick: flags.quick,
+      out: values.report,
+      kvDtype,
+      seed: intOption('seed', values.seed, 0, 0, 0xffffffff),
+      onProgress: (line) => console.error(line),
+    });
+    console.log(r.decode.table);
+    console.log(`kernel checks: ${r.checks.passed} passed, ${r.checks.failed} failed`);
+    for (const c of r.fasttts.comparisons)
+      console.log(
+        `n=${c.n}: ${c.sameAsBaseline}/${c.problems} problems with the baseline's answer and beams; median latency baseline ${c.baselineLatencyMs.toFixed(0)} ms, FastTTS ${c.fasttsLatencyMs.toFixed(0)} ms`,
+      );
+    console.log(`wrote ${r.files.json} and ${r.files.html} (${r.seconds.total.toFixed(0)} s)`);
+    return r.checks.failed === 0 ? 0 : 1;
+  }
   if (flags.decode) {
     const r = await benchDecode({});
     console.log(r.table);

@@ -10,6 +10,7 @@ import { randomModelSource } from '../model/random-model.ts';
 import type { WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import type { KvDtype } from '../gpu/kv-dtype.ts';
 
 export type BenchModel = 'small' | 'qwen2.5-math-1.5b-shapes';
 
@@ -26,6 +27,8 @@ export interface BenchDecodeOptions {
   steps?: number;
   /** Prompt tokens per sequence before decoding. Default 16. */
   promptTokens?: number;
+  /** K/V storage (default f16, the engine's). */
+  kvDtype?: KvDtype;
 }
 
 export interface BenchDecodeRow {
@@ -121,6 +124,7 @@ async function benchModel(
   steps: number,
   promptTokens: number,
   copyBps: number,
+  kvDtype: KvDtype | undefined,
 ): Promise<BenchDecodeRow[]> {
   const maxBatch = Math.max(...batches);
   const pagesEach = Math.ceil((promptTokens + steps + 2) / 16);
@@ -128,6 +132,7 @@ async function benchModel(
     weightFormat: format,
     numPages: maxBatch * pagesEach,
     maxBatchTokens: Math.max(64, maxBatch * promptTokens),
+    kvDtype,
   });
   const vocab = source.config.vocabSize;
   const rows: BenchDecodeRow[] = [];
@@ -193,7 +198,7 @@ export async function benchDecode(opts: BenchDecodeOptions = {}): Promise<BenchD
         m === 'small'
           ? (opts.source ?? randomModelSource(smallBenchConfigJson(), 5, 'small-random'))
           : randomModelSource(qwen15bConfigJson(), 5, 'qwen2.5-math-1.5b-shapes');
-      rows.push(...(await benchModel(gpu, m === 'small' ? source.name : m, source, format, batches, steps, promptTokens, copyBytesPerSecond)));
+      rows.push(...(await benchModel(gpu, m === 'small' ? source.name : m, source, format, batches, steps, promptTokens, copyBytesPerSecond, opts.kvDtype)));
     }
     const result = { route: describeGpu(gpu), deviceClass: gpu.deviceClass, copyBytesPerSecond, rows };
     return { ...result, table: formatBenchTable(result) };
