@@ -114,7 +114,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return r.checks.failed === 0 ? 0 : 1;
   }
   if (flags.decode) {
-    const r = await benchDecode({});
+    const r = await benchDecode({ kvDtype });
     console.log(r.table);
     if (values.json) writeFileSync(values.json, JSON.stringify(r, null, 2));
     return 0;
