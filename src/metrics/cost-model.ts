@@ -22,7 +22,7 @@ export interface ModelShape {
   name: string;
   config: Qwen2Config;
   weightFormat: CostWeightFormat;
-  /** Bytes per K or V element in the cache (4: f32, the engine's default; 2: f16). */
+  /** Bytes per K or V element in the cache (2: f16, the engine's default (src/gpu/kv-dtype.ts); 4: f32). */
   kvBytesPerElement: number;
   /** Bytes per activation element between kernels (4: the engine's f32 WGSL; 2: an f16 stack such as vLLM). */
   activationBytesPerElement: number;
@@ -97,7 +97,8 @@ export function modelShape(name: KnownModel, options: ShapeOptions = {}): ModelS
   return shapeFromConfig(parseQwen2Config({ model_type: 'qwen2', max_position_embeddings: 4096, ...raw }, `${name}/config.json`), options, name);
 }
 
-/** A shape for any config (the bundled models, test models). Defaults: q4 weights, f32 KV. */
+/** A shape for any config (the bundled models, test models). Defaults: q4 weights, f32 KV (the engine passes
+ *  its own K/V size: 2 bytes with its default f16 storage). */
 export function shapeFromConfig(config: Qwen2Config, options: ShapeOptions = {}, name = config.architecture): ModelShape {
   return {
     name,
