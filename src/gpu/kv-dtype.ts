@@ -2,7 +2,9 @@
 // per u32 word with WGSL's core pack2x16float / unpack2x16float (no `shader-f16` feature needed), the
 // pair being two neighbouring elements of one head vector (d, d + 1); all arithmetic stays f32. 'f32':
 // one f32 per element. The element layout (page, layer, K|V, slot, kv head, d) is the same for both;
-// only the bytes per element differ, so a page of f16 K/V takes half the bytes.
+// only the bytes per element differ, so a page of f16 K/V takes half the bytes. f16 keeps 11 significant
+// bits over |x| <= 65504: K/V beyond that range would not survive (WGSL leaves pack2x16float of such a
+// value indeterminate; the CPU reference makes it infinite); choose f32 for a model whose K/V reach it.
 import { FormatError, OptionError } from '../errors.ts';
 
 export type KvDtype = 'f16' | 'f32';
