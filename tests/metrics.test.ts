@@ -74,6 +74,9 @@ describe('metrics', () => {
     const table = formatRatios(r.ratios);
     expect(table).toContain('step statistics replayed: test statistics');
     expect(table).toContain('setting paper: f16 weights');
+    // The engine setting stores K/V as the engine does: f16 by default, f32 when the bench was told so.
+    expect(table).toContain('setting engine: q4 weights, f16 K/V');
+    expect(formatRatios(r.ratios, 'f32')).toContain('setting engine: q4 weights, f32 K/V');
   });
 });
 

@@ -161,7 +161,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     });
     rows.push(...r.rows);
   }
-  console.log(formatRatios(ratioTable(rows)));
+  console.log(formatRatios(ratioTable(rows), kvDtype));
   if (values.json) writeFileSync(values.json, JSON.stringify({ rows, ratios: ratioTable(rows) }, null, 2));
   return 0;
 }

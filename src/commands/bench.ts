@@ -331,7 +331,8 @@ export function ratioTable(rows: readonly BenchRow[]): RatioRow[] {
 }
 
 /** A fixed-width table of the ratios for the terminal. */
-export function formatRatios(ratios: readonly RatioRow[]): string {
+/** The table of ratios; `kvDtype`: the K/V storage the engine setting ran with (its label says which). */
+export function formatRatios(ratios: readonly RatioRow[], kvDtype: KvDtype = DEFAULT_KV_DTYPE): string {
   const lines = ['source      setting  profile         pairing    budget     n     mode                           precise_goodput  goodput  latency'];
   for (const r of ratios) {
     lines.push(
@@ -339,7 +340,8 @@ export function formatRatios(ratios: readonly RatioRow[]): string {
     );
   }
   // Say what the estimates assume: the settings and the step statistics replayed.
-  for (const name of new Set(ratios.map((r) => r.setting))) if (name && BENCH_SETTINGS[name]) lines.push(`setting ${name}: ${BENCH_SETTINGS[name].label}`);
+  const settingOf = (name: string) => (name === 'engine' ? engineSetting(kvDtype) : BENCH_SETTINGS[name]);
+  for (const name of new Set(ratios.map((r) => r.setting))) if (name && BENCH_SETTINGS[name]) lines.push(`setting ${name}: ${settingOf(name).label}`);
   for (const st of new Set(ratios.map((r) => r.statistics))) if (st) lines.push(`step statistics replayed: ${st}`);
   for (const r of ratios) {
     if (!r.paired) continue;
