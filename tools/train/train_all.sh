@@ -2,7 +2,7 @@
 # The whole bundled-model pipeline, seeded end to end (CPU, Debian python3-torch + libopenblas0-pthread):
 # splits -> tokenizer -> generator (one run, checkpoints kept) -> the generator's own samples -> PRM -> export.
 # One torch thread per process: on the shared 2-core machine, 2 threads measured 4x slower (spin-waiting).
-# Run from the repository root or anywhere: tools/train/train_all.sh   (about 2 h on the 2-core machine)
+# Run from the repository root or anywhere: tools/train/train_all.sh   (about 1 h 15 min on the 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -21,12 +21,12 @@ cp $W/generator.pt $W/generator-strong.pt
 $P $T/sample_steps.py siblings --model generator-step800.pt --split validation --problems 140 --k 8 --seed 11 --out siblings-val.jsonl
 $P $T/sample_steps.py siblings --model generator-shipped.pt --split validation --problems 140 --k 8 --seed 11 --out siblings-val-700.jsonl
 $P $T/sample_steps.py solutions --model generator-step800.pt --split train --first 150000 --problems 2500 --k 8 --seed 12 --out prm-samples.jsonl
-# PRM: frozen strong backbone + 2 fresh layers; first on prefix-matched pairs, then with the sampled solutions
-# and the auxiliary target (the backbone's log-probability of each written token).
-$P $T/train_prm.py --backbone generator-strong.pt --pairs 20000 --steps 2500 --batch 32 --heldout-siblings siblings-val.jsonl \
-  --eval-every 250 --out prm-a.pt --curve prm-a.csv
-$P $T/train_prm.py --backbone generator-strong.pt --init-from prm-a.pt --aux-weight 1.0 --samples prm-samples.jsonl --pairs 15000 \
-  --pairs-offset 140000 --steps 2500 --batch 32 --heldout-siblings siblings-val-700.jsonl --eval-every 200 --out prm-c.pt --curve prm-c.csv
-$P $T/export.py --generator generator-shipped.pt --prm prm-c.pt
+# PRM: the strong checkpoint, frozen and widened, with three fresh layers built to compute how surprised it is by
+# each written token and a soft maximum of that over the solution (construct_prm.py, seconds); then its read-out
+# (that maximum's sharpness, the value head's scale and bias) trained on the exact labels of the generator's
+# own sampled solutions (fit_prm.py, about 15 minutes).
+$P $T/construct_prm.py --backbone generator-strong.pt --out prm-k.pt
+$P $T/fit_prm.py --init prm-k.pt --samples prm-samples.jsonl --solutions 1000 --steps 100 --out prm-k-fit.pt
+$P $T/export.py --generator generator-shipped.pt --prm prm-k-fit.pt
 $P $T/sample_steps.py solutions --model generator-shipped.pt --split validation --problems 140 --k 6 --seed 21 --out "$PWD/data/prm-heldout.jsonl"
 $P $T/sibling_ranking.py --prm bundled:arith-prm --siblings siblings-val-700.jsonl
