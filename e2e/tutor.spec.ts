@@ -28,7 +28,7 @@ async function configure(page: Page, settings = SEARCH): Promise<void> {
 // The bundled models are small and imperfect on purpose (search has to help them); these tests check
 // that the tutor shows a right answer, not the models' accuracy (`npx fasttts eval` measures that), so
 // they solve an example the bundled models get right at these settings (the level-3 example, right in
-// Node at n = 2 and at the tutor's default n = 4).
+// Node at n = 2 and at the tutor's default n = 16).
 const EXAMPLE_INDEX = 2;
 /** The example with the most operations (8): the longest search. */
 const HARDEST_EXAMPLE_INDEX = 6;
