@@ -112,7 +112,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   const kvBytes = memoryMB * MiB - fixed;
   if (kvBytes < minKv) {
     throw new OutOfMemoryError(
-      `a budget of ${memoryMB} MiB leaves ${Math.max(0, kvBytes / MiB).toFixed(1)} MiB for the KV cache after ${(fixed / MiB).toFixed(1)} MiB of weights and activations; at least ${((fixed + minKv) / MiB).toFixed(0)} MiB are needed`,
+      `a budget of ${memoryMB} MiB leaves ${Math.max(0, kvBytes / MiB).toFixed(1)} MiB for the KV cache after ${(fixed / MiB).toFixed(1)} MiB of weights and activations; at least ${Math.ceil((fixed + minKv) / MiB)} MiB are needed`,
     );
   }
 
