@@ -138,4 +138,27 @@ describe('reference beam search', () => {
       }
     }
   });
+
+  it('majority voting returns the most frequent answer among the samples (ties: the first seen), whatever the selection rule', async () => {
+    let checked = 0;
+    for (let i = 0; i < 6; i++) {
+      const { problem } = syntheticProblem(i);
+      for (const select of ['weighted', 'top1', 'majority'] as const) {
+        const env = syntheticEnv({ generatorPages: 512, verifierPages: 512, pageSize: PAGE, stats: STATS });
+        const r = await runSearch(
+          env,
+          defaultSearchOptions({ method: 'majority', n: 16, select, sampling: { temperature: 0.8, topK: 0, topP: 1, seed: 5 + i } }),
+          problem,
+        );
+        const counts = new Map<string, number>();
+        for (const b of r.beams) if (b.answer !== null) counts.set(b.answer, (counts.get(b.answer) ?? 0) + 1);
+        if (counts.size === 0) continue;
+        const top = Math.max(...counts.values());
+        const firstTop = r.beams.find((b) => b.answer !== null && counts.get(b.answer) === top)?.answer;
+        expect(r.answer, `problem ${i}, select ${select}`).toBe(firstTop);
+        if (counts.size > 1) checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0); // some problems had a real vote between different answers
+  });
 });

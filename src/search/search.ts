@@ -157,7 +157,9 @@ export async function runSearch(env: SearchEnv, options: SearchOptions, problem:
     completionMs: completionTime(b) - start,
   });
   const candidates: Candidate[] = voters.map((b) => ({ answer: extractBoxed(beamText(b)), score: aggregateScore(b.steps, opts.agg) }));
-  const rule = verify ? opts.select : opts.select === 'top1' ? 'majority' : opts.select;
+  // Without a verifier every score is the same, so a weighted vote or a top-1 pick would keep the first
+  // sample's answer: the vote counts answers instead.
+  const rule = verify ? opts.select : 'majority';
   return { answer: selectAnswer(candidates, rule), beams: results.map(toResult), counters, latencyMs };
 }
 
