@@ -21,7 +21,7 @@ import { formatPlannerEntry } from '../search/memory-planner.ts';
 import { DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { arenaSearchPools } from '../search/search-kv.ts';
 import { runSearch } from '../search/search.ts';
-import type { MemoryBenchFields } from './bench-memory.ts';
+import { memoryBenchTable, type MemoryBenchFields } from './bench-memory.ts';
 import { DEFAULT_GENERATOR, DEFAULT_VERIFIER } from './default-models.ts';
 
 export interface MeasuredMemoryBenchOptions {
@@ -209,43 +209,8 @@ export async function benchMemoryMeasured(o: MeasuredMemoryBenchOptions = {}, gp
 
 export function formatMeasuredMemoryBench(rows: MeasuredMemoryRow[], kvBudgetMiB = 8): string {
   const head = `KV memory benchmark, measured on this device (${rows[0]?.route ?? '?'}), bundled models, KV budget ${kvBudgetMiB} MiB, the engine's beam search over the KV arena`;
-  const cols = [
-    'n',
-    'split',
-    'latency ms',
-    'gen ms',
-    'ver ms',
-    'prefix-hit',
-    'recomputed tok',
-    'preempt',
-    'evict',
-    'cow',
-    'relocated',
-    'gen pages',
-    'ver pages',
-    'speed-up',
-  ];
-  const lines = [head, cols.join(' | ')];
-  for (const r of rows) {
-    const base = rows.find((s) => s.n === r.n && s.split === 'static-50/50');
-    lines.push(
-      [
-        r.n,
-        r.split,
-        r.latencyMs.toFixed(0),
-        r.generatorMs.toFixed(0),
-        r.verifierMs.toFixed(0),
-        `${(100 * r.prefixHitRate).toFixed(1)}%`,
-        r.recomputedTokens,
-        r.preemptions,
-        r.evictions,
-        r.copyOnWriteCopies,
-        r.relocatedPages,
-        r.meanGeneratorPages.toFixed(0),
-        r.meanVerifierPages.toFixed(0),
-        base ? `${(base.latencyMs / r.latencyMs).toFixed(2)}x` : '',
-      ].join(' | '),
-    );
-  }
-  return lines.join('\n');
+  return memoryBenchTable(head, rows, {
+    cols: ['recomputed tok', 'preempt', 'evict', 'cow', 'relocated'],
+    cells: (r) => [r.recomputedTokens, r.preemptions, r.evictions, r.copyOnWriteCopies, r.relocatedPages],
+  });
 }

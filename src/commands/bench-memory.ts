@@ -162,10 +162,16 @@ export async function benchMemory(o: MemoryBenchOptions = {}): Promise<MemoryBen
   return rows;
 }
 
-/** The side-by-side table (static 50/50 and planner per n). */
-export function formatMemoryBench(rows: MemoryBenchRow[], kvBudgetMiB = 1024): string {
-  const head = `KV memory benchmark, estimated by the cost model (profile ${rows[0]?.profile ?? '?'}, Qwen2.5-Math-1.5B + Skywork-PRM-1.5B shapes, KV budget ${kvBudgetMiB} MiB, beam search)`;
-  const cols = ['n', 'split', 'latency ms', 'gen ms', 'ver ms', 'prefix-hit', 'recomputed tok', 'preempt', 'gen pages', 'ver pages', 'speed-up'];
+/**
+ * The side-by-side table of both memory benchmarks (static 50/50 and planner per n): the shared columns, with
+ * `counts` (recomputed tokens, preemptions, ...) formatted by each benchmark in the middle.
+ */
+export function memoryBenchTable<R extends MemoryBenchFields>(
+  head: string,
+  rows: R[],
+  counts: { cols: string[]; cells: (r: R) => Array<string | number> },
+): string {
+  const cols = ['n', 'split', 'latency ms', 'gen ms', 'ver ms', 'prefix-hit', ...counts.cols, 'gen pages', 'ver pages', 'speed-up'];
   const lines = [head, cols.join(' | ')];
   for (const r of rows) {
     const base = rows.find((s) => s.n === r.n && s.split === 'static-50/50');
@@ -177,8 +183,7 @@ export function formatMemoryBench(rows: MemoryBenchRow[], kvBudgetMiB = 1024): s
         r.generatorMs.toFixed(0),
         r.verifierMs.toFixed(0),
         `${(100 * r.prefixHitRate).toFixed(1)}%`,
-        r.recomputedTokens.toFixed(0),
-        r.preemptions.toFixed(1),
+        ...counts.cells(r),
         r.meanGeneratorPages.toFixed(0),
         r.meanVerifierPages.toFixed(0),
         base ? `${(base.latencyMs / r.latencyMs).toFixed(2)}x` : '',
@@ -186,4 +191,10 @@ export function formatMemoryBench(rows: MemoryBenchRow[], kvBudgetMiB = 1024): s
     );
   }
   return lines.join('\n');
+}
+
+/** The cost model's table (means over problems: counts carry a decimal). */
+export function formatMemoryBench(rows: MemoryBenchRow[], kvBudgetMiB = 1024): string {
+  const head = `KV memory benchmark, estimated by the cost model (profile ${rows[0]?.profile ?? '?'}, Qwen2.5-Math-1.5B + Skywork-PRM-1.5B shapes, KV budget ${kvBudgetMiB} MiB, beam search)`;
+  return memoryBenchTable(head, rows, { cols: ['recomputed tok', 'preempt'], cells: (r) => [r.recomputedTokens.toFixed(0), r.preemptions.toFixed(1)] });
 }
