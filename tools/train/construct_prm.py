@@ -166,8 +166,7 @@ def build(backbone_ck, vocab, add_layers=3, agg_sharpness=1.0, alpha=1.0, bias=3
     st[p + 'self_attn.k_proj.weight'][low, CONST] = -OUT_GATE
     st[p + 'self_attn.v_proj.weight'][0, SIG] = 1.0
     st[p + 'self_attn.o_proj.weight'][AGG, 0] = 1.0
-    for n in ('post_attention_layernorm',):
-        st[p + n + '.weight'][:] = 1.0
+    st[p + 'post_attention_layernorm.weight'][:] = 1.0  # its MLP is zero: the layer ends as the identity
     for i in range(L0 + 3, config.num_hidden_layers):  # any further layers start as the identity
         st[f'model.layers.{i}.input_layernorm.weight'][:] = 1.0
         st[f'model.layers.{i}.post_attention_layernorm.weight'][:] = 1.0
