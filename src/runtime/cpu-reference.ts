@@ -7,7 +7,7 @@
 // kernels' pack2x16float does, and kept in the f32 array as that exact value.
 import { OptionError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { packMatrix, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
+import { GROUP_SIZE, packMatrix, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '../gpu/kv-dtype.ts';
@@ -102,6 +102,31 @@ export interface CpuReferenceOptions {
   pageSize?: number;
   /** K/V storage: 'f16' (default) rounds every element to a half on write; 'f32' keeps it. */
   kvDtype?: KvDtype;
+  /** 'q8': activations entering a quantized matrix are first rounded as the CPU route's kernels round
+   *  them (quantizeActivations); 'f32' (default, as on the GPU): used as they are. */
+  activations?: 'f32' | 'q8';
+}
+
+/**
+ * The CPU route's activation rounding (wasm/matmul.c quantize_q8), on each row of [rows, k] in place:
+ * per group of 32, scale d = max|x| / 127 and x -> nearest-even(x * (1 / d)) * d, in f32 steps.
+ */
+export function quantizeActivations(x: Float32Array, rows: number, k: number): Float32Array {
+  for (let g = 0; g < (rows * k) / GROUP_SIZE; g++) {
+    const base = g * GROUP_SIZE;
+    let amax = 0;
+    for (let j = 0; j < GROUP_SIZE; j++) amax = Math.max(amax, Math.abs(x[base + j]));
+    const d = Math.fround(amax / 127);
+    const inv = d === 0 ? 0 : Math.fround(1 / d);
+    for (let j = 0; j < GROUP_SIZE; j++) {
+      const v = Math.fround(x[base + j] * inv);
+      // Nearest, ties to even (f32.nearest); Math.round would take ties up.
+      let q = Math.round(v);
+      if (q - v === 0.5 && q % 2 !== 0) q -= 1;
+      x[base + j] = Math.min(127, Math.max(-127, q)) * d;
+    }
+  }
+  return x;
 }
 
 /** Rounds every element to the nearest f16 value (ties to even): what f16 K/V storage keeps. */
@@ -116,6 +141,7 @@ export class CpuReferenceRunner implements ModelRunner {
   /** K/V pages, same layout as the GPU: (page, layer, kv, slot, kvHead, d). */
   readonly kv: Float32Array;
   readonly kvDtype: KvDtype;
+  private readonly quantizeInputs: boolean;
   private readonly pageFloats: number;
   private readonly rope: Float32Array;
 
@@ -127,6 +153,7 @@ export class CpuReferenceRunner implements ModelRunner {
     this.pageSize = options.pageSize ?? 16;
     this.numPages = options.numPages;
     this.kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
+    this.quantizeInputs = options.activations === 'q8' && options.weightFormat !== 'f32';
     checkKvHeadDim(config.headDim, this.kvDtype);
     this.pageFloats = this.pageSize * kvBytesPerToken(config, 1);
     this.kv = new Float32Array(this.numPages * this.pageFloats);
@@ -141,6 +168,11 @@ export class CpuReferenceRunner implements ModelRunner {
   private kvIndex(page: number, layer: number, kv: 0 | 1, slot: number, head: number): number {
     const c = this.config;
     return page * this.pageFloats + ((layer * 2 + kv) * this.pageSize + slot) * c.numKvHeads * c.headDim + head * c.headDim;
+  }
+
+  /** matmulRef with a matrix in the weight format, its input rounded first where the route does. */
+  private mm(x: Float32Array, rows: number, w: Float32Array, n: number, k: number, bias?: Float32Array): Float32Array {
+    return matmulRef(this.quantizeInputs ? quantizeActivations(x.slice(), rows, k) : x, rows, w, n, k, bias);
   }
 
   async forward(batch: ForwardBatch): Promise<ForwardResult> {
@@ -163,9 +195,9 @@ export class CpuReferenceRunner implements ModelRunner {
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}.`;
       const xn = rmsNormRef(x, T, H, w(p + 'input_layernorm.weight'), c.rmsNormEps);
-      const q = matmulRef(xn, T, w(p + 'self_attn.q_proj.weight'), H, H, w(p + 'self_attn.q_proj.bias'));
-      const k = matmulRef(xn, T, w(p + 'self_attn.k_proj.weight'), kvDim, H, w(p + 'self_attn.k_proj.bias'));
-      const v = matmulRef(xn, T, w(p + 'self_attn.v_proj.weight'), kvDim, H, w(p + 'self_attn.v_proj.bias'));
+      const q = this.mm(xn, T, w(p + 'self_attn.q_proj.weight'), H, H, w(p + 'self_attn.q_proj.bias'));
+      const k = this.mm(xn, T, w(p + 'self_attn.k_proj.weight'), kvDim, H, w(p + 'self_attn.k_proj.bias'));
+      const v = this.mm(xn, T, w(p + 'self_attn.v_proj.weight'), kvDim, H, w(p + 'self_attn.v_proj.bias'));
       for (let r = 0; r < T; r++) {
         for (let h = 0; h < c.numHeads; h++) ropeRef(q, r * H + h * D, D, rowPos(r), this.rope);
         for (let h = 0; h < c.numKvHeads; h++) ropeRef(k, r * kvDim + h * D, D, rowPos(r), this.rope);
@@ -214,14 +246,14 @@ export class CpuReferenceRunner implements ModelRunner {
           for (let d = 0; d < D; d++) attn[qo + d] = acc[d] / sum;
         }
       }
-      const o = matmulRef(attn, T, w(p + 'self_attn.o_proj.weight'), H, H);
+      const o = this.mm(attn, T, w(p + 'self_attn.o_proj.weight'), H, H);
       for (let i = 0; i < T * H; i++) x[i] += o[i];
       const xn2 = rmsNormRef(x, T, H, w(p + 'post_attention_layernorm.weight'), c.rmsNormEps);
-      const gate = matmulRef(xn2, T, w(p + 'mlp.gate_proj.weight'), I, H);
-      const up = matmulRef(xn2, T, w(p + 'mlp.up_proj.weight'), I, H);
+      const gate = this.mm(xn2, T, w(p + 'mlp.gate_proj.weight'), I, H);
+      const up = this.mm(xn2, T, w(p + 'mlp.up_proj.weight'), I, H);
       const act = new Float32Array(T * I);
       for (let i = 0; i < T * I; i++) act[i] = siluMulRef(gate[i], up[i]);
-      const down = matmulRef(act, T, w(p + 'mlp.down_proj.weight'), H, I);
+      const down = this.mm(act, T, w(p + 'mlp.down_proj.weight'), H, I);
       for (let i = 0; i < T * H; i++) x[i] += down[i];
     }
 
@@ -231,13 +263,13 @@ export class CpuReferenceRunner implements ModelRunner {
     const hidden = rmsNormRef(sel, outRows, H, w('model.norm.weight'), c.rmsNormEps);
     if (c.kind === 'causal-lm') {
       const head = c.tieWordEmbeddings ? w('model.embed_tokens.weight') : w('lm_head.weight');
-      return { rows: outRows, logits: matmulRef(hidden, outRows, head, c.vocabSize, H) };
+      return { rows: outRows, logits: this.mm(hidden, outRows, head, c.vocabSize, H) };
     }
     if (c.kind === 'prm-value-head') {
       const v = matmulRef(hidden, outRows, w('v_head.summary.weight'), 1, H, w('v_head.summary.bias'));
       return { rows: outRows, scores: v.map((z) => 1 / (1 + Math.exp(-z))) };
     }
-    const mid = matmulRef(hidden, outRows, w('score.0.weight'), H, H, w('score.0.bias')).map((z) => Math.max(z, 0));
+    const mid = this.mm(hidden, outRows, w('score.0.weight'), H, H, w('score.0.bias')).map((z) => Math.max(z, 0));
     const two = matmulRef(mid, outRows, w('score.2.weight'), 2, H, w('score.2.bias'));
     const scores = new Float32Array(outRows);
     for (let r = 0; r < outRows; r++) scores[r] = 1 / (1 + Math.exp(two[r * 2] - two[r * 2 + 1]));

@@ -14,7 +14,7 @@
 // shaders/rope-kv.wgsl), at kvOffset + p * PAGE BYTES of the KV buffer. The buffer is
 // the runner's own, or a region of a shared arena passed as options.kv (offsetBytes must be a multiple of
 // the device's minStorageBufferOffsetAlignment, 256 in practice).
-import { FormatError, NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
+import { NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { storageBuffer, storageBufferWith, uniformBuffer, writeArray, writeUniform } from '../gpu/buffers.ts';
 import { createGpuMatrix, destroyGpuMatrix, writeMatrixRows, type GpuMatrix } from '../gpu/weights.ts';
@@ -32,6 +32,7 @@ import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement, type
 import type { LoadProgress, ModelSource } from '../model/source.ts';
 import { flattenBatch, MAX_BATCH_TOKENS, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
+import { allocateSlots, checkKernelShapes, loadSlots, slotMatrices, slotVectors, type ModelSlots } from './model-weights.ts';
 
 export interface WebGpuRunnerOptions {
   weightFormat: WeightFormat;
@@ -61,26 +62,7 @@ export interface WebGpuRunner extends ModelRunner {
   readonly kvRegion: { buffer: GPUBuffer; offsetBytes: number; bytes: number };
 }
 
-interface LayerWeights {
-  inputNorm: GPUBuffer;
-  qkv: GpuMatrix;
-  qkvBias: GPUBuffer;
-  o: GpuMatrix;
-  postNorm: GPUBuffer;
-  gate: GpuMatrix;
-  up: GpuMatrix;
-  down: GpuMatrix;
-}
-
-interface Weights {
-  embed: GpuMatrix;
-  layers: LayerWeights[];
-  finalNorm: GPUBuffer;
-  lmHead?: GpuMatrix;
-  vHead?: { w: GpuMatrix; b: GPUBuffer };
-  score?: { w0: GpuMatrix; b0: GPUBuffer; w2: GpuMatrix; b2: GPUBuffer };
-  bytes: number;
-}
+type Weights = ModelSlots<GpuMatrix, GPUBuffer> & { bytes: number };
 
 /** Rows of the head (LM head / PRM head) processed per pass; logits for this many rows must fit one binding. */
 function headSliceRows(c: Qwen2Config, maxBatchTokens: number, maxBinding: number): number {
@@ -90,144 +72,49 @@ function headSliceRows(c: Qwen2Config, maxBatchTokens: number, maxBinding: numbe
 
 /** Creates every weight buffer (synchronously, so allocation failures are caught in one error scope). */
 function allocateWeights(gpu: GpuContext, c: Qwen2Config, format: WeightFormat, maxPartBytes: number): Weights {
-  const device = gpu.device;
-  const H = c.hiddenSize;
-  const I = c.intermediateSize;
-  const kvDim = c.numKvHeads * c.headDim;
-  const matrix = (rows: number, cols: number, label: string, f: WeightFormat = format) => createGpuMatrix(device, f, rows, cols, maxPartBytes, label);
-  const vector = (n: number, label: string) => storageBuffer(device, n * 4, label);
-  const layers: LayerWeights[] = Array.from({ length: c.numLayers }, (_, i) => ({
-    inputNorm: vector(H, `l${i}.input_norm`),
-    qkv: matrix(H + 2 * kvDim, H, `l${i}.qkv`),
-    qkvBias: vector(H + 2 * kvDim, `l${i}.qkv_bias`),
-    o: matrix(H, H, `l${i}.o`),
-    postNorm: vector(H, `l${i}.post_norm`),
-    gate: matrix(I, H, `l${i}.gate`),
-    up: matrix(I, H, `l${i}.up`),
-    down: matrix(H, I, `l${i}.down`),
-  }));
-  const w: Weights = { embed: matrix(c.vocabSize, H, 'embed'), layers, finalNorm: vector(H, 'final_norm'), bytes: 0 };
-  if (c.kind === 'causal-lm' && !c.tieWordEmbeddings) w.lmHead = matrix(c.vocabSize, H, 'lm_head');
-  // The heads' small matrices stay f32 (score.0 is h x h: it follows the weight format).
-  if (c.kind === 'prm-value-head') w.vHead = { w: matrix(1, H, 'v_head', 'f32'), b: vector(1, 'v_head.bias') };
-  if (c.kind === 'prm-two-class')
-    w.score = { w0: matrix(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', 'f32'), b2: vector(2, 'score.2.bias') };
-  w.bytes = weightMatrices(w).reduce((sum, m) => sum + m.bytes, 0);
-  return w;
-}
-
-function weightMatrices(w: Weights): GpuMatrix[] {
-  const all = [w.embed, w.lmHead, w.vHead?.w, w.score?.w0, w.score?.w2, ...w.layers.flatMap((l) => [l.qkv, l.o, l.gate, l.up, l.down])];
-  return all.filter((m): m is GpuMatrix => m !== undefined);
+  const slots = allocateSlots(
+    c,
+    (rows, cols, label, f32) => createGpuMatrix(gpu.device, f32 ? 'f32' : format, rows, cols, maxPartBytes, label),
+    (n, label) => storageBuffer(gpu.device, n * 4, label),
+  );
+  return { ...slots, bytes: slotMatrices(slots).reduce((sum, m) => sum + m.bytes, 0) };
 }
 
 function destroyWeights(w: Weights): void {
-  for (const m of weightMatrices(w)) destroyGpuMatrix(m);
-  const vectors = [w.finalNorm, w.vHead?.b, w.score?.b0, w.score?.b2, ...w.layers.flatMap((l) => [l.inputNorm, l.qkvBias, l.postNorm])];
-  for (const b of vectors) b?.destroy();
+  for (const m of slotMatrices(w)) destroyGpuMatrix(m);
+  for (const b of slotVectors(w)) b.destroy();
 }
 
 /** Streams the source's tensors into the allocated buffers, one tensor in JS memory at a time. */
 async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, onProgress?: (p: LoadProgress) => void): Promise<void> {
-  const c = source.config;
-  const device = gpu.device;
-  const H = c.hiddenSize;
-  const kvDim = c.numKvHeads * c.headDim;
-  const file = source.name;
-  const expected = expectedTensors(c);
-  const layers = w.layers;
-  const seen = new Set<string>();
+  const expected = expectedTensors(source.config);
   // Quantize and upload progress count bytes written to the GPU: packed matrices and f32 vectors.
   let bytesTotal = w.bytes;
   for (const shape of expected.values()) if (shape.length === 1) bytesTotal += shape[0] * 4;
   let bytesDone = 0;
   let tensorsDone = 0;
   const report = (phase: 'quantize' | 'upload') => onProgress?.({ phase, bytesDone, bytesTotal, tensorsDone, tensorsTotal: expected.size });
-  const putMatrix = (m: GpuMatrix, rowStart: number, values: Float32Array, rows: number, cols: number) => {
-    if (m.format !== 'f32') report('quantize');
-    const packed = packMatrix(values, rows, cols, m.format);
-    writeMatrixRows(device, m, rowStart, packed);
-    bytesDone += packed.data.byteLength + packed.scales.byteLength;
-  };
-  const putVector = (b: GPUBuffer, offsetFloats: number, values: Float32Array) => {
-    writeArray(device, b, offsetFloats * 4, values);
-    bytesDone += values.byteLength;
-  };
-  for await (const t of source.tensors(onProgress)) {
-    const shape = expected.get(t.name);
-    if (!shape) continue; // e.g. lm_head.weight of a tied checkpoint, rotary caches: not used
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new FormatError(file, `tensor ${t.name} has shape [${t.shape}], expected [${shape}]`);
-    }
-    if (t.values.length !== shape.reduce((a, b) => a * b, 1))
-      throw new FormatError(file, `tensor ${t.name} has ${t.values.length} values for shape [${shape}]`);
-    if (seen.has(t.name)) throw new FormatError(file, `tensor ${t.name} appears twice`);
-    seen.add(t.name);
-    const bad = t.values.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new FormatError(file, `tensor ${t.name} holds a non-finite value (${t.values[bad]}) at index ${bad}`);
-    const [rows, cols] = [shape[0], shape[1] ?? 1];
-    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name);
-    if (m) {
-      const L = layers[Number(m[1])];
-      switch (m[2]) {
-        case 'input_layernorm.weight':
-          putVector(L.inputNorm, 0, t.values);
-          break;
-        case 'post_attention_layernorm.weight':
-          putVector(L.postNorm, 0, t.values);
-          break;
-        case 'self_attn.q_proj.weight':
-          putMatrix(L.qkv, 0, t.values, rows, cols);
-          break;
-        case 'self_attn.k_proj.weight':
-          putMatrix(L.qkv, H, t.values, rows, cols);
-          break;
-        case 'self_attn.v_proj.weight':
-          putMatrix(L.qkv, H + kvDim, t.values, rows, cols);
-          break;
-        case 'self_attn.q_proj.bias':
-          putVector(L.qkvBias, 0, t.values);
-          break;
-        case 'self_attn.k_proj.bias':
-          putVector(L.qkvBias, H, t.values);
-          break;
-        case 'self_attn.v_proj.bias':
-          putVector(L.qkvBias, H + kvDim, t.values);
-          break;
-        case 'self_attn.o_proj.weight':
-          putMatrix(L.o, 0, t.values, rows, cols);
-          break;
-        case 'mlp.gate_proj.weight':
-          putMatrix(L.gate, 0, t.values, rows, cols);
-          break;
-        case 'mlp.up_proj.weight':
-          putMatrix(L.up, 0, t.values, rows, cols);
-          break;
-        case 'mlp.down_proj.weight':
-          putMatrix(L.down, 0, t.values, rows, cols);
-          break;
-      }
-    } else if (t.name === 'model.embed_tokens.weight') putMatrix(w.embed, 0, t.values, rows, cols);
-    else if (t.name === 'model.norm.weight') putVector(w.finalNorm, 0, t.values);
-    else if (t.name === 'lm_head.weight' && w.lmHead) putMatrix(w.lmHead, 0, t.values, rows, cols);
-    else if (t.name === 'v_head.summary.weight' && w.vHead) putMatrix(w.vHead.w, 0, t.values, rows, cols);
-    else if (t.name === 'v_head.summary.bias' && w.vHead) putVector(w.vHead.b, 0, t.values);
-    else if (t.name === 'score.0.weight' && w.score) putMatrix(w.score.w0, 0, t.values, rows, cols);
-    else if (t.name === 'score.0.bias' && w.score) putVector(w.score.b0, 0, t.values);
-    else if (t.name === 'score.2.weight' && w.score) putMatrix(w.score.w2, 0, t.values, rows, cols);
-    else if (t.name === 'score.2.bias' && w.score) putVector(w.score.b2, 0, t.values);
-    tensorsDone++;
-    report('upload');
-  }
-  const missing = [...expected.keys()].filter((n) => !seen.has(n));
-  if (missing.length) throw new FormatError(file, `missing tensor ${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
-}
-
-function checkShapes(c: Qwen2Config): void {
-  const file = 'config.json';
-  if (c.hiddenSize % 32 !== 0) throw new FormatError(file, `hidden_size ${c.hiddenSize} must be a multiple of 32 for the engine's kernels`);
-  if (c.intermediateSize % 32 !== 0) throw new FormatError(file, `intermediate_size ${c.intermediateSize} must be a multiple of 32 for the engine's kernels`);
-  if (c.headDim % 4 !== 0) throw new FormatError(file, `head dimension ${c.headDim} must be a multiple of 4 for the engine's kernels`);
+  await loadSlots(
+    source,
+    w,
+    {
+      matrix(m, rowStart, values, rows, cols) {
+        if (m.format !== 'f32') report('quantize');
+        const packed = packMatrix(values, rows, cols, m.format);
+        writeMatrixRows(gpu.device, m, rowStart, packed);
+        bytesDone += packed.data.byteLength + packed.scales.byteLength;
+      },
+      vector(b, offset, values) {
+        writeArray(gpu.device, b, offset * 4, values);
+        bytesDone += values.byteLength;
+      },
+      tensorDone() {
+        tensorsDone++;
+        report('upload');
+      },
+    },
+    onProgress,
+  );
 }
 
 /** Runs the synchronous `f` inside out-of-memory and validation error scopes (pushed and popped with no
@@ -269,7 +156,7 @@ export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, o
 
 async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
   const c = source.config;
-  checkShapes(c);
+  checkKernelShapes(c);
   const device = gpu.device;
   const pageSize = options.pageSize ?? 16;
   const maxBatchTokens = options.maxBatchTokens ?? MAX_BATCH_TOKENS;

@@ -1,0 +1,220 @@
+// Matrix products y[t, n] = sum_k x[t, k] * W[n, k] for the engine's weight formats (src/gpu/quant.ts):
+// f32, and q8/q4 (groups of 32 along a row, one f32 scale each). For q8/q4 the activations are first
+// quantized the same way (quantize_q8: int8 per value, one f32 scale per group of 32, nearest with
+// ties to even), so a group's product is an exact integer dot (i32x4.dot_i16x8_s) times the two
+// scales: the kernel llama.cpp runs on CPUs, and 2-3x faster than widening the weights to f32.
+//
+// Invariance: every y[t, n] is computed by the same sequence of operations, whichever tile (rows or
+// tokens at a time) produced it, so a token's outputs are bitwise the same alone, in any batch, in
+// prefill or in decode. Tiles only share loads: weights unpacked once for 4 tokens (prefill and
+// batched decode), activations loaded once for 2 rows (batch 1).
+#include "common.h"
+
+// Activations [T, K] -> int16 [T, K] (int8 values, widened once here rather than in the inner loop) and
+// scales [T, K/32]. order 1 stores each group as its even elements then its odd ones: the order of a q4
+// group's low and high nibbles.
+EXPORT(quantize_q8)
+void quantize_q8(const float* x, int T, int K, int16_t* q, float* scales, int order) {
+  int G = K / GROUP;
+  for (int t = 0; t < T; t++) {
+    for (int g = 0; g < G; g++) {
+      const float* xg = x + (long)t * K + g * GROUP;
+      int16_t* qg = q + (long)t * K + g * GROUP;
+      float amax = 0.0f;
+      for (int j = 0; j < GROUP; j++) amax = maxf(amax, __builtin_fabsf(xg[j]));
+      float d = amax / 127.0f;
+      float inv = d == 0.0f ? 0.0f : 1.0f / d;
+      scales[t * G + g] = d;
+      for (int j = 0; j < GROUP; j++) {
+        float v = __builtin_rintf(xg[j] * inv);
+        v = minf(127.0f, maxf(-127.0f, v));
+        int at = order ? (j & 1) * 16 + (j >> 1) : j;
+        qg[at] = (int16_t)v;
+      }
+    }
+  }
+}
+
+// ---- q4: 16 bytes per group; byte b holds element 2b (low nibble) and 2b + 1 (high), value nibble - 8.
+static inline void unpack_q4(const uint8_t* p, v128_t w[4]) {
+  v128_t v = wasm_v128_load(p);
+  v128_t eight = wasm_i8x16_splat(8);
+  v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, wasm_i8x16_splat(0x0f)), eight);
+  v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), eight);
+  w[0] = wasm_i16x8_extend_low_i8x16(lo);
+  w[1] = wasm_i16x8_extend_high_i8x16(lo);
+  w[2] = wasm_i16x8_extend_low_i8x16(hi);
+  w[3] = wasm_i16x8_extend_high_i8x16(hi);
+}
+
+// ---- q8: 32 bytes per group, int8 in order.
+static inline void unpack_q8(const uint8_t* p, v128_t w[4]) {
+  v128_t a = wasm_v128_load(p);
+  v128_t b = wasm_v128_load(p + 16);
+  w[0] = wasm_i16x8_extend_low_i8x16(a);
+  w[1] = wasm_i16x8_extend_high_i8x16(a);
+  w[2] = wasm_i16x8_extend_low_i8x16(b);
+  w[3] = wasm_i16x8_extend_high_i8x16(b);
+}
+
+static inline v128_t dot_group(const v128_t w[4], const int16_t* x) {
+  v128_t a = wasm_i32x4_dot_i16x8(w[0], wasm_v128_load(x));
+  a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(w[1], wasm_v128_load(x + 8)));
+  v128_t b = wasm_i32x4_dot_i16x8(w[2], wasm_v128_load(x + 16));
+  b = wasm_i32x4_add(b, wasm_i32x4_dot_i16x8(w[3], wasm_v128_load(x + 24)));
+  return wasm_i32x4_add(a, b);
+}
+
+// acc + (integer dot of the group) * (weight scale * activation scale)
+static inline v128_t accumulate(v128_t acc, v128_t dot, float ws, float xs) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dot), wasm_f32x4_splat(ws * xs)));
+}
+
+#define ROW_BLOCK 16
+
+// One quantized product; `q4` picks the unpacking (a constant at each call site, so it folds away).
+static inline void matmul_quant(float* y, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
+  int G = K / GROUP;
+  int rowBytes = q4 ? K / 2 : K;
+  int groupBytes = q4 ? 16 : 32;
+  for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
+    int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
+    int t = 0;
+    // 4 tokens at a time: each group's weights unpacked once.
+    for (; t + 4 <= T; t += 4) {
+      for (int n = n0; n < n1; n++) {
+        const uint8_t* wr = w + (long)n * rowBytes;
+        const float* wsr = ws + (long)n * G;
+        v128_t acc[4] = { wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0) };
+        for (int g = 0; g < G; g++) {
+          v128_t wv[4];
+          if (q4) unpack_q4(wr + g * groupBytes, wv); else unpack_q8(wr + g * groupBytes, wv);
+          for (int i = 0; i < 4; i++) {
+            const int16_t* xg = x + (long)(t + i) * K + g * GROUP;
+            acc[i] = accumulate(acc[i], dot_group(wv, xg), wsr[g], xs[(t + i) * G + g]);
+          }
+        }
+        for (int i = 0; i < 4; i++) y[(long)(t + i) * N + n] = hsum4(acc[i]);
+      }
+    }
+    // The rest one token at a time, 2 rows at a time: the token's activations loaded once per group.
+    for (; t < T; t++) {
+      const int16_t* xt = x + (long)t * K;
+      const float* xst = xs + t * G;
+      int n = n0;
+      for (; n + 2 <= n1; n += 2) {
+        const uint8_t* wa = w + (long)n * rowBytes;
+        const uint8_t* wb = wa + rowBytes;
+        const float* wsa = ws + (long)n * G;
+        const float* wsb = wsa + G;
+        v128_t acca = wasm_f32x4_splat(0), accb = wasm_f32x4_splat(0);
+        for (int g = 0; g < G; g++) {
+          v128_t va[4], vb[4];
+          if (q4) { unpack_q4(wa + g * groupBytes, va); unpack_q4(wb + g * groupBytes, vb); }
+          else { unpack_q8(wa + g * groupBytes, va); unpack_q8(wb + g * groupBytes, vb); }
+          acca = accumulate(acca, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
+          accb = accumulate(accb, dot_group(vb, xt + g * GROUP), wsb[g], xst[g]);
+        }
+        y[(long)t * N + n] = hsum4(acca);
+        y[(long)t * N + n + 1] = hsum4(accb);
+      }
+      for (; n < n1; n++) {
+        const uint8_t* wa = w + (long)n * rowBytes;
+        const float* wsa = ws + (long)n * G;
+        v128_t acc = wasm_f32x4_splat(0);
+        for (int g = 0; g < G; g++) {
+          v128_t va[4];
+          if (q4) unpack_q4(wa + g * groupBytes, va); else unpack_q8(wa + g * groupBytes, va);
+          acc = accumulate(acc, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
+        }
+        y[(long)t * N + n] = hsum4(acc);
+      }
+    }
+  }
+}
+
+EXPORT(matmul_q4)
+void matmul_q4(float* y, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
+  matmul_quant(y, x, xs, T, w, ws, N, K, 1);
+}
+
+EXPORT(matmul_q8)
+void matmul_q8(float* y, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
+  matmul_quant(y, x, xs, T, w, ws, N, K, 0);
+}
+
+// ---- f32 (K a multiple of 8): two accumulators (alternate 4-element chunks), summed at the end.
+static inline v128_t madd(v128_t acc, const float* w, const float* x) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(w), wasm_v128_load(x)));
+}
+
+EXPORT(matmul_f32)
+void matmul_f32(float* y, const float* x, int T, const float* w, int N, int K) {
+  for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
+    int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
+    int t = 0;
+    for (; t + 4 <= T; t += 4) {
+      for (int n = n0; n < n1; n++) {
+        const float* wr = w + (long)n * K;
+        v128_t a[4], b[4];
+        for (int i = 0; i < 4; i++) a[i] = b[i] = wasm_f32x4_splat(0);
+        for (int k = 0; k < K; k += 8) {
+          for (int i = 0; i < 4; i++) {
+            const float* xr = x + (long)(t + i) * K + k;
+            a[i] = madd(a[i], wr + k, xr);
+            b[i] = madd(b[i], wr + k + 4, xr + 4);
+          }
+        }
+        for (int i = 0; i < 4; i++) y[(long)(t + i) * N + n] = hsum4(wasm_f32x4_add(a[i], b[i]));
+      }
+    }
+    for (; t < T; t++) {
+      const float* xr = x + (long)t * K;
+      for (int n = n0; n < n1; n++) {
+        const float* wr = w + (long)n * K;
+        v128_t a = wasm_f32x4_splat(0), b = wasm_f32x4_splat(0);
+        for (int k = 0; k < K; k += 8) {
+          a = madd(a, wr + k, xr + k);
+          b = madd(b, wr + k + 4, xr + k + 4);
+        }
+        y[(long)t * N + n] = hsum4(wasm_f32x4_add(a, b));
+      }
+    }
+  }
+}
+
+// y[t, n] += bias[n]
+EXPORT(add_bias)
+void add_bias(float* y, int T, int N, const float* bias) {
+  for (int t = 0; t < T; t++)
+    for (int n = 0; n < N; n++) y[(long)t * N + n] += bias[n];
+}
+
+// x[i] += y[i] (the residual adds)
+EXPORT(add_into)
+void add_into(float* x, const float* y, int n) {
+  for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+// Row `row` of a matrix in the engine's formats, as f32 (the embedding lookup).
+EXPORT(dequant_row)
+void dequant_row(float* out, const uint8_t* w, const float* ws, int format, int row, int K) {
+  int G = K / GROUP;
+  if (format == 0) {
+    const float* r = (const float*)w + (long)row * K;
+    for (int k = 0; k < K; k++) out[k] = r[k];
+    return;
+  }
+  for (int g = 0; g < G; g++) {
+    float s = ws[(long)row * G + g];
+    for (int j = 0; j < GROUP; j++) {
+      int q;
+      if (format == 1) q = ((const int8_t*)w)[(long)row * K + g * GROUP + j];
+      else {
+        uint8_t b = w[(long)row * (K / 2) + g * 16 + j / 2];
+        q = (int)((j & 1) ? b >> 4 : b & 15) - 8;
+      }
+      out[g * GROUP + j] = (float)q * s;
+    }
+  }
+}
