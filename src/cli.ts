@@ -11,7 +11,9 @@ commands:
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]
            [--mode fasttts|baseline] [--memory-mb M] [--kv-page-size 16] [--kv-dtype f16|f32] [--temperature T]
-           [--max-tokens N (per step)] [--seed S] [--json]
+           [--max-tokens N (per step)] [--seed S] [--route auto|webgpu|cpu] [--json]
+           --route: where the models run; auto (default) takes WebGPU on a GPU adapter and the CPU
+           route (WebAssembly SIMD) where the only adapter is a CPU or there is no WebGPU
   eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
         [--record-steps <file.json>]  step statistics of the runs, for bench --statistics
   bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]

@@ -1,29 +1,28 @@
 // The engine's loaded parts as the API's calls see them (backend.ts loads them; solve-search.ts and
 // backend.ts's generate() run on them), and the one scratch-page helper both use.
 import { OutOfMemoryError } from '../errors.ts';
-import type { GpuContext } from '../gpu/device.ts';
 import type { OpenedModel } from '../model/open-model.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { ModelShape } from '../metrics/cost-model.ts';
 import type { HardwareProfile } from '../metrics/hardware-profiles.ts';
 import type { ModelRunner } from '../runtime/types.ts';
-import type { WebGpuRunner } from '../runtime/webgpu-runner.ts';
-import type { GpuKvArena } from '../runtime/gpu-arena.ts';
+import type { KvArena } from '../runtime/kv-arena.ts';
 import type { PromptFormat } from '../search/context.ts';
 import type { SearchKvPool } from '../search/search-kv.ts';
 import type { EngineOptions } from './types.ts';
 
 /** What the search needs from the loaded engine (see solve-search.ts). */
 export interface LoadedModels {
-  gpu: GpuContext;
-  generator: WebGpuRunner;
-  verifier: WebGpuRunner;
+  /** Throws if the device has been lost (a no-op on the CPU route). */
+  assertAlive(): void;
+  generator: ModelRunner;
+  verifier: ModelRunner;
   generatorModel: OpenedModel;
   verifierModel: OpenedModel;
   tokenizer: Tokenizer;
   verifierTokenizer: Tokenizer;
-  /** The KV arena: one buffer, the generator's pool from the start, the verifier's from the end. */
-  kv: GpuKvArena;
+  /** The KV arena: one byte range, the generator's pool from the start, the verifier's from the end. */
+  kv: { arena: KvArena };
   /** The models as the cost model sees them (weights in the format loaded), for the memory planner. */
   shapes: { generator: ModelShape; verifier: ModelShape };
   format: PromptFormat;

@@ -24,7 +24,7 @@ const DEFAULT_MAX_STEP_TOKENS = 256;
 function guarded(runner: ModelRunner, m: LoadedModels, signal: AbortSignal | undefined, after: () => void): ModelRunner {
   const check = () => {
     if (signal?.aborted) throw new CancelledError();
-    m.gpu.assertAlive();
+    m.assertAlive();
   };
   return {
     config: runner.config,
@@ -102,7 +102,7 @@ export async function solveWithSearch(
   // Every call starts from the static 50/50 split (baseline keeps it); the pools hold only cached pages now.
   generatorPool.releaseAll();
   verifierPool.releaseAll();
-  await arena.setSplit(m.kv.layout.arenaOptions.generatorPages ?? arena.generator.capacityPages);
+  await arena.setSplit(arena.options.generatorPages ?? arena.generator.capacityPages);
   arena.generator.resetPeak();
   arena.verifier.resetPeak();
   const kv0 = arena.stats();

@@ -13,6 +13,10 @@ export type AnswerSelection = 'top1' | 'majority' | 'weighted';
 /** 'fasttts': speculative beam extension, prefix-aware scheduling, asymmetric memory planner.
  *  'baseline': generator phase then verifier phase, static memory split. Same answers for the same seed. */
 export type EngineMode = 'fasttts' | 'baseline';
+/** Where the models run: 'webgpu' (WGSL kernels on the WebGPU adapter), 'cpu' (WebAssembly SIMD kernels),
+ *  or 'auto': WebGPU on a GPU adapter, the CPU route where the only adapter is a CPU (llvmpipe,
+ *  SwiftShader) or there is no WebGPU. */
+export type EngineRoute = 'auto' | 'webgpu' | 'cpu';
 
 export type LoadPhase = 'download' | 'parse' | 'quantize' | 'upload' | 'done';
 
@@ -37,6 +41,8 @@ export interface EngineOptions {
   /** How both models' K/V is stored: 'f16' (default: two halves per 32-bit word, arithmetic in f32,
    *  half the bytes per page, so twice the pages in the same budget) or 'f32'. */
   kvDtype?: 'f16' | 'f32';
+  /** Where the models run (EngineRoute). Default 'auto'. */
+  route?: EngineRoute;
   /** Default mode of solve(); each call may override it. Default 'fasttts'. */
   mode?: EngineMode;
   /** Model download / parse / quantize / upload progress. */
@@ -226,8 +232,11 @@ export interface GenerateResult {
 }
 
 export interface EngineInfo {
-  /** WebGPU route and adapter, e.g. "browser/compatibility on ANGLE ... (cpu device)". */
+  /** The route that runs the models and why, e.g. "cpu: WebAssembly SIMD, 1 thread (the WebGPU adapter,
+   *  llvmpipe ..., is a CPU)" or the WebGPU route and adapter, "webgpu: node-dawn-default/core on ...". */
   adapter: string;
+  /** Which route runs the models. */
+  route: 'webgpu' | 'cpu';
   generator: string;
   verifier: string;
   memoryMB: number;

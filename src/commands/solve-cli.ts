@@ -29,6 +29,7 @@ export const SOLVE_OPTIONS = {
   'memory-mb': { type: 'string' },
   'kv-page-size': { type: 'string' },
   'kv-dtype': { type: 'string' },
+  route: { type: 'string' },
   'max-tokens': { type: 'string' },
   temperature: { type: 'string' },
   seed: { type: 'string' },
@@ -63,6 +64,7 @@ async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
     memoryMB: values['memory-mb'] === undefined ? undefined : numberOption('memory-mb', values['memory-mb'], 0, 1, 1 << 22),
     kvPageSize: values['kv-page-size'] === undefined ? undefined : intOption('kv-page-size', values['kv-page-size'], 16, 1, 256),
     kvDtype: choiceOption('kv-dtype', values['kv-dtype'], DEFAULT_KV_DTYPE, KV_DTYPES),
+    route: choiceOption('route', values.route, 'auto', ['auto', 'webgpu', 'cpu'] as const),
     onProgress: bar ? (p: LoadProgress) => bar(p) : undefined,
   });
   await engine.ready;
