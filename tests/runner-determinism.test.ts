@@ -1,15 +1,17 @@
-// Bitwise determinism of the WebGPU runner on one device: the search's exact-equivalence guarantee
-// needs a token's logits to be identical whether it was computed in a prefill chunk or by decode, and
-// whatever else shares its batch. Checked for the CPU-device kernels and, forced on this device, for the
-// GPU-class (cooperative reduction) kernels, with the K/V cache in f16 (the default) and in f32.
+// Bitwise determinism of the runners: the search's exact-equivalence guarantee needs a token's logits
+// to be identical whether it was computed in a prefill chunk or by decode, and whatever else shares its
+// batch. Checked for the WebGPU runner's CPU-device kernels and, forced on this device, its GPU-class
+// (cooperative reduction) kernels, and for the CPU route's WebAssembly kernels, with the K/V cache in
+// f16 (the default) and in f32.
 import { describe, expect, test } from 'vitest';
 import { gpuPerDeviceClass } from './gpu-classes.ts';
 import type { WeightFormat } from '../src/gpu/quant.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
-import { createWebGpuRunner, type WebGpuRunner } from '../src/runtime/webgpu-runner.ts';
-import { greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource } from '../src/testing/model-checks.ts';
+import type { ModelRunner } from '../src/runtime/types.ts';
+import { createRunnerOn, greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource, type RunnerHost } from '../src/testing/model-checks.ts';
 
 const gpus = gpuPerDeviceClass();
+const hosts = { cpu: () => gpus.cpu!, gpu: () => gpus.gpu!, wasm: (): RunnerHost => 'wasm' };
 
 function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -28,7 +30,7 @@ const OTHERS = [
 
 /** Prefill TEST_PROMPT then decode `token`, with `others` sharing both forwards (at batch slot `slot`);
  *  returns the decode step's logits for the test sequence. Each call uses fresh pages. */
-async function decodeLogits(runner: WebGpuRunner, firstPage: number, others: number[][], slot: number, token: number): Promise<Float32Array> {
+async function decodeLogits(runner: ModelRunner, firstPage: number, others: number[][], slot: number, token: number): Promise<Float32Array> {
   const table = (i: number) => [firstPage + 2 * i, firstPage + 2 * i + 1];
   const mine = (chunk: Omit<SequenceChunk, 'blockTable'>, i: number): SequenceChunk => ({ ...chunk, blockTable: table(i) });
   const prefill = others.map((p, i) => mine({ start: 0, tokens: p, outputRows: [p.length - 1] }, i + 1));
@@ -44,19 +46,22 @@ async function decodeLogits(runner: WebGpuRunner, firstPage: number, others: num
 for (const [deviceClass, kvDtype] of [
   ['cpu', 'f16'],
   ['gpu', 'f16'],
+  ['wasm', 'f16'],
   ['cpu', 'f32'],
   ['gpu', 'f32'],
+  ['wasm', 'f32'],
 ] as const) {
-  describe(`bitwise determinism, ${deviceClass}-class kernels, ${kvDtype} K/V`, () => {
+  const kernels = deviceClass === 'wasm' ? 'WebAssembly (CPU route)' : `${deviceClass}-class WebGPU`;
+  describe(`bitwise determinism, ${kernels} kernels, ${kvDtype} K/V`, () => {
     for (const format of ['f32', 'q8', 'q4'] as const satisfies readonly WeightFormat[]) {
       test(`${format}: a token's logits from a prefill chunk equal its logits from decode`, async () => {
-        const r = await prefillDecodeBitwise(gpus[deviceClass]!, format, kvDtype);
+        const r = await prefillDecodeBitwise(hosts[deviceClass](), format, kvDtype);
         expect(r.equal, r.detail).toBe(true);
       });
     }
 
     test('q4: prefill in chunks of 1, 3 and 11 tokens gives bitwise equal logits for every row', async () => {
-      const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 3, maxBatchTokens: 16, kvDtype });
+      const runner = await createRunnerOn(hosts[deviceClass](), testModelSource(), { weightFormat: 'q4', numPages: 3, maxBatchTokens: 16, kvDtype });
       const results: Uint32Array[] = [];
       for (const [page, chunk] of [
         [0, 1],
@@ -77,7 +82,7 @@ for (const [deviceClass, kvDtype] of [
     });
 
     test('q4: a sequence decoded alone or in batches of 2, 4 and 8 (any slot) gives bitwise equal logits', async () => {
-      const runner = await createWebGpuRunner(gpus[deviceClass]!, testModelSource(), { weightFormat: 'q4', numPages: 16 * 4, maxBatchTokens: 96, kvDtype });
+      const runner = await createRunnerOn(hosts[deviceClass](), testModelSource(), { weightFormat: 'q4', numPages: 16 * 4, maxBatchTokens: 96, kvDtype });
       const alone = bits(await decodeLogits(runner, 0, [], 0, 33));
       const cases: Array<[number, number]> = [
         [1, 1],
@@ -97,9 +102,14 @@ for (const [deviceClass, kvDtype] of [
   });
 }
 
-test.each(['f16', 'f32'] as const)('greedy 64 tokens, %s K/V: alone and as one of 8 identical sequences in a batch are the same', async (kvDtype) => {
-  const alone = await greedyTokensOfTestModel(gpus.cpu!, { batch: 1, kvDtype });
-  const batched = await greedyTokensOfTestModel(gpus.cpu!, { batch: 8, kvDtype });
+test.each([
+  ['cpu', 'f16'],
+  ['cpu', 'f32'],
+  ['wasm', 'f16'],
+  ['wasm', 'f32'],
+] as const)('greedy 64 tokens on %s kernels, %s K/V: alone and as one of 8 identical sequences in a batch are the same', async (host, kvDtype) => {
+  const alone = await greedyTokensOfTestModel(hosts[host](), { batch: 1, kvDtype });
+  const batched = await greedyTokensOfTestModel(hosts[host](), { batch: 8, kvDtype });
   expect(alone).toHaveLength(64);
   expect(batched).toEqual(alone);
   // Not a degenerate model: greedy decoding visits several distinct tokens.

@@ -95,7 +95,11 @@ type Device = ({ route: 'webgpu'; gpu: GpuContext } | { route: 'cpu'; kernels: W
 /** Opens the route asked for; 'auto' takes WebGPU only on a GPU adapter (a CPU runs the WebAssembly kernels faster). */
 async function openDevice(route: EngineRoute): Promise<Device> {
   if (route !== 'auto' && route !== 'webgpu' && route !== 'cpu') throw new OptionError(`route must be "auto", "webgpu" or "cpu", got "${String(route)}"`);
-  const cpu = async (why: string): Promise<Device> => ({ route: 'cpu', kernels: await createWasmKernels(), describe: `cpu: WebAssembly SIMD, 1 thread (${why})` });
+  const cpu = async (why: string): Promise<Device> => ({
+    route: 'cpu',
+    kernels: await createWasmKernels(),
+    describe: `cpu: WebAssembly SIMD, 1 thread (${why})`,
+  });
   if (route === 'cpu') return cpu('asked for');
   let gpu: GpuContext;
   try {

@@ -18,8 +18,37 @@ export interface KernelExports {
   dequant_row(out: Ptr, w: Ptr, ws: Ptr, format: number, row: number, K: number): void;
   rmsnorm(y: Ptr, x: Ptr, T: number, H: number, weight: Ptr, eps: number): void;
   swiglu(act: Ptr, gate: Ptr, up: Ptr, n: number): void;
-  rope_kv(qkv: Ptr, T: number, info: Ptr, tables: Ptr, table: Ptr, kv: Ptr, layer: number, D: number, HQ: number, HKV: number, pageSize: number, pageElems: number, f16: number): void;
-  attention(out: Ptr, qkv: Ptr, T: number, info: Ptr, tables: Ptr, kv: Ptr, layer: number, D: number, HQ: number, HKV: number, pageSize: number, pageElems: number, f16: number, scratch: Ptr): void;
+  rope_kv(
+    qkv: Ptr,
+    T: number,
+    info: Ptr,
+    tables: Ptr,
+    table: Ptr,
+    kv: Ptr,
+    layer: number,
+    D: number,
+    HQ: number,
+    HKV: number,
+    pageSize: number,
+    pageElems: number,
+    f16: number,
+  ): void;
+  attention(
+    out: Ptr,
+    qkv: Ptr,
+    T: number,
+    info: Ptr,
+    tables: Ptr,
+    kv: Ptr,
+    layer: number,
+    D: number,
+    HQ: number,
+    HKV: number,
+    pageSize: number,
+    pageElems: number,
+    f16: number,
+    scratch: Ptr,
+  ): void;
 }
 
 const PAGE = 65536;

@@ -61,7 +61,8 @@ export function allocateSlots<M, V>(
   const w: ModelSlots<M, V> = { embed: m(c.vocabSize, H, 'embed'), layers, finalNorm: vector(H, 'final_norm') };
   if (c.kind === 'causal-lm' && !c.tieWordEmbeddings) w.lmHead = m(c.vocabSize, H, 'lm_head');
   if (c.kind === 'prm-value-head') w.vHead = { w: matrix(1, H, 'v_head', true), b: vector(1, 'v_head.bias') };
-  if (c.kind === 'prm-two-class') w.score = { w0: m(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', true), b2: vector(2, 'score.2.bias') };
+  if (c.kind === 'prm-two-class')
+    w.score = { w0: m(H, H, 'score.0'), b0: vector(H, 'score.0.bias'), w2: matrix(2, H, 'score.2', true), b2: vector(2, 'score.2.bias') };
   return w;
 }
 

@@ -9,6 +9,7 @@ import type { ModelSource } from '../model/source.ts';
 import { GREEDY, sampleToken } from '../runtime/sampler.ts';
 import type { ForwardBatch, ModelRunner } from '../runtime/types.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { createWasmRunner } from '../runtime/wasm-runner.ts';
 
 /** Whole-model tolerance, relative to the largest logit: f32 rounding differs from the f64 reference
  *  by ~1e-7 per operation; through 2 layers of O(100)-term sums and the LM head it stays near 1e-6.
@@ -43,6 +44,18 @@ export async function compareRunners(a: ModelRunner, b: ModelRunner, prompt: num
   return worst;
 }
 
+/** Where a check runs its runner: a WebGPU device, or 'wasm' (the CPU route's WebAssembly kernels). */
+export type RunnerHost = GpuContext | 'wasm';
+
+/** A runner of `source` on `on`. */
+export function createRunnerOn(
+  on: RunnerHost,
+  source: ModelSource,
+  o: { weightFormat: WeightFormat; numPages: number; pageSize?: number; maxBatchTokens?: number; kvDtype?: KvDtype },
+): Promise<ModelRunner> {
+  return on === 'wasm' ? createWasmRunner(source, o) : createWebGpuRunner(on, source, o);
+}
+
 /** The fixed random tiny model of the cross-environment checks. Its LM head is untied: with a random
  *  tied head the residual stream makes greedy decoding repeat the last token forever, which would make
  *  a weak comparison. */
@@ -55,14 +68,14 @@ export const TEST_PROMPT = [1, 17, 42, 5, 88, 23, 61, 9, 30, 77, 3];
 /** 64 greedy tokens of testModelSource() from TEST_PROMPT, computed alone (batch 1) or as one of
  *  `batch` identical sequences sharing every forward (returns the first sequence's tokens). */
 export async function greedyTokensOfTestModel(
-  gpu: GpuContext,
+  on: RunnerHost,
   options: { weightFormat?: WeightFormat; batch?: number; tokens?: number; kvDtype?: KvDtype } = {},
 ): Promise<number[]> {
   const batch = options.batch ?? 1;
   const count = options.tokens ?? 64;
   const pageSize = 16;
   const pagesPerSeq = Math.ceil((TEST_PROMPT.length + count) / pageSize);
-  const runner = await createWebGpuRunner(gpu, testModelSource(), {
+  const runner = await createRunnerOn(on, testModelSource(), {
     weightFormat: options.weightFormat ?? 'q4',
     numPages: batch * pagesPerSeq,
     pageSize,
@@ -91,8 +104,8 @@ export async function greedyTokensOfTestModel(
 
 /** Logits of the last prompt token, computed (a) in a prefill chunk of the whole prompt and (b) by
  *  decoding that token after prefilling the rest: must be bitwise equal. */
-export async function prefillDecodeBitwise(gpu: GpuContext, format: WeightFormat, kvDtype?: KvDtype): Promise<{ equal: boolean; detail: string }> {
-  const runner = await createWebGpuRunner(gpu, testModelSource(), { weightFormat: format, numPages: 4, maxBatchTokens: 16, kvDtype });
+export async function prefillDecodeBitwise(on: RunnerHost, format: WeightFormat, kvDtype?: KvDtype): Promise<{ equal: boolean; detail: string }> {
+  const runner = await createRunnerOn(on, testModelSource(), { weightFormat: format, numPages: 4, maxBatchTokens: 16, kvDtype });
   try {
     const p = TEST_PROMPT;
     const whole = await runner.forward({ chunks: [{ blockTable: [0], start: 0, tokens: p, outputRows: [p.length - 1] }] });
