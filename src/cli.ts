@@ -21,7 +21,9 @@ commands:
         [--statistics assumed|math500|<file.json>]  step statistics the cost model replays
         [--speculation-slack 0.15]  speculation fills decode batches costing at most (1 + slack) x one
         [--kv-dtype f16|f32]  K/V storage of the measured runs and the cost model's engine setting (default f16)
-        --decode     decode tokens/s at batch 1, 4, 16, 64 and weight bandwidth
+        --decode     load s, prefill ms/token at 1 and 128 tokens, decode tokens/s at batch 1, 4, 16, 64 and
+                     weight bandwidth: [--route auto|webgpu|cpu] [--model <dir|file.gguf|url|qwen2.5-math-1.5b-shapes>]
+                     [--batches 1,4,16,64] [--steps N] [--weights f32|q8|q4] [--json <file>]
         --gpu-report [--quick] [--report <path>]  kernel checks, decode tokens/s and FastTTS against the
                      baseline on this adapter, written to <path>.json and <path>.html (default
                      bench-results/gpu-report); --quick: the small size (under a minute on a CPU route)

@@ -11,16 +11,17 @@ const SRC = resolve(import.meta.dirname, '../src');
 const LAYERS: Array<[layer: string, mayImport: string[]]> = [
   ['errors', []],
   ['gpu', ['errors']],
+  ['cpu', ['errors']],
   ['model', ['errors', 'gpu']],
   ['tasks', ['errors']],
-  ['runtime', ['errors', 'gpu', 'model']],
-  ['metrics', ['errors', 'gpu', 'model', 'runtime']],
-  ['search', ['errors', 'gpu', 'model', 'tasks', 'runtime', 'metrics']],
+  ['runtime', ['errors', 'gpu', 'cpu', 'model']],
+  ['metrics', ['errors', 'gpu', 'cpu', 'model', 'runtime']],
+  ['search', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics']],
   // Consumers of the runner seam beside the product: never imported by api/.
-  ['simulation', ['errors', 'gpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
-  ['api', ['errors', 'gpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
-  ['testing', ['errors', 'gpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation']],
-  ['commands', ['errors', 'gpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation', 'api', 'testing']],
+  ['simulation', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
+  ['api', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
+  ['testing', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation']],
+  ['commands', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation', 'api', 'testing']],
   ['cli', ['errors', 'commands']],
 ];
 

@@ -2,9 +2,7 @@
 // streamed and quantized tensor by tensor), one KV arena (runtime/gpu-arena.ts) whose two pools the
 // search uses and whose split the memory planner moves in FastTTS mode, and the search.
 // Runs wherever the GPU lives (the web worker, or Node in-process); engine-core.ts queues calls into it.
-import { NoGpuError, OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
-import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
-import { createWasmKernels, type WasmKernels } from '../cpu/wasm-module.ts';
+import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
 import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
@@ -12,10 +10,9 @@ import type { WeightFormat } from '../gpu/quant.ts';
 import { checkKvDtype, DEFAULT_KV_DTYPE, kvBytesPerElement } from '../gpu/kv-dtype.ts';
 import { generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
-import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
-import { createGpuKvArena, type GpuKvArena } from '../runtime/gpu-arena.ts';
-import { createWasmRunner } from '../runtime/wasm-runner.ts';
-import { createWasmKvArena, type WasmKvArena } from '../runtime/wasm-arena.ts';
+import { createGpuKvArena } from '../runtime/gpu-arena.ts';
+import { createWasmKvArena } from '../runtime/wasm-arena.ts';
+import { closeRoute, createRouteRunner, openRoute } from '../runtime/route.ts';
 import { promptFormatFor } from '../search/prompt-format.ts';
 import { arenaSearchPools } from '../search/search-kv.ts';
 import { solveWithSearch } from './solve-search.ts';
@@ -25,7 +22,6 @@ import type {
   EngineEvent,
   EngineInfo,
   EngineOptions,
-  EngineRoute,
   GenerateOptions,
   GenerateResult,
   LoadProgress,
@@ -89,33 +85,6 @@ function prefixed(model: LoadProgress['model'], onProgress: (p: LoadProgress) =>
   return (p: Omit<LoadProgress, 'model'>) => onProgress({ model, ...p });
 }
 
-/** The device the models run on, and one line saying which and why. */
-type Device = ({ route: 'webgpu'; gpu: GpuContext } | { route: 'cpu'; kernels: WasmKernels }) & { describe: string };
-
-/** Opens the route asked for; 'auto' takes WebGPU only on a GPU adapter (a CPU runs the WebAssembly kernels faster). */
-async function openDevice(route: EngineRoute): Promise<Device> {
-  if (route !== 'auto' && route !== 'webgpu' && route !== 'cpu') throw new OptionError(`route must be "auto", "webgpu" or "cpu", got "${String(route)}"`);
-  const cpu = async (why: string): Promise<Device> => ({
-    route: 'cpu',
-    kernels: await createWasmKernels(),
-    describe: `cpu: WebAssembly SIMD, 1 thread (${why})`,
-  });
-  if (route === 'cpu') return cpu('asked for');
-  let gpu: GpuContext;
-  try {
-    gpu = await createGpu();
-  } catch (e) {
-    if (route === 'auto' && e instanceof NoGpuError) return cpu(`no WebGPU adapter: ${e.message}`);
-    throw e;
-  }
-  if (route === 'auto' && gpu.deviceClass === 'cpu') {
-    const adapter = describeGpu(gpu);
-    gpu.destroy();
-    return cpu(`the WebGPU adapter is a CPU: ${adapter}`);
-  }
-  return { route: 'webgpu', gpu, describe: `webgpu: ${describeGpu(gpu)}` };
-}
-
 export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, onProgress: (p: LoadProgress) => void): Promise<Backend> {
   const memoryMB = options.memoryMB ?? DEFAULT_MEMORY_MB;
   if (!(memoryMB > 0) || !Number.isFinite(memoryMB)) throw new OptionError(`memoryMB must be a positive number, got ${memoryMB}`);
@@ -147,19 +116,23 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     );
   }
 
-  const device = await openDevice(options.route ?? 'auto');
-  const parts: { destroy(): void }[] = device.route === 'webgpu' ? [device.gpu] : [];
+  const route = await openRoute(options.route ?? 'auto');
+  const parts: { destroy(): void }[] = [{ destroy: () => closeRoute(route) }];
   try {
     // Static 50/50 split by bytes to start with; FastTTS mode re-splits between iterations (solve-search.ts).
     const arenaOptions = { totalBytes: kvBytes, pageSize, kvDtype, generator: generatorModel.config, verifier: verifierModel.config };
-    const kv = device.route === 'webgpu' ? createGpuKvArena(device.gpu, arenaOptions) : createWasmKvArena(device.kernels, arenaOptions);
+    const kv = route.kind === 'webgpu' ? createGpuKvArena(route.gpu, arenaOptions) : createWasmKvArena(route.kernels, arenaOptions);
     parts.unshift(kv);
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
-      const common = { weightFormat: format, pageSize, kvDtype, maxBatchTokens: MAX_BATCH_TOKENS, onProgress: prefixed(which, onProgress) };
-      const runner =
-        device.route === 'webgpu'
-          ? await createWebGpuRunner(device.gpu, model.source, { ...common, numPages: 0, kv: (kv as GpuKvArena).region(which) })
-          : await createWasmRunner(model.source, { ...common, numPages: 0, kv: (kv as WasmKvArena).region(which) }, device.kernels);
+      const runner = await createRouteRunner(route, model.source, {
+        weightFormat: format,
+        numPages: 0,
+        pageSize,
+        kvDtype,
+        maxBatchTokens: MAX_BATCH_TOKENS,
+        kv: kv.region(which),
+        onProgress: prefixed(which, onProgress),
+      });
       parts.unshift({ destroy: () => runner.dispose() });
       // The pool's copy-on-write and relocation copies run on its runner.
       kv.arena.pool(which).attach(runner);
@@ -172,7 +145,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const tokenizer = generatorModel.tokenizer!;
     const verifierTokenizer = verifierModel.tokenizer ?? tokenizer;
     const loaded: LoadedModels = {
-      assertAlive: device.route === 'webgpu' ? () => device.gpu.assertAlive() : () => {},
+      assertAlive: route.kind === 'webgpu' ? () => route.gpu.assertAlive() : () => {},
       generator,
       verifier,
       generatorModel,
@@ -195,8 +168,8 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const describe = (m: OpenedModel, f: WeightFormat) => `${m.name} (${m.config.numLayers} layers, hidden ${m.config.hiddenSize}, ${f})`;
     return {
       info: {
-        adapter: device.describe,
-        route: device.route,
+        adapter: route.describe,
+        route: route.kind,
         generator: describe(generatorModel, gFormat),
         verifier: describe(verifierModel, vFormat),
         memoryMB,

@@ -1,6 +1,7 @@
 // The public engine API's types: what a web app passes to createEngine / solve / generate and what it
 // gets back, including the event stream the tutor draws its search tree from. Everything here is plain
 // data (structured-clonable), because in the browser it crosses the web-worker boundary.
+import type { RouteChoice } from '../runtime/route.ts';
 import type { ProblemMetrics } from '../metrics/goodput.ts';
 
 /** Where a model comes from: a URL or path (directory, .gguf file), a browser File/Blob, a list of Files
@@ -15,8 +16,8 @@ export type AnswerSelection = 'top1' | 'majority' | 'weighted';
 export type EngineMode = 'fasttts' | 'baseline';
 /** Where the models run: 'webgpu' (WGSL kernels on the WebGPU adapter), 'cpu' (WebAssembly SIMD kernels),
  *  or 'auto': WebGPU on a GPU adapter, the CPU route where the only adapter is a CPU (llvmpipe,
- *  SwiftShader) or there is no WebGPU. */
-export type EngineRoute = 'auto' | 'webgpu' | 'cpu';
+ *  SwiftShader) or there is no WebGPU (src/runtime/route.ts). */
+export type EngineRoute = RouteChoice;
 
 export type LoadPhase = 'download' | 'parse' | 'quantize' | 'upload' | 'done';
 

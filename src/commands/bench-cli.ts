@@ -9,6 +9,7 @@ import { OptionError } from '../errors.ts';
 import { DEFAULT_KV_DTYPE, KV_DTYPES, type KvDtype } from '../gpu/kv-dtype.ts';
 import { benchCostModel, formatRatios, ratioTable, type BenchRow } from './bench.ts';
 import { benchDecode } from './bench-decode.ts';
+import { ROUTE_CHOICES } from '../runtime/route.ts';
 import { benchMemory, formatMemoryBench } from './bench-memory.ts';
 import { benchMemoryMeasured, formatMeasuredMemoryBench } from './bench-memory-measured.ts';
 import { benchMeasured } from './bench-measured.ts';
@@ -66,6 +67,11 @@ export const BENCH_OPTIONS = optionSpecs(
     'speculation-slack',
     'kv-dtype',
     'report',
+    'route',
+    'model',
+    'batches',
+    'steps',
+    'weights',
   ],
   ['decode', 'memory', 'gpu-report', 'quick'],
 );
@@ -113,8 +119,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(`wrote ${r.files.json} and ${r.files.html} (${r.seconds.total.toFixed(0)} s)`);
     return r.checks.failed === 0 ? 0 : 1;
   }
+  for (const name of ['route', 'model', 'batches', 'steps', 'weights'])
+    if (values[name] !== undefined && !flags.decode) throw new OptionError(`--${name} belongs to --decode: give both`);
   if (flags.decode) {
-    const r = await benchDecode({ kvDtype });
+    const r = await benchDecode({
+      kvDtype,
+      route: choiceOption('route', values.route, 'auto', ROUTE_CHOICES),
+      model: values.model === 'qwen2.5-math-1.5b-shapes' ? undefined : values.model,
+      models: values.model === 'qwen2.5-math-1.5b-shapes' ? ['qwen2.5-math-1.5b-shapes'] : undefined,
+      batches: listOf(values.batches)?.map((b) => intOption('batches', b, 1, 1, 1024)),
+      steps: values.steps === undefined ? undefined : intOption('steps', values.steps, 6, 1, 10000),
+      weightFormat: values.weights === undefined ? undefined : choiceOption('weights', values.weights, 'q4', ['f32', 'q8', 'q4'] as const),
+    });
     console.log(r.table);
     if (values.json) writeFileSync(values.json, JSON.stringify(r, null, 2));
     return 0;

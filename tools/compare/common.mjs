@@ -21,7 +21,7 @@ export function packageVersion(name) {
 }
 
 export const PREFILL_LENGTHS = [1, 128];
-export const DECODE_TOKENS = 64;
+export const DECODE_TOKENS = Number(process.env.COMPARE_DECODE_TOKENS ?? 64);
 /**
  * Flash attention, set explicitly and the same in both engines: on (what llama.cpp's own default,
  * `-fa auto`, picks on CPU), or off with COMPARE_FLASH_ATTN=0.

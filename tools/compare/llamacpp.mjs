@@ -53,21 +53,21 @@ async function prefillMs(n) {
 }
 
 /** Greedy decode of DECODE_TOKENS tokens after a 1-token prompt; each step is one batch-1 decode. */
-async function decodeTokensPerSecond() {
+async function decodeTokensPerSecond(count = DECODE_TOKENS) {
   await sequence.clearHistory();
   const t0 = performance.now();
   let n = 0;
   for await (const _ of sequence.evaluate(fixedTokens(1), { temperature: 0, yieldEogToken: true })) {
-    if (++n >= DECODE_TOKENS) break;
+    if (++n >= count) break;
   }
   const seconds = (performance.now() - t0) / 1000;
-  if (n !== DECODE_TOKENS) throw new Error(`decode produced ${n} tokens, wanted ${DECODE_TOKENS}`);
+  if (n !== count) throw new Error(`decode produced ${n} tokens, wanted ${count}`);
   return n / seconds;
 }
 
 // Warm-up (first-call allocations, page faults), not counted.
 await prefillMs(128);
-await decodeTokensPerSecond();
+await decodeTokensPerSecond(8);
 
 const prefill = {};
 for (const n of PREFILL_LENGTHS) {
