@@ -4,12 +4,14 @@
 import { FormatError } from '../errors.ts';
 import { parseQwen2Config, type Qwen2Config } from './config.ts';
 import { parseGenerationConfig } from './generation-config.ts';
-import { readGgufHeader, readGgufTensor, type GgufFile, type GgufValue } from './gguf.ts';
+import { readGgufHeader, readGgufTensor, type GgufFile, type GgufTensorInfo, type GgufValue } from './gguf.ts';
+import { packedFromGguf } from './gguf-quant.ts';
+import { unpackMatrix } from '../gpu/quant.ts';
 import { ggufTokenizerFiles } from './gguf-tokenizer.ts';
 import { quote } from './json-guard.ts';
 import { readHfTokenizer, type HfModel } from './hf-loader.ts';
-import type { FileSet } from './sources/byte-file.ts';
-import { streamTensors, type LoadProgress, type ModelSource } from './source.ts';
+import { readRange, type ByteFile, type FileSet } from './sources/byte-file.ts';
+import { streamTensors, type LoadProgress, type ModelSource, type TensorRecord } from './source.ts';
 import { checkTensors } from './tensor-check.ts';
 import { Tokenizer } from './tokenizer.ts';
 
@@ -71,6 +73,27 @@ export function ggufConfig(g: GgufFile): Qwen2Config {
   return parseQwen2Config(raw, `${name} (qwen2 metadata)`);
 }
 
+/** One tensor: Q8_0/Q4_0 matrices as their bytes repacked (values only if asked for), others dequantized. */
+async function readTensor(file: ByteFile, t: { info: GgufTensorInfo; name: string; shape: number[] }, onBytes: (n: number) => void): Promise<TensorRecord> {
+  if (t.shape.length === 2) {
+    const bytes = await readRange(file, t.info.begin, t.info.end - t.info.begin, `tensor ${t.name}`);
+    const packed = packedFromGguf(t.info.type, bytes, t.shape[0], t.shape[1]);
+    if (packed) {
+      let values: Float32Array | null = null;
+      return {
+        name: t.name,
+        shape: t.shape,
+        packed,
+        get values() {
+          values ??= unpackMatrix(packed);
+          return values;
+        },
+      };
+    }
+  }
+  return { name: t.name, shape: t.shape, values: await readGgufTensor(file, t.info, onBytes) };
+}
+
 export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgress) => void): Promise<HfModel> {
   const primary = files.primary ?? 'model.gguf';
   const file = await files.open(primary);
@@ -101,7 +124,7 @@ export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgres
           bytesTotal,
           tensorsTotal: plan.length,
           bytesOf: (t) => t.info.end - t.info.begin,
-          read: async (t, onBytes) => ({ name: t.name, shape: t.shape, values: await readGgufTensor(file, t.info, onBytes) }),
+          read: (t, onBytes) => readTensor(file, t, onBytes),
         },
         progress,
       ),

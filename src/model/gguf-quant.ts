@@ -2,6 +2,7 @@
 // Q5_0/Q8_0 where rows are not a multiple of 256; Q8_0/Q4_0/Q4_1/Q5_x in older files; Q5_K in Q5_K_M):
 // byte layouts, dequantization to f32, and simple quantizers for fixtures (the types the fixture tool
 // writes). Layouts follow ggml-quants.c (block_q8_0, block_q4_K, ...); all little-endian.
+import type { PackedMatrix } from '../gpu/quant.ts';
 import { decodeBf16, decodeF16, decodeF32, f16ToF32, f32ToF16Bits } from './float16.ts';
 
 export enum GgmlType {
@@ -111,6 +112,36 @@ function dequantQ4_0(b: Uint8Array, out: Float32Array): void {
       out[o + j + 16] = d * ((q >> 4) - 8);
     }
   }
+}
+
+/**
+ * A Q8_0 or Q4_0 matrix ([rows, cols], cols a multiple of 32) in the engine's q8/q4 layout
+ * (src/gpu/quant.ts), exactly: each block's f16 d becomes the group's f32 scale; Q8_0's int8 copy as
+ * they are, Q4_0's nibbles move from (j, j + 16) per byte to (2b, 2b + 1). Null for other types.
+ */
+export function packedFromGguf(type: GgmlType, bytes: Uint8Array, rows: number, cols: number): PackedMatrix | null {
+  if ((type !== GgmlType.Q8_0 && type !== GgmlType.Q4_0) || cols % 32 !== 0) return null;
+  const blocks = (rows * cols) / 32;
+  const scales = new Float32Array(blocks);
+  if (type === GgmlType.Q8_0) {
+    const data = new Uint8Array(rows * cols);
+    for (let blk = 0, p = 0; blk < blocks; blk++, p += 34) {
+      scales[blk] = half(bytes, p);
+      data.set(bytes.subarray(p + 2, p + 34), blk * 32);
+    }
+    return { format: 'q8', rows, cols, data: new Uint32Array(data.buffer), scales };
+  }
+  const data = new Uint8Array((rows * cols) / 2);
+  for (let blk = 0, p = 0; blk < blocks; blk++, p += 18) {
+    scales[blk] = half(bytes, p);
+    const o = blk * 16;
+    const q = p + 2;
+    for (let b = 0; b < 8; b++) {
+      data[o + b] = (bytes[q + 2 * b] & 0xf) | ((bytes[q + 2 * b + 1] & 0xf) << 4);
+      data[o + 8 + b] = (bytes[q + 2 * b] >> 4) | (bytes[q + 2 * b + 1] & 0xf0);
+    }
+  }
+  return { format: 'q4', rows, cols, data: new Uint32Array(data.buffer), scales };
 }
 
 /** block_q4_1: f16 d, f16 m, u8 qs[16]; nibbles as in Q4_0; x = d * q + m. */

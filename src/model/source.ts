@@ -2,14 +2,19 @@
 // large model never sits whole in JavaScript memory. Loaders (safetensors, GGUF, random fixtures)
 // produce it; the WebGPU runner packs/quantizes each tensor and uploads it before asking for the next.
 import type { Qwen2Config } from './config.ts';
+import type { PackedMatrix } from '../gpu/quant.ts';
 
 export interface TensorRecord {
   /** Hugging Face tensor name, e.g. `model.layers.0.self_attn.q_proj.weight`. */
   name: string;
   /** Row-major shape, e.g. [out_features, in_features] for a Linear weight. */
   shape: number[];
-  /** The values in f32 (bf16/f16/quantized sources are converted by the loader). */
+  /** The values in f32 (bf16/f16/quantized sources are converted by the loader; with `packed`, on first use). */
   values: Float32Array;
+  /** A matrix stored in the file in one of the engine's weight formats exactly (GGUF Q8_0 is q8, Q4_0 is
+   *  q4, each block's f16 scale widened): a runner using that format copies it instead of quantizing
+   *  `values` again, which would take per-element work and lose the file's own rounding. */
+  packed?: PackedMatrix;
 }
 
 export interface LoadProgress {

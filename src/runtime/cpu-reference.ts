@@ -7,12 +7,13 @@
 // kernels' pack2x16float does, and kept in the f32 array as that exact value.
 import { OptionError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { GROUP_SIZE, packMatrix, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
+import { GROUP_SIZE, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '../gpu/kv-dtype.ts';
 import { f16ToF32, f32ToF16Bits } from '../model/float16.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';
+import { packTensor } from './model-weights.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
 import { FormatError } from '../errors.ts';
 
@@ -31,7 +32,7 @@ export async function referenceWeights(source: ModelSource, format: WeightFormat
     if (!shape) continue;
     if (shape.length === 2) {
       const f = alwaysF32.has(t.name) ? 'f32' : format;
-      out.set(t.name, unpackMatrix(packMatrix(t.values, shape[0], shape[1], f)));
+      out.set(t.name, unpackMatrix(packTensor(t, f, shape[0], shape[1])));
     } else {
       out.set(t.name, t.values.slice());
     }

@@ -5,7 +5,8 @@
 // vector is allocated and how rows or values are written into it.
 import { FormatError } from '../errors.ts';
 import { expectedTensors, type Qwen2Config } from '../model/config.ts';
-import type { ModelSource } from '../model/source.ts';
+import type { ModelSource, TensorRecord } from '../model/source.ts';
+import { packMatrix, type PackedMatrix, type WeightFormat } from '../gpu/quant.ts';
 
 export interface LayerSlots<M, V> {
   inputNorm: V;
@@ -76,9 +77,14 @@ export function slotVectors<M, V>(w: ModelSlots<M, V>): V[] {
   return all.filter((v): v is V => v !== undefined);
 }
 
+/** The tensor in `format`: the file's own packing where it is that format exactly, else quantized from its values. */
+export function packTensor(t: TensorRecord, format: WeightFormat, rows: number, cols: number): PackedMatrix {
+  return t.packed?.format === format ? t.packed : packMatrix(t.values, rows, cols, format);
+}
+
 export interface SlotWriter<M, V> {
-  /** Writes `rows` rows of `values` ([rows, cols], f32) into `m` from row `rowStart`. */
-  matrix(m: M, rowStart: number, values: Float32Array, rows: number, cols: number): void;
+  /** Writes a [rows, cols] matrix into `m` from row `rowStart`; `pack` gives it in a weight format. */
+  matrix(m: M, rowStart: number, pack: (format: WeightFormat) => PackedMatrix, rows: number, cols: number): void;
   /** Writes `values` into `v` from element `offset`. */
   vector(v: V, offset: number, values: Float32Array): void;
   /** Called after each tensor the model uses. */
@@ -104,14 +110,17 @@ export async function loadSlots<M, V>(
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new FormatError(file, `tensor ${t.name} has shape [${t.shape}], expected [${shape}]`);
     }
-    if (t.values.length !== shape.reduce((a, b) => a * b, 1))
-      throw new FormatError(file, `tensor ${t.name} has ${t.values.length} values for shape [${shape}]`);
+    const count = shape.reduce((a, b) => a * b, 1);
+    // A packed tensor is checked on its scales (its integers are finite), without widening it.
+    const checked = t.packed ? t.packed.scales : t.values;
+    if (t.packed ? t.packed.rows * t.packed.cols !== count : t.values.length !== count)
+      throw new FormatError(file, `tensor ${t.name} has ${t.packed ? t.packed.rows * t.packed.cols : t.values.length} values for shape [${shape}]`);
     if (seen.has(t.name)) throw new FormatError(file, `tensor ${t.name} appears twice`);
     seen.add(t.name);
-    const bad = t.values.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new FormatError(file, `tensor ${t.name} holds a non-finite value (${t.values[bad]}) at index ${bad}`);
+    const bad = checked.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new FormatError(file, `tensor ${t.name} holds a non-finite ${t.packed ? 'scale' : 'value'} (${checked[bad]}) at index ${bad}`);
     const [rows, cols] = [shape[0], shape[1] ?? 1];
-    const matrix = (m: M, rowStart = 0) => put.matrix(m, rowStart, t.values, rows, cols);
+    const matrix = (m: M, rowStart = 0) => put.matrix(m, rowStart, (f) => packTensor(t, f, rows, cols), rows, cols);
     const vector = (v: V, offset = 0) => put.vector(v, offset, t.values);
     const m = /^model\.layers\.(\d+)\.(.+)$/.exec(t.name);
     if (m) {

@@ -14,7 +14,7 @@
 // [final rmsnorm, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import { createWasmKernels, type WasmKernels } from '../cpu/wasm-module.ts';
-import { GROUP_SIZE, packMatrix, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
+import { GROUP_SIZE, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { expectedTensors, kvBytesPerToken } from '../model/config.ts';
@@ -107,9 +107,9 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
     source,
     w,
     {
-      matrix(m, rowStart, values, rows, cols) {
+      matrix(m, rowStart, pack, rows, cols) {
         if (m.format !== 'f32') report('quantize');
-        const packed = packMatrix(values, rows, cols, m.format);
+        const packed = pack(m.format);
         const rowBytes = wordsPerRow(m.format, cols) * 4;
         wk.u8(m.data + rowStart * rowBytes, rows * rowBytes).set(new Uint8Array(packed.data.buffer, packed.data.byteOffset, rows * rowBytes));
         if (m.format !== 'f32') wk.f32(m.scales + (rowStart * cols * 4) / GROUP_SIZE, packed.scales.length).set(packed.scales);

@@ -27,7 +27,7 @@ import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { packMatrix, type WeightFormat } from '../gpu/quant.ts';
+import type { WeightFormat } from '../gpu/quant.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
 import { flattenBatch, MAX_BATCH_TOKENS, validatePagePairs } from './forward-batch.ts';
@@ -98,9 +98,9 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
     source,
     w,
     {
-      matrix(m, rowStart, values, rows, cols) {
+      matrix(m, rowStart, pack) {
         if (m.format !== 'f32') report('quantize');
-        const packed = packMatrix(values, rows, cols, m.format);
+        const packed = pack(m.format);
         writeMatrixRows(gpu.device, m, rowStart, packed);
         bytesDone += packed.data.byteLength + packed.scales.byteLength;
       },
