@@ -181,7 +181,8 @@ async function benchModel(
   const decode: Record<string, number> = {};
   const table = (s: number) => Array.from({ length: pagesEach }, (_, i) => s * pagesEach + i);
   const prompt = (s: number, length: number) => Array.from({ length }, (_, i) => (s * 31 + i * 7) % vocab);
-  const run = (chunks: Parameters<RouteRunner['forward']>[0]['chunks']) => forwardInParts(runner, { chunks }, Math.max(64, Math.min(256, maxBatch * promptTokens)));
+  const run = (chunks: Parameters<RouteRunner['forward']>[0]['chunks']) =>
+    forwardInParts(runner, { chunks }, Math.max(64, Math.min(256, maxBatch * promptTokens)));
   try {
     // Prefill: a warm-up call, then the median of 3 calls (page 0 onward rewritten each time).
     for (const length of prefillLengths) {
@@ -248,7 +249,11 @@ export async function benchDecode(opts: BenchDecodeOptions = {}): Promise<BenchD
   const prefillLengths = opts.prefillLengths ?? [1, 128];
   if (!prefillLengths.length || prefillLengths.some((n) => !Number.isInteger(n) || n < 1 || n > 4096))
     throw new OptionError(`prefill lengths must be integers in 1..4096, got ${prefillLengths.join(',')}`);
-  const given = opts.gpu ? ({ kind: 'webgpu', gpu: opts.gpu, describe: `webgpu: ${describeGpu(opts.gpu)}` } as const) : typeof opts.route === 'object' ? opts.route : null;
+  const given = opts.gpu
+    ? ({ kind: 'webgpu', gpu: opts.gpu, describe: `webgpu: ${describeGpu(opts.gpu)}` } as const)
+    : typeof opts.route === 'object'
+      ? opts.route
+      : null;
   const route = given ?? (await openRoute(opts.route as RouteChoice | undefined));
   try {
     const deviceClass = route.kind === 'webgpu' ? route.gpu.deviceClass : 'cpu';

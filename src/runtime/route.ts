@@ -19,7 +19,11 @@ export type Route = ({ kind: 'webgpu'; gpu: GpuContext } | { kind: 'cpu'; kernel
 /** Opens the route asked for; 'auto' takes WebGPU only on a GPU-class adapter. */
 export async function openRoute(choice: RouteChoice = 'auto'): Promise<Route> {
   if (!ROUTE_CHOICES.includes(choice)) throw new OptionError(`route must be "auto", "webgpu" or "cpu", got "${String(choice)}"`);
-  const cpu = async (why: string): Promise<Route> => ({ kind: 'cpu', kernels: await createWasmKernels(), describe: `cpu: WebAssembly SIMD, 1 thread (${why})` });
+  const cpu = async (why: string): Promise<Route> => ({
+    kind: 'cpu',
+    kernels: await createWasmKernels(),
+    describe: `cpu: WebAssembly SIMD, 1 thread (${why})`,
+  });
   if (choice === 'cpu') return cpu('asked for');
   let gpu: GpuContext;
   try {
