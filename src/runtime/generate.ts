@@ -1,6 +1,8 @@
-// Plain batched generation: prefill each prompt (in chunks that fit the runner's batch), then decode
-// all live sequences together until each hits an end-of-sequence token or its token limit. Used by
-// `fasttts generate` and engine.generate(); the search has its own step-wise loop over the KV arena.
+// Plain batched generation: prefill each distinct prompt once (in chunks that fit the runner's batch;
+// requests repeating a prompt get copies of its K/V pages and its logits, which the runner's bitwise
+// invariance makes exactly what their own prefill would give), then decode all live sequences together
+// until each hits an end-of-sequence token or its token limit. Used by `fasttts generate` and
+// engine.generate(); the search has its own step-wise loop over the KV arena.
 import { CancelledError, PromptTooLongError } from '../errors.ts';
 import { ROOT_LINEAGE, childLineage, sampleToken, type SamplingOptions } from './sampler.ts';
 import { PageAllocator, SequencePages } from './page-allocator.ts';
@@ -52,18 +54,32 @@ export async function generate(runner: ModelRunner, requests: GenerateRequest[],
   };
   const vocab = runner.config.vocabSize;
   try {
-    // Prefill: every prompt in one batch, cut into calls of at most maxBatchTokens tokens (chunked prefill).
+    // Prefill: every distinct prompt in one batch, cut into calls of at most maxBatchTokens tokens
+    // (chunked prefill); the first request with a prompt computes it, the rest copy its pages.
     const t0 = performance.now();
     checkAbort();
-    const prompts = requests.map((r, i) => ({
-      blockTable: seqs[i].reserve(r.prompt.length).slice(),
+    const firstWith = new Map<string, number>();
+    const leader = requests.map((r, i) => {
+      const key = r.prompt.join(',');
+      if (!firstWith.has(key)) firstWith.set(key, i);
+      return firstWith.get(key)!;
+    });
+    for (const [i, r] of requests.entries()) seqs[i].reserve(r.prompt.length);
+    const computed = requests.map((_, i) => i).filter((i) => leader[i] === i);
+    const prompts = computed.map((i) => ({
+      blockTable: seqs[i].pages.slice(),
       start: 0,
-      tokens: r.prompt,
-      outputRows: [r.prompt.length - 1],
+      tokens: requests[i].prompt,
+      outputRows: [requests[i].prompt.length - 1],
     }));
     const prefill = await forwardInParts(runner, { chunks: prompts }, o.maxBatchTokens);
+    const copies = requests.flatMap((_, i) => (leader[i] === i ? [] : seqs[i].pages.map((p, k): [number, number] => [seqs[leader[i]].pages[k], p])));
+    if (copies.length > 0) await runner.copyPages(copies);
     requests.forEach((r, i) => (seqs[i].length += r.prompt.length));
-    let lastLogits = requests.map((_, i) => prefill.logits!.subarray(i * vocab, (i + 1) * vocab));
+    let lastLogits = requests.map((_, i) => {
+      const row = computed.indexOf(leader[i]);
+      return prefill.logits!.subarray(row * vocab, (row + 1) * vocab);
+    });
     const prefillMs = performance.now() - t0;
 
     // Decode.
