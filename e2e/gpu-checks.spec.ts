@@ -1,5 +1,6 @@
 // Every WebGPU kernel check passes in headless Chromium, and the test model's greedy tokens in the
-// browser equal those computed in Node by the same code on Dawn.
+// browser equal those computed in Node by the same code on Dawn, and on the CPU route's WebAssembly
+// kernels equal Node's on the same kernels.
 import { expect, test } from '@playwright/test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -8,13 +9,13 @@ import type { GpuChecksPage } from './pages/gpu-checks.ts';
 
 const run = promisify(execFile);
 
-async function greedyTokensInNode(): Promise<number[]> {
+async function greedyTokensInNode(): Promise<{ tokens: number[]; wasmTokens: number[] }> {
   const { stdout } = await run(process.execPath, ['e2e/node/greedy-tokens.mjs'], {
     env: { ...process.env, EGL_PLATFORM: 'surfaceless' },
     timeout: 150_000,
     maxBuffer: 1 << 20,
   });
-  return JSON.parse(stdout.trim().split('\n').pop()!).tokens;
+  return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
 test('WebGPU kernel checks pass in Chromium and match Node', async ({ page }, testInfo) => {
@@ -34,5 +35,8 @@ test('WebGPU kernel checks pass in Chromium and match Node', async ({ page }, te
   for (const check of result.checks!) expect.soft(check.ok, `${check.name}: ${check.detail}`).toBe(true);
 
   expect(result.greedyTokens).toHaveLength(64);
-  expect(result.greedyTokens).toEqual(await nodeTokens);
+  const node = await nodeTokens;
+  expect(result.greedyTokens).toEqual(node.tokens);
+  expect(result.greedyTokensWasm).toHaveLength(64);
+  expect(result.greedyTokensWasm).toEqual(node.wasmTokens);
 });

@@ -10,7 +10,8 @@ import { FormatError } from '../src/errors.ts';
 import { parseQwen2Config } from '../src/model/config.ts';
 import { readGgufHeader, readGgufTensor } from '../src/model/gguf.ts';
 import { loadGgufModel, hfTensorName } from '../src/model/gguf-loader.ts';
-import { GGML_BLOCKS, GgmlType, dequantize, dequantizeInto, quantize } from '../src/model/gguf-quant.ts';
+import { GGML_BLOCKS, GgmlType, dequantize, dequantizeInto, packedFromGguf, packsExactly, quantize } from '../src/model/gguf-quant.ts';
+import { unpackMatrix } from '../src/gpu/quant.ts';
 import { readTensorSlices } from '../src/model/tensor-reader.ts';
 import { ggufTokenizerFiles } from '../src/model/gguf-tokenizer.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
@@ -326,5 +327,25 @@ describe('malformed GGUF', () => {
     delete (meta as Record<string, unknown>)['qwen2.block_count'];
     const noLayers = ggufBytes(meta, [{ name: 'token_embd.weight', dims: [64, 96], type: GgmlType.F32 }], [new Uint8Array(64 * 96 * 4)]);
     await expect(loadGgufModel(memoryFileSet('m', { 'x.gguf': noLayers }, 'x.gguf'))).rejects.toThrow(/"num_hidden_layers" must be a positive integer/);
+  });
+});
+
+describe('Q8_0 and Q4_0 matrices as the engine packs them', () => {
+  it.each([
+    [GgmlType.Q8_0, 'q8'],
+    [GgmlType.Q4_0, 'q4'],
+  ] as const)('%s repacks exactly: the packed matrix holds the dequantized values', (type, format) => {
+    const rand = mulberry32(5);
+    const values = Float32Array.from({ length: 6 * 64 }, () => rand() * 2 - 1);
+    const bytes = quantize(type, values);
+    const packed = packedFromGguf(type, bytes, 6, 64)!;
+    expect(packed.format).toBe(format);
+    expect(Array.from(unpackMatrix(packed))).toEqual(Array.from(dequantize(type, bytes, values.length)));
+  });
+
+  it('takes no other type, and no row length that is not a multiple of 32', () => {
+    expect(packsExactly(GgmlType.Q4_K, 256)).toBe(false);
+    expect(packsExactly(GgmlType.Q8_0, 48)).toBe(false);
+    expect(packedFromGguf(GgmlType.F32, new Uint8Array(64 * 4), 1, 64)).toBeNull();
   });
 });

@@ -4,12 +4,16 @@
 //   options: --problems K (4)  --n 2,4  --modes baseline,fasttts  --method beam  --beam-width 2
 //            --iterations 10  --memory-mb M  --dataset data/arith-test.jsonl  --out bench-results
 //            --server http://localhost:5174 (reuse a running test-page server instead of starting one)
+//   --decode [--model /models/arith-generator/] [--routes cpu,webgpu] [--batches 1,4,16,64] [--steps 16]:
+//            instead, `bench --decode` in the page on each route (e2e/pages/decode.ts), written to
+//            bench-results/browser-decode.json
 import { chromium } from 'playwright-core';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CHROMIUM_ARGS, CHROMIUM_ENV, CHROMIUM_PATH } from '../browser.ts';
 import type { BenchPage, BenchProblem } from '../pages/bench.ts';
+import type { DecodePage } from '../pages/decode.ts';
 import { renderReport, summarize, type BenchRun } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -25,6 +29,11 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench-results' },
     server: { type: 'string' },
     'timeout-min': { type: 'string', default: '30' },
+    decode: { type: 'boolean', default: false },
+    model: { type: 'string', default: '/models/arith-generator/' },
+    routes: { type: 'string', default: 'cpu,webgpu' },
+    batches: { type: 'string', default: '1,4,16,64' },
+    steps: { type: 'string', default: '16' },
   },
 });
 
@@ -59,6 +68,22 @@ async function main(): Promise<void> {
   try {
     const page = await browser.newPage();
     page.on('console', (m) => m.type() === 'error' && console.error(`[page] ${m.text()}`));
+    if (args.decode) {
+      const query = new URLSearchParams({ model: args.model!, routes: args.routes!, batches: args.batches!, steps: args.steps! });
+      await page.goto(`${base}/e2e/pages/decode.html?${query}`);
+      await page.waitForFunction(() => window.decode && window.decode.state !== 'running', null, { timeout: Number(args['timeout-min']) * 60_000 });
+      const result: DecodePage = await page.evaluate(() => window.decode);
+      if (result.state === 'error') throw new Error(`decode page failed: ${result.error}`);
+      for (const r of result.results) console.log(`${r.table}\n`);
+      await mkdir(args.out!, { recursive: true });
+      const jsonPath = join(args.out!, 'browser-decode.json');
+      await writeFile(
+        jsonPath,
+        JSON.stringify({ generatedAt: new Date().toISOString(), browser: `Chromium ${browser.version()}`, results: result.results }, null, 2),
+      );
+      console.log(`wrote ${jsonPath}`);
+      return;
+    }
     // The input is installed before the page's scripts on every load (a dev-server reload included).
     await page.addInitScript((input) => (window.benchInput = input), {
       problems,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Prints, as JSON, the greedy tokens of the test model computed in Node (Dawn), for comparison with the
-// browser in e2e/gpu-checks.spec.ts. Runs TypeScript through tsx with WGSL importable as text, like bin/fasttts.mjs.
+// Prints, as JSON, the greedy tokens of the test model computed in Node (Dawn, and the CPU route's
+// WebAssembly kernels), for comparison with the browser in e2e/gpu-checks.spec.ts. Runs TypeScript through tsx with WGSL importable as text, like bin/fasttts.mjs.
 import { register } from 'node:module';
 
 register('../../bin/wgsl-loader.mjs', import.meta.url);
@@ -11,7 +11,8 @@ const { greedyTokensOfTestModel } = await import('../../src/testing/model-checks
 const gpu = await createGpu();
 try {
   const tokens = await greedyTokensOfTestModel(gpu);
-  process.stdout.write(JSON.stringify({ adapter: describeGpu(gpu), tokens }) + '\n');
+  const wasmTokens = await greedyTokensOfTestModel('wasm');
+  process.stdout.write(JSON.stringify({ adapter: describeGpu(gpu), tokens, wasmTokens }) + '\n');
 } finally {
   gpu.destroy();
 }

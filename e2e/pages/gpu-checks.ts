@@ -10,6 +10,8 @@ export interface GpuChecksPage {
   adapter?: string;
   checks?: CheckResult[];
   greedyTokens?: number[];
+  /** The same, on the CPU route's WebAssembly kernels. */
+  greedyTokensWasm?: number[];
   error?: string;
 }
 
@@ -28,6 +30,7 @@ async function main(): Promise<void> {
   try {
     out.checks = await runGpuChecks(gpu);
     out.greedyTokens = await greedyTokensOfTestModel(gpu);
+    out.greedyTokensWasm = await greedyTokensOfTestModel('wasm');
   } finally {
     gpu.destroy();
   }

@@ -5,7 +5,7 @@ import { FormatError } from '../errors.ts';
 import { parseQwen2Config, type Qwen2Config } from './config.ts';
 import { parseGenerationConfig } from './generation-config.ts';
 import { readGgufHeader, readGgufTensor, type GgufFile, type GgufTensorInfo, type GgufValue } from './gguf.ts';
-import { packedFromGguf } from './gguf-quant.ts';
+import { packedFromGguf, packsExactly } from './gguf-quant.ts';
 import { unpackMatrix } from '../gpu/quant.ts';
 import { ggufTokenizerFiles } from './gguf-tokenizer.ts';
 import { quote } from './json-guard.ts';
@@ -75,8 +75,9 @@ export function ggufConfig(g: GgufFile): Qwen2Config {
 
 /** One tensor: Q8_0/Q4_0 matrices as their bytes repacked (values only if asked for), others dequantized. */
 async function readTensor(file: ByteFile, t: { info: GgufTensorInfo; name: string; shape: number[] }, onBytes: (n: number) => void): Promise<TensorRecord> {
-  if (t.shape.length === 2) {
+  if (t.shape.length === 2 && packsExactly(t.info.type, t.shape[1])) {
     const bytes = await readRange(file, t.info.begin, t.info.end - t.info.begin, `tensor ${t.name}`);
+    onBytes(bytes.length);
     const packed = packedFromGguf(t.info.type, bytes, t.shape[0], t.shape[1]);
     if (packed) {
       let values: Float32Array | null = null;

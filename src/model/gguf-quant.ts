@@ -114,13 +114,18 @@ function dequantQ4_0(b: Uint8Array, out: Float32Array): void {
   }
 }
 
+/** Whether packedFromGguf takes a matrix of this type with rows of `cols` values. */
+export function packsExactly(type: GgmlType, cols: number): boolean {
+  return (type === GgmlType.Q8_0 || type === GgmlType.Q4_0) && cols % 32 === 0;
+}
+
 /**
  * A Q8_0 or Q4_0 matrix ([rows, cols], cols a multiple of 32) in the engine's q8/q4 layout
  * (src/gpu/quant.ts), exactly: each block's f16 d becomes the group's f32 scale; Q8_0's int8 copy as
  * they are, Q4_0's nibbles move from (j, j + 16) per byte to (2b, 2b + 1). Null for other types.
  */
 export function packedFromGguf(type: GgmlType, bytes: Uint8Array, rows: number, cols: number): PackedMatrix | null {
-  if ((type !== GgmlType.Q8_0 && type !== GgmlType.Q4_0) || cols % 32 !== 0) return null;
+  if (!packsExactly(type, cols)) return null;
   const blocks = (rows * cols) / 32;
   const scales = new Float32Array(blocks);
   if (type === GgmlType.Q8_0) {
