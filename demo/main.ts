@@ -168,7 +168,8 @@ async function startEngine(): Promise<Engine | null> {
     engineKey = key;
     usingRealModel = locations.key !== 'bundled';
     window.tutor.engine = info;
-    ui.adapter.textContent = `WebGPU: ${info.adapter}`;
+    ui.adapter.textContent =
+      info.route === 'cpu' ? `CPU route (WebAssembly): ${info.adapter.replace(/^cpu: /, '')}` : `WebGPU: ${info.adapter.replace(/^webgpu: /, '')}`;
     ui.modelInfo.textContent = `generator ${info.generator}; verifier ${info.verifier}; budget ${info.memoryMB} MiB`;
     ui.load.hidden = true;
     setState('ready');
@@ -380,16 +381,7 @@ async function main(): Promise<void> {
   pickExample();
   drawRuns();
   registerSW({ immediate: true });
-  if (!('gpu' in navigator)) {
-    setState('error');
-    ui.adapter.textContent = 'WebGPU: not available';
-    showMessage({
-      kind: 'error',
-      text: 'This browser has no WebGPU, which the tutor needs to run the models on your device. Use a recent Chrome or Edge (or enable WebGPU).',
-    });
-    ui.solve.disabled = true;
-    return;
-  }
+  // Without WebGPU (or with only a CPU adapter) the engine runs its WebAssembly kernels instead.
   await startEngine();
 }
 

@@ -14,7 +14,7 @@ export function describeError(error: unknown, memoryMB: number): UserMessage {
   if (error instanceof NoGpuError) {
     return {
       kind: 'error',
-      text: `WebGPU is not available here (${error.message}). Use a recent Chrome or Edge, or enable WebGPU in your browser's settings.`,
+      text: `This browser can run neither WebGPU nor WebAssembly SIMD (${error.message}). Use a recent Chrome, Edge, Firefox or Safari.`,
     };
   }
   if (error instanceof DeviceLostError) {

@@ -176,12 +176,21 @@ test.describe('tutor', () => {
     await expect(page.locator('#model-info')).toContainText('budget 256 MiB');
   });
 
-  test('without WebGPU the tutor explains what it needs', async ({ page }, testInfo) => {
+  test('without WebGPU the tutor runs on the CPU route and solves', async ({ page }, testInfo) => {
+    // Neither the page nor its engine worker sees WebGPU.
     await page.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
+    await page.route('**/engine.worker*', async (route) => {
+      const response = await route.fetch();
+      const body = `delete WorkerNavigator.prototype.gpu;\n${await response.text()}`;
+      await route.fulfill({ response, body });
+    });
     await page.goto('/');
-    await expect(page.locator('body')).toHaveAttribute('data-state', 'error');
-    await expect(page.locator('#banner-text')).toContainText('no WebGPU');
-    await expect(page.locator('#solve')).toBeDisabled();
+    await waitReady(page);
+    await expect(page.locator('#adapter')).toContainText('CPU route (WebAssembly)');
+    await expect(page.locator('#adapter')).toContainText('no WebGPU adapter');
+    await configure(page);
+    await solveFirstExample(page);
+    await expect(page.locator('#verdict')).toHaveText('✓ correct');
     await screenshot(page, testInfo, 'no-webgpu.png');
   });
 

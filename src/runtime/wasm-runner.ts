@@ -58,6 +58,23 @@ interface Matrix {
 
 const FORMAT_CODE: Record<WeightFormat, number> = { f32: 0, q8: 1, q4: 2 };
 
+/**
+ * Lets the event loop run (a macrotask, not a microtask): the kernels run synchronously, so without this
+ * a whole search in a web worker would never see the message that cancels it. setImmediate in Node; in
+ * a browser a MessageChannel message, which, unlike setTimeout, is not clamped to milliseconds.
+ */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 /** Rows of output (logits or scores) computed per head pass. */
 const HEAD_ROWS = 64;
 
@@ -209,6 +226,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
   }
 
   async function forward(batch: ForwardBatch): Promise<ForwardResult> {
+    await yieldToEventLoop();
     checkUsable();
     const flat = flattenBatch(c, pageSize, numPages, batch);
     for (const ch of batch.chunks) {
