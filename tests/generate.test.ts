@@ -38,7 +38,7 @@ test('a prompt shared by several requests is prefilled once; every request gets 
   for (const [i, r] of requests.entries()) {
     const alone = await generate(
       base,
-      requests.map((q, k) => (k === i ? r : { prompt: [1 + k], maxTokens: 1 })),
+      requests.map((_q, k) => (k === i ? r : { prompt: [1 + k], maxTokens: 1 })),
       options,
     );
     expect(alone.tokens[i], `request ${i}`).toEqual(together.tokens[i]);

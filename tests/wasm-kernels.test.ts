@@ -73,12 +73,12 @@ describe('matmul', () => {
       const y = wk.alloc(T * N * 4, 'y');
       const w = put(packed.data);
       let xin = x;
-      if (format === 'f32') wk.k.matmul_f32(y, put(x), T, w, N, K);
+      if (format === 'f32') wk.k.matmul_f32(y, N, put(x), T, w, N, K);
       else {
         const q = wk.alloc(T * K * 2, 'q');
         const s = wk.alloc((T * K) / 8, 's');
         wk.k.quantize_q8(put(x), T, K, q, s, format === 'q4' ? 1 : 0);
-        (format === 'q4' ? wk.k.matmul_q4 : wk.k.matmul_q8)(y, q, s, T, w, put(packed.scales), N, K);
+        (format === 'q4' ? wk.k.matmul_q4 : wk.k.matmul_q8)(y, N, q, s, T, w, put(packed.scales), N, K);
         xin = quantizeActivations(x.slice(), T, K);
       }
       const want = matmulRef(xin, T, unpackMatrix(packed), N, K);

@@ -4,6 +4,9 @@
 // ties to even), so a group's product is an exact integer dot (i32x4.dot_i16x8_s) times the two
 // scales: the kernel llama.cpp runs on CPUs, and 2-3x faster than widening the weights to f32.
 //
+// y is written with a row stride `ldy` (>= N): a thread computing rows n0..n1 of W writes its columns of
+// the full [T, ldy] output (src/cpu/threads.ts splits the rows).
+//
 // Invariance: every y[t, n] is computed by the same sequence of operations, whichever tile (rows or
 // tokens at a time) produced it, so a token's outputs are bitwise the same alone, in any batch, in
 // prefill or in decode. Tiles only share loads: weights unpacked once for 4 tokens (prefill and
@@ -73,7 +76,7 @@ static inline v128_t accumulate(v128_t acc, v128_t dot, float ws, float xs) {
 #define ROW_BLOCK 16
 
 // One quantized product; `q4` picks the unpacking (a constant at each call site, so it folds away).
-static inline void matmul_quant(float* y, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
+static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
   int G = K / GROUP;
   int rowBytes = q4 ? K / 2 : K;
   int groupBytes = q4 ? 16 : 32;
@@ -94,7 +97,7 @@ static inline void matmul_quant(float* y, const int16_t* x, const float* xs, int
             acc[i] = accumulate(acc[i], dot_group(wv, xg), wsr[g], xs[(t + i) * G + g]);
           }
         }
-        for (int i = 0; i < 4; i++) y[(long)(t + i) * N + n] = hsum4(acc[i]);
+        for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(acc[i]);
       }
     }
     // The rest one token at a time, 2 rows at a time: the token's activations loaded once per group.
@@ -115,8 +118,8 @@ static inline void matmul_quant(float* y, const int16_t* x, const float* xs, int
           acca = accumulate(acca, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
           accb = accumulate(accb, dot_group(vb, xt + g * GROUP), wsb[g], xst[g]);
         }
-        y[(long)t * N + n] = hsum4(acca);
-        y[(long)t * N + n + 1] = hsum4(accb);
+        y[(long)t * ldy + n] = hsum4(acca);
+        y[(long)t * ldy + n + 1] = hsum4(accb);
       }
       for (; n < n1; n++) {
         const uint8_t* wa = w + (long)n * rowBytes;
@@ -127,20 +130,20 @@ static inline void matmul_quant(float* y, const int16_t* x, const float* xs, int
           if (q4) unpack_q4(wa + g * groupBytes, va); else unpack_q8(wa + g * groupBytes, va);
           acc = accumulate(acc, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
         }
-        y[(long)t * N + n] = hsum4(acc);
+        y[(long)t * ldy + n] = hsum4(acc);
       }
     }
   }
 }
 
 EXPORT(matmul_q4)
-void matmul_q4(float* y, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
-  matmul_quant(y, x, xs, T, w, ws, N, K, 1);
+void matmul_q4(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
+  matmul_quant(y, ldy, x, xs, T, w, ws, N, K, 1);
 }
 
 EXPORT(matmul_q8)
-void matmul_q8(float* y, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
-  matmul_quant(y, x, xs, T, w, ws, N, K, 0);
+void matmul_q8(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
+  matmul_quant(y, ldy, x, xs, T, w, ws, N, K, 0);
 }
 
 // ---- f32 (K a multiple of 8): two accumulators (alternate 4-element chunks), summed at the end.
@@ -149,7 +152,7 @@ static inline v128_t madd(v128_t acc, const float* w, const float* x) {
 }
 
 EXPORT(matmul_f32)
-void matmul_f32(float* y, const float* x, int T, const float* w, int N, int K) {
+void matmul_f32(float* y, int ldy, const float* x, int T, const float* w, int N, int K) {
   for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
     int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
     int t = 0;
@@ -165,7 +168,7 @@ void matmul_f32(float* y, const float* x, int T, const float* w, int N, int K) {
             b[i] = madd(b[i], wr + k + 4, xr + 4);
           }
         }
-        for (int i = 0; i < 4; i++) y[(long)(t + i) * N + n] = hsum4(wasm_f32x4_add(a[i], b[i]));
+        for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(wasm_f32x4_add(a[i], b[i]));
       }
     }
     for (; t < T; t++) {
@@ -177,7 +180,7 @@ void matmul_f32(float* y, const float* x, int T, const float* w, int N, int K) {
           a = madd(a, wr + k, xr + k);
           b = madd(b, wr + k + 4, xr + k + 4);
         }
-        y[(long)t * N + n] = hsum4(wasm_f32x4_add(a, b));
+        y[(long)t * ldy + n] = hsum4(wasm_f32x4_add(a, b));
       }
     }
   }

@@ -1,18 +1,21 @@
 // The CPU route's kernels (wasm/*.c, built by wasm/build.sh) instantiated over one linear memory, with
 // a bump allocator for what the runners keep there: weights, the KV arena and activations. One module
 // serves both models of an engine, so their KV regions can share one arena as on the GPU. Nothing is
-// freed one by one: memory goes when the module does (an engine's models live as long as it).
-import { NoGpuError, OutOfMemoryError } from '../errors.ts';
-import { KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
+// freed one by one: memory goes when the module does (an engine's models live as long as it). With
+// several threads the memory is shared and helper threads take slices of large products (threads.ts).
+import { NoGpuError, OptionError, OutOfMemoryError } from '../errors.ts';
+import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
+import { CONTROL_INTS, HELPER_STACK_BYTES, singleThread, startThreadPool, type ThreadPool } from './threads.ts';
 
 type Ptr = number;
 
 /** The C kernels' signatures (pointers are byte offsets into `memory`). */
 export interface KernelExports {
   quantize_q8(x: Ptr, T: number, K: number, q: Ptr, scales: Ptr, order: number): void;
-  matmul_q4(y: Ptr, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
-  matmul_q8(y: Ptr, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
-  matmul_f32(y: Ptr, x: Ptr, T: number, w: Ptr, N: number, K: number): void;
+  /** y has a row stride of ldy floats (a thread's slice of rows writes its columns of the whole output). */
+  matmul_q4(y: Ptr, ldy: number, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
+  matmul_q8(y: Ptr, ldy: number, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
+  matmul_f32(y: Ptr, ldy: number, x: Ptr, T: number, w: Ptr, N: number, K: number): void;
   add_bias(y: Ptr, T: number, N: number, bias: Ptr): void;
   add_into(x: Ptr, y: Ptr, n: number): void;
   dequant_row(out: Ptr, w: Ptr, ws: Ptr, format: number, row: number, K: number): void;
@@ -58,6 +61,8 @@ const MAX_PAGES = 65536;
 export interface WasmKernels {
   readonly memory: WebAssembly.Memory;
   readonly k: KernelExports;
+  /** Large matrix products, split over the threads (one, unless asked for more and memory can be shared). */
+  readonly pool: ThreadPool;
   /** Reserves `bytes` (16-byte aligned), growing the memory; throws OutOfMemoryError past 4 GiB or what the host grants. */
   alloc(bytes: number, label: string): Ptr;
   /** Bytes reserved so far. */
@@ -65,12 +70,14 @@ export interface WasmKernels {
   f32(ptr: Ptr, length: number): Float32Array;
   i32(ptr: Ptr, length: number): Int32Array;
   u8(ptr: Ptr, length: number): Uint8Array;
+  /** Stops the helper threads. */
+  dispose(): void;
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const binary = atob(KERNELS_WASM_BASE64);
+function moduleBytes(base64 = KERNELS_WASM_BASE64): Uint8Array<ArrayBuffer> {
+  const binary = atob(base64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
@@ -85,16 +92,52 @@ export function wasmSimdSupported(): boolean {
   }
 }
 
-export async function createWasmKernels(): Promise<WasmKernels> {
+/** Threads this machine offers (capped at 8), the default of the engine's CPU route. */
+export async function availableThreads(): Promise<number> {
+  const g = globalThis as { navigator?: { hardwareConcurrency?: number }; process?: { versions?: { node?: string } } };
+  let n = g.navigator?.hardwareConcurrency;
+  if (n === undefined && typeof g.process?.versions?.node === 'string') {
+    const os = (await import(/* @vite-ignore */ `node:${'os'}`)) as typeof import('node:os');
+    n = os.availableParallelism?.() ?? os.cpus().length;
+  }
+  return Math.max(1, Math.min(8, n ?? 1));
+}
+
+/** Whether a WebAssembly memory can be shared with other threads here (Node; cross-origin isolated pages). */
+function canShareMemory(): boolean {
+  if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return false;
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function compile(base64: string): Promise<WebAssembly.Module> {
+  let m = compiled.get(base64);
+  if (!m) compiled.set(base64, (m = WebAssembly.compile(moduleBytes(base64))));
+  return m;
+}
+
+/** `threads`: how many threads large products use (default 1); more only where memory can be shared. */
+export async function createWasmKernels(options: { threads?: number } = {}): Promise<WasmKernels> {
   if (!wasmSimdSupported()) throw new NoGpuError('no WebGPU adapter and no WebAssembly SIMD: this JavaScript engine cannot run the models');
-  compiled ??= WebAssembly.compile(moduleBytes());
-  const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES });
-  const instance = await WebAssembly.instantiate(await compiled, { env: { memory } });
+  const wanted = options.threads ?? 1;
+  if (!Number.isInteger(wanted) || wanted < 1 || wanted > 64) throw new OptionError(`threads must be an integer in 1..64, got ${wanted}`);
+  const shared = wanted > 1 && canShareMemory();
+  const module = await compile(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64);
+  const memory = new WebAssembly.Memory(shared ? { initial: 2, maximum: MAX_PAGES, shared: true } : { initial: 2, maximum: MAX_PAGES });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const k = instance.exports as unknown as KernelExports;
   let top = (instance.exports.__heap_base as WebAssembly.Global).value as number;
-  return {
+  let pool = singleThread(k);
+  const kernels: WasmKernels = {
     memory,
     k,
+    get pool() {
+      return pool;
+    },
     get usedBytes() {
       return top;
     },
@@ -119,5 +162,12 @@ export async function createWasmKernels(): Promise<WasmKernels> {
     f32: (ptr, length) => new Float32Array(memory.buffer, ptr, length),
     i32: (ptr, length) => new Int32Array(memory.buffer, ptr, length),
     u8: (ptr, length) => new Uint8Array(memory.buffer, ptr, length),
+    dispose: () => pool.stop(),
   };
+  if (shared) {
+    const control = kernels.alloc(CONTROL_INTS * 4, 'thread control');
+    const stacks = kernels.alloc((wanted - 1) * HELPER_STACK_BYTES, 'thread stacks');
+    pool = await startThreadPool(k, module, memory, control, stacks, wanted - 1);
+  }
+  return kernels;
 }

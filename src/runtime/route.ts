@@ -4,7 +4,7 @@
 // The engine, the benchmarks and the checks all open a route here and create runners through it.
 import { NoGpuError, OptionError } from '../errors.ts';
 import { createGpu, describeGpu, type GpuContext } from '../gpu/device.ts';
-import { createWasmKernels, type WasmKernels } from '../cpu/wasm-module.ts';
+import { availableThreads, createWasmKernels, type WasmKernels } from '../cpu/wasm-module.ts';
 import type { ModelSource } from '../model/source.ts';
 import { createWasmRunner, type WasmRunnerOptions } from './wasm-runner.ts';
 import { createWebGpuRunner, type WebGpuRunnerOptions } from './webgpu-runner.ts';
@@ -16,14 +16,18 @@ export const ROUTE_CHOICES: readonly RouteChoice[] = ['auto', 'webgpu', 'cpu'];
 /** An opened route, with one line saying which and why. */
 export type Route = ({ kind: 'webgpu'; gpu: GpuContext } | { kind: 'cpu'; kernels: WasmKernels }) & { describe: string };
 
-/** Opens the route asked for; 'auto' takes WebGPU only on a GPU-class adapter. */
-export async function openRoute(choice: RouteChoice = 'auto'): Promise<Route> {
+/**
+ * Opens the route asked for; 'auto' takes WebGPU only on a GPU-class adapter. `threads`: the CPU route's
+ * threads (default: the machine's, up to 8; one where memory cannot be shared, e.g. a page that is not
+ * cross-origin isolated).
+ */
+export async function openRoute(choice: RouteChoice = 'auto', options: { threads?: number } = {}): Promise<Route> {
   if (!ROUTE_CHOICES.includes(choice)) throw new OptionError(`route must be "auto", "webgpu" or "cpu", got "${String(choice)}"`);
-  const cpu = async (why: string): Promise<Route> => ({
-    kind: 'cpu',
-    kernels: await createWasmKernels(),
-    describe: `cpu: WebAssembly SIMD, 1 thread (${why})`,
-  });
+  const cpu = async (why: string): Promise<Route> => {
+    const kernels = await createWasmKernels({ threads: options.threads ?? (await availableThreads()) });
+    const threads = kernels.pool.threads;
+    return { kind: 'cpu', kernels, describe: `cpu: WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''} (${why})` };
+  };
   if (choice === 'cpu') return cpu('asked for');
   let gpu: GpuContext;
   try {
@@ -42,6 +46,7 @@ export async function openRoute(choice: RouteChoice = 'auto'): Promise<Route> {
 
 export function closeRoute(route: Route): void {
   if (route.kind === 'webgpu') route.gpu.destroy();
+  else route.kernels.dispose();
 }
 
 export type RouteRunner = ModelRunner & { readonly weightBytes: number };

@@ -174,10 +174,11 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
 
   /** y[rows, m.rows] = x[rows, m.cols] W^T (+ bias). For q8/q4, `x` is quantized first unless `quantized` says it already is. */
   function matmul(y: number, x: number, rows: number, m: Matrix, bias?: number, quantized = false): void {
-    if (m.format === 'f32') k.matmul_f32(y, x, rows, m.data, m.rows, m.cols);
+    const rowBytes = wordsPerRow(m.format, m.cols) * 4;
+    if (m.format === 'f32') wk.pool.matmul('matmul_f32', { ...m, rowBytes }, y, x, 0, rows);
     else {
       if (!quantized) k.quantize_q8(x, rows, m.cols, buf.xq, buf.xs, m.format === 'q4' ? 1 : 0);
-      (m.format === 'q4' ? k.matmul_q4 : k.matmul_q8)(y, buf.xq, buf.xs, rows, m.data, m.scales, m.rows, m.cols);
+      wk.pool.matmul(m.format === 'q4' ? 'matmul_q4' : 'matmul_q8', { ...m, rowBytes }, y, buf.xq, buf.xs, rows);
     }
     if (bias !== undefined) k.add_bias(y, rows, m.rows, bias);
   }
@@ -275,6 +276,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
     },
     dispose() {
       disposed = true;
+      if (!kernels) wk.dispose();
     },
   };
 }
