@@ -2,6 +2,7 @@
 // inputs: activation rounding exactly, products to f32 rounding order (the integer dots are exact), the
 // f16 K/V write bit for bit, the f16 read exactly, exp through SwiGLU to ~1 ulp.
 import { beforeAll, describe, expect, test } from 'vitest';
+import { OutOfMemoryError } from '../src/errors.ts';
 import { createWasmKernels, type WasmKernels } from '../src/cpu/wasm-module.ts';
 import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../src/gpu/quant.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
@@ -153,5 +154,14 @@ describe('element kernels', () => {
       if (Math.abs(want) > 1e-30) worst = Math.max(worst, Math.abs(got[i] - want) / Math.abs(want));
     }
     expect(worst).toBeLessThan(4e-7);
+  });
+});
+
+describe('memory', () => {
+  test('asking past what WebAssembly can address is an OutOfMemoryError, and the kernels stay usable', () => {
+    expect(() => wk.alloc(5 * 2 ** 30, 'too much')).toThrow(OutOfMemoryError);
+    const at = wk.alloc(64, 'after');
+    wk.f32(at, 16).fill(1);
+    expect(wk.f32(at, 16)[15]).toBe(1);
   });
 });

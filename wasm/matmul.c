@@ -74,63 +74,74 @@ static inline v128_t accumulate(v128_t acc, v128_t dot, float ws, float xs) {
 }
 
 #define ROW_BLOCK 16
+// Tokens whose activations (int16 or f32) fit in about 256 KiB (the L2 cache) are computed together,
+// so a long prefill streams each block of weight rows once per token block, not once per 4 tokens,
+// and the activations stay in cache while the rows go by.
+static inline int token_block(int K, int bytesPerValue) {
+  int tb = (262144 / (K * bytesPerValue)) & ~3;
+  return tb < 4 ? 4 : tb;
+}
 
 // One quantized product; `q4` picks the unpacking (a constant at each call site, so it folds away).
 static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
   int G = K / GROUP;
   int rowBytes = q4 ? K / 2 : K;
   int groupBytes = q4 ? 16 : 32;
-  for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
-    int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
-    int t = 0;
-    // 4 tokens at a time: each group's weights unpacked once.
-    for (; t + 4 <= T; t += 4) {
-      for (int n = n0; n < n1; n++) {
-        const uint8_t* wr = w + (long)n * rowBytes;
-        const float* wsr = ws + (long)n * G;
-        v128_t acc[4] = { wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0) };
-        for (int g = 0; g < G; g++) {
-          v128_t wv[4];
-          if (q4) unpack_q4(wr + g * groupBytes, wv); else unpack_q8(wr + g * groupBytes, wv);
-          for (int i = 0; i < 4; i++) {
-            const int16_t* xg = x + (long)(t + i) * K + g * GROUP;
-            acc[i] = accumulate(acc[i], dot_group(wv, xg), wsr[g], xs[(t + i) * G + g]);
+  int tb = token_block(K, 2);
+  for (int t0 = 0; t0 < T; t0 += tb) {
+    int t1 = t0 + tb < T ? t0 + tb : T;
+    for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
+      int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
+      int t = t0;
+      // 4 tokens at a time: each group's weights unpacked once.
+      for (; t + 4 <= t1; t += 4) {
+        for (int n = n0; n < n1; n++) {
+          const uint8_t* wr = w + (long)n * rowBytes;
+          const float* wsr = ws + (long)n * G;
+          v128_t acc[4] = { wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0) };
+          for (int g = 0; g < G; g++) {
+            v128_t wv[4];
+            if (q4) unpack_q4(wr + g * groupBytes, wv); else unpack_q8(wr + g * groupBytes, wv);
+            for (int i = 0; i < 4; i++) {
+              const int16_t* xg = x + (long)(t + i) * K + g * GROUP;
+              acc[i] = accumulate(acc[i], dot_group(wv, xg), wsr[g], xs[(t + i) * G + g]);
+            }
           }
+          for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(acc[i]);
         }
-        for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(acc[i]);
       }
-    }
-    // The rest one token at a time, 2 rows at a time: the token's activations loaded once per group.
-    for (; t < T; t++) {
-      const int16_t* xt = x + (long)t * K;
-      const float* xst = xs + t * G;
-      int n = n0;
-      for (; n + 2 <= n1; n += 2) {
-        const uint8_t* wa = w + (long)n * rowBytes;
-        const uint8_t* wb = wa + rowBytes;
-        const float* wsa = ws + (long)n * G;
-        const float* wsb = wsa + G;
-        v128_t acca = wasm_f32x4_splat(0), accb = wasm_f32x4_splat(0);
-        for (int g = 0; g < G; g++) {
-          v128_t va[4], vb[4];
-          if (q4) { unpack_q4(wa + g * groupBytes, va); unpack_q4(wb + g * groupBytes, vb); }
-          else { unpack_q8(wa + g * groupBytes, va); unpack_q8(wb + g * groupBytes, vb); }
-          acca = accumulate(acca, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
-          accb = accumulate(accb, dot_group(vb, xt + g * GROUP), wsb[g], xst[g]);
+      // The rest one token at a time, 2 rows at a time: the token's activations loaded once per group.
+      for (; t < t1; t++) {
+        const int16_t* xt = x + (long)t * K;
+        const float* xst = xs + t * G;
+        int n = n0;
+        for (; n + 2 <= n1; n += 2) {
+          const uint8_t* wa = w + (long)n * rowBytes;
+          const uint8_t* wb = wa + rowBytes;
+          const float* wsa = ws + (long)n * G;
+          const float* wsb = wsa + G;
+          v128_t acca = wasm_f32x4_splat(0), accb = wasm_f32x4_splat(0);
+          for (int g = 0; g < G; g++) {
+            v128_t va[4], vb[4];
+            if (q4) { unpack_q4(wa + g * groupBytes, va); unpack_q4(wb + g * groupBytes, vb); }
+            else { unpack_q8(wa + g * groupBytes, va); unpack_q8(wb + g * groupBytes, vb); }
+            acca = accumulate(acca, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
+            accb = accumulate(accb, dot_group(vb, xt + g * GROUP), wsb[g], xst[g]);
+          }
+          y[(long)t * ldy + n] = hsum4(acca);
+          y[(long)t * ldy + n + 1] = hsum4(accb);
         }
-        y[(long)t * ldy + n] = hsum4(acca);
-        y[(long)t * ldy + n + 1] = hsum4(accb);
-      }
-      for (; n < n1; n++) {
-        const uint8_t* wa = w + (long)n * rowBytes;
-        const float* wsa = ws + (long)n * G;
-        v128_t acc = wasm_f32x4_splat(0);
-        for (int g = 0; g < G; g++) {
-          v128_t va[4];
-          if (q4) unpack_q4(wa + g * groupBytes, va); else unpack_q8(wa + g * groupBytes, va);
-          acc = accumulate(acc, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
+        for (; n < n1; n++) {
+          const uint8_t* wa = w + (long)n * rowBytes;
+          const float* wsa = ws + (long)n * G;
+          v128_t acc = wasm_f32x4_splat(0);
+          for (int g = 0; g < G; g++) {
+            v128_t va[4];
+            if (q4) unpack_q4(wa + g * groupBytes, va); else unpack_q8(wa + g * groupBytes, va);
+            acc = accumulate(acc, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
+          }
+          y[(long)t * ldy + n] = hsum4(acc);
         }
-        y[(long)t * ldy + n] = hsum4(acc);
       }
     }
   }
@@ -153,34 +164,38 @@ static inline v128_t madd(v128_t acc, const float* w, const float* x) {
 
 EXPORT(matmul_f32)
 void matmul_f32(float* y, int ldy, const float* x, int T, const float* w, int N, int K) {
-  for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
-    int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
-    int t = 0;
-    for (; t + 4 <= T; t += 4) {
-      for (int n = n0; n < n1; n++) {
-        const float* wr = w + (long)n * K;
-        v128_t a[4], b[4];
-        for (int i = 0; i < 4; i++) a[i] = b[i] = wasm_f32x4_splat(0);
-        for (int k = 0; k < K; k += 8) {
-          for (int i = 0; i < 4; i++) {
-            const float* xr = x + (long)(t + i) * K + k;
-            a[i] = madd(a[i], wr + k, xr);
-            b[i] = madd(b[i], wr + k + 4, xr + 4);
+  int tb = token_block(K, 4);
+  for (int t0 = 0; t0 < T; t0 += tb) {
+    int t1 = t0 + tb < T ? t0 + tb : T;
+    for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
+      int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
+      int t = t0;
+      for (; t + 4 <= t1; t += 4) {
+        for (int n = n0; n < n1; n++) {
+          const float* wr = w + (long)n * K;
+          v128_t a[4], b[4];
+          for (int i = 0; i < 4; i++) a[i] = b[i] = wasm_f32x4_splat(0);
+          for (int k = 0; k < K; k += 8) {
+            for (int i = 0; i < 4; i++) {
+              const float* xr = x + (long)(t + i) * K + k;
+              a[i] = madd(a[i], wr + k, xr);
+              b[i] = madd(b[i], wr + k + 4, xr + 4);
+            }
           }
+          for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(wasm_f32x4_add(a[i], b[i]));
         }
-        for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(wasm_f32x4_add(a[i], b[i]));
       }
-    }
-    for (; t < T; t++) {
-      const float* xr = x + (long)t * K;
-      for (int n = n0; n < n1; n++) {
-        const float* wr = w + (long)n * K;
-        v128_t a = wasm_f32x4_splat(0), b = wasm_f32x4_splat(0);
-        for (int k = 0; k < K; k += 8) {
-          a = madd(a, wr + k, xr + k);
-          b = madd(b, wr + k + 4, xr + k + 4);
+      for (; t < t1; t++) {
+        const float* xr = x + (long)t * K;
+        for (int n = n0; n < n1; n++) {
+          const float* wr = w + (long)n * K;
+          v128_t a = wasm_f32x4_splat(0), b = wasm_f32x4_splat(0);
+          for (int k = 0; k < K; k += 8) {
+            a = madd(a, wr + k, xr + k);
+            b = madd(b, wr + k + 4, xr + k + 4);
+          }
+          y[(long)t * ldy + n] = hsum4(wasm_f32x4_add(a, b));
         }
-        y[(long)t * ldy + n] = hsum4(wasm_f32x4_add(a, b));
       }
     }
   }

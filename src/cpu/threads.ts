@@ -3,7 +3,7 @@
 // memory, Atomics.wait/notify). Splitting rows changes no output's arithmetic (wasm/matmul.c writes
 // with a row stride), so results stay bitwise those of one thread. Small products stay on the calling
 // thread: waking a helper costs tens of microseconds.
-import type { KernelExports } from './wasm-module.ts';
+import type { KernelExports } from './kernel-exports.ts';
 
 /** Products below this many multiply-adds run on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 21;
@@ -47,7 +47,8 @@ async function spawnHelper(): Promise<HelperHandle> {
   if (isNode) {
     // A computed specifier keeps bundlers from resolving the Node module for the browser.
     const { Worker } = (await import(/* @vite-ignore */ `node:${'worker_threads'}`)) as typeof import('node:worker_threads');
-    const worker = new Worker(`${HELPER_SOURCE}\nrequire('node:worker_threads').parentPort.once('message', start);`, { eval: true });
+    // import(), not require(): the script may be evaluated as a module (a "type": "module" package, loader hooks).
+    const worker = new Worker(`${HELPER_SOURCE}\nimport('node:worker_threads').then((w) => w.parentPort.once('message', start));`, { eval: true });
     worker.unref(); // a helper never keeps Node alive
     return { post: (m) => worker.postMessage(m), terminate: () => void worker.terminate() };
   }

@@ -5,54 +5,12 @@
 // several threads the memory is shared and helper threads take slices of large products (threads.ts).
 import { NoGpuError, OptionError, OutOfMemoryError } from '../errors.ts';
 import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
+import type { KernelExports } from './kernel-exports.ts';
 import { CONTROL_INTS, HELPER_STACK_BYTES, singleThread, startThreadPool, type ThreadPool } from './threads.ts';
 
-type Ptr = number;
+export type { KernelExports } from './kernel-exports.ts';
 
-/** The C kernels' signatures (pointers are byte offsets into `memory`). */
-export interface KernelExports {
-  quantize_q8(x: Ptr, T: number, K: number, q: Ptr, scales: Ptr, order: number): void;
-  /** y has a row stride of ldy floats (a thread's slice of rows writes its columns of the whole output). */
-  matmul_q4(y: Ptr, ldy: number, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
-  matmul_q8(y: Ptr, ldy: number, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
-  matmul_f32(y: Ptr, ldy: number, x: Ptr, T: number, w: Ptr, N: number, K: number): void;
-  add_bias(y: Ptr, T: number, N: number, bias: Ptr): void;
-  add_into(x: Ptr, y: Ptr, n: number): void;
-  dequant_row(out: Ptr, w: Ptr, ws: Ptr, format: number, row: number, K: number): void;
-  rmsnorm(y: Ptr, x: Ptr, T: number, H: number, weight: Ptr, eps: number): void;
-  swiglu(act: Ptr, gate: Ptr, up: Ptr, n: number): void;
-  rope_kv(
-    qkv: Ptr,
-    T: number,
-    info: Ptr,
-    tables: Ptr,
-    table: Ptr,
-    kv: Ptr,
-    layer: number,
-    D: number,
-    HQ: number,
-    HKV: number,
-    pageSize: number,
-    pageElems: number,
-    f16: number,
-  ): void;
-  attention(
-    out: Ptr,
-    qkv: Ptr,
-    T: number,
-    info: Ptr,
-    tables: Ptr,
-    kv: Ptr,
-    layer: number,
-    D: number,
-    HQ: number,
-    HKV: number,
-    pageSize: number,
-    pageElems: number,
-    f16: number,
-    scratch: Ptr,
-  ): void;
-}
+type Ptr = number;
 
 const PAGE = 65536;
 /** wasm32 addresses 4 GiB at most. */
