@@ -91,6 +91,10 @@ function competitionProblems(): Plugin {
   };
 }
 
+// Cross-origin isolation: with it the page may share WebAssembly memory between threads, so the engine's
+// CPU route uses the machine's cores (without it, one). A host serving dist/demo/ should send the same.
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
   root: 'demo',
   base: './',
@@ -98,8 +102,8 @@ export default defineConfig({
   appType: 'mpa',
   clearScreen: false,
   build: { outDir: '../dist/demo', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
-  server: { host: 'localhost', fs: { allow: [repoRoot] } },
-  preview: { host: 'localhost' },
+  server: { host: 'localhost', fs: { allow: [repoRoot] }, headers: isolation },
+  preview: { host: 'localhost', headers: isolation },
   worker: { format: 'es' },
   optimizeDeps: { exclude: ['webgpu'] },
   plugins: [

@@ -11,9 +11,10 @@ commands:
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]
            [--mode fasttts|baseline] [--memory-mb M] [--kv-page-size 16] [--kv-dtype f16|f32] [--temperature T]
-           [--max-tokens N (per step)] [--seed S] [--route auto|webgpu|cpu] [--json]
+           [--max-tokens N (per step)] [--seed S] [--route auto|webgpu|cpu] [--threads N] [--json]
            --route: where the models run; auto (default) takes WebGPU on a GPU adapter and the CPU
-           route (WebAssembly SIMD) where the only adapter is a CPU or there is no WebGPU
+           route (WebAssembly SIMD) where the only adapter is a CPU or there is no WebGPU; --threads:
+           the CPU route's threads (default: the machine's, up to 8)
   eval  [--dataset <jsonl>] [--limit K] [same options as solve] [--json]
         [--record-steps <file.json>]  step statistics of the runs, for bench --statistics
   bench [--modes baseline,fasttts] [--n 8,16,32,64] [--profile measured|rtx4090|m2|h200] [--problems K]
@@ -23,7 +24,7 @@ commands:
         [--kv-dtype f16|f32]  K/V storage of the measured runs and the cost model's engine setting (default f16)
         --decode     load s, prefill ms/token at 1 and 128 tokens, decode tokens/s at batch 1, 4, 16, 64 and
                      weight bandwidth: [--route auto|webgpu|cpu] [--model <dir|file.gguf|url|qwen2.5-math-1.5b-shapes>]
-                     [--batches 1,4,16,64] [--steps N] [--weights f32|q8|q4] [--json <file>]
+                     [--batches 1,4,16,64] [--steps N] [--weights f32|q8|q4] [--threads N] [--json <file>]
         --gpu-report [--quick] [--report <path>]  kernel checks, decode tokens/s and FastTTS against the
                      baseline on this adapter, written to <path>.json and <path>.html (default
                      bench-results/gpu-report); --quick: the small size (under a minute on a CPU route)

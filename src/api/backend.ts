@@ -116,7 +116,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     );
   }
 
-  const route = await openRoute(options.route ?? 'auto');
+  const route = await openRoute(options.route ?? 'auto', { threads: options.threads });
   const parts: { destroy(): void }[] = [{ destroy: () => closeRoute(route) }];
   try {
     // Static 50/50 split by bytes to start with; FastTTS mode re-splits between iterations (solve-search.ts).

@@ -44,6 +44,8 @@ export interface EngineOptions {
   kvDtype?: 'f16' | 'f32';
   /** Where the models run (EngineRoute). Default 'auto'. */
   route?: EngineRoute;
+  /** Threads of the CPU route (default: the machine's, up to 8; one in a page that is not cross-origin isolated). */
+  threads?: number;
   /** Default mode of solve(); each call may override it. Default 'fasttts'. */
   mode?: EngineMode;
   /** Model download / parse / quantize / upload progress. */

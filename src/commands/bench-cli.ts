@@ -72,6 +72,7 @@ export const BENCH_OPTIONS = optionSpecs(
     'batches',
     'steps',
     'weights',
+    'threads',
   ],
   ['decode', 'memory', 'gpu-report', 'quick'],
 );
@@ -119,12 +120,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(`wrote ${r.files.json} and ${r.files.html} (${r.seconds.total.toFixed(0)} s)`);
     return r.checks.failed === 0 ? 0 : 1;
   }
-  for (const name of ['route', 'model', 'batches', 'steps', 'weights'])
+  for (const name of ['route', 'model', 'batches', 'steps', 'weights', 'threads'])
     if (values[name] !== undefined && !flags.decode) throw new OptionError(`--${name} belongs to --decode: give both`);
   if (flags.decode) {
     const r = await benchDecode({
       kvDtype,
       route: choiceOption('route', values.route, 'auto', ROUTE_CHOICES),
+      threads: values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 1, 64),
       model: values.model === 'qwen2.5-math-1.5b-shapes' ? undefined : values.model,
       models: values.model === 'qwen2.5-math-1.5b-shapes' ? ['qwen2.5-math-1.5b-shapes'] : undefined,
       batches: listOf(values.batches)?.map((b) => intOption('batches', b, 1, 1, 1024)),

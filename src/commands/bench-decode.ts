@@ -21,6 +21,8 @@ export type BenchModel = 'small' | 'qwen2.5-math-1.5b-shapes';
 export interface BenchDecodeOptions {
   /** The route: a choice (default 'auto', as the engine) or an opened route; `gpu` is WebGPU on that device. */
   route?: RouteChoice | Route;
+  /** Threads of the CPU route (default: the machine's). */
+  threads?: number;
   gpu?: GpuContext;
   /** Default: ['small'], plus the 1.5B shapes on a GPU-class device. */
   models?: BenchModel[];
@@ -254,7 +256,7 @@ export async function benchDecode(opts: BenchDecodeOptions = {}): Promise<BenchD
     : typeof opts.route === 'object'
       ? opts.route
       : null;
-  const route = given ?? (await openRoute(opts.route as RouteChoice | undefined));
+  const route = given ?? (await openRoute(opts.route as RouteChoice | undefined, { threads: opts.threads }));
   try {
     const deviceClass = route.kind === 'webgpu' ? route.gpu.deviceClass : 'cpu';
     const steps = opts.steps ?? (deviceClass === 'gpu' ? 16 : 6);

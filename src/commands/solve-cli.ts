@@ -30,6 +30,7 @@ export const SOLVE_OPTIONS = {
   'kv-page-size': { type: 'string' },
   'kv-dtype': { type: 'string' },
   route: { type: 'string' },
+  threads: { type: 'string' },
   'max-tokens': { type: 'string' },
   temperature: { type: 'string' },
   seed: { type: 'string' },
@@ -65,6 +66,7 @@ async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
     kvPageSize: values['kv-page-size'] === undefined ? undefined : intOption('kv-page-size', values['kv-page-size'], 16, 1, 256),
     kvDtype: choiceOption('kv-dtype', values['kv-dtype'], DEFAULT_KV_DTYPE, KV_DTYPES),
     route: choiceOption('route', values.route, 'auto', ['auto', 'webgpu', 'cpu'] as const),
+    threads: values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 1, 64),
     onProgress: bar ? (p: LoadProgress) => bar(p) : undefined,
   });
   await engine.ready;
