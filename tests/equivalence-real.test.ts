@@ -1,5 +1,6 @@
-// Exact equivalence on the bundled models through a real runner (the CPU reference runner: the same
-// forward math as the WebGPU kernels, batch-independent), with speculation forced on so that it runs.
+// Exact equivalence on the bundled models through real runners (the CPU reference runner: the same
+// forward math as the WebGPU kernels, batch-independent; and the CPU route's WebAssembly runner, the
+// engine's default here), with speculation forced on so that it runs.
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { openSearchModels } from '../src/testing/search-env.ts';
@@ -9,12 +10,17 @@ import { BASELINE_TECHNIQUES, FASTTTS_TECHNIQUES, defaultSearchOptions } from '.
 const haveModels =
   existsSync('models/arith-generator/model.safetensors') && existsSync('models/arith-prm/model.safetensors') && existsSync('data/arith-test.jsonl');
 
-describe('equivalence on the bundled models (CPU reference runner)', () => {
-  it.skipIf(!haveModels).each(['f16', 'f32'] as const)('%s K/V: FastTTS gives the baseline answer and beams, speculation included', async (kvDtype) => {
+describe('equivalence on the bundled models', () => {
+  it.skipIf(!haveModels).each([
+    ['reference', 'f16'],
+    ['reference', 'f32'],
+    ['wasm', 'f16'],
+    ['wasm', 'f32'],
+  ] as const)('%s runner, %s K/V: FastTTS gives the baseline answer and beams, speculation included', async (backend, kvDtype) => {
     const m = await openSearchModels({
       generator: 'models/arith-generator',
       verifier: 'models/arith-prm',
-      backend: 'cpu',
+      backend,
       kvDtype,
       generatorPages: 512,
       verifierPages: 512,

@@ -3,7 +3,9 @@
 // each model kind) and the loop that streams a source's tensors into them, checking names, shapes,
 // duplicates, missing tensors and non-finite values on the way. Each runner says only how a matrix or
 // vector is allocated and how rows or values are written into it.
-import { FormatError } from '../errors.ts';
+import { FormatError, OptionError } from '../errors.ts';
+import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '../gpu/kv-dtype.ts';
+import { MAX_BATCH_TOKENS } from './forward-batch.ts';
 import { expectedTensors, type Qwen2Config } from '../model/config.ts';
 import type { ModelSource, TensorRecord } from '../model/source.ts';
 import { packMatrix, type PackedMatrix, type WeightFormat } from '../gpu/quant.ts';
@@ -34,6 +36,24 @@ export function checkKernelShapes(c: Qwen2Config): void {
   if (c.hiddenSize % 32 !== 0) throw new FormatError(file, `hidden_size ${c.hiddenSize} must be a multiple of 32 for the engine's kernels`);
   if (c.intermediateSize % 32 !== 0) throw new FormatError(file, `intermediate_size ${c.intermediateSize} must be a multiple of 32 for the engine's kernels`);
   if (c.headDim % 4 !== 0) throw new FormatError(file, `head dimension ${c.headDim} must be a multiple of 4 for the engine's kernels`);
+}
+
+/** What both runners check of their options first: the model's shapes, the weight format, page size,
+ *  batch size and K/V storage (with its defaults filled in). */
+export function checkRunnerOptions(
+  c: Qwen2Config,
+  o: { weightFormat: WeightFormat; pageSize?: number; maxBatchTokens?: number; kvDtype?: KvDtype },
+): { format: WeightFormat; pageSize: number; maxBatchTokens: number; kvDtype: KvDtype } {
+  checkKernelShapes(c);
+  const pageSize = o.pageSize ?? 16;
+  const maxBatchTokens = o.maxBatchTokens ?? MAX_BATCH_TOKENS;
+  const format = o.weightFormat;
+  if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);
+  if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new OptionError(`maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
+  const kvDtype = checkKvDtype(o.kvDtype ?? DEFAULT_KV_DTYPE);
+  checkKvHeadDim(c.headDim, kvDtype);
+  return { format, pageSize, maxBatchTokens, kvDtype };
 }
 
 /**

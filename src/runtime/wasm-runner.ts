@@ -16,11 +16,11 @@ import { OptionError, PromptTooLongError } from '../errors.ts';
 import { createWasmKernels, type WasmKernels } from '../cpu/wasm-module.ts';
 import { GROUP_SIZE, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
-import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
+import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { expectedTensors, kvBytesPerToken } from '../model/config.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
-import { flattenBatch, MAX_BATCH_TOKENS, validatePagePairs } from './forward-batch.ts';
-import { allocateSlots, checkKernelShapes, loadSlots, slotMatrices, type ModelSlots } from './model-weights.ts';
+import { flattenBatch, validatePagePairs } from './forward-batch.ts';
+import { allocateSlots, checkRunnerOptions, loadSlots, slotMatrices, type ModelSlots } from './model-weights.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
 
 export interface WasmRunnerOptions {
@@ -80,15 +80,7 @@ const HEAD_ROWS = 64;
 
 export async function createWasmRunner(source: ModelSource, options: WasmRunnerOptions, kernels?: WasmKernels): Promise<WasmRunner> {
   const c = source.config;
-  checkKernelShapes(c);
-  const pageSize = options.pageSize ?? 16;
-  const maxBatchTokens = options.maxBatchTokens ?? MAX_BATCH_TOKENS;
-  const format = options.weightFormat;
-  if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
-  if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);
-  if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new OptionError(`maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
-  const kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
-  checkKvHeadDim(c.headDim, kvDtype);
+  const { format, pageSize, maxBatchTokens, kvDtype } = checkRunnerOptions(c, options);
   const numPages = options.kv?.numPages ?? options.numPages;
   if (!Number.isInteger(numPages) || numPages < 1) throw new OptionError(`numPages must be a positive integer, got ${numPages}`);
   const wk = kernels ?? (await createWasmKernels());

@@ -28,11 +28,11 @@ import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import type { WeightFormat } from '../gpu/quant.ts';
-import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
+import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
-import { flattenBatch, MAX_BATCH_TOKENS, validatePagePairs } from './forward-batch.ts';
+import { flattenBatch, validatePagePairs } from './forward-batch.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';
-import { allocateSlots, checkKernelShapes, loadSlots, slotMatrices, slotVectors, type ModelSlots } from './model-weights.ts';
+import { allocateSlots, checkRunnerOptions, loadSlots, slotMatrices, slotVectors, type ModelSlots } from './model-weights.ts';
 
 export interface WebGpuRunnerOptions {
   weightFormat: WeightFormat;
@@ -156,14 +156,8 @@ export async function createWebGpuRunner(gpu: GpuContext, source: ModelSource, o
 
 async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpuRunnerOptions): Promise<WebGpuRunner> {
   const c = source.config;
-  checkKernelShapes(c);
   const device = gpu.device;
-  const pageSize = options.pageSize ?? 16;
-  const maxBatchTokens = options.maxBatchTokens ?? MAX_BATCH_TOKENS;
-  const format = options.weightFormat;
-  if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
-  if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);
-  if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new OptionError(`maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
+  const { format, pageSize, maxBatchTokens, kvDtype } = checkRunnerOptions(c, options);
   // Largest buffer one binding can address (a buffer cannot be larger than maxBufferSize either).
   const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const maxPartBytes = Math.min(options.maxWeightPartBytes ?? maxBinding, maxBinding);
@@ -171,8 +165,6 @@ async function buildRunner(gpu: GpuContext, source: ModelSource, options: WebGpu
   const H = c.hiddenSize;
   const I = c.intermediateSize;
   const qkvCols = H + 2 * c.numKvHeads * c.headDim;
-  const kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
-  checkKvHeadDim(c.headDim, kvDtype);
   const pageBytes = pageSize * kvBytesPerToken(c, kvBytesPerElement(kvDtype));
   const pageFloats = pageSize * kvBytesPerToken(c, 1);
 

@@ -9,6 +9,7 @@ import type { ModelRunner } from '../runtime/types.ts';
 import { MAX_BATCH_TOKENS } from '../runtime/forward-batch.ts';
 import { CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { createWasmRunner } from '../runtime/wasm-runner.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { FormatError } from '../errors.ts';
 import { SearchKvPool } from '../search/search-kv.ts';
@@ -19,8 +20,8 @@ import { wallClock, TraceRecorder } from '../metrics/trace.ts';
 export interface SearchModelsOptions {
   generator: ModelLocation;
   verifier?: ModelLocation;
-  /** 'webgpu' needs `gpu`; 'cpu' runs the plain TypeScript reference runner. */
-  backend: 'webgpu' | 'cpu';
+  /** 'webgpu' needs `gpu`; 'wasm' runs the CPU route's WebAssembly runner; 'reference' the plain TypeScript reference runner. */
+  backend: 'webgpu' | 'wasm' | 'reference';
   gpu?: GpuContext;
   weightFormat?: WeightFormat;
   pageSize?: number;
@@ -47,10 +48,11 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
   if (!gen.tokenizer) throw new FormatError(gen.name, 'the generator has no tokenizer');
   const ver = o.verifier !== undefined ? await openModel(o.verifier) : null;
   if (ver && ver.config.kind === 'causal-lm') throw new FormatError(ver.name, `not a process reward model (architecture ${ver.config.architecture})`);
-  const make = async (source: typeof gen.source, numPages: number): Promise<ModelRunner> =>
-    o.backend === 'cpu'
-      ? CpuReferenceRunner.create(source, { weightFormat, numPages, pageSize, kvDtype: o.kvDtype })
-      : createWebGpuRunner(o.gpu!, source, { weightFormat, numPages, pageSize, kvDtype: o.kvDtype });
+  const make = async (source: typeof gen.source, numPages: number): Promise<ModelRunner> => {
+    const options = { weightFormat, numPages, pageSize, kvDtype: o.kvDtype };
+    if (o.backend === 'reference') return CpuReferenceRunner.create(source, options);
+    return o.backend === 'wasm' ? createWasmRunner(source, options) : createWebGpuRunner(o.gpu!, source, options);
+  };
   const pages = (p: number | ((c: Qwen2Config) => number), c: Qwen2Config): number => (typeof p === 'number' ? p : p(c));
   const generator = await make(gen.source, pages(o.generatorPages, gen.config));
   const verifier = ver ? await make(ver.source, pages(o.verifierPages, ver.config)) : undefined;
@@ -68,7 +70,7 @@ export async function openSearchModels(o: SearchModelsOptions): Promise<SearchMo
       generatorPool: new SearchKvPool(generator.numPages, pageSize),
       verifierPool: new SearchKvPool(verifier?.numPages ?? 1, pageSize),
       trace: o.trace ? new TraceRecorder() : undefined,
-      maxBatchTokens: o.backend === 'webgpu' ? MAX_BATCH_TOKENS : undefined,
+      maxBatchTokens: o.backend === 'reference' ? undefined : MAX_BATCH_TOKENS,
     }),
     dispose: () => {
       generator.dispose();
