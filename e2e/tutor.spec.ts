@@ -188,6 +188,10 @@ test.describe('tutor', () => {
     await waitReady(page);
     await expect(page.locator('#adapter')).toContainText('CPU route (WebAssembly)');
     await expect(page.locator('#adapter')).toContainText('no WebGPU adapter');
+    // The server isolates the page, so the CPU route may share its memory with helper threads.
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    const threads = Number(/(\d+) threads?/.exec((await page.locator('#adapter').textContent()) ?? '')?.[1]);
+    expect(threads).toBe(Math.min(8, await page.evaluate(() => navigator.hardwareConcurrency)));
     await configure(page);
     await solveFirstExample(page);
     await expect(page.locator('#verdict')).toHaveText('✓ correct');
