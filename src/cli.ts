@@ -6,7 +6,7 @@ export const USAGE = `usage: fasttts <command> [options]
 
 commands:
   generate [--model <dir|file.gguf|url>] --prompt <text> [--max-tokens N] [--temperature T] [--top-p P]
-           [--top-k K] [--seed S] [--weights f32|q8|q4] [--raw] [--json]
+           [--top-k K] [--seed S] [--weights f32|q8|q4] [--route auto|webgpu|cpu] [--threads N] [--raw] [--json]
   solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]

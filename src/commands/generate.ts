@@ -2,17 +2,19 @@
 // stream sampled tokens to stdout; --json prints one object with the text and timings instead.
 import { choiceOption, intOption, numberOption, optionSpecs, parseCommandArgs } from './args.ts';
 import { OptionError } from '../errors.ts';
-import { createGpu, describeGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';
 import { StreamingDecoder } from '../model/tokenizer.ts';
 import { checkRequestsFit, generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
-import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { closeRoute, createRouteRunner, openRoute, ROUTE_CHOICES } from '../runtime/route.ts';
 import { DEFAULT_GENERATOR } from './default-models.ts';
 import { progressBar } from './progress-bar.ts';
 
 /** The options `generate` accepts (the help in cli.ts lists the same ones). */
-export const GENERATE_OPTIONS = optionSpecs(['model', 'prompt', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'weights'], ['raw', 'json']);
+export const GENERATE_OPTIONS = optionSpecs(
+  ['model', 'prompt', 'max-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'weights', 'route', 'threads'],
+  ['raw', 'json'],
+);
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values, flags } = parseCommandArgs('generate', argv, GENERATE_OPTIONS);
@@ -25,6 +27,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
     seed: intOption('seed', values.seed, 0, 0, 0xffffffff),
   });
   const weightFormat = choiceOption('weights', values.weights, 'q8', ['f32', 'q8', 'q4'] as const);
+  const routeChoice = choiceOption('route', values.route, 'auto', ROUTE_CHOICES);
+  const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 1, 64);
 
   const model = await openModel(values.model ?? DEFAULT_GENERATOR, { onProgress: progressBar('loading') });
   if (model.config.kind !== 'causal-lm') throw new OptionError(`generate: ${model.name} is a reward model (${model.config.architecture}), not a generator`);
@@ -34,11 +38,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
   // Before the KV cache is sized from it (and before the GPU starts).
   checkRequestsFit([{ prompt, maxTokens }], model.config.maxPositions);
 
-  const gpu = await createGpu();
+  const route = await openRoute(routeChoice, { threads });
   const pageSize = 16;
   const maxBatchTokens = 256;
   const numPages = Math.ceil((prompt.length + maxTokens) / pageSize) + 1;
-  const runner = await createWebGpuRunner(gpu, model.source, { weightFormat, numPages, pageSize, maxBatchTokens, onProgress: progressBar('uploading') });
+  const runner = await createRouteRunner(route, model.source, { weightFormat, numPages, pageSize, maxBatchTokens, onProgress: progressBar('uploading') });
   try {
     const decoder = new StreamingDecoder(tokenizer);
     const result = await generate(runner, [{ prompt, maxTokens }], {
@@ -60,17 +64,17 @@ export async function generateCommand(argv: string[]): Promise<number> {
             decode_ms: result.decodeMs,
             tokens_per_s: result.decodeSteps > 0 ? (result.decodeSteps * 1000) / result.decodeMs : 0,
           },
-          device: describeGpu(gpu),
+          device: route.describe,
           weights: weightFormat,
         }),
       );
     } else {
       process.stdout.write('\n');
-      console.error(`[${ids.length} tokens, ${((result.decodeSteps * 1000) / Math.max(1e-9, result.decodeMs)).toFixed(1)} tok/s decode, ${describeGpu(gpu)}]`);
+      console.error(`[${ids.length} tokens, ${((result.decodeSteps * 1000) / Math.max(1e-9, result.decodeMs)).toFixed(1)} tok/s decode, ${route.describe}]`);
     }
     return 0;
   } finally {
     runner.dispose();
-    gpu.destroy();
+    closeRoute(route);
   }
 }

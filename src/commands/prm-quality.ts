@@ -1,9 +1,8 @@
-// Step-level AUC of a PRM on labelled solutions, through the engine's WebGPU runner in the engine's own
-// weight format and PRM input format (what `npx fasttts` scores steps with). Node only: reads files.
+// Step-level AUC of a PRM on labelled solutions, through the engine's runner (on the route the engine
+// would pick) in the engine's own weight format and PRM input format (what `npx fasttts` scores steps with). Node only: reads files.
 import { readFileSync } from 'node:fs';
-import { createGpu } from '../gpu/device.ts';
 import { openModel } from '../model/open-model.ts';
-import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';
+import { closeRoute, createRouteRunner, openRoute } from '../runtime/route.ts';
 import { DEFAULT_KV_PAGE_SIZE, weightFormatFor } from '../api/backend.ts';
 import { promptFormatFor } from '../search/prompt-format.ts';
 import { parseLabelledSolutions, scoreSolutions, stepAuc, type StepAuc } from '../search/step-auc.ts';
@@ -16,11 +15,11 @@ export async function measurePrmQuality(verifierDir: string, generatorDir: strin
   const solutions = limit >= all.length ? all : Array.from({ length: limit }, (_, i) => all[Math.floor((i * all.length) / limit)]);
   const verifier = await openModel(verifierDir);
   const generator = await openModel(generatorDir);
-  const gpu = await createGpu();
+  const route = await openRoute();
   try {
     // Pages for one batch: its tokens plus one partly filled page per solution.
     const numPages = BATCH_TOKENS / DEFAULT_KV_PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
-    const runner = await createWebGpuRunner(gpu, verifier.source, {
+    const runner = await createRouteRunner(route, verifier.source, {
       weightFormat: weightFormatFor(verifier.config),
       numPages,
       pageSize: DEFAULT_KV_PAGE_SIZE,
@@ -31,6 +30,6 @@ export async function measurePrmQuality(verifierDir: string, generatorDir: strin
     runner.dispose();
     return stepAuc(solutions, scores);
   } finally {
-    gpu.destroy();
+    closeRoute(route);
   }
 }
