@@ -3,9 +3,11 @@
 //   FORMAT 0 (f32): 32 f32 bit patterns per group (8 vec4<u32>), scale 1.
 //   FORMAT 1 (q8):  8 u32 per group, 4 int8 per word, byte j%4 = element j; value = int8 * scale.
 //   FORMAT 2 (q4):  4 u32 per group, 8 nibbles per word, nibble j%8 = element j; value = (nibble - 8) * scale.
-// Needs consts FORMAT, K (row length) and the bindings `w: array<vec4<u32>>`, `scales: array<f32>`.
+// Scales are halves, two per word (low half first), each row's padded to a whole word.
+// Needs consts FORMAT, K (row length) and the bindings `w: array<vec4<u32>>`, `scales: array<u32>`.
 
 const GROUPS: u32 = K / 32u;
+const SCALE_WORDS: u32 = (GROUPS + 1u) / 2u;
 
 // The 32 quantized values of group g of row n, as 8 vec4 in element order (exact small integers or f32).
 fn decode_group(n: u32, g: u32) -> array<vec4<f32>, 8> {
@@ -37,5 +39,5 @@ fn decode_group(n: u32, g: u32) -> array<vec4<f32>, 8> {
 
 fn group_scale(n: u32, g: u32) -> f32 {
   if (FORMAT == 0u) { return 1.0; }
-  return scales[n * GROUPS + g];
+  return unpack2x16float(scales[n * SCALE_WORDS + g / 2u])[g % 2u];
 }

@@ -7,7 +7,7 @@ struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 // Per token row: token id, position, offset of its sequence's block table, unused.
 @group(0) @binding(1) var<storage, read> row_info: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> scales: array<f32>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(64)

@@ -17,11 +17,11 @@ struct Dims { rows: u32, base: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> scales: array<f32>;
+@group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> w_up: array<vec4<u32>>;
-@group(0) @binding(7) var<storage, read> scales_up: array<f32>;
+@group(0) @binding(7) var<storage, read> scales_up: array<u32>;
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;
 
 const X_VEC_PER_ROW: u32 = K / 4u;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FormatError, OptionError } from '../src/errors.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, kvBytesPerElement } from '../src/gpu/kv-dtype.ts';
-import { f16ToF32, f32ToF16Bits } from '../src/model/float16.ts';
+import { f16ToF32, f32ToF16Bits } from '../src/gpu/float16.ts';
 import { randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import { CpuReferenceRunner, roundToF16 } from '../src/runtime/cpu-reference.ts';
 

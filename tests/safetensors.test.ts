@@ -1,7 +1,7 @@
 // The safetensors reader: values round-trip in f32/f16/bf16, and every malformed header is one FormatError.
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.ts';
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/model/float16.ts';
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/gpu/float16.ts';
 import { encodeSafetensors, readSafetensorsHeader, readSafetensorsTensor, type SafetensorsDtype } from '../src/model/safetensors.ts';
 import { memoryFile } from '../src/model/sources/byte-file.ts';
 

@@ -6,7 +6,7 @@ import { OutOfMemoryError } from '../src/errors.ts';
 import { createWasmKernels, type WasmKernels } from '../src/cpu/wasm-module.ts';
 import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../src/gpu/quant.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
-import { f16ToF32, f32ToF16Bits } from '../src/model/float16.ts';
+import { f16ToF32, f32ToF16Bits } from '../src/gpu/float16.ts';
 import { matmulRef, quantizeActivations, rmsNormRef, siluMulRef } from '../src/runtime/cpu-reference.ts';
 
 let wk: WasmKernels;

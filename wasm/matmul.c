@@ -1,5 +1,6 @@
 // Matrix products y[t, n] = sum_k x[t, k] * W[n, k] for the engine's weight formats (src/gpu/quant.ts):
-// f32, and q8/q4 (groups of 32 along a row, one f32 scale each). For q8/q4 the activations are first
+// f32, and q8/q4 (groups of 32 along a row, one scale each: an f16 value, held here as f32, 4 bytes a
+// group where the GPU keeps 2). For q8/q4 the activations are first
 // quantized the same way (quantize_q8: int8 per value, one f32 scale per group of 32, nearest with
 // ties to even), so a group's product is an exact integer dot (i32x4.dot_i16x8_s) times the two
 // scales: the kernel llama.cpp runs on CPUs, and 2-3x faster than widening the weights to f32.

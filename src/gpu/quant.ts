@@ -2,11 +2,17 @@
 // Both quantized formats use symmetric groups of 32 consecutive values along a row, with one scale each:
 //   q8: value = int8 * scale;          4 int8 per u32 (little-endian bytes), 8 u32 per group.
 //   q4: value = (nibble - 8) * scale;  8 nibbles per u32 (element j at bits 4*(j%8) of word j/8), 4 u32 per group.
-// Scales are f32 (rows * cols/32 of them, row-major). The CPU reference dequantizes these same bytes,
-// so kernel tests compare like with like.
+// Scales are f16 values (nearest, ties to even, at most 65504: a group's largest value beyond 65504 * 127
+// would saturate), kept here as f32 numbers (rows * cols/32 of them, row-major); on the GPU they are
+// stored as halves, two per word, each row's padded to a whole word (packScalesF16). GGUF's Q8_0/Q4_0
+// blocks carry the same f16 scale. The CPU reference dequantizes these same values, so kernel tests
+// compare like with like.
+
+import { f16ToF32, f32ToF16Bits } from './float16.ts';
 
 export type WeightFormat = 'f32' | 'q8' | 'q4';
 export const GROUP_SIZE = 32;
+const MAX_F16 = 65504;
 
 export interface PackedMatrix {
   format: WeightFormat;
@@ -14,7 +20,7 @@ export interface PackedMatrix {
   cols: number;
   /** f32: the values as u32 bit patterns (Float32Array view of the same bytes); q8/q4: packed integers. */
   data: Uint32Array;
-  /** q8/q4: one scale per group, row-major [rows, cols / 32]. Empty for f32. */
+  /** q8/q4: one scale per group, row-major [rows, cols / 32], each an f16 value. Empty for f32. */
   scales: Float32Array;
 }
 
@@ -42,7 +48,7 @@ export function packMatrix(values: Float32Array, rows: number, cols: number, for
       const base = r * cols + g * GROUP_SIZE;
       let amax = 0;
       for (let j = 0; j < GROUP_SIZE; j++) amax = Math.max(amax, Math.abs(values[base + j]));
-      const scale = Math.fround(amax / qmax);
+      const scale = f16ToF32(f32ToF16Bits(Math.min(MAX_F16, amax / qmax)));
       scales[r * groups + g] = scale;
       const inv = scale === 0 ? 0 : 1 / scale;
       for (let j = 0; j < GROUP_SIZE; j++) {
@@ -71,6 +77,22 @@ export function unpackMatrix(m: PackedMatrix): Float32Array {
     const r = (i / cols) | 0;
     const g = ((i % cols) / GROUP_SIZE) | 0;
     out[i] = Math.fround(q * m.scales[r * groups + g]);
+  }
+  return out;
+}
+
+/** Words of f16 scales per row on the GPU: two halves a word, a row padded to a whole word. */
+export function scaleWordsPerRow(cols: number): number {
+  return Math.ceil(cols / GROUP_SIZE / 2);
+}
+
+/** Scales [rows, groups] (f16 values) as halves, two per u32 (low half first), each row padded to a word. */
+export function packScalesF16(scales: Float32Array, rows: number, cols: number): Uint32Array {
+  const groups = cols / GROUP_SIZE;
+  const perRow = scaleWordsPerRow(cols);
+  const out = new Uint32Array(rows * perRow);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) out[r * perRow + (g >> 1)] |= f32ToF16Bits(scales[r * groups + g]) << (16 * (g & 1));
   }
   return out;
 }

@@ -3,7 +3,7 @@
 // byte layouts, dequantization to f32, and simple quantizers for fixtures (the types the fixture tool
 // writes). Layouts follow ggml-quants.c (block_q8_0, block_q4_K, ...); all little-endian.
 import type { PackedMatrix } from '../gpu/quant.ts';
-import { decodeBf16, decodeF16, decodeF32, f16ToF32, f32ToF16Bits } from './float16.ts';
+import { decodeBf16, decodeF16, decodeF32, f16ToF32, f32ToF16Bits } from '../gpu/float16.ts';
 
 export enum GgmlType {
   F32 = 0,

@@ -2,7 +2,7 @@
 // then the raw tensor bytes. Only the header is read up front; each tensor's byte range is read when
 // it is needed and converted to f32. Every field of the (untrusted) header is checked before use.
 import { FormatError } from '../errors.ts';
-import { decodeBf16, decodeF16, decodeF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
+import { decodeBf16, decodeF16, decodeF32, f32ToBf16Bits, f32ToF16Bits } from '../gpu/float16.ts';
 import { isRecord, parseJsonBytes, quote } from './json-guard.ts';
 import { readRange, type ByteFile } from './sources/byte-file.ts';
 import { readTensorSlices } from './tensor-reader.ts';

@@ -11,7 +11,7 @@ import { GROUP_SIZE, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '../gpu/kv-dtype.ts';
-import { f16ToF32, f32ToF16Bits } from '../model/float16.ts';
+import { f16ToF32, f32ToF16Bits } from '../gpu/float16.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';
 import { packTensor } from './model-weights.ts';
 import type { ForwardBatch, ForwardResult, ModelRunner } from './types.ts';

@@ -21,7 +21,7 @@ import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { mulberry32 } from '../model/random-model.ts';
-import { f16ToF32, f32ToF16Bits } from '../model/float16.ts';
+import { f16ToF32, f32ToF16Bits } from '../gpu/float16.ts';
 import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { matmulRef, rmsNormRef, ropeRef, roundToF16, CpuReferenceRunner } from '../runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../runtime/webgpu-runner.ts';

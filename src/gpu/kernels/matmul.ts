@@ -61,7 +61,7 @@ function source(spec: MatmulSpec, part: { rowStart: number; rows: number }, rows
 
 /** dequant.wgsl again, for the up projection's bindings (w_up, scales_up) under _up function names. */
 const dequantUpWgsl = dequantWgsl
-  .replace(/^const GROUPS.*$/m, '')
+  .replace(/^const (GROUPS|SCALE_WORDS).*$/gm, '')
   .replace(/\bw\[/g, 'w_up[')
   .replace(/\bscales\[/g, 'scales_up[')
   .replace(/\bdecode_group\b/g, 'decode_group_up')

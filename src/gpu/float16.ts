@@ -1,4 +1,5 @@
-// Half-precision conversions shared by the safetensors and GGUF readers and the fixture writers.
+// Half-precision conversions shared by the safetensors and GGUF readers, the fixture writers, f16 K/V and
+// the f16 scales of quantized weights.
 // Little-endian byte order throughout (both formats are little-endian on disk).
 
 let f16Table: Float32Array | null = null;
