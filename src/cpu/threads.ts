@@ -7,6 +7,7 @@ import type { KernelExports } from './kernel-exports.ts';
 
 /** Products below this many multiply-adds run on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 21;
+const HELPER_TIMEOUT_MS = 60_000;
 /** Bytes of each helper's stack. */
 export const HELPER_STACK_BYTES = 1 << 16;
 const FUNCTIONS = ['matmul_q4', 'matmul_q8', 'matmul_f32'] as const;
@@ -107,11 +108,19 @@ export async function startThreadPool(
   const threads = helpers + 1;
   // Atomics.wait is not allowed on a page's main thread: there the wait spins.
   let canBlock = true;
+  // A helper that never answers (it crashed) would hang the engine: after a minute without progress the
+  // product fails instead.
   const waitDone = () => {
-    for (let done = Atomics.load(ctl, 1); done < helpers; done = Atomics.load(ctl, 1)) {
+    let last = performance.now();
+    for (let done = Atomics.load(ctl, 1), seen = done; done < helpers; done = Atomics.load(ctl, 1)) {
+      if (done !== seen) [seen, last] = [done, performance.now()];
+      else if (performance.now() - last > HELPER_TIMEOUT_MS) {
+        stopAll(); // later products run on the calling thread alone
+        throw new Error('a CPU-route helper thread stopped answering');
+      }
       if (!canBlock) continue;
       try {
-        Atomics.wait(ctl, 1, done, 60_000);
+        Atomics.wait(ctl, 1, done, 1000);
       } catch {
         canBlock = false;
       }
@@ -119,6 +128,13 @@ export async function startThreadPool(
   };
   let stopped = false;
   let parallelCalls = 0;
+  function stopAll(): void {
+    if (stopped) return;
+    stopped = true;
+    Atomics.store(ctl, 0, -1);
+    Atomics.notify(ctl, 0);
+    for (const h of handles) h.terminate();
+  }
   return {
     threads,
     get parallelCalls() {
@@ -151,12 +167,6 @@ export async function startThreadPool(
       (k[name] as (...a: number[]) => void)(...own.args);
       waitDone();
     },
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      Atomics.store(ctl, 0, -1);
-      Atomics.notify(ctl, 0);
-      for (const h of handles) h.terminate();
-    },
+    stop: stopAll,
   };
 }
