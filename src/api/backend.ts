@@ -1,7 +1,8 @@
-// The engine's working parts behind the API: the GPU device, the two models loaded onto it (weights
-// streamed and quantized tensor by tensor), one KV arena (runtime/gpu-arena.ts) whose two pools the
-// search uses and whose split the memory planner moves in FastTTS mode, and the search.
-// Runs wherever the GPU lives (the web worker, or Node in-process); engine-core.ts queues calls into it.
+// The engine's working parts behind the API: the route (WebGPU, or the CPU route's WebAssembly kernels:
+// runtime/route.ts), the two models loaded onto it (weights streamed and quantized tensor by tensor),
+// one KV arena (runtime/gpu-arena.ts or wasm-arena.ts) whose two pools the search uses and whose split
+// the memory planner moves in FastTTS mode, and the search.
+// Runs in the web worker, or in-process in Node; engine-core.ts queues calls into it.
 import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
@@ -124,13 +125,14 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
     const kv = route.kind === 'webgpu' ? createGpuKvArena(route.gpu, arenaOptions) : createWasmKvArena(route.kernels, arenaOptions);
     parts.unshift(kv);
     const runnerFor = async (model: OpenedModel, format: WeightFormat, which: 'generator' | 'verifier') => {
+      const region = kv.region(which);
       const runner = await createRouteRunner(route, model.source, {
         weightFormat: format,
-        numPages: 0,
+        numPages: region.numPages,
         pageSize,
         kvDtype,
         maxBatchTokens: MAX_BATCH_TOKENS,
-        kv: kv.region(which),
+        kv: region,
         onProgress: prefixed(which, onProgress),
       });
       parts.unshift({ destroy: () => runner.dispose() });

@@ -170,10 +170,12 @@ async function benchModel(
   const t0 = performance.now();
   const source = await open();
   const weightFormat = format(source);
+  // A forward holds the longest prefill timed (so a 128-token prompt is one batch) and each decode batch's prompts.
+  const batchTokens = Math.max(64, Math.min(256, Math.max(maxBatch * promptTokens, ...prefillLengths)));
   const runner: RouteRunner = await createRouteRunner(route, source, {
     weightFormat,
     numPages: maxBatch * pagesEach,
-    maxBatchTokens: Math.max(64, Math.min(256, maxBatch * promptTokens)),
+    maxBatchTokens: batchTokens,
     kvDtype: o.kvDtype,
   });
   const loadS = (performance.now() - t0) / 1000;
@@ -183,8 +185,7 @@ async function benchModel(
   const decode: Record<string, number> = {};
   const table = (s: number) => Array.from({ length: pagesEach }, (_, i) => s * pagesEach + i);
   const prompt = (s: number, length: number) => Array.from({ length }, (_, i) => (s * 31 + i * 7) % vocab);
-  const run = (chunks: Parameters<RouteRunner['forward']>[0]['chunks']) =>
-    forwardInParts(runner, { chunks }, Math.max(64, Math.min(256, maxBatch * promptTokens)));
+  const run = (chunks: Parameters<RouteRunner['forward']>[0]['chunks']) => forwardInParts(runner, { chunks }, batchTokens);
   try {
     // Prefill: a warm-up call, then the median of 3 calls (page 0 onward rewritten each time).
     for (const length of prefillLengths) {

@@ -42,12 +42,17 @@ function moduleBytes(base64 = KERNELS_WASM_BASE64): Uint8Array<ArrayBuffer> {
 }
 
 /** Whether this JavaScript engine runs WebAssembly with 128-bit SIMD (every current browser and Node >= 16.4). */
+let simd: boolean | null = null;
+
 export function wasmSimdSupported(): boolean {
-  try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(moduleBytes());
-  } catch {
-    return false;
+  if (simd === null) {
+    try {
+      simd = typeof WebAssembly === 'object' && WebAssembly.validate(moduleBytes());
+    } catch {
+      simd = false;
+    }
   }
+  return simd;
 }
 
 /** Threads this machine offers (capped at 8), the default of the engine's CPU route. */

@@ -53,6 +53,7 @@ interface Matrix {
   /** Packed values (src/gpu/quant.ts layout) and, for q8/q4, the f32 group scales. */
   data: number;
   scales: number;
+  rowBytes: number;
   bytes: number;
 }
 
@@ -101,9 +102,17 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
   // Weights: allocated up front, then filled tensor by tensor.
   const matrix = (rows: number, cols: number, label: string, f32: boolean): Matrix => {
     const f = f32 ? 'f32' : format;
-    const dataBytes = rows * wordsPerRow(f, cols) * 4;
+    const rowBytes = wordsPerRow(f, cols) * 4;
     const scaleBytes = f === 'f32' ? 0 : (rows * cols * 4) / GROUP_SIZE;
-    return { format: f, rows, cols, data: wk.alloc(dataBytes, label), scales: wk.alloc(scaleBytes, label), bytes: dataBytes + scaleBytes };
+    return {
+      format: f,
+      rows,
+      cols,
+      rowBytes,
+      data: wk.alloc(rows * rowBytes, label),
+      scales: wk.alloc(scaleBytes, label),
+      bytes: rows * rowBytes + scaleBytes,
+    };
   };
   const w: ModelSlots<Matrix, number> = allocateSlots(c, matrix, (n, label) => wk.alloc(n * 4, label));
   const weightBytes = slotMatrices(w).reduce((sum, m) => sum + m.bytes, 0);
@@ -119,7 +128,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
       matrix(m, rowStart, pack, rows, cols) {
         if (m.format !== 'f32') report('quantize');
         const packed = pack(m.format);
-        const rowBytes = wordsPerRow(m.format, cols) * 4;
+        const { rowBytes } = m;
         wk.u8(m.data + rowStart * rowBytes, rows * rowBytes).set(new Uint8Array(packed.data.buffer, packed.data.byteOffset, rows * rowBytes));
         if (m.format !== 'f32') wk.f32(m.scales + (rowStart * cols * 4) / GROUP_SIZE, packed.scales.length).set(packed.scales);
         bytesDone += rows * rowBytes + packed.scales.byteLength;
@@ -166,11 +175,10 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
 
   /** y[rows, m.rows] = x[rows, m.cols] W^T (+ bias). For q8/q4, `x` is quantized first unless `quantized` says it already is. */
   function matmul(y: number, x: number, rows: number, m: Matrix, bias?: number, quantized = false): void {
-    const rowBytes = wordsPerRow(m.format, m.cols) * 4;
-    if (m.format === 'f32') wk.pool.matmul('matmul_f32', { ...m, rowBytes }, y, x, 0, rows);
+    if (m.format === 'f32') wk.pool.matmul('matmul_f32', m, y, x, 0, rows);
     else {
       if (!quantized) k.quantize_q8(x, rows, m.cols, buf.xq, buf.xs, m.format === 'q4' ? 1 : 0);
-      wk.pool.matmul(m.format === 'q4' ? 'matmul_q4' : 'matmul_q8', { ...m, rowBytes }, y, buf.xq, buf.xs, rows);
+      wk.pool.matmul(m.format === 'q4' ? 'matmul_q4' : 'matmul_q8', m, y, buf.xq, buf.xs, rows);
     }
     if (bias !== undefined) k.add_bias(y, rows, m.rows, bias);
   }
@@ -259,7 +267,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
     pageBytes,
     weightBytes,
     kvRegion: { offsetBytes: kvBase, bytes: numPages * pageBytes },
-    forward: async (batch) => forward(batch),
+    forward,
     async copyPages(pairs) {
       checkUsable();
       validatePagePairs(pairs, numPages);
