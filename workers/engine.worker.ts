@@ -73,7 +73,13 @@ const api: WorkerApi = {
     return result;
   },
   async generate(callId, prompt, options, onText) {
-    return envelope(() => withCall(callId, (signal) => engine().generate(prompt, options, signal, onText ? (d) => void onText(d) : undefined)));
+    // The text streams through its own port: the result must not overtake its last piece (a fast
+    // route finishes before the page has taken the deltas), so the reply waits for the last delivery.
+    let delivered: unknown = undefined;
+    const stream = onText ? (d: string) => void (delivered = onText(d)) : undefined;
+    const result = await envelope(() => withCall(callId, (signal) => engine().generate(prompt, options, signal, stream)));
+    await delivered;
+    return result;
   },
   cancel(callId) {
     running.get(callId)?.abort();
