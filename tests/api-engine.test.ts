@@ -321,6 +321,27 @@ describe('the K/V storage type', () => {
     expect(f16.kv_pages_capacity_verifier).toBeGreaterThanOrEqual(f16.kv_pages_verifier);
   }, 120_000);
 
+  it('in a budget where beam search n = 64 preempts (baseline) or offloads (FastTTS) with f32 K/V, f16 needs neither', async () => {
+    const problem = 'Find the value of 8-8+9-2-1+9-7+1.';
+    const search = { method: 'beam', n: 64, beamWidth: 4, iterations: 6, seed: 3 } as const;
+    const pressure: Record<string, number> = {};
+    for (const kvDtype of ['f32', 'f16'] as const) {
+      const engine = await createEngine({ memoryMB: 40, kvDtype });
+      try {
+        for (const mode of ['baseline', 'fasttts'] as const) {
+          const m = (await engine.solve(problem, { ...search, mode })).metrics;
+          pressure[`${kvDtype} ${mode}`] = m.kv_preemptions + m.kv_evictions + m.kv_host_transfer_bytes;
+        }
+      } finally {
+        await engine.dispose();
+      }
+    }
+    expect(pressure['f32 baseline']).toBeGreaterThan(0);
+    expect(pressure['f32 fasttts']).toBeGreaterThan(0);
+    expect(pressure['f16 baseline']).toBe(0);
+    expect(pressure['f16 fasttts']).toBe(0);
+  }, 240_000);
+
   it('must be f16 or f32', async () => {
     const engine = await createEngine({ kvDtype: 'bf16' as never });
     await expect(engine.ready).rejects.toBeInstanceOf(OptionError);

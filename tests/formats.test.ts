@@ -9,7 +9,8 @@ import { openModel } from '../src/model/open-model.ts';
 import { randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
 import type { ModelSource } from '../src/model/source.ts';
 import { createGpu, type GpuContext } from '../src/gpu/device.ts';
-import type { WeightFormat } from '../src/gpu/quant.ts';
+import { packMatrix, type WeightFormat } from '../src/gpu/quant.ts';
+import { weightFormatFor } from '../src/api/backend.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { createWebGpuRunner } from '../src/runtime/webgpu-runner.ts';
 import { maxRelativeDiff, MODEL_LOGITS_TOLERANCE } from '../src/testing/model-checks.ts';
@@ -103,6 +104,9 @@ describe('loaded checkpoints through the WebGPU runner', () => {
   const engineCases: Array<[string, FixtureOptions, WeightFormat]> = [
     ['safetensors bf16, 2 shards, engine f32', { dtype: 'bf16', shards: 2 }, 'f32'],
     ['GGUF Q4_K, engine q4', { format: 'gguf', ggufType: 'Q4_K' }, 'q4'],
+    ['safetensors f16, engine f16', { dtype: 'f16' }, 'f16'],
+    ['safetensors bf16, engine bf16', { dtype: 'bf16' }, 'bf16'],
+    ['GGUF F16, engine f16', { format: 'gguf', ggufType: 'F16' }, 'f16'],
   ];
   for (const [label, opts, weightFormat] of engineCases) {
     it(`${label}: WebGPU logits equal the CPU reference within ${MODEL_LOGITS_TOLERANCE}`, async () => {
@@ -119,4 +123,53 @@ describe('loaded checkpoints through the WebGPU runner', () => {
       }
     });
   }
+});
+
+// A checkpoint in 16-bit floats stays 16-bit: its matrices arrive as their stored halves (no f32 copy
+// unless asked for), the engine picks that format for a small model, and the device holds half the bytes.
+describe('16-bit checkpoints stay 16-bit', () => {
+  const stored: Array<[string, FixtureOptions, WeightFormat | undefined]> = [
+    ['safetensors f32', { dtype: 'f32' }, 'f32'],
+    ['safetensors f16', { dtype: 'f16' }, 'f16'],
+    ['safetensors bf16, 2 shards', { dtype: 'bf16', shards: 2 }, 'bf16'],
+    ['GGUF F16', { format: 'gguf', ggufType: 'F16' }, 'f16'],
+    ['GGUF Q8_0', { format: 'gguf', ggufType: 'Q8_0' }, 'q8'],
+    ['GGUF Q4_K', { format: 'gguf', ggufType: 'Q4_K' }, undefined],
+  ];
+  for (const [label, opts, format] of stored) {
+    it(`${label}: stored as ${format ?? 'a type the engine converts'}, run as ${format ?? 'f32'}`, async () => {
+      const dir = join(root, `stored-${label.replace(/[^\w]+/g, '-')}`);
+      await writeFixtureModel(dir, config, { ...opts, seed: 11 });
+      const model = await openModel(dir);
+      expect(model.source.storedFormat).toBe(format);
+      expect(weightFormatFor(model.source)).toBe(format ?? 'f32');
+      if (format !== 'f16' && format !== 'bf16') return;
+      let matrices = 0;
+      for await (const t of model.source.tensors()) {
+        if (t.shape.length !== 2) continue;
+        matrices++;
+        expect(t.packed?.format).toBe(format);
+        // The halves as stored: rounding the decoded values again changes nothing.
+        expect(Buffer.compare(Buffer.from(packMatrix(t.values, t.shape[0], t.shape[1], format).data.buffer), Buffer.from(t.packed!.data.buffer))).toBe(0);
+      }
+      expect(matrices).toBeGreaterThan(0);
+    });
+  }
+
+  it('an f16 checkpoint takes half the device bytes of f32 for its matrices', async () => {
+    const gpu = await createGpu();
+    const dir = join(root, 'stored-bytes');
+    await writeFixtureModel(dir, config, { dtype: 'f16', seed: 11 });
+    const model = await openModel(dir);
+    const bytes = async (weightFormat: WeightFormat) => {
+      const runner = await createWebGpuRunner(gpu, model.source, { weightFormat, numPages: 1, pageSize: 16, maxBatchTokens: 16 });
+      runner.dispose();
+      return runner.weightBytes;
+    };
+    try {
+      expect((await bytes('f16')) / (await bytes('f32'))).toBe(0.5);
+    } finally {
+      gpu.destroy();
+    }
+  });
 });

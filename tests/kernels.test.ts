@@ -2,6 +2,7 @@
 // The checks and their tolerances live in src/testing/gpu-checks.ts so the browser suite runs the same.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGpu, type GpuContext } from '../src/gpu/device.ts';
+import { WEIGHT_FORMATS } from '../src/gpu/quant.ts';
 import { checkMatmul, kernelChecks } from '../src/testing/gpu-checks.ts';
 
 let gpu: GpuContext;
@@ -18,7 +19,7 @@ describe('kernels vs CPU reference', () => {
     });
   }
 
-  for (const format of ['f32', 'q8', 'q4'] as const) {
+  for (const format of WEIGHT_FORMATS) {
     test(`the matmul tolerance catches one ${format} weight off by one quantization step`, async () => {
       const r = await checkMatmul(gpu, { format, deviceClass: 'cpu', rows: 2, k: 64, n: 8, bias: false, accumulate: false, perturbReference: true });
       expect(r.ok, r.detail).toBe(false);

@@ -5,7 +5,7 @@
 // f16 (the default) and in f32.
 import { describe, expect, test } from 'vitest';
 import { gpuPerDeviceClass } from './gpu-classes.ts';
-import type { WeightFormat } from '../src/gpu/quant.ts';
+import { WEIGHT_FORMATS } from '../src/gpu/quant.ts';
 import type { SequenceChunk } from '../src/runtime/types.ts';
 import type { ModelRunner } from '../src/runtime/types.ts';
 import { createRunnerOn, greedyTokensOfTestModel, prefillDecodeBitwise, TEST_PROMPT, testModelSource, type RunnerHost } from '../src/testing/model-checks.ts';
@@ -53,7 +53,7 @@ for (const [deviceClass, kvDtype] of [
 ] as const) {
   const kernels = deviceClass === 'wasm' ? 'WebAssembly (CPU route)' : `${deviceClass}-class WebGPU`;
   describe(`bitwise determinism, ${kernels} kernels, ${kvDtype} K/V`, () => {
-    for (const format of ['f32', 'q8', 'q4'] as const satisfies readonly WeightFormat[]) {
+    for (const format of WEIGHT_FORMATS) {
       test(`${format}: a token's logits from a prefill chunk equal its logits from decode`, async () => {
         const r = await prefillDecodeBitwise(hosts[deviceClass](), format, kvDtype);
         expect(r.equal, r.detail).toBe(true);

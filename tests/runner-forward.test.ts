@@ -18,7 +18,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGpu, type GpuContext } from '../src/gpu/device.ts';
 import { mulberry32, randomModelSource, tinyConfigJson } from '../src/model/random-model.ts';
-import type { WeightFormat } from '../src/gpu/quant.ts';
+import { isQuantized, WEIGHT_FORMATS, type WeightFormat } from '../src/gpu/quant.ts';
 import { CpuReferenceRunner } from '../src/runtime/cpu-reference.ts';
 import { GREEDY, sampleToken } from '../src/runtime/sampler.ts';
 import type { ForwardResult, SequenceChunk } from '../src/runtime/types.ts';
@@ -46,7 +46,7 @@ function referenceFor(route: Route, source: ModelSource, weightFormat: WeightFor
 
 /** Whether activations are rounded to 8 bits on this route and format (see the header). */
 function roundsActivations(route: Route, format: WeightFormat): boolean {
-  return route === 'wasm' && format !== 'f32';
+  return route === 'wasm' && isQuantized(format);
 }
 
 const PROMPT_LENGTHS = [13, 5, 20, 2, 7, 1, 16, 9];
@@ -70,7 +70,7 @@ function prompt(length: number, seed: number, vocab: number): number[] {
 }
 
 describe.each(ROUTES)('%s runner vs CPU reference (causal LM)', (route) => {
-  for (const format of ['f32', 'q8', 'q4'] as const satisfies readonly WeightFormat[]) {
+  for (const format of WEIGHT_FORMATS) {
     for (const sequences of [1, 3, 8]) {
       test(`${format}, ${sequences} sequence(s): prefill + ${DECODE_STEPS} decode steps`, async () => {
         const source = randomModelSource(tinyConfigJson(), 11);

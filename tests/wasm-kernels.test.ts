@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { OutOfMemoryError } from '../src/errors.ts';
 import { createWasmKernels, type WasmKernels } from '../src/cpu/wasm-module.ts';
-import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../src/gpu/quant.ts';
+import { FORMAT_CODE, isQuantized, packMatrix, unpackMatrix, WEIGHT_FORMATS, wordsPerRow } from '../src/gpu/quant.ts';
 import { mulberry32 } from '../src/model/random-model.ts';
 import { f16ToF32, f32ToF16Bits } from '../src/gpu/float16.ts';
 import { matmulRef, quantizeActivations, rmsNormRef, siluMulRef } from '../src/runtime/cpu-reference.ts';
@@ -64,7 +64,7 @@ describe('quantize_q8', () => {
 });
 
 describe('matmul', () => {
-  for (const format of ['f32', 'q8', 'q4'] as const satisfies readonly WeightFormat[]) {
+  for (const format of WEIGHT_FORMATS) {
     // N = 37: two-row tiles, a single row left, and a second row block; T covers 4-token tiles and remainders.
     test.each([1, 3, 4, 5, 9])(`${format}: [T=%i, 96] x [37, 96]^T against the reference`, (T) => {
       const N = 37;
@@ -74,7 +74,7 @@ describe('matmul', () => {
       const y = wk.alloc(T * N * 4, 'y');
       const w = put(packed.data);
       let xin = x;
-      if (format === 'f32') wk.k.matmul_f32(y, N, put(x), T, w, N, K);
+      if (!isQuantized(format)) wk.k[`matmul_${format}`](y, N, put(x), T, w, N, K);
       else {
         const q = wk.alloc(T * K * 2, 'q');
         const s = wk.alloc((T * K) / 8, 's');
@@ -89,16 +89,37 @@ describe('matmul', () => {
   }
 
   test('dequant_row gives the reference values of every format', () => {
-    for (const [code, format] of [
-      [0, 'f32'],
-      [1, 'q8'],
-      [2, 'q4'],
-    ] as const) {
+    for (const format of WEIGHT_FORMATS) {
       const packed = packMatrix(random(5 * 64, 4), 5, 64, format);
       const out = wk.alloc(64 * 4, 'row');
-      wk.k.dequant_row(out, put(packed.data), format === 'f32' ? 0 : put(packed.scales), code, 3, 64);
+      wk.k.dequant_row(out, put(packed.data), isQuantized(format) ? put(packed.scales) : 0, FORMAT_CODE[format], 3, 64);
       expect(Array.from(wk.f32(out, 64))).toEqual(Array.from(unpackMatrix(packed).subarray(3 * 64, 4 * 64)));
     }
+  });
+
+  test.each(['f16', 'bf16'] as const)('%s: every finite 16-bit pattern widens exactly, and the product is the f32 one of the widened values', (format) => {
+    // All 65536 patterns as 32 rows of 2048 (subnormals, both zeros, the largest values); the non-finite
+    // ones (exponent all ones) become zero, as a loaded matrix never holds them.
+    const K = 2048;
+    const exponent = format === 'f16' ? 0x7c00 : 0x7f80;
+    const halves = Uint16Array.from({ length: 65536 }, (_, h) => ((h & exponent) === exponent ? 0 : h));
+    const packed = { format, rows: 32, cols: K, data: new Uint32Array(halves.buffer), scales: new Float32Array(0) };
+    const values = unpackMatrix(packed);
+    const w = put(packed.data);
+    const out = wk.alloc(K * 4, 'row');
+    for (let row = 0; row < 32; row++) {
+      wk.k.dequant_row(out, w, 0, FORMAT_CODE[format], row, K);
+      expect(new Uint32Array(wk.f32(out, K).slice().buffer)).toEqual(new Uint32Array(values.slice(row * K, (row + 1) * K).buffer));
+    }
+    // Small magnitudes so that no product overflows: the rows whose exponents are below the middle.
+    const x = random(5 * K, 8, 1e-3);
+    const [y16, y32] = [wk.alloc(5 * 32 * 4, 'y16'), wk.alloc(5 * 32 * 4, 'y32')];
+    const xp = put(x);
+    const small = values.map((v) => (Math.abs(v) < 1e4 ? v : 0));
+    const smallPacked = packMatrix(small, 32, K, format);
+    wk.k[`matmul_${format}`](y16, 32, xp, 5, put(smallPacked.data), 32, K);
+    wk.k.matmul_f32(y32, 32, xp, 5, put(small), 32, K);
+    expect(new Uint32Array(wk.f32(y16, 5 * 32).slice().buffer)).toEqual(new Uint32Array(wk.f32(y32, 5 * 32).slice().buffer));
   });
 });
 

@@ -7,6 +7,7 @@ import { randomModelSource } from '../src/model/random-model.ts';
 import { createWasmRunner } from '../src/runtime/wasm-runner.ts';
 import type { ModelRunner } from '../src/runtime/types.ts';
 import { OptionError } from '../src/errors.ts';
+import { WEIGHT_FORMATS } from '../src/gpu/quant.ts';
 
 async function logits(runner: ModelRunner): Promise<Uint32Array[]> {
   const prompt = Array.from({ length: 40 }, (_, i) => (i * 37) % 4096);
@@ -21,7 +22,7 @@ async function logits(runner: ModelRunner): Promise<Uint32Array[]> {
   return out;
 }
 
-test.each(['f32', 'q8', 'q4'] as const)('%s: two threads give bitwise the logits of one', async (weightFormat) => {
+test.each(WEIGHT_FORMATS)('%s: two threads give bitwise the logits of one', async (weightFormat) => {
   const source = () => randomModelSource(smallBenchConfigJson(), 3, 'small');
   const two = await createWasmKernels({ threads: 2 });
   expect(two.pool.threads).toBe(2);

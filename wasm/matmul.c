@@ -158,13 +158,27 @@ void matmul_q8(float* y, int ldy, const int16_t* x, const float* xs, int T, cons
   matmul_quant(y, ldy, x, xs, T, w, ws, N, K, 0);
 }
 
-// ---- f32 (K a multiple of 8): two accumulators (alternate 4-element chunks), summed at the end.
-static inline v128_t madd(v128_t acc, const float* w, const float* x) {
-  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(w), wasm_v128_load(x)));
+// ---- f32, f16, bf16 (K a multiple of 8): two accumulators (alternate 4-element chunks), summed at the
+// end. 16-bit weights are widened to f32 exactly as they are loaded, so a matrix in 16 bits computes
+// what the same values in f32 would.
+enum { W_F32, W_F16, W_BF16 };
+
+// Weights k .. k+3 of a row as f32.
+static inline v128_t load_w(const void* w, long k, int wf) {
+  if (wf == W_F32) return wasm_v128_load((const float*)w + k);
+  v128_t h = wasm_u32x4_load16x4((const uint16_t*)w + k);
+  if (wf == W_BF16) return wasm_i32x4_shl(h, 16);
+  // f16: exponent and mantissa moved into f32 position, then scaled by 2^112 (exact for normal and
+  // subnormal halves; weights are checked finite when loaded), the sign put back.
+  v128_t mag = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x7fff)), 13), wasm_i32x4_splat(0x77800000));
+  return wasm_v128_or(mag, wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16));
 }
 
-EXPORT(matmul_f32)
-void matmul_f32(float* y, int ldy, const float* x, int T, const float* w, int N, int K) {
+static inline v128_t madd(v128_t acc, v128_t w, const float* x) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(w, wasm_v128_load(x)));
+}
+
+static inline void matmul_float(float* y, int ldy, const float* x, int T, const void* w, int N, int K, int wf) {
   int tb = token_block(K, 4);
   for (int t0 = 0; t0 < T; t0 += tb) {
     int t1 = t0 + tb < T ? t0 + tb : T;
@@ -173,14 +187,15 @@ void matmul_f32(float* y, int ldy, const float* x, int T, const float* w, int N,
       int t = t0;
       for (; t + 4 <= t1; t += 4) {
         for (int n = n0; n < n1; n++) {
-          const float* wr = w + (long)n * K;
+          long wr = (long)n * K;
           v128_t a[4], b[4];
           for (int i = 0; i < 4; i++) a[i] = b[i] = wasm_f32x4_splat(0);
           for (int k = 0; k < K; k += 8) {
+            v128_t w0 = load_w(w, wr + k, wf), w1 = load_w(w, wr + k + 4, wf);
             for (int i = 0; i < 4; i++) {
               const float* xr = x + (long)(t + i) * K + k;
-              a[i] = madd(a[i], wr + k, xr);
-              b[i] = madd(b[i], wr + k + 4, xr + 4);
+              a[i] = madd(a[i], w0, xr);
+              b[i] = madd(b[i], w1, xr + 4);
             }
           }
           for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(wasm_f32x4_add(a[i], b[i]));
@@ -189,17 +204,32 @@ void matmul_f32(float* y, int ldy, const float* x, int T, const float* w, int N,
       for (; t < t1; t++) {
         const float* xr = x + (long)t * K;
         for (int n = n0; n < n1; n++) {
-          const float* wr = w + (long)n * K;
+          long wr = (long)n * K;
           v128_t a = wasm_f32x4_splat(0), b = wasm_f32x4_splat(0);
           for (int k = 0; k < K; k += 8) {
-            a = madd(a, wr + k, xr + k);
-            b = madd(b, wr + k + 4, xr + k + 4);
+            a = madd(a, load_w(w, wr + k, wf), xr + k);
+            b = madd(b, load_w(w, wr + k + 4, wf), xr + k + 4);
           }
           y[(long)t * ldy + n] = hsum4(wasm_f32x4_add(a, b));
         }
       }
     }
   }
+}
+
+EXPORT(matmul_f32)
+void matmul_f32(float* y, int ldy, const float* x, int T, const float* w, int N, int K) {
+  matmul_float(y, ldy, x, T, w, N, K, W_F32);
+}
+
+EXPORT(matmul_f16)
+void matmul_f16(float* y, int ldy, const float* x, int T, const uint16_t* w, int N, int K) {
+  matmul_float(y, ldy, x, T, w, N, K, W_F16);
+}
+
+EXPORT(matmul_bf16)
+void matmul_bf16(float* y, int ldy, const float* x, int T, const uint16_t* w, int N, int K) {
+  matmul_float(y, ldy, x, T, w, N, K, W_BF16);
 }
 
 // y[t, n] += bias[n]
@@ -215,13 +245,14 @@ void add_into(float* x, const float* y, int n) {
   for (int i = 0; i < n; i++) x[i] += y[i];
 }
 
-// Row `row` of a matrix in the engine's formats, as f32 (the embedding lookup).
+// Row `row` of a matrix in the engine's formats (FORMAT_CODE in src/gpu/quant.ts), as f32 (the
+// embedding lookup).
 EXPORT(dequant_row)
 void dequant_row(float* out, const uint8_t* w, const float* ws, int format, int row, int K) {
   int G = K / GROUP;
-  if (format == 0) {
-    const float* r = (const float*)w + (long)row * K;
-    for (int k = 0; k < K; k++) out[k] = r[k];
+  if (format == 0 || format == 3 || format == 4) {
+    int wf = format == 0 ? W_F32 : format == 3 ? W_F16 : W_BF16;
+    for (int k = 0; k < K; k += 4) wasm_v128_store(out + k, load_w(w, (long)row * K + k, wf));
     return;
   }
   for (int g = 0; g < G; g++) {

@@ -7,7 +7,8 @@ import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts'
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
 import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
-import type { WeightFormat } from '../gpu/quant.ts';
+import { isQuantized, type WeightFormat } from '../gpu/quant.ts';
+import type { ModelSource } from '../model/source.ts';
 import { checkKvDtype, DEFAULT_KV_DTYPE, kvBytesPerElement } from '../gpu/kv-dtype.ts';
 import { generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
@@ -71,9 +72,15 @@ function parameterCount(c: Qwen2Config): number {
   return total;
 }
 
-/** The weight format the engine runs a model in: f32 for small models, 4-bit for the rest. */
-export function weightFormatFor(c: Qwen2Config): WeightFormat {
-  return parameterCount(c) <= F32_PARAMETER_LIMIT ? 'f32' : 'q4';
+/**
+ * The weight format the engine runs a model in: the file's own q8/q4 as they are; for small models the
+ * file's 16-bit floats as they are, else f32; for the rest 4-bit.
+ */
+export function weightFormatFor(source: ModelSource): WeightFormat {
+  const stored = source.storedFormat;
+  if (stored && isQuantized(stored)) return stored;
+  if (parameterCount(source.config) > F32_PARAMETER_LIMIT) return 'q4';
+  return stored === 'f16' || stored === 'bf16' ? stored : 'f32';
 }
 
 /** Weights plus activation buffers of one runner, as the cost model counts them. */
@@ -104,8 +111,8 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   if (verifierModel.config.kind === 'causal-lm') throw new OptionError(`${verifierModel.name} is not a process reward model`);
 
   // The budget: weights and activations of both models first, the KV arena gets the rest.
-  const gFormat = weightFormatFor(generatorModel.config);
-  const vFormat = weightFormatFor(verifierModel.config);
+  const gFormat = weightFormatFor(generatorModel.source);
+  const vFormat = weightFormatFor(verifierModel.source);
   const fixed = fixedBytes(generatorModel.config, gFormat) + fixedBytes(verifierModel.config, vFormat);
   const gPageBytes = pageSize * kvBytesPerToken(generatorModel.config, kvBytesPerElement(kvDtype));
   const vPageBytes = pageSize * kvBytesPerToken(verifierModel.config, kvBytesPerElement(kvDtype));

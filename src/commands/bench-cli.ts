@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { choiceOption, intListOption, intOption, numberOption, optionSpecs, parseCommandArgs, type ParsedArgs } from './args.ts';
 import { OptionError } from '../errors.ts';
+import { WEIGHT_FORMATS } from '../gpu/quant.ts';
 import { DEFAULT_KV_DTYPE, KV_DTYPES, type KvDtype } from '../gpu/kv-dtype.ts';
 import { benchCostModel, formatRatios, ratioTable, type BenchRow } from './bench.ts';
 import { benchDecode } from './bench-decode.ts';
@@ -131,7 +132,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       models: values.model === 'qwen2.5-math-1.5b-shapes' ? ['qwen2.5-math-1.5b-shapes'] : undefined,
       batches: listOf(values.batches)?.map((b) => intOption('batches', b, 1, 1, 1024)),
       steps: values.steps === undefined ? undefined : intOption('steps', values.steps, 6, 1, 10000),
-      weightFormat: values.weights === undefined ? undefined : choiceOption('weights', values.weights, 'q4', ['f32', 'q8', 'q4'] as const),
+      weightFormat: values.weights === undefined ? undefined : choiceOption('weights', values.weights, 'q4', WEIGHT_FORMATS),
     });
     console.log(r.table);
     if (values.json) writeFileSync(values.json, JSON.stringify(r, null, 2));

@@ -274,7 +274,7 @@ export async function benchDecode(opts: BenchDecodeOptions = {}): Promise<BenchD
     const jobs: Array<[string, () => Promise<ModelSource>, (s: ModelSource) => WeightFormat]> = [];
     if (opts.model !== undefined) {
       const location = opts.model;
-      jobs.push([location, async () => (await openModel(location)).source, (s) => opts.weightFormat ?? weightFormatFor(s.config)]);
+      jobs.push([location, async () => (await openModel(location)).source, (s) => opts.weightFormat ?? weightFormatFor(s)]);
     } else {
       const models = opts.models ?? (deviceClass === 'gpu' ? ['small', 'qwen2.5-math-1.5b-shapes'] : ['small']);
       for (const m of models) {

@@ -20,7 +20,7 @@ export async function measurePrmQuality(verifierDir: string, generatorDir: strin
     // Pages for one batch: its tokens plus one partly filled page per solution.
     const numPages = BATCH_TOKENS / DEFAULT_KV_PAGE_SIZE + Math.ceil(BATCH_TOKENS / 8);
     const runner = await createRouteRunner(route, verifier.source, {
-      weightFormat: weightFormatFor(verifier.config),
+      weightFormat: weightFormatFor(verifier.source),
       numPages,
       pageSize: DEFAULT_KV_PAGE_SIZE,
       maxBatchTokens: BATCH_TOKENS,

@@ -7,6 +7,9 @@ export interface KernelExports {
   matmul_q4(y: Ptr, ldy: number, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
   matmul_q8(y: Ptr, ldy: number, x: Ptr, xs: Ptr, T: number, w: Ptr, ws: Ptr, N: number, K: number): void;
   matmul_f32(y: Ptr, ldy: number, x: Ptr, T: number, w: Ptr, N: number, K: number): void;
+  /** As matmul_f32, with the weights in f16 or bf16 (two per word). */
+  matmul_f16(y: Ptr, ldy: number, x: Ptr, T: number, w: Ptr, N: number, K: number): void;
+  matmul_bf16(y: Ptr, ldy: number, x: Ptr, T: number, w: Ptr, N: number, K: number): void;
   add_bias(y: Ptr, T: number, N: number, bias: Ptr): void;
   add_into(x: Ptr, y: Ptr, n: number): void;
   dequant_row(out: Ptr, w: Ptr, ws: Ptr, format: number, row: number, K: number): void;

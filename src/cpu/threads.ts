@@ -10,8 +10,10 @@ const PARALLEL_MIN_MACS = 1 << 21;
 const HELPER_TIMEOUT_MS = 60_000;
 /** Bytes of each helper's stack. */
 export const HELPER_STACK_BYTES = 1 << 16;
-const FUNCTIONS = ['matmul_q4', 'matmul_q8', 'matmul_f32'] as const;
+const FUNCTIONS = ['matmul_q4', 'matmul_q8', 'matmul_f32', 'matmul_f16', 'matmul_bf16'] as const;
 type MatmulName = (typeof FUNCTIONS)[number];
+/** The products of unquantized weights: no activation scales, so one argument fewer. */
+const isFloat = (name: MatmulName): name is 'matmul_f32' | 'matmul_f16' | 'matmul_bf16' => name !== 'matmul_q4' && name !== 'matmul_q8';
 /** Control block: [0] job number (-1: stop), [1] helpers done, then ARGS_STRIDE ints per helper. */
 export const CONTROL_INTS = 8 + 8 * 12;
 const ARGS_STRIDE = 12;
@@ -82,7 +84,7 @@ export function singleThread(k: KernelExports): ThreadPool {
     threads: 1,
     parallelCalls: 0,
     matmul(name, m, y, x, xs, T) {
-      if (name === 'matmul_f32') k.matmul_f32(y, m.rows, x, T, m.data, m.rows, m.cols);
+      if (isFloat(name)) k[name](y, m.rows, x, T, m.data, m.rows, m.cols);
       else k[name](y, m.rows, x, xs, T, m.data, m.scales, m.rows, m.cols);
     },
     stop() {},
@@ -149,8 +151,7 @@ export async function startThreadPool(
         const r0 = Math.min(m.rows, i * per);
         const r1 = Math.min(m.rows, r0 + per);
         const w = m.data + r0 * m.rowBytes;
-        const args =
-          name === 'matmul_f32' ? [y + r0 * 4, m.rows, x, T, w, r1 - r0, m.cols] : [y + r0 * 4, m.rows, x, xs, T, w, m.scales + r0 * G * 4, r1 - r0, m.cols];
+        const args = isFloat(name) ? [y + r0 * 4, m.rows, x, T, w, r1 - r0, m.cols] : [y + r0 * 4, m.rows, x, xs, T, w, m.scales + r0 * G * 4, r1 - r0, m.cols];
         return { rows: r1 - r0, args };
       };
       Atomics.store(ctl, 1, 0);

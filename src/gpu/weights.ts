@@ -1,14 +1,14 @@
 // A packed weight matrix on the GPU, split by rows into parts that each fit one storage binding
 // (maxStorageBufferBindingSize: 128 MiB on llvmpipe, so a 1.5B model's tied embedding needs parts).
 // Written row block by row block as tensors stream in (fused q/k/v and gate/up are row blocks of one matrix).
-import { packScalesF16, scaleWordsPerRow, wordsPerRow, type PackedMatrix, type WeightFormat } from './quant.ts';
+import { isQuantized, packScalesF16, scaleWordsPerRow, wordsPerRow, type PackedMatrix, type WeightFormat } from './quant.ts';
 import { storageBuffer, writeArray } from './buffers.ts';
 
 export interface MatrixPart {
   rowStart: number;
   rows: number;
   data: GPUBuffer;
-  /** Per-group scales (q8/q4) as halves, two per word, rows padded to a word; a 16-byte placeholder for f32. */
+  /** Per-group scales (q8/q4) as halves, two per word, rows padded to a word; a 16-byte placeholder for the float formats. */
   scales: GPUBuffer;
 }
 
@@ -30,10 +30,10 @@ export function createGpuMatrix(device: GPUDevice, format: WeightFormat, rows: n
       rowStart,
       rows: n,
       data: storageBuffer(device, n * rowBytes, `${label}[${rowStart}]`),
-      scales: storageBuffer(device, format === 'f32' ? 16 : Math.max(16, n * scaleWordsPerRow(cols) * 4), `${label}.scales[${rowStart}]`),
+      scales: storageBuffer(device, !isQuantized(format) ? 16 : Math.max(16, n * scaleWordsPerRow(cols) * 4), `${label}.scales[${rowStart}]`),
     });
   }
-  const bytes = rows * rowBytes + (format === 'f32' ? 0 : rows * scaleWordsPerRow(cols) * 4);
+  const bytes = rows * rowBytes + (!isQuantized(format) ? 0 : rows * scaleWordsPerRow(cols) * 4);
   return { format, rows, cols, parts, bytes };
 }
 
@@ -44,7 +44,7 @@ export function writeMatrixRows(device: GPUDevice, m: GpuMatrix, rowStart: numbe
   }
   const words = wordsPerRow(m.format, m.cols);
   const scaleWords = scaleWordsPerRow(m.cols);
-  const scales = m.format === 'f32' ? null : packScalesF16(packed.scales, packed.rows, packed.cols);
+  const scales = !isQuantized(m.format) ? null : packScalesF16(packed.scales, packed.rows, packed.cols);
   for (const part of m.parts) {
     const from = Math.max(rowStart, part.rowStart);
     const to = Math.min(rowStart + packed.rows, part.rowStart + part.rows);

@@ -6,13 +6,14 @@ import { parseQwen2Config, type Qwen2Config } from '../model/config.ts';
 import type { CalibrationSample, HardwareProfile } from './hardware-profiles.ts';
 import type { ForwardTrace } from '../runtime/types.ts';
 
-/** Weight formats the model prices: the engine's (f32, q8, q4: groups of 32 with f16 scales) and f16. */
-export type CostWeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
+/** Weight formats the model prices: the engine's (src/gpu/quant.ts; q8, q4: groups of 32 with f16 scales). */
+export type CostWeightFormat = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4';
 
 /** Storage bytes per weight, scales included. */
 export const BYTES_PER_WEIGHT: Readonly<Record<CostWeightFormat, number>> = {
   f32: 4,
   f16: 2,
+  bf16: 2,
   q8: 1 + 2 / 32,
   q4: 0.5 + 2 / 32,
 };

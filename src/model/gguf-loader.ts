@@ -5,13 +5,12 @@ import { FormatError } from '../errors.ts';
 import { parseQwen2Config, type Qwen2Config } from './config.ts';
 import { parseGenerationConfig } from './generation-config.ts';
 import { readGgufHeader, readGgufTensor, type GgufFile, type GgufTensorInfo, type GgufValue } from './gguf.ts';
-import { packedFromGguf, packsExactly } from './gguf-quant.ts';
-import { unpackMatrix } from '../gpu/quant.ts';
+import { exactFormat, packedFromGguf, packsExactly } from './gguf-quant.ts';
 import { ggufTokenizerFiles } from './gguf-tokenizer.ts';
 import { quote } from './json-guard.ts';
 import { readHfTokenizer, type HfModel } from './hf-loader.ts';
 import { readRange, type ByteFile, type FileSet } from './sources/byte-file.ts';
-import { streamTensors, type LoadProgress, type ModelSource, type TensorRecord } from './source.ts';
+import { packedRecord, storedFormatOf, streamTensors, type LoadProgress, type ModelSource, type TensorRecord } from './source.ts';
 import { checkTensors } from './tensor-check.ts';
 import { Tokenizer } from './tokenizer.ts';
 
@@ -73,24 +72,13 @@ export function ggufConfig(g: GgufFile): Qwen2Config {
   return parseQwen2Config(raw, `${name} (qwen2 metadata)`);
 }
 
-/** One tensor: Q8_0/Q4_0 matrices as their bytes repacked (values only if asked for), others dequantized. */
+/** One tensor: matrices in one of the engine's formats as their bytes repacked (values only if asked for), others dequantized. */
 async function readTensor(file: ByteFile, t: { info: GgufTensorInfo; name: string; shape: number[] }, onBytes: (n: number) => void): Promise<TensorRecord> {
   if (t.shape.length === 2 && packsExactly(t.info.type, t.shape[1])) {
     const bytes = await readRange(file, t.info.begin, t.info.end - t.info.begin, `tensor ${t.name}`);
     onBytes(bytes.length);
     const packed = packedFromGguf(t.info.type, bytes, t.shape[0], t.shape[1]);
-    if (packed) {
-      let values: Float32Array | null = null;
-      return {
-        name: t.name,
-        shape: t.shape,
-        packed,
-        get values() {
-          values ??= unpackMatrix(packed);
-          return values;
-        },
-      };
-    }
+    if (packed) return packedRecord(t.name, t.shape, packed);
   }
   return { name: t.name, shape: t.shape, values: await readGgufTensor(file, t.info, onBytes) };
 }
@@ -117,6 +105,7 @@ export async function loadGgufModel(files: FileSet, onProgress?: (p: LoadProgres
   const source: ModelSource = {
     name: file.name,
     config,
+    storedFormat: storedFormatOf(plan.map((t) => ({ name: t.name, shape: t.shape, format: exactFormat(t.info.type) }))),
     tensors: (progress) =>
       streamTensors(
         plan,

@@ -2,7 +2,7 @@
 // Q5_0/Q8_0 where rows are not a multiple of 256; Q8_0/Q4_0/Q4_1/Q5_x in older files; Q5_K in Q5_K_M):
 // byte layouts, dequantization to f32, and simple quantizers for fixtures (the types the fixture tool
 // writes). Layouts follow ggml-quants.c (block_q8_0, block_q4_K, ...); all little-endian.
-import type { PackedMatrix } from '../gpu/quant.ts';
+import type { PackedMatrix, WeightFormat } from '../gpu/quant.ts';
 import { decodeBf16, decodeF16, decodeF32, f16ToF32, f32ToF16Bits } from '../gpu/float16.ts';
 
 export enum GgmlType {
@@ -114,18 +114,30 @@ function dequantQ4_0(b: Uint8Array, out: Float32Array): void {
   }
 }
 
-/** Whether packedFromGguf takes a matrix of this type with rows of `cols` values. */
+/** The engine's weight format a GGUF type is exactly, if any. */
+export function exactFormat(type: GgmlType): WeightFormat | undefined {
+  return ({ [GgmlType.F32]: 'f32', [GgmlType.F16]: 'f16', [GgmlType.BF16]: 'bf16', [GgmlType.Q8_0]: 'q8', [GgmlType.Q4_0]: 'q4' } as const)[type as number];
+}
+
+/** Whether packedFromGguf takes a matrix of this type with rows of `cols` values (F32 is read as values). */
 export function packsExactly(type: GgmlType, cols: number): boolean {
-  return (type === GgmlType.Q8_0 || type === GgmlType.Q4_0) && cols % 32 === 0;
+  const f = exactFormat(type);
+  return f !== undefined && f !== 'f32' && cols % 32 === 0;
 }
 
 /**
- * A Q8_0 or Q4_0 matrix ([rows, cols], cols a multiple of 32) in the engine's q8/q4 layout
- * (src/gpu/quant.ts), exactly: each block's f16 d becomes the group's f32 scale; Q8_0's int8 copy as
- * they are, Q4_0's nibbles move from (j, j + 16) per byte to (2b, 2b + 1). Null for other types.
+ * An F16, BF16, Q8_0 or Q4_0 matrix ([rows, cols], cols a multiple of 32) in the engine's format
+ * (src/gpu/quant.ts), exactly: halves copied as they are; each block's f16 d becomes the group's f32
+ * scale, Q8_0's int8 copied as they are, Q4_0's nibbles moved from (j, j + 16) per byte to (2b, 2b + 1).
+ * Null for other types.
  */
 export function packedFromGguf(type: GgmlType, bytes: Uint8Array, rows: number, cols: number): PackedMatrix | null {
   if (!packsExactly(type, cols)) return null;
+  if (type === GgmlType.F16 || type === GgmlType.BF16) {
+    const data = new Uint32Array((rows * cols) / 2);
+    new Uint8Array(data.buffer).set(bytes.subarray(0, rows * cols * 2));
+    return { format: type === GgmlType.F16 ? 'f16' : 'bf16', rows, cols, data, scales: new Float32Array(0) };
+  }
   const blocks = (rows * cols) / 32;
   const scales = new Float32Array(blocks);
   if (type === GgmlType.Q8_0) {

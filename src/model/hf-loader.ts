@@ -6,9 +6,10 @@ import { FormatError } from '../errors.ts';
 import { parseQwen2Config, type Qwen2Config } from './config.ts';
 import { parseGenerationConfig, type GenerationConfig } from './generation-config.ts';
 import { isRecord, parseJsonBytes, quote } from './json-guard.ts';
-import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from './safetensors.ts';
+import { readSafetensorsHalves, readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from './safetensors.ts';
 import { checkRelativeName, readSmallFile, type ByteFile, type FileSet } from './sources/byte-file.ts';
-import { streamTensors, type LoadProgress, type ModelSource } from './source.ts';
+import { packedRecord, storedFormatOf, streamTensors, type LoadProgress, type ModelSource } from './source.ts';
+import type { WeightFormat } from '../gpu/quant.ts';
 import { checkTensors } from './tensor-check.ts';
 import { Tokenizer } from './tokenizer.ts';
 
@@ -20,6 +21,14 @@ export const FILE_LIMITS = {
   'tokenizer.json': 64 << 20,
   'tokenizer_config.json': 16 << 20,
 } as const;
+
+const STORED_FORMAT = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const satisfies Record<SafetensorsEntry['dtype'], WeightFormat>;
+
+/** The 16-bit format a matrix is read in as stored (halves, two per word), or null to read it as f32 values. */
+function halvesFormat(e: SafetensorsEntry): 'f16' | 'bf16' | null {
+  if (e.dtype === 'F32' || e.shape.length !== 2 || e.shape[1] % 2 !== 0) return null;
+  return e.dtype === 'F16' ? 'f16' : 'bf16';
+}
 
 export async function readJsonFile(files: FileSet, name: keyof typeof FILE_LIMITS): Promise<{ file: ByteFile; json: unknown } | null> {
   const file = await files.open(name);
@@ -119,6 +128,7 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
   const source: ModelSource = {
     name: files.name,
     config,
+    storedFormat: storedFormatOf(plan.flatMap((p) => p.entries.map((e) => ({ name: e.name, shape: e.shape, format: STORED_FORMAT[e.dtype] })))),
     tensors: (progress) =>
       streamTensors(
         plan.flatMap(({ file, entries }) => entries.map((e) => ({ file, e }))),
@@ -127,7 +137,12 @@ export async function loadHfModel(files: FileSet, onProgress?: (p: LoadProgress)
           bytesTotal,
           tensorsTotal,
           bytesOf: ({ e }) => e.end - e.begin,
-          read: async ({ file, e }, onBytes) => ({ name: e.name, shape: e.shape, values: await readSafetensorsTensor(file, e, onBytes) }),
+          read: async ({ file, e }, onBytes) => {
+            const format = halvesFormat(e);
+            if (!format) return { name: e.name, shape: e.shape, values: await readSafetensorsTensor(file, e, onBytes) };
+            const [rows, cols] = e.shape;
+            return packedRecord(e.name, e.shape, { format, rows, cols, data: await readSafetensorsHalves(file, e, onBytes), scales: new Float32Array(0) });
+          },
         },
         progress,
       ),

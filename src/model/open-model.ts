@@ -97,6 +97,7 @@ export async function openModel(location: ModelLocation, opts: OpenModelOptions 
   const source: ModelSource = {
     name: inner.name,
     config: inner.config,
+    storedFormat: inner.storedFormat,
     tensors: (p) => inner.tensors(p ?? outer),
   };
   return {

@@ -132,6 +132,17 @@ export async function readSafetensorsTensor(file: ByteFile, entry: SafetensorsEn
   return out;
 }
 
+/** A 16-bit (F16/BF16) tensor's values as stored, two per word: the engine's f16/bf16 weight format. */
+export async function readSafetensorsHalves(file: ByteFile, entry: SafetensorsEntry, onBytes?: (done: number) => void): Promise<Uint32Array> {
+  const bytes = entry.end - entry.begin;
+  if (entry.dtype === 'F32' || bytes % 4 !== 0) throw new RangeError(`readSafetensorsHalves: ${entry.name} is ${entry.dtype} with ${bytes} bytes`);
+  // Read as 4-byte blocks copied verbatim: the words hold the halves in file order.
+  const words = new Float32Array(bytes / 4);
+  const layout = { blockBytes: 4, blockElements: 1 };
+  await readTensorSlices(file, entry.begin, bytes, words, layout, (b, o) => decodeF32(b, 0, o.length, o), `tensor ${quote(entry.name)}`, onBytes);
+  return new Uint32Array(words.buffer);
+}
+
 // ---- writing (fixtures and tests) ----
 
 export interface SafetensorsTensorSpec {

@@ -7,7 +7,7 @@
 // kernels' pack2x16float does, and kept in the f32 array as that exact value.
 import { OptionError } from '../errors.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { GROUP_SIZE, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
+import { GROUP_SIZE, isQuantized, unpackMatrix, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '../gpu/kv-dtype.ts';
@@ -154,7 +154,7 @@ export class CpuReferenceRunner implements ModelRunner {
     this.pageSize = options.pageSize ?? 16;
     this.numPages = options.numPages;
     this.kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
-    this.quantizeInputs = options.activations === 'q8' && options.weightFormat !== 'f32';
+    this.quantizeInputs = options.activations === 'q8' && isQuantized(options.weightFormat);
     checkKvHeadDim(config.headDim, this.kvDtype);
     this.pageFloats = this.pageSize * kvBytesPerToken(config, 1);
     this.kv = new Float32Array(this.numPages * this.pageFloats);

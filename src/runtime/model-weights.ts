@@ -8,7 +8,7 @@ import { checkKvDtype, checkKvHeadDim, DEFAULT_KV_DTYPE, type KvDtype } from '..
 import { MAX_BATCH_TOKENS } from './forward-batch.ts';
 import { expectedTensors, type Qwen2Config } from '../model/config.ts';
 import type { ModelSource, TensorRecord } from '../model/source.ts';
-import { packMatrix, type PackedMatrix, type WeightFormat } from '../gpu/quant.ts';
+import { nonFinite, packMatrix, WEIGHT_FORMATS, type PackedMatrix, type WeightFormat } from '../gpu/quant.ts';
 
 export interface LayerSlots<M, V> {
   inputNorm: V;
@@ -48,7 +48,7 @@ export function checkRunnerOptions(
   const pageSize = o.pageSize ?? 16;
   const maxBatchTokens = o.maxBatchTokens ?? MAX_BATCH_TOKENS;
   const format = o.weightFormat;
-  if (!['f32', 'q8', 'q4'].includes(format)) throw new OptionError(`weight format must be f32, q8 or q4, got ${String(format)}`);
+  if (!WEIGHT_FORMATS.includes(format)) throw new OptionError(`weight format must be one of ${WEIGHT_FORMATS.join(', ')}, got ${String(format)}`);
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new OptionError(`page size must be a positive integer, got ${pageSize}`);
   if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new OptionError(`maxBatchTokens must be a positive integer, got ${maxBatchTokens}`);
   const kvDtype = checkKvDtype(o.kvDtype ?? DEFAULT_KV_DTYPE);
@@ -131,14 +131,13 @@ export async function loadSlots<M, V>(
       throw new FormatError(file, `tensor ${t.name} has shape [${t.shape}], expected [${shape}]`);
     }
     const count = shape.reduce((a, b) => a * b, 1);
-    // A packed tensor is checked on its scales (its integers are finite), without widening it.
-    const checked = t.packed ? t.packed.scales : t.values;
     if (t.packed ? t.packed.rows * t.packed.cols !== count : t.values.length !== count)
       throw new FormatError(file, `tensor ${t.name} has ${t.packed ? t.packed.rows * t.packed.cols : t.values.length} values for shape [${shape}]`);
     if (seen.has(t.name)) throw new FormatError(file, `tensor ${t.name} appears twice`);
     seen.add(t.name);
-    const bad = checked.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new FormatError(file, `tensor ${t.name} holds a non-finite ${t.packed ? 'scale' : 'value'} (${checked[bad]}) at index ${bad}`);
+    // A packed tensor is checked as it is stored, without widening it.
+    const bad = nonFinite(t.packed ?? t.values);
+    if (bad) throw new FormatError(file, `tensor ${t.name} holds a non-finite ${bad.what} at index ${bad.index}`);
     const [rows, cols] = [shape[0], shape[1] ?? 1];
     const matrix = (m: M, rowStart = 0) => put.matrix(m, rowStart, (f) => packTensor(t, f, rows, cols), rows, cols);
     const vector = (v: V, offset = 0) => put.vector(v, offset, t.values);

@@ -14,7 +14,7 @@
 // [final rmsnorm, LM head | value head + sigmoid | score.0 + relu + score.2 + softmax].
 import { OptionError, PromptTooLongError } from '../errors.ts';
 import { createWasmKernels, type WasmKernels } from '../cpu/wasm-module.ts';
-import { GROUP_SIZE, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
+import { FORMAT_CODE, GROUP_SIZE, isQuantized, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { ropeTable } from '../gpu/kernels/rope-kv.ts';
 import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import { expectedTensors, kvBytesPerToken } from '../model/config.ts';
@@ -56,8 +56,6 @@ interface Matrix {
   rowBytes: number;
   bytes: number;
 }
-
-const FORMAT_CODE: Record<WeightFormat, number> = { f32: 0, q8: 1, q4: 2 };
 
 /**
  * Lets the event loop run (a macrotask, not a microtask): the kernels run synchronously, so without this
@@ -103,7 +101,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
   const matrix = (rows: number, cols: number, label: string, f32: boolean): Matrix => {
     const f = f32 ? 'f32' : format;
     const rowBytes = wordsPerRow(f, cols) * 4;
-    const scaleBytes = f === 'f32' ? 0 : (rows * cols * 4) / GROUP_SIZE;
+    const scaleBytes = isQuantized(f) ? (rows * cols * 4) / GROUP_SIZE : 0;
     return {
       format: f,
       rows,
@@ -126,11 +124,11 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
     w,
     {
       matrix(m, rowStart, pack, rows, cols) {
-        if (m.format !== 'f32') report('quantize');
+        if (isQuantized(m.format)) report('quantize');
         const packed = pack(m.format);
         const { rowBytes } = m;
         wk.u8(m.data + rowStart * rowBytes, rows * rowBytes).set(new Uint8Array(packed.data.buffer, packed.data.byteOffset, rows * rowBytes));
-        if (m.format !== 'f32') wk.f32(m.scales + (rowStart * cols * 4) / GROUP_SIZE, packed.scales.length).set(packed.scales);
+        if (isQuantized(m.format)) wk.f32(m.scales + (rowStart * cols * 4) / GROUP_SIZE, packed.scales.length).set(packed.scales);
         bytesDone += rows * rowBytes + packed.scales.byteLength;
       },
       vector(v, offset, values) {
@@ -175,7 +173,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
 
   /** y[rows, m.rows] = x[rows, m.cols] W^T (+ bias). For q8/q4, `x` is quantized first unless `quantized` says it already is. */
   function matmul(y: number, x: number, rows: number, m: Matrix, bias?: number, quantized = false): void {
-    if (m.format === 'f32') wk.pool.matmul('matmul_f32', m, y, x, 0, rows);
+    if (!isQuantized(m.format)) wk.pool.matmul(`matmul_${m.format}`, m, y, x, 0, rows);
     else {
       if (!quantized) k.quantize_q8(x, rows, m.cols, buf.xq, buf.xs, m.format === 'q4' ? 1 : 0);
       wk.pool.matmul(m.format === 'q4' ? 'matmul_q4' : 'matmul_q8', m, y, buf.xq, buf.xs, rows);
@@ -195,7 +193,7 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
       k.add_into(buf.x, buf.proj, rows * H);
       k.rmsnorm(buf.xn, buf.x, rows, H, L.postNorm, c.rmsNormEps);
       matmul(buf.gate, buf.xn, rows, L.gate);
-      matmul(buf.up, buf.xn, rows, L.up, undefined, L.up.format !== 'f32');
+      matmul(buf.up, buf.xn, rows, L.up, undefined, isQuantized(L.up.format));
       k.swiglu(buf.act, buf.gate, buf.up, rows * I);
       matmul(buf.proj, buf.act, rows, L.down);
       k.add_into(buf.x, buf.proj, rows * H);

@@ -27,7 +27,7 @@ import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
-import { scaleWordsPerRow, type WeightFormat } from '../gpu/quant.ts';
+import { isQuantized, scaleWordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
 import type { LoadProgress, ModelSource } from '../model/source.ts';
 import { flattenBatch, validatePagePairs } from './forward-batch.ts';
@@ -99,10 +99,10 @@ async function uploadWeights(gpu: GpuContext, source: ModelSource, w: Weights, o
     w,
     {
       matrix(m, rowStart, pack) {
-        if (m.format !== 'f32') report('quantize');
+        if (isQuantized(m.format)) report('quantize');
         const packed = pack(m.format);
         writeMatrixRows(gpu.device, m, rowStart, packed);
-        bytesDone += packed.data.byteLength + (m.format === 'f32' ? 0 : packed.rows * scaleWordsPerRow(packed.cols) * 4);
+        bytesDone += packed.data.byteLength + (isQuantized(m.format) ? packed.rows * scaleWordsPerRow(packed.cols) * 4 : 0);
       },
       vector(b, offset, values) {
         writeArray(gpu.device, b, offset * 4, values);

@@ -19,7 +19,7 @@ import { createRopeKv, ropeTable, type KvShape } from '../gpu/kernels/rope-kv.ts
 import { createAttention } from '../gpu/kernels/attention.ts';
 import { createHeadOp } from '../gpu/kernels/heads.ts';
 import { createPageCopy } from '../gpu/kernels/page-copy.ts';
-import { packMatrix, unpackMatrix, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
+import { isQuantized, packMatrix, unpackMatrix, WEIGHT_FORMATS, wordsPerRow, type WeightFormat } from '../gpu/quant.ts';
 import { mulberry32 } from '../model/random-model.ts';
 import { f16ToF32, f32ToF16Bits } from '../gpu/float16.ts';
 import { kvBytesPerElement, type KvDtype } from '../gpu/kv-dtype.ts';
@@ -141,7 +141,7 @@ export async function checkMatmul(gpu: GpuContext, c: MatmulCase, seed = 1): Pro
   const w = randomArray(c.n * c.k, rand, 1 / Math.sqrt(c.k));
   const packed = packMatrix(w, c.n, c.k, c.format);
   const wq = unpackMatrix(packed);
-  if (c.perturbReference) wq[c.k + 5] += c.format === 'f32' ? 0.01 : packed.scales[c.k / 32];
+  if (c.perturbReference) wq[c.k + 5] += isQuantized(c.format) ? packed.scales[c.k / 32] : 0.01;
   const x = randomArray(c.rows * c.k, rand);
   const bias = randomArray(c.n, rand, 0.5);
   const y0 = randomArray(c.rows * c.n, rand);
@@ -470,7 +470,7 @@ export async function checkPageCopy(gpu: GpuContext, dtype: KvDtype = 'f32', see
 /** Every kernel check, small enough for a CPU device. */
 export function kernelChecks(): Array<{ name: string; run: (gpu: GpuContext) => Promise<CheckResult> }> {
   const checks: Array<{ name: string; run: (gpu: GpuContext) => Promise<CheckResult> }> = [];
-  for (const format of ['f32', 'q8', 'q4'] as const) {
+  for (const format of WEIGHT_FORMATS) {
     for (const deviceClass of ['cpu', 'gpu'] as const) {
       for (const rows of [1, 11]) {
         const c: MatmulCase = { format, deviceClass, rows, k: 96, n: 80, bias: rows === 1, accumulate: rows > 1 };
@@ -528,6 +528,7 @@ export async function runGpuChecks(gpuOrNothing?: GpuContext): Promise<CheckResu
   for (const c of kernelChecks()) await attempt(c.name, () => c.run(gpu));
   const logitCases: Array<[WeightFormat, KvDtype]> = [
     ['f32', 'f16'],
+    ['bf16', 'f16'],
     ['q4', 'f16'],
     ['q4', 'f32'],
   ];

@@ -2,10 +2,10 @@
 import dequantWgsl from '../../../shaders/dequant.wgsl?raw';
 import embeddingWgsl from '../../../shaders/embedding.wgsl?raw';
 import { bindGroup, computePipeline, grid1D, launch, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
+import { FORMAT_CODE } from '../quant.ts';
 import type { GpuMatrix } from '../weights.ts';
 
 const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'rw'];
-const FORMAT_CODE = { f32: 0, q8: 1, q4: 2 } as const;
 
 export async function createEmbedding(device: GPUDevice, matrix: GpuMatrix, b: { dims: GPUBuffer; rowInfo: GPUBuffer; out: GPUBuffer }): Promise<Launch> {
   const groups = matrix.cols / 32;

@@ -7,10 +7,10 @@ import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import { placeholderBuffer } from '../buffers.ts';
 import type { DeviceClass } from '../device.ts';
 import { bindGroup, computePipeline, GRID_MAX, wgslConsts, type BindingKind, type Launch } from '../pipelines.ts';
+import { FORMAT_CODE } from '../quant.ts';
 import type { GpuMatrix } from '../weights.ts';
 
 const BINDINGS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw'];
-const FORMAT_CODE = { f32: 0, q8: 1, q4: 2 } as const;
 export const PREFILL_TILE: Record<DeviceClass, number> = { cpu: 4, gpu: 8 };
 /** Output columns per workgroup of the gpu variant (CPW in the shader). */
 const GPU_COLUMNS_PER_WORKGROUP = 8;
