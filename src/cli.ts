@@ -6,12 +6,14 @@ export const USAGE = `usage: fasttts <command> [options]
 
 commands:
   generate [--model <dir|file.gguf|url>] --prompt <text> [--max-tokens N] [--temperature T] [--top-p P]
-           [--top-k K] [--seed S] [--weights f32|q8|q4] [--route auto|webgpu|cpu] [--threads N] [--raw] [--json]
+           [--top-k K] [--seed S] [--weights f32|f16|bf16|q8|q4] [--route auto|webgpu|cpu] [--threads N] [--raw] [--json]
   solve "<problem>" [--generator <dir|file|url>] [--verifier <dir|file|url>]
            [--method greedy|majority|best-of-n|beam|dvts] [--n 8] [--beam-width 4] [--iterations 10]
            [--agg last|min|prod|mean] [--select top1|majority|weighted]
            [--mode fasttts|baseline] [--memory-mb M] [--kv-page-size 16] [--kv-dtype f16|f32] [--temperature T]
            [--max-tokens N (per step)] [--seed S] [--route auto|webgpu|cpu] [--threads N] [--json]
+           [--weights auto|f32|f16|bf16|q8|q4]  how both models' matrices are stored (default auto: a
+           file's own f16/bf16/q8/q4 as it is, else f32 for small models and q4 for large ones)
            --route: where the models run; auto (default) takes WebGPU on a GPU adapter and the CPU
            route (WebAssembly SIMD) where the only adapter is a CPU or there is no WebGPU; --threads:
            the CPU route's threads (default: the machine's, up to 8)
@@ -24,7 +26,7 @@ commands:
         [--kv-dtype f16|f32]  K/V storage of the measured runs and the cost model's engine setting (default f16)
         --decode     load s, prefill ms/token at 1 and 128 tokens, decode tokens/s at batch 1, 4, 16, 64 and
                      weight bandwidth: [--route auto|webgpu|cpu] [--model <dir|file.gguf|url|qwen2.5-math-1.5b-shapes>]
-                     [--batches 1,4,16,64] [--steps N] [--weights f32|q8|q4] [--threads N] [--json <file>]
+                     [--batches 1,4,16,64] [--steps N] [--weights f32|f16|bf16|q8|q4] [--threads N] [--json <file>]
         --gpu-report [--quick] [--report <path>]  kernel checks, decode tokens/s and FastTTS against the
                      baseline on this adapter, written to <path>.json and <path>.html (default
                      bench-results/gpu-report); --quick: the small size (under a minute on a CPU route)

@@ -299,6 +299,33 @@ describe('the KV page size', () => {
   });
 });
 
+describe('the weight format', () => {
+  it("is an engine option: 'auto' runs the bundled f32 files in f32, and any format can be asked for both models", async () => {
+    for (const [weights, format] of [
+      ['auto', 'f32'],
+      ['bf16', 'bf16'],
+      ['q4', 'q4'],
+    ] as const) {
+      const engine = await createEngine({ memoryMB: 64, weights });
+      try {
+        const info = await engine.ready;
+        expect(info.generator).toMatch(new RegExp(`, ${format}\\)$`));
+        expect(info.verifier).toMatch(new RegExp(`, ${format}\\)$`));
+        const r = await engine.solve(PROBLEM, { ...SEARCH, method: 'greedy', n: 1 });
+        expect(r.answer).not.toBe('');
+      } finally {
+        await engine.dispose();
+      }
+    }
+  }, 120_000);
+
+  it('must be auto or an engine format', async () => {
+    const engine = await createEngine({ weights: 'q2' as never });
+    await expect(engine.ready).rejects.toThrow(/weights must be "auto" or one of f32, f16, bf16, q8, q4, got "q2"/);
+    await engine.dispose();
+  });
+});
+
 describe('the K/V storage type', () => {
   it('is an engine option: f16 (the default) holds at least 1.9x the pages of f32 in the same budget', async () => {
     const results = [];

@@ -7,7 +7,7 @@ import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts'
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
 import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
-import { isQuantized, type WeightFormat } from '../gpu/quant.ts';
+import { isQuantized, WEIGHT_FORMATS, type WeightFormat } from '../gpu/quant.ts';
 import type { ModelSource } from '../model/source.ts';
 import { checkKvDtype, DEFAULT_KV_DTYPE, kvBytesPerElement } from '../gpu/kv-dtype.ts';
 import { generate } from '../runtime/generate.ts';
@@ -100,6 +100,9 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_KV_PAGE_SIZE)
     throw new OptionError(`kvPageSize must be an integer in 1..${MAX_KV_PAGE_SIZE}, got ${pageSize}`);
   const kvDtype = checkKvDtype(options.kvDtype ?? DEFAULT_KV_DTYPE);
+  const weights = options.weights ?? 'auto';
+  if (weights !== 'auto' && !WEIGHT_FORMATS.includes(weights))
+    throw new OptionError(`weights must be "auto" or one of ${WEIGHT_FORMATS.join(', ')}, got ${JSON.stringify(String(weights))}`);
   const mode = options.mode ?? 'fasttts';
   if (mode !== 'fasttts' && mode !== 'baseline') throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(mode)}"`);
 
@@ -111,8 +114,8 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   if (verifierModel.config.kind === 'causal-lm') throw new OptionError(`${verifierModel.name} is not a process reward model`);
 
   // The budget: weights and activations of both models first, the KV arena gets the rest.
-  const gFormat = weightFormatFor(generatorModel.source);
-  const vFormat = weightFormatFor(verifierModel.source);
+  const gFormat = weights === 'auto' ? weightFormatFor(generatorModel.source) : weights;
+  const vFormat = weights === 'auto' ? weightFormatFor(verifierModel.source) : weights;
   const fixed = fixedBytes(generatorModel.config, gFormat) + fixedBytes(verifierModel.config, vFormat);
   const gPageBytes = pageSize * kvBytesPerToken(generatorModel.config, kvBytesPerElement(kvDtype));
   const vPageBytes = pageSize * kvBytesPerToken(verifierModel.config, kvBytesPerElement(kvDtype));

@@ -42,6 +42,10 @@ export interface EngineOptions {
   /** How both models' K/V is stored: 'f16' (default: two halves per 32-bit word, arithmetic in f32,
    *  half the bytes per page, so twice the pages in the same budget) or 'f32'. */
   kvDtype?: 'f16' | 'f32';
+  /** How both models' matrices are stored on the device: 'auto' (default: a file's own f16, bf16, q8 or
+   *  q4 as it is; otherwise f32 for small models and q4 for large ones), or one of 'f32', 'f16', 'bf16',
+   *  'q8', 'q4' (groups of 32 with f16 scales) for both. */
+  weights?: 'auto' | 'f32' | 'f16' | 'bf16' | 'q8' | 'q4';
   /** Where the models run (EngineRoute). Default 'auto'. */
   route?: EngineRoute;
   /** Threads of the CPU route (default: the machine's, up to 8; one in a page that is not cross-origin isolated). */

@@ -8,6 +8,7 @@ import { checkRequestsFit, generate } from '../runtime/generate.ts';
 import { validateSampling } from '../runtime/sampler.ts';
 import { closeRoute, createRouteRunner, openRoute, ROUTE_CHOICES } from '../runtime/route.ts';
 import { DEFAULT_GENERATOR } from './default-models.ts';
+import { WEIGHT_FORMATS } from '../gpu/quant.ts';
 import { progressBar } from './progress-bar.ts';
 
 /** The options `generate` accepts (the help in cli.ts lists the same ones). */
@@ -26,7 +27,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     topK: intOption('top-k', values['top-k'], 0, 0),
     seed: intOption('seed', values.seed, 0, 0, 0xffffffff),
   });
-  const weightFormat = choiceOption('weights', values.weights, 'q8', ['f32', 'q8', 'q4'] as const);
+  const weightFormat = choiceOption('weights', values.weights, 'q8', WEIGHT_FORMATS);
   const routeChoice = choiceOption('route', values.route, 'auto', ROUTE_CHOICES);
   const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 1, 64);
 

@@ -12,6 +12,7 @@ import { parseDataset } from './eval.ts';
 import { recordStepStatistics } from '../simulation/step-statistics.ts';
 import { progressBar } from './progress-bar.ts';
 import { DEFAULT_KV_DTYPE, KV_DTYPES } from '../gpu/kv-dtype.ts';
+import { WEIGHT_FORMATS, type WeightFormat } from '../gpu/quant.ts';
 
 export const DEFAULT_DATASET = fileURLToPath(new URL('../../data/arith-test.jsonl', import.meta.url));
 
@@ -29,6 +30,7 @@ export const SOLVE_OPTIONS = {
   'memory-mb': { type: 'string' },
   'kv-page-size': { type: 'string' },
   'kv-dtype': { type: 'string' },
+  weights: { type: 'string' },
   route: { type: 'string' },
   threads: { type: 'string' },
   'max-tokens': { type: 'string' },
@@ -65,6 +67,7 @@ async function engineFrom(values: ParsedArgs['values']): Promise<Engine> {
     memoryMB: values['memory-mb'] === undefined ? undefined : numberOption('memory-mb', values['memory-mb'], 0, 1, 1 << 22),
     kvPageSize: values['kv-page-size'] === undefined ? undefined : intOption('kv-page-size', values['kv-page-size'], 16, 1, 256),
     kvDtype: choiceOption('kv-dtype', values['kv-dtype'], DEFAULT_KV_DTYPE, KV_DTYPES),
+    weights: choiceOption<'auto' | WeightFormat>('weights', values.weights, 'auto', ['auto', ...WEIGHT_FORMATS]),
     route: choiceOption('route', values.route, 'auto', ['auto', 'webgpu', 'cpu'] as const),
     threads: values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 1, 64),
     onProgress: bar ? (p: LoadProgress) => bar(p) : undefined,
