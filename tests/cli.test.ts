@@ -24,7 +24,7 @@ describe('fasttts CLI errors', () => {
     ['unknown option', ['generate', '--prompt', 'x', '--bogus', '1'], /bogus/],
     ['non-numeric max tokens', ['generate', '--prompt', 'x', '--max-tokens', 'many'], /--max-tokens must be an integer/],
     ['negative temperature', ['generate', '--prompt', 'x', '--temperature=-1'], /--temperature must be a number/],
-    ['bad weight format', ['generate', '--prompt', 'x', '--weights', 'q3'], /--weights must be one of f32\|q8\|q4/],
+    ['bad weight format', ['generate', '--prompt', 'x', '--weights', 'q3'], /--weights must be one of f32\|f16\|bf16\|q8\|q4/],
     ['missing prompt', ['generate'], /--prompt <text> is required/],
     ['problems at an unknown level', ['problems', '--levels', '3-9'], /--levels must be a or a-b/],
     ['missing model directory', ['generate', '--prompt', 'x', '--model', '/nonexistent/model'], /\/nonexistent\/model/],

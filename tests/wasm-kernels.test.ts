@@ -54,7 +54,8 @@ describe('quantize_q8', () => {
       const g = Math.floor(i / 32);
       const j = i % 32;
       const at = order ? g * 32 + (j & 1) * 16 + (j >> 1) : i;
-      got[i] = qs[at] * scales[g];
+      // Scales are group-major: [K / 32, T].
+      got[i] = qs[at] * scales[(g % (K / 32)) * 3 + Math.floor(g / (K / 32))];
     }
     const want = quantizeActivations(x.slice(), 3, K);
     // (+0 and -0 alike: the kernel's integer zero has no sign)

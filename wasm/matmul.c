@@ -1,22 +1,24 @@
 // Matrix products y[t, n] = sum_k x[t, k] * W[n, k] for the engine's weight formats (src/gpu/quant.ts):
-// f32, and q8/q4 (groups of 32 along a row, one scale each: an f16 value, held here as f32, 4 bytes a
-// group where the GPU keeps 2). For q8/q4 the activations are first
-// quantized the same way (quantize_q8: int8 per value, one f32 scale per group of 32, nearest with
-// ties to even), so a group's product is an exact integer dot (i32x4.dot_i16x8_s) times the two
-// scales: the kernel llama.cpp runs on CPUs, and 2-3x faster than widening the weights to f32.
+// f32, f16, bf16, and q8/q4 (groups of 32 along a row, one scale each: an f16 value, held here as f32,
+// 4 bytes a group where the GPU keeps 2). For q8/q4 the activations are first quantized the same way
+// (quantize_q8: int8 per value, one f32 scale per group of 32, nearest with ties to even), so a group's
+// product is an exact integer dot (i32x4.dot_i16x8_s) times the two scales: the kernel llama.cpp runs
+// on CPUs, and 2-3x faster than widening the weights to f32.
 //
 // y is written with a row stride `ldy` (>= N): a thread computing rows n0..n1 of W writes its columns of
 // the full [T, ldy] output (src/cpu/threads.ts splits the rows).
 //
 // Invariance: every y[t, n] is computed by the same sequence of operations, whichever tile (rows or
 // tokens at a time) produced it, so a token's outputs are bitwise the same alone, in any batch, in
-// prefill or in decode. Tiles only share loads: weights unpacked once for 4 tokens (prefill and
-// batched decode), activations loaded once for 2 rows (batch 1).
+// prefill or in decode. For q8/q4 that sequence is, over the groups g in order,
+// acc = acc + (float)D_g * (ws_g * xs_g), D_g the group's exact integer dot: a tile keeps one output per
+// lane (4 tokens of one row in prefill, 4 rows of one token in decode) and pays the float work once per
+// 4 outputs. Tiles share loads: weights unpacked once for 4 tokens, activations loaded once for 4 rows.
 #include "common.h"
 
 // Activations [T, K] -> int16 [T, K] (int8 values, widened once here rather than in the inner loop) and
-// scales [T, K/32]. order 1 stores each group as its even elements then its odd ones: the order of a q4
-// group's low and high nibbles.
+// scales [K/32, T] (group-major, so 4 tokens' scales of a group are one load). order 1 stores each group
+// as its even elements then its odd ones: the order of a q4 group's low and high nibbles.
 EXPORT(quantize_q8)
 void quantize_q8(const float* x, int T, int K, int16_t* q, float* scales, int order) {
   int G = K / GROUP;
@@ -28,7 +30,7 @@ void quantize_q8(const float* x, int T, int K, int16_t* q, float* scales, int or
       for (int j = 0; j < GROUP; j++) amax = maxf(amax, __builtin_fabsf(xg[j]));
       float d = amax / 127.0f;
       float inv = d == 0.0f ? 0.0f : 1.0f / d;
-      scales[t * G + g] = d;
+      scales[(long)g * T + t] = d;
       for (int j = 0; j < GROUP; j++) {
         float v = __builtin_rintf(xg[j] * inv);
         v = minf(127.0f, maxf(-127.0f, v));
@@ -69,9 +71,24 @@ static inline v128_t dot_group(const v128_t w[4], const int16_t* x) {
   return wasm_i32x4_add(a, b);
 }
 
-// acc + (integer dot of the group) * (weight scale * activation scale)
-static inline v128_t accumulate(v128_t acc, v128_t dot, float ws, float xs) {
-  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dot), wasm_f32x4_splat(ws * xs)));
+// The totals of four partial-sum vectors, one per lane (exact: integers).
+static inline v128_t totals4(v128_t p0, v128_t p1, v128_t p2, v128_t p3) {
+  v128_t a = wasm_i32x4_add(wasm_i32x4_shuffle(p0, p1, 0, 4, 1, 5), wasm_i32x4_shuffle(p0, p1, 2, 6, 3, 7));
+  v128_t b = wasm_i32x4_add(wasm_i32x4_shuffle(p2, p3, 0, 4, 1, 5), wasm_i32x4_shuffle(p2, p3, 2, 6, 3, 7));
+  return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+}
+
+static inline int total(v128_t p) {
+  return wasm_i32x4_extract_lane(p, 0) + wasm_i32x4_extract_lane(p, 1) + wasm_i32x4_extract_lane(p, 2) + wasm_i32x4_extract_lane(p, 3);
+}
+
+// Each lane: acc + (float)D * scale, scale = ws * xs of that lane's output.
+static inline v128_t accumulate4(v128_t acc, v128_t dots, v128_t scale) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dots), scale));
+}
+
+static inline void unpack(const uint8_t* p, v128_t w[4], int q4) {
+  if (q4) unpack_q4(p, w); else unpack_q8(p, w);
 }
 
 #define ROW_BLOCK 16
@@ -84,6 +101,7 @@ static inline int token_block(int K, int bytesPerValue) {
 }
 
 // One quantized product; `q4` picks the unpacking (a constant at each call site, so it folds away).
+// xs is [G, T] (quantize_q8).
 static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
   int G = K / GROUP;
   int rowBytes = q4 ? K / 2 : K;
@@ -94,54 +112,56 @@ static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float
     for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
       int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
       int t = t0;
-      // 4 tokens at a time: each group's weights unpacked once.
+      // 4 tokens of one row at a time (a lane each): each group's weights unpacked once.
       for (; t + 4 <= t1; t += 4) {
+        const int16_t* xt = x + (long)t * K;
         for (int n = n0; n < n1; n++) {
           const uint8_t* wr = w + (long)n * rowBytes;
           const float* wsr = ws + (long)n * G;
-          v128_t acc[4] = { wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0) };
-          for (int g = 0; g < G; g++) {
-            v128_t wv[4];
-            if (q4) unpack_q4(wr + g * groupBytes, wv); else unpack_q8(wr + g * groupBytes, wv);
-            for (int i = 0; i < 4; i++) {
-              const int16_t* xg = x + (long)(t + i) * K + g * GROUP;
-              acc[i] = accumulate(acc[i], dot_group(wv, xg), wsr[g], xs[(t + i) * G + g]);
-            }
-          }
-          for (int i = 0; i < 4; i++) y[(long)(t + i) * ldy + n] = hsum4(acc[i]);
-        }
-      }
-      // The rest one token at a time, 2 rows at a time: the token's activations loaded once per group.
-      for (; t < t1; t++) {
-        const int16_t* xt = x + (long)t * K;
-        const float* xst = xs + t * G;
-        int n = n0;
-        for (; n + 2 <= n1; n += 2) {
-          const uint8_t* wa = w + (long)n * rowBytes;
-          const uint8_t* wb = wa + rowBytes;
-          const float* wsa = ws + (long)n * G;
-          const float* wsb = wsa + G;
-          v128_t acca = wasm_f32x4_splat(0), accb = wasm_f32x4_splat(0);
-          for (int g = 0; g < G; g++) {
-            v128_t va[4], vb[4];
-            if (q4) { unpack_q4(wa + g * groupBytes, va); unpack_q4(wb + g * groupBytes, vb); }
-            else { unpack_q8(wa + g * groupBytes, va); unpack_q8(wb + g * groupBytes, vb); }
-            acca = accumulate(acca, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
-            accb = accumulate(accb, dot_group(vb, xt + g * GROUP), wsb[g], xst[g]);
-          }
-          y[(long)t * ldy + n] = hsum4(acca);
-          y[(long)t * ldy + n + 1] = hsum4(accb);
-        }
-        for (; n < n1; n++) {
-          const uint8_t* wa = w + (long)n * rowBytes;
-          const float* wsa = ws + (long)n * G;
           v128_t acc = wasm_f32x4_splat(0);
           for (int g = 0; g < G; g++) {
-            v128_t va[4];
-            if (q4) unpack_q4(wa + g * groupBytes, va); else unpack_q8(wa + g * groupBytes, va);
-            acc = accumulate(acc, dot_group(va, xt + g * GROUP), wsa[g], xst[g]);
+            v128_t wv[4];
+            unpack(wr + g * groupBytes, wv, q4);
+            const int16_t* xg = xt + g * GROUP;
+            v128_t d = totals4(dot_group(wv, xg), dot_group(wv, xg + K), dot_group(wv, xg + 2 * K), dot_group(wv, xg + 3 * K));
+            acc = accumulate4(acc, d, wasm_f32x4_mul(wasm_f32x4_splat(wsr[g]), wasm_v128_load(xs + (long)g * T + t)));
           }
-          y[(long)t * ldy + n] = hsum4(acc);
+          y[(long)t * ldy + n] = wasm_f32x4_extract_lane(acc, 0);
+          y[(long)(t + 1) * ldy + n] = wasm_f32x4_extract_lane(acc, 1);
+          y[(long)(t + 2) * ldy + n] = wasm_f32x4_extract_lane(acc, 2);
+          y[(long)(t + 3) * ldy + n] = wasm_f32x4_extract_lane(acc, 3);
+        }
+      }
+      // The rest one token at a time, 4 rows at a time (a lane each): the token's activations loaded once per group.
+      for (; t < t1; t++) {
+        const int16_t* xt = x + (long)t * K;
+        int n = n0;
+        for (; n + 4 <= n1; n += 4) {
+          const uint8_t* wr = w + (long)n * rowBytes;
+          const float* wsr = ws + (long)n * G;
+          v128_t acc = wasm_f32x4_splat(0);
+          for (int g = 0; g < G; g++) {
+            v128_t p[4];
+            for (int r = 0; r < 4; r++) {
+              v128_t wv[4];
+              unpack(wr + (long)r * rowBytes + g * groupBytes, wv, q4);
+              p[r] = dot_group(wv, xt + g * GROUP);
+            }
+            v128_t scale = wasm_f32x4_make(wsr[g], wsr[G + g], wsr[2 * G + g], wsr[3 * G + g]);
+            acc = accumulate4(acc, totals4(p[0], p[1], p[2], p[3]), wasm_f32x4_mul(scale, wasm_f32x4_splat(xs[(long)g * T + t])));
+          }
+          wasm_v128_store(y + (long)t * ldy + n, acc);
+        }
+        for (; n < n1; n++) {
+          const uint8_t* wr = w + (long)n * rowBytes;
+          const float* wsr = ws + (long)n * G;
+          float acc = 0.0f;
+          for (int g = 0; g < G; g++) {
+            v128_t wv[4];
+            unpack(wr + g * groupBytes, wv, q4);
+            acc = acc + (float)total(dot_group(wv, xt + g * GROUP)) * (wsr[g] * xs[(long)g * T + t]);
+          }
+          y[(long)t * ldy + n] = acc;
         }
       }
     }
