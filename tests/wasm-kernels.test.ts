@@ -36,7 +36,14 @@ function maxRelative(got: Float32Array, want: Float32Array): number {
   return diff / scale;
 }
 
-describe('quantize_q8', () => {
+// The activation rounding and the products, in both builds: plain, and relaxed SIMD (whose q4 path
+// stores int8 activations and their sums).
+describe.each([false, true])('quantize_q8 (relaxed-SIMD build: %s)', (relaxed) => {
+  beforeAll(async () => {
+    wk = await createWasmKernels({ relaxed });
+    expect(wk.relaxed).toBe(relaxed);
+  });
+
   test.each([0, 1])('rounds as quantizeActivations does, ties to even (order %i)', (order) => {
     const K = 64;
     const x = random(3 * K, 1, 4);
@@ -45,9 +52,10 @@ describe('quantize_q8', () => {
     // Row 1 group 1 all zero: scale 0.
     x.fill(0, K + 32, 2 * K);
     const q = wk.alloc(x.length * 2, 'q');
-    const s = wk.alloc((x.length / 32) * 4, 's');
+    const s = wk.alloc((x.length / 32) * 8, 's');
     wk.k.quantize_q8(put(x), 3, K, q, s, order);
-    const qs = new Int16Array(wk.memory.buffer, q, x.length);
+    const bytes = relaxed && order === 1;
+    const qs = bytes ? new Int8Array(wk.memory.buffer, q, x.length) : new Int16Array(wk.memory.buffer, q, x.length);
     const scales = wk.f32(s, x.length / 32);
     const got = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) {
@@ -61,12 +69,26 @@ describe('quantize_q8', () => {
     // (+0 and -0 alike: the kernel's integer zero has no sign)
     expect(Array.from(got, (v) => v + 0)).toEqual(Array.from(want, (v) => v + 0));
     expect(Array.from(got.subarray(0, 8), (v) => v + 0)).toEqual([127, 2, -4, 0, 0, 2, 126, -126]);
+    if (bytes) {
+      // After the scales, 8 times each group's sum of integers, group-major like the scales.
+      const sums = wk.i32(s + (x.length / 32) * 4, x.length / 32);
+      for (let g = 0; g < x.length / 32; g++) {
+        const [row, group] = [Math.floor(g / (K / 32)), g % (K / 32)];
+        const want8 = 8 * Array.from(qs.subarray(g * 32, (g + 1) * 32)).reduce((a, v) => a + v, 0);
+        expect(sums[group * 3 + row]).toBe(want8);
+      }
+    }
   });
 });
 
-describe('matmul', () => {
+describe.each([false, true])('matmul (relaxed-SIMD build: %s)', (relaxed) => {
+  beforeAll(async () => {
+    wk = await createWasmKernels({ relaxed });
+  });
+
   for (const format of WEIGHT_FORMATS) {
-    // N = 37: two-row tiles, a single row left, and a second row block; T covers 4-token tiles and remainders.
+    // N = 37: 2-row tiles of 4 tokens, 4-row tiles of 1 token, rows left over, and a second row block of
+    // 16; T covers 4-token tiles and remainders.
     test.each([1, 3, 4, 5, 9])(`${format}: [T=%i, 96] x [37, 96]^T against the reference`, (T) => {
       const N = 37;
       const K = 96;
@@ -78,7 +100,7 @@ describe('matmul', () => {
       if (!isQuantized(format)) wk.k[`matmul_${format}`](y, N, put(x), T, w, N, K);
       else {
         const q = wk.alloc(T * K * 2, 'q');
-        const s = wk.alloc((T * K) / 8, 's');
+        const s = wk.alloc((T * K) / 4, 's');
         wk.k.quantize_q8(put(x), T, K, q, s, format === 'q4' ? 1 : 0);
         (format === 'q4' ? wk.k.matmul_q4 : wk.k.matmul_q8)(y, N, q, s, T, w, put(packed.scales), N, K);
         xin = quantizeActivations(x.slice(), T, K);

@@ -42,3 +42,21 @@ test('threads must be a positive integer', async () => {
   await expect(createWasmKernels({ threads: 0 })).rejects.toBeInstanceOf(OptionError);
   await expect(createWasmKernels({ threads: 1.5 })).rejects.toBeInstanceOf(OptionError);
 });
+
+// The relaxed-SIMD build (8-bit dots for q4) and the plain one compute the same exact integer group
+// dots and then the same float sequence: bitwise the same logits, on one thread and on two.
+test.each(['q4', 'q8'] as const)('%s: the relaxed-SIMD build gives bitwise the logits of the plain build', async (weightFormat) => {
+  const source = () => randomModelSource(smallBenchConfigJson(), 5, 'small');
+  const options = { weightFormat, numPages: 4, maxBatchTokens: 64 };
+  const kernels = [await createWasmKernels({ threads: 1, relaxed: false }), await createWasmKernels({ threads: 1 }), await createWasmKernels({ threads: 2 })];
+  // This machine's Node runs relaxed SIMD (a V8 flag in Node 20): otherwise the test would compare the plain build with itself.
+  expect(kernels.map((k) => k.relaxed)).toEqual([false, true, true]);
+  const results = [];
+  for (const k of kernels) {
+    const runner = await createWasmRunner(source(), options, k);
+    results.push(await logits(runner));
+    runner.dispose();
+    k.dispose();
+  }
+  for (const other of results.slice(1)) for (let i = 0; i < other.length; i++) expect(other[i], `forward ${i}`).toEqual(results[0][i]);
+});

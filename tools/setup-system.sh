@@ -1,13 +1,13 @@
 #!/bin/sh
 # The system packages the tests need, installed on Debian when missing: the system Chromium for the
 # Playwright browser tests, Mesa's EGL/GLES for WebGPU on the CPU (Dawn in Node, ANGLE in Chromium), and
-# clang and lld, with which tests/wasm-build.test.ts rebuilds the CPU route's WebAssembly kernels.
+# clang and lld 19 (relaxed SIMD), with which tests/wasm-build.test.ts rebuilds the CPU route's WebAssembly kernels.
 # `npm test` runs this first (the `pretest` script); `.ci/run` relies on it too.
 #   FASTTTS_SKIP_SETUP=1   skip the check (for machines set up another way)
 #   --dry-run              say what would be installed, install nothing
 set -eu
 
-packages="chromium libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri fonts-dejavu-core clang lld"
+packages="chromium libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri fonts-dejavu-core clang-19 lld-19"
 dry_run=0
 [ "${1:-}" = "--dry-run" ] && dry_run=1
 [ "${FASTTTS_SKIP_SETUP:-0}" = "1" ] && exit 0

@@ -16,16 +16,28 @@
 // 4 outputs. Tiles share loads: weights unpacked once for 4 tokens, activations loaded once for 4 rows.
 #include "common.h"
 
+// Built twice (build.sh): with relaxed SIMD, where q4 products use its 8-bit dot, and without.
+#ifdef __wasm_relaxed_simd__
+#define RELAXED 1
+#else
+#define RELAXED 0
+#endif
+
 // Activations [T, K] -> int16 [T, K] (int8 values, widened once here rather than in the inner loop) and
 // scales [K/32, T] (group-major, so 4 tokens' scales of a group are one load). order 1 stores each group
-// as its even elements then its odd ones: the order of a q4 group's low and high nibbles.
+// as its even elements then its odd ones: the order of a q4 group's low and high nibbles. With relaxed
+// SIMD, order 1 (q4) stores int8 instead, and after the scales [K/32, T] int32: 8 * each group's sum.
 EXPORT(quantize_q8)
 void quantize_q8(const float* x, int T, int K, int16_t* q, float* scales, int order) {
   int G = K / GROUP;
+  int bytes = RELAXED && order;
+  int32_t* sums8 = (int32_t*)(scales + (long)G * T);
   for (int t = 0; t < T; t++) {
     for (int g = 0; g < G; g++) {
       const float* xg = x + (long)t * K + g * GROUP;
       int16_t* qg = q + (long)t * K + g * GROUP;
+      int8_t* bg = (int8_t*)q + (long)t * K + g * GROUP;
+      int sum = 0;
       float amax = 0.0f;
       for (int j = 0; j < GROUP; j++) amax = maxf(amax, __builtin_fabsf(xg[j]));
       float d = amax / 127.0f;
@@ -35,8 +47,10 @@ void quantize_q8(const float* x, int T, int K, int16_t* q, float* scales, int or
         float v = __builtin_rintf(xg[j] * inv);
         v = minf(127.0f, maxf(-127.0f, v));
         int at = order ? (j & 1) * 16 + (j >> 1) : j;
-        qg[at] = (int16_t)v;
+        if (bytes) bg[at] = (int8_t)v; else qg[at] = (int16_t)v;
+        sum += (int)v;
       }
+      if (bytes) sums8[(long)g * T + t] = 8 * sum;
     }
   }
 }
@@ -63,6 +77,27 @@ static inline void unpack_q8(const uint8_t* p, v128_t w[4]) {
   w[3] = wasm_i16x8_extend_high_i8x16(b);
 }
 
+// q4 with relaxed SIMD: the nibbles as stored (0..15, the 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s,
+// whose result is then exact and the same everywhere) against int8 activations, 16 multiply-adds an
+// instruction. The lanes hold sums of a * (q + 8); the caller subtracts 8 * sum(a) from the group's total.
+static inline void unpack_q4r(const uint8_t* p, v128_t w[4]) {
+  v128_t v = wasm_v128_load(p);
+  w[0] = wasm_v128_and(v, wasm_i8x16_splat(0x0f));
+  w[1] = wasm_u8x16_shr(v, 4);
+}
+
+static inline v128_t dot_group_q4r(const v128_t w[4], const int8_t* x) {
+#if RELAXED
+  // Each i16 lane sums 2 products of at most 127 * 15, then 4 of them: no overflow.
+  v128_t d = wasm_i16x8_add(wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(x), w[0]),
+                            wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(x + 16), w[1]));
+  return wasm_i32x4_extadd_pairwise_i16x8(d);
+#else
+  (void)w, (void)x;
+  return wasm_i32x4_splat(0);
+#endif
+}
+
 static inline v128_t dot_group(const v128_t w[4], const int16_t* x) {
   v128_t a = wasm_i32x4_dot_i16x8(w[0], wasm_v128_load(x));
   a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(w[1], wasm_v128_load(x + 8)));
@@ -87,8 +122,14 @@ static inline v128_t accumulate4(v128_t acc, v128_t dots, v128_t scale) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dots), scale));
 }
 
-static inline void unpack(const uint8_t* p, v128_t w[4], int q4) {
-  if (q4) unpack_q4(p, w); else unpack_q8(p, w);
+// The three ways a group is multiplied: q8, q4, and q4 with relaxed SIMD (`rq4`, int8 activations).
+static inline void unpack(const uint8_t* p, v128_t w[4], int q4, int rq4) {
+  if (rq4) unpack_q4r(p, w); else if (q4) unpack_q4(p, w); else unpack_q8(p, w);
+}
+
+// Partial sums of the group whose activations start at byte `xb`.
+static inline v128_t dot(const v128_t w[4], const uint8_t* xb, int rq4) {
+  return rq4 ? dot_group_q4r(w, (const int8_t*)xb) : dot_group(w, (const int16_t*)xb);
 }
 
 #define ROW_BLOCK 16
@@ -100,41 +141,60 @@ static inline int token_block(int K, int bytesPerValue) {
   return tb < 4 ? 4 : tb;
 }
 
-// One quantized product; `q4` picks the unpacking (a constant at each call site, so it folds away).
-// xs is [G, T] (quantize_q8).
-static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
+// Outputs y[t..t+3, n..n+R-1] of a quantized product (R is 1 or 2, a constant where inlined).
+static inline void token_tile(float* y, int ldy, const void* x, const float* xs, const int32_t* sums8, int T, int t, const uint8_t* w,
+                              const float* ws, int n, int R, int K, int q4, int rq4) {
   int G = K / GROUP;
+  int xBytes = rq4 ? 1 : 2;
+  long xrow = (long)K * xBytes;
   int rowBytes = q4 ? K / 2 : K;
   int groupBytes = q4 ? 16 : 32;
-  int tb = token_block(K, 2);
+  const uint8_t* xt = (const uint8_t*)x + t * xrow;
+  v128_t acc[2] = { wasm_f32x4_splat(0), wasm_f32x4_splat(0) };
+  for (int g = 0; g < G; g++) {
+    const uint8_t* xg = xt + g * GROUP * xBytes;
+    v128_t xsv = wasm_v128_load(xs + (long)g * T + t);
+    for (int r = 0; r < R; r++) {
+      v128_t wv[4];
+      unpack(w + (long)(n + r) * rowBytes + g * groupBytes, wv, q4, rq4);
+      v128_t d = totals4(dot(wv, xg, rq4), dot(wv, xg + xrow, rq4), dot(wv, xg + 2 * xrow, rq4), dot(wv, xg + 3 * xrow, rq4));
+      if (rq4) d = wasm_i32x4_sub(d, wasm_v128_load(sums8 + (long)g * T + t));
+      acc[r] = accumulate4(acc[r], d, wasm_f32x4_mul(wasm_f32x4_splat(ws[(long)(n + r) * G + g]), xsv));
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    y[(long)t * ldy + n + r] = wasm_f32x4_extract_lane(acc[r], 0);
+    y[(long)(t + 1) * ldy + n + r] = wasm_f32x4_extract_lane(acc[r], 1);
+    y[(long)(t + 2) * ldy + n + r] = wasm_f32x4_extract_lane(acc[r], 2);
+    y[(long)(t + 3) * ldy + n + r] = wasm_f32x4_extract_lane(acc[r], 3);
+  }
+}
+
+// One quantized product; `q4` picks the unpacking (a constant at each call site, so it folds away).
+// xs is [G, T] (quantize_q8), followed with relaxed SIMD and q4 by the activations' sums.
+static inline void matmul_quant(float* y, int ldy, const void* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K, int q4) {
+  int G = K / GROUP;
+  int rq4 = RELAXED && q4;
+  const int32_t* sums8 = (const int32_t*)(xs + (long)G * T);
+  int xBytes = rq4 ? 1 : 2;
+  int rowBytes = q4 ? K / 2 : K;
+  int groupBytes = q4 ? 16 : 32;
+  int tb = token_block(K, xBytes);
   for (int t0 = 0; t0 < T; t0 += tb) {
     int t1 = t0 + tb < T ? t0 + tb : T;
     for (int n0 = 0; n0 < N; n0 += ROW_BLOCK) {
       int n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
       int t = t0;
-      // 4 tokens of one row at a time (a lane each): each group's weights unpacked once.
+      // 4 tokens of R rows at a time (a lane each): each group's weights unpacked once for the 4 tokens,
+      // the tokens' activations loaded once for the R rows.
       for (; t + 4 <= t1; t += 4) {
-        const int16_t* xt = x + (long)t * K;
-        for (int n = n0; n < n1; n++) {
-          const uint8_t* wr = w + (long)n * rowBytes;
-          const float* wsr = ws + (long)n * G;
-          v128_t acc = wasm_f32x4_splat(0);
-          for (int g = 0; g < G; g++) {
-            v128_t wv[4];
-            unpack(wr + g * groupBytes, wv, q4);
-            const int16_t* xg = xt + g * GROUP;
-            v128_t d = totals4(dot_group(wv, xg), dot_group(wv, xg + K), dot_group(wv, xg + 2 * K), dot_group(wv, xg + 3 * K));
-            acc = accumulate4(acc, d, wasm_f32x4_mul(wasm_f32x4_splat(wsr[g]), wasm_v128_load(xs + (long)g * T + t)));
-          }
-          y[(long)t * ldy + n] = wasm_f32x4_extract_lane(acc, 0);
-          y[(long)(t + 1) * ldy + n] = wasm_f32x4_extract_lane(acc, 1);
-          y[(long)(t + 2) * ldy + n] = wasm_f32x4_extract_lane(acc, 2);
-          y[(long)(t + 3) * ldy + n] = wasm_f32x4_extract_lane(acc, 3);
-        }
+        int n = n0;
+        for (; n + 2 <= n1; n += 2) token_tile(y, ldy, x, xs, sums8, T, t, w, ws, n, 2, K, q4, rq4);
+        for (; n < n1; n++) token_tile(y, ldy, x, xs, sums8, T, t, w, ws, n, 1, K, q4, rq4);
       }
       // The rest one token at a time, 4 rows at a time (a lane each): the token's activations loaded once per group.
       for (; t < t1; t++) {
-        const int16_t* xt = x + (long)t * K;
+        const uint8_t* xt = (const uint8_t*)x + (long)t * K * xBytes;
         int n = n0;
         for (; n + 4 <= n1; n += 4) {
           const uint8_t* wr = w + (long)n * rowBytes;
@@ -144,11 +204,13 @@ static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float
             v128_t p[4];
             for (int r = 0; r < 4; r++) {
               v128_t wv[4];
-              unpack(wr + (long)r * rowBytes + g * groupBytes, wv, q4);
-              p[r] = dot_group(wv, xt + g * GROUP);
+              unpack(wr + (long)r * rowBytes + g * groupBytes, wv, q4, rq4);
+              p[r] = dot(wv, xt + g * GROUP * xBytes, rq4);
             }
+            v128_t d = totals4(p[0], p[1], p[2], p[3]);
+            if (rq4) d = wasm_i32x4_sub(d, wasm_i32x4_splat(sums8[(long)g * T + t]));
             v128_t scale = wasm_f32x4_make(wsr[g], wsr[G + g], wsr[2 * G + g], wsr[3 * G + g]);
-            acc = accumulate4(acc, totals4(p[0], p[1], p[2], p[3]), wasm_f32x4_mul(scale, wasm_f32x4_splat(xs[(long)g * T + t])));
+            acc = accumulate4(acc, d, wasm_f32x4_mul(scale, wasm_f32x4_splat(xs[(long)g * T + t])));
           }
           wasm_v128_store(y + (long)t * ldy + n, acc);
         }
@@ -158,8 +220,9 @@ static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float
           float acc = 0.0f;
           for (int g = 0; g < G; g++) {
             v128_t wv[4];
-            unpack(wr + g * groupBytes, wv, q4);
-            acc = acc + (float)total(dot_group(wv, xt + g * GROUP)) * (wsr[g] * xs[(long)g * T + t]);
+            unpack(wr + g * groupBytes, wv, q4, rq4);
+            int d = total(dot(wv, xt + g * GROUP * xBytes, rq4)) - (rq4 ? sums8[(long)g * T + t] : 0);
+            acc = acc + (float)d * (wsr[g] * xs[(long)g * T + t]);
           }
           y[(long)t * ldy + n] = acc;
         }
@@ -169,7 +232,7 @@ static inline void matmul_quant(float* y, int ldy, const int16_t* x, const float
 }
 
 EXPORT(matmul_q4)
-void matmul_q4(float* y, int ldy, const int16_t* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
+void matmul_q4(float* y, int ldy, const void* x, const float* xs, int T, const uint8_t* w, const float* ws, int N, int K) {
   matmul_quant(y, ldy, x, xs, T, w, ws, N, K, 1);
 }
 

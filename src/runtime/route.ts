@@ -26,7 +26,11 @@ export async function openRoute(choice: RouteChoice = 'auto', options: { threads
   const cpu = async (why: string): Promise<Route> => {
     const kernels = await createWasmKernels({ threads: options.threads ?? (await availableThreads()) });
     const threads = kernels.pool.threads;
-    return { kind: 'cpu', kernels, describe: `cpu: WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''} (${why})` };
+    return {
+      kind: 'cpu',
+      kernels,
+      describe: `cpu: WebAssembly SIMD${kernels.relaxed ? ' (relaxed)' : ''}, ${threads} thread${threads > 1 ? 's' : ''} (${why})`,
+    };
   };
   if (choice === 'cpu') return cpu('asked for');
   let gpu: GpuContext;

@@ -163,7 +163,8 @@ export async function createWasmRunner(source: ModelSource, options: WasmRunnerO
     up: f32s(T * I, 'up'),
     act: f32s(T * I, 'act'),
     xq: wk.alloc(T * widest * 2, 'quantized activations'),
-    xs: f32s((T * widest) / GROUP_SIZE, 'activation scales'),
+    // Scales, then (relaxed SIMD, q4) the activations' sums: wasm/matmul.c quantize_q8.
+    xs: f32s((2 * T * widest) / GROUP_SIZE, 'activation scales'),
     scratch: f32s((c.numHeads / c.numKvHeads) * contextLimit + 2 * D, 'attention scratch'),
     headIn: f32s(headRows * H, 'head in'),
     headMid: f32s(headRows * H, 'head mid'),
