@@ -98,6 +98,24 @@ static inline v128_t dot_group_q4r(const v128_t w[4], const int8_t* x) {
 #endif
 }
 
+// The totals of one q4 group for 4 tokens (activations `xrow` bytes apart) with relaxed SIMD: pairs of
+// tokens' 16-bit sums are merged before widening (each lane at most 4 * 2 * 127 * 15), which saves the
+// per-token widening of dot_group_q4r.
+static inline v128_t totals4_q4r(const v128_t w[4], const int8_t* x, long xrow) {
+#if RELAXED
+  v128_t d[4];
+  for (int i = 0; i < 4; i++)
+    d[i] = wasm_i16x8_add(wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(x + i * xrow), w[0]),
+                          wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(x + i * xrow + 16), w[1]));
+  v128_t e01 = wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(wasm_i64x2_shuffle(d[0], d[1], 0, 2), wasm_i64x2_shuffle(d[0], d[1], 1, 3)));
+  v128_t e23 = wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(wasm_i64x2_shuffle(d[2], d[3], 0, 2), wasm_i64x2_shuffle(d[2], d[3], 1, 3)));
+  return wasm_i32x4_add(wasm_i32x4_shuffle(e01, e23, 0, 2, 4, 6), wasm_i32x4_shuffle(e01, e23, 1, 3, 5, 7));
+#else
+  (void)w, (void)x, (void)xrow;
+  return wasm_i32x4_splat(0);
+#endif
+}
+
 static inline v128_t dot_group(const v128_t w[4], const int16_t* x) {
   v128_t a = wasm_i32x4_dot_i16x8(w[0], wasm_v128_load(x));
   a = wasm_i32x4_add(a, wasm_i32x4_dot_i16x8(w[1], wasm_v128_load(x + 8)));
@@ -157,8 +175,8 @@ static inline void token_tile(float* y, int ldy, const void* x, const float* xs,
     for (int r = 0; r < R; r++) {
       v128_t wv[4];
       unpack(w + (long)(n + r) * rowBytes + g * groupBytes, wv, q4, rq4);
-      v128_t d = totals4(dot(wv, xg, rq4), dot(wv, xg + xrow, rq4), dot(wv, xg + 2 * xrow, rq4), dot(wv, xg + 3 * xrow, rq4));
-      if (rq4) d = wasm_i32x4_sub(d, wasm_v128_load(sums8 + (long)g * T + t));
+      v128_t d = rq4 ? wasm_i32x4_sub(totals4_q4r(wv, (const int8_t*)xg, xrow), wasm_v128_load(sums8 + (long)g * T + t))
+                     : totals4(dot(wv, xg, rq4), dot(wv, xg + xrow, rq4), dot(wv, xg + 2 * xrow, rq4), dot(wv, xg + 3 * xrow, rq4));
       acc[r] = accumulate4(acc[r], d, wasm_f32x4_mul(wasm_f32x4_splat(ws[(long)(n + r) * G + g]), xsv));
     }
   }
