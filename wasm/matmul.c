@@ -2,8 +2,8 @@
 // f32, f16, bf16, and q8/q4 (groups of 32 along a row, one scale each: an f16 value, held here as f32,
 // 4 bytes a group where the GPU keeps 2). For q8/q4 the activations are first quantized the same way
 // (quantize_q8: int8 per value, one f32 scale per group of 32, nearest with ties to even), so a group's
-// product is an exact integer dot (i32x4.dot_i16x8_s) times the two scales: the kernel llama.cpp runs
-// on CPUs, and 2-3x faster than widening the weights to f32.
+// product is an exact integer dot (i32x4.dot_i16x8_s; for q4 with relaxed SIMD its 8-bit dot) times the
+// two scales: the kernel llama.cpp runs on CPUs, and 2-3x faster than widening the weights to f32.
 //
 // y is written with a row stride `ldy` (>= N): a thread computing rows n0..n1 of W writes its columns of
 // the full [T, ldy] output (src/cpu/threads.ts splits the rows).
@@ -13,7 +13,8 @@
 // prefill or in decode. For q8/q4 that sequence is, over the groups g in order,
 // acc = acc + (float)D_g * (ws_g * xs_g), D_g the group's exact integer dot: a tile keeps one output per
 // lane (4 tokens of one row in prefill, 4 rows of one token in decode) and pays the float work once per
-// 4 outputs. Tiles share loads: weights unpacked once for 4 tokens, activations loaded once for 4 rows.
+// 4 outputs. Tiles share loads: a group's weights unpacked once for 4 tokens, a token's activations
+// loaded once for 2 rows (prefill) or 4 (decode).
 #include "common.h"
 
 // Built twice (build.sh): with relaxed SIMD, where q4 products use its 8-bit dot, and without.
@@ -151,7 +152,7 @@ static inline v128_t dot(const v128_t w[4], const uint8_t* xb, int rq4) {
 }
 
 #define ROW_BLOCK 16
-// Tokens whose activations (int16 or f32) fit in about 256 KiB (the L2 cache) are computed together,
+// Tokens whose activations (int8, int16 or f32) fit in about 256 KiB (the L2 cache) are computed together,
 // so a long prefill streams each block of weight rows once per token block, not once per 4 tokens,
 // and the activations stay in cache while the rows go by.
 static inline int token_block(int K, int bytesPerValue) {
