@@ -4,6 +4,7 @@
 // the memory planner moves in FastTTS mode, and the search.
 // Runs in the web worker, or in-process in Node; engine-core.ts queues calls into it.
 import { OptionError, OutOfMemoryError, PromptTooLongError } from '../errors.ts';
+import { inNode } from '../platform.ts';
 import { expectedTensors, kvBytesPerToken, type Qwen2Config } from '../model/config.ts';
 import { openModel, type OpenedModel } from '../model/open-model.ts';
 import { activationBytes, shapeFromConfig, weightBytes } from '../metrics/cost-model.ts';
@@ -107,7 +108,7 @@ export async function loadBackend(options: Omit<EngineOptions, 'onProgress'>, on
   if (mode !== 'fasttts' && mode !== 'baseline') throw new OptionError(`mode must be "fasttts" or "baseline", got "${String(mode)}"`);
 
   // In a browser (the engine's web worker included) downloaded model files go to the model cache, for offline use.
-  const cache = typeof caches !== 'undefined' && typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== 'string';
+  const cache = typeof caches !== 'undefined' && !inNode();
   const generatorModel = await openModel(resolveLocation(options.generator, 'generator'), { cache, onProgress: prefixed('generator', onProgress) });
   const verifierModel = await openModel(resolveLocation(options.verifier, 'verifier'), { cache, onProgress: prefixed('verifier', onProgress) });
   if (generatorModel.config.kind !== 'causal-lm') throw new OptionError(`${generatorModel.name} is not a generator (causal LM) model`);

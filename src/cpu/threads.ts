@@ -4,6 +4,7 @@
 // with a row stride), so results stay bitwise those of one thread. Small products stay on the calling
 // thread: waking a helper costs tens of microseconds.
 import type { KernelExports } from './kernel-exports.ts';
+import { inNode } from '../platform.ts';
 
 /** Products below this many multiply-adds run on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 21;
@@ -46,8 +47,7 @@ interface HelperHandle {
 }
 
 async function spawnHelper(): Promise<HelperHandle> {
-  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-  if (isNode) {
+  if (inNode()) {
     // A computed specifier keeps bundlers from resolving the Node module for the browser.
     const { Worker } = (await import(/* @vite-ignore */ `node:${'worker_threads'}`)) as typeof import('node:worker_threads');
     // import(), not require(): the script may be evaluated as a module (a "type": "module" package, loader hooks).

@@ -4,6 +4,7 @@
 // freed one by one: memory goes when the module does (an engine's models live as long as it). With
 // several threads the memory is shared and helper threads take slices of large products (threads.ts).
 import { NoGpuError, OptionError, OutOfMemoryError } from '../errors.ts';
+import { inNode } from '../platform.ts';
 import {
   KERNELS_SHARED_RELAXED_WASM_BASE64,
   KERNELS_SHARED_WASM_BASE64,
@@ -62,8 +63,6 @@ export function wasmSimdSupported(): boolean {
   return simd;
 }
 
-const isNode = () => typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-
 /** Whether the relaxed-SIMD build runs here and gives the plain build's results (checked once). */
 let relaxedWorks: Promise<boolean> | null = null;
 
@@ -72,7 +71,7 @@ export function relaxedSimdWorks(): Promise<boolean> {
     try {
       const bytes = moduleBytes(KERNELS_SINGLE_RELAXED_WASM_BASE64);
       // Node 20 (V8 11.3) has relaxed SIMD behind a flag (on by default from Node 22, and in browsers).
-      if (!WebAssembly.validate(bytes) && isNode()) {
+      if (!WebAssembly.validate(bytes) && inNode()) {
         const v8 = (await import(/* @vite-ignore */ `node:${'v8'}`)) as typeof import('node:v8');
         v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
       }
@@ -111,9 +110,8 @@ async function sameProduct(a: Uint8Array<ArrayBuffer>, b: Uint8Array<ArrayBuffer
 
 /** Threads this machine offers (capped at 8), the default of the engine's CPU route. */
 export async function availableThreads(): Promise<number> {
-  const g = globalThis as { navigator?: { hardwareConcurrency?: number }; process?: { versions?: { node?: string } } };
-  let n = g.navigator?.hardwareConcurrency;
-  if (n === undefined && typeof g.process?.versions?.node === 'string') {
+  let n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  if (n === undefined && inNode()) {
     const os = (await import(/* @vite-ignore */ `node:${'os'}`)) as typeof import('node:os');
     n = os.availableParallelism?.() ?? os.cpus().length;
   }

@@ -3,6 +3,7 @@
 // variants from `deviceClass`: CPU devices (llvmpipe, SwiftShader) want barrier-free kernels with one
 // output per invocation; GPUs want cooperative workgroup reductions.
 import { DeviceLostError, NoGpuError } from '../errors.ts';
+import { inNode } from '../platform.ts';
 import { vulkanLoaderMissing } from './vulkan-loader.ts';
 
 export type DeviceClass = 'cpu' | 'gpu';
@@ -116,8 +117,7 @@ async function chooseAdapter(power: GPUPowerPreference | undefined): Promise<Ada
     }
     return choice;
   }
-  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-  if (!isNode) throw new NoGpuError('WebGPU is not available in this environment (no navigator.gpu)');
+  if (!inNode()) throw new NoGpuError('WebGPU is not available in this environment (no navigator.gpu)');
   return nodeAdapter(power);
 }
 

@@ -11,7 +11,7 @@
 // blocks carry the same f16 scale. The CPU reference dequantizes these same values, so kernel tests
 // compare like with like.
 
-import { f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
+import { decodeBf16, decodeF16, f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
 
 export type WeightFormat = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4';
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'bf16', 'q8', 'q4'];
@@ -53,15 +53,10 @@ function packHalves(values: Float32Array, format: 'f16' | 'bf16'): Uint32Array {
   return new Uint32Array(halves.buffer);
 }
 
-/** The f32 values of packed halves (f16 through its table; bf16 is an f32's top half). */
+/** The f32 values of packed halves (their bytes are a checkpoint's little-endian F16/BF16). */
 function unpackHalves(data: Uint32Array, count: number, format: 'f16' | 'bf16'): Float32Array {
-  const halves = new Uint16Array(data.buffer, data.byteOffset, count);
   const out = new Float32Array(count);
-  if (format === 'f16') for (let i = 0; i < count; i++) out[i] = f16ToF32(halves[i]);
-  else {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
-  }
+  (format === 'f16' ? decodeF16 : decodeBf16)(new Uint8Array(data.buffer, data.byteOffset, count * 2), 0, count, out);
   return out;
 }
 

@@ -26,8 +26,8 @@ const STORED_FORMAT = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const satisfie
 
 /** The 16-bit format a matrix is read in as stored (halves, two per word), or null to read it as f32 values. */
 function halvesFormat(e: SafetensorsEntry): 'f16' | 'bf16' | null {
-  if (e.dtype === 'F32' || e.shape.length !== 2 || e.shape[1] % 2 !== 0) return null;
-  return e.dtype === 'F16' ? 'f16' : 'bf16';
+  const format = STORED_FORMAT[e.dtype];
+  return format === 'f32' || e.shape.length !== 2 || e.shape[1] % 2 !== 0 ? null : format;
 }
 
 export async function readJsonFile(files: FileSet, name: keyof typeof FILE_LIMITS): Promise<{ file: ByteFile; json: unknown } | null> {

@@ -8,6 +8,7 @@ import type { GenerationConfig } from './generation-config.ts';
 import { loadGgufModel } from './gguf-loader.ts';
 import { loadHfModel } from './hf-loader.ts';
 import type { FileSet } from './sources/byte-file.ts';
+import { inNode } from '../platform.ts';
 import { cachedFileSet } from './sources/browser-cache.ts';
 import { browserFileSet } from './sources/browser-files.ts';
 import { httpFileSet } from './sources/http.ts';
@@ -69,7 +70,7 @@ export async function resolveFileSet(location: ModelLocation, opts: OpenModelOpt
     return files;
   }
   if (typeof location === 'string') {
-    if (typeof process === 'undefined' || !process.versions?.node) {
+    if (!inNode()) {
       // Browser page or worker: a relative location ("/models/x/", "models/x.gguf") is a URL on this origin.
       const here = (globalThis as { location?: { href: string } }).location?.href;
       if (here) return resolveFileSet(new URL(location, here).href, opts);
