@@ -9,25 +9,27 @@ const SRC = resolve(import.meta.dirname, '../src');
 
 /** Bottom to top: each layer and the layers it may import (only layers above it in this list). */
 const LAYERS: Array<[layer: string, mayImport: string[]]> = [
+  ['platform', []],
   ['errors', []],
-  ['gpu', ['errors']],
-  ['cpu', ['errors']],
-  ['model', ['errors', 'gpu']],
-  ['tasks', ['errors']],
-  ['runtime', ['errors', 'gpu', 'cpu', 'model']],
-  ['metrics', ['errors', 'gpu', 'cpu', 'model', 'runtime']],
-  ['search', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics']],
+  ['gpu', ['platform', 'errors']],
+  ['cpu', ['platform', 'errors']],
+  ['model', ['platform', 'errors', 'gpu']],
+  ['tasks', ['platform', 'errors']],
+  ['runtime', ['platform', 'errors', 'gpu', 'cpu', 'model']],
+  ['metrics', ['platform', 'errors', 'gpu', 'cpu', 'model', 'runtime']],
+  ['search', ['platform', 'errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics']],
   // Consumers of the runner seam beside the product: never imported by api/.
-  ['simulation', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
-  ['api', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
-  ['testing', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation']],
-  ['commands', ['errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation', 'api', 'testing']],
+  ['simulation', ['platform', 'errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
+  ['api', ['platform', 'errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search']],
+  ['testing', ['platform', 'errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation']],
+  ['commands', ['platform', 'errors', 'gpu', 'cpu', 'model', 'tasks', 'runtime', 'metrics', 'search', 'simulation', 'api', 'testing']],
   ['cli', ['errors', 'commands']],
 ];
 
-/** The layer of a file under src/: its top folder, or for the two files at the top, errors and cli. */
+/** The layer of a file under src/: its top folder, or for the files at the top, platform, errors and cli. */
 function layerOf(file: string): string {
   const rel = relative(SRC, file);
+  if (rel === 'platform.ts') return 'platform';
   if (rel === 'errors.ts') return 'errors';
   if (rel === 'cli.ts') return 'cli';
   return rel.split(/[\\/]/)[0];
